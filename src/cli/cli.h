@@ -20,6 +20,7 @@ enum { OM_EXIT_OK = 0, OM_EXIT_FAIL = 1, OM_EXIT_USAGE = 2 };
 struct om_cli {
 	const char *data_dir;    /* resolved: --data, $OPENUM_DATA, /var/lib/openum */
 	const char *config_path; /* resolved: --config, $OPENUM_CONFIG, DATA/openum.conf */
+	bool config_explicit;    /* --config or $OPENUM_CONFIG: a missing file is an error */
 	bool json;               /* --json: machine-readable output on stdout */
 	bool as_owner;           /* --as-owner: act as the store's owner */
 	const char *prog;        /* "openum" */

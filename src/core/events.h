@@ -80,8 +80,8 @@ void om_events_reset(void);
  * Returns 1 when emitted, 0 when rate-limited. */
 int om_event(int id, const char *source, const char *msg, ...) __attribute__((sentinel));
 int om_event_level(int id, enum om_level level, const char *source, const char *msg, ...)
-	__attribute__((sentinel));
+    __attribute__((sentinel));
 int om_event_kv(int id, enum om_level level, const char *source, const char *msg,
-		const struct om_kv *kv, size_t nkv);
+                const struct om_kv *kv, size_t nkv);
 
 #endif
