@@ -19,6 +19,7 @@
 #include "cli/cli.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/file.h"
 #include "core/str.h"
 
@@ -473,11 +474,21 @@ static int cmd_new_selfsigned(struct om_cli *cli, const struct opts *o)
 		days = (int)v;
 	}
 	if (!fqdn) {
-		if (gethostname(host, sizeof(host)) != 0 || !*host) {
-			om_cli_error("cannot tell this host's name: give --fqdn NAME");
+		/* The server's fqdn from openum.conf (itself defaulting to the
+		 * host name). */
+		struct om_config *cfg = NULL;
+		char why[512];
+		if (om_config_load(cli->config_path, !cli->config_explicit, &cfg, why,
+		                   sizeof(why)) != 0) {
+			om_cli_error("%s (or give --fqdn NAME)", why);
+			return OM_EXIT_FAIL;
+		}
+		snprintf(host, sizeof(host), "%s", cfg->fqdn);
+		om_config_free(cfg);
+		if (!*host) {
+			om_cli_error("no fqdn in %s: give --fqdn NAME", cli->config_path);
 			return OM_EXIT_USAGE;
 		}
-		host[sizeof(host) - 1] = '\0';
 		fqdn = host;
 	}
 	rc = open_store(cli, true, &s);

@@ -11,21 +11,23 @@ import subprocess
 import time
 
 import pytest
+from pathlib import Path
 
 FQDN = "um.example.com"
 
 
 # ---------------------------------------------------------------- helpers
 
-def run(openum, store, *args, input=None):
-    return subprocess.run([openum, "--data", str(store), *args], capture_output=True,
-                          text=True, input=input, timeout=120)
+def run(store, *args, input=None):
+    return store.run(*args, input=input, timeout=120)
 
 
-def ok(openum, store, *args):
-    r = run(openum, store, *args)
-    assert r.returncode == 0, f"{args}: rc={r.returncode}\n{r.stdout}\n{r.stderr}"
-    return r
+def ok(store, *args):
+    return store.run(*args, check=0, timeout=120)
+
+
+def data(store):
+    return Path(store.data)
 
 
 def ossl(*args, cwd=None, input=None):
@@ -35,8 +37,8 @@ def ossl(*args, cwd=None, input=None):
     return r
 
 
-def certs_json(openum, store, *extra):
-    return json.loads(ok(openum, store, "--json", "cert", "list", *extra).stdout)
+def certs_json(store, *extra):
+    return json.loads(ok(store, "--json", "cert", "list", *extra).stdout)
 
 
 def snapshot(store):
@@ -65,9 +67,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def new_selfsigned(openum, store, fqdn=FQDN, *extra):
-    ok(openum, store, "cert", "new-selfsigned", "--fqdn", fqdn, "--no-reload", *extra)
-    return [c for c in certs_json(openum, store, "--store", "personal")
+def new_selfsigned(store, fqdn=FQDN, *extra):
+    ok(store, "cert", "new-selfsigned", "--fqdn", fqdn, "--no-reload", *extra)
+    return [c for c in certs_json(store, "--store", "personal")
             if c["subject"] == "CN=" + fqdn and c["self_signed"]][0]
 
 
@@ -109,38 +111,19 @@ subjectKeyIdentifier = hash
     return ca
 
 
-# ---------------------------------------------------------------- fixtures
-# Local until tests/component/conftest.py provides `openum` and `store`.
-
-@pytest.fixture
-def openum():
-    b = os.environ.get("OPENUM_BIN")
-    if not b or not os.path.exists(b):
-        pytest.skip("OPENUM_BIN not set")
-    return b
-
-
-@pytest.fixture
-def store(openum, tmp_path):
-    d = tmp_path / "data"
-    r = subprocess.run([openum, "init", "--data", str(d)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return d
-
-
 # ---------------------------------------------------------------- tests
 
-def test_sha1_equals_openssl_fingerprint(openum, store, tmp_path):
-    c = new_selfsigned(openum, store)
+def test_sha1_equals_openssl_fingerprint(store, tmp_path):
+    c = new_selfsigned(store)
     assert len(c["sha1"]) == 40
     out = tmp_path / "c.pem"
-    ok(openum, store, "cert", "export", c["sha1"][:8], "--out", str(out))
+    ok(store, "cert", "export", c["sha1"][:8], "--out", str(out))
     fp = ossl("x509", "-in", str(out), "-noout", "-fingerprint", "-sha1").stdout
     assert fp.strip().split("=", 1)[1].replace(":", "") == c["sha1"]
     fp256 = ossl("x509", "-in", str(out), "-noout", "-fingerprint", "-sha256").stdout
     assert fp256.strip().split("=", 1)[1].replace(":", "").lower() == c["sha256"]
     # The files are named by SHA-256, the key is 0600, folders 0700.
-    pdir = store / "certs" / "personal"
+    pdir = data(store) / "certs" / "personal"
     assert (pdir / (c["sha256"] + ".pem")).exists()
     assert stat.S_IMODE(os.stat(pdir / (c["sha256"] + ".key")).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(pdir).st_mode) == 0o700
@@ -152,29 +135,29 @@ def test_sha1_equals_openssl_fingerprint(openum, store, tmp_path):
     assert c["key_type"] == "EC P-256"
     assert c["eku"] == ["serverAuth", "clientAuth"]
     assert c["in_use"] is True
-    human = ok(openum, store, "cert", "show", c["sha1"][:10]).stdout
+    human = ok(store, "cert", "show", c["sha1"][:10]).stdout
     assert c["sha1"] in human and c["sha256"] in human and "self-signed" in human
 
 
 @pytest.mark.parametrize("key,ktype", [("rsa2048", "RSA 2048"), ("rsa3072", "RSA 3072")])
-def test_new_selfsigned_rsa(openum, store, key, ktype):
-    ok(openum, store, "cert", "new-selfsigned", "--fqdn", FQDN, "--key", key, "--days", "30",
+def test_new_selfsigned_rsa(store, key, ktype):
+    ok(store, "cert", "new-selfsigned", "--fqdn", FQDN, "--key", key, "--days", "30",
        "--no-reload")
-    c = certs_json(openum, store)[0]
+    c = certs_json(store)[0]
     assert c["key_type"] == ktype
     assert 29 <= c["days_left"] <= 30
 
 
-def test_selfsigned_exchange_s_client_trusts_it(openum, store, tmp_path):
+def test_selfsigned_exchange_s_client_trusts_it(store, tmp_path):
     """Seed, "For mutual TLS to work using self-signed certificates", step 1:
     the server's self-signed certificate, exported and put in the peer's
     trusted root store, lets the peer verify a server presenting it."""
-    c = new_selfsigned(openum, store)
+    c = new_selfsigned(store)
     trust = tmp_path / "exported.pem"
     both = tmp_path / "server-with-key.pem"
-    ok(openum, store, "cert", "export", c["sha1"], "--out", str(trust))
+    ok(store, "cert", "export", c["sha1"], "--out", str(trust))
     assert "PRIVATE KEY" not in trust.read_text()
-    ok(openum, store, "cert", "export", c["sha1"], "--out", str(both), "--with-key")
+    ok(store, "cert", "export", c["sha1"], "--out", str(both), "--with-key")
     assert "PRIVATE KEY" in both.read_text()
     assert stat.S_IMODE(os.stat(both).st_mode) == 0o600
 
@@ -227,52 +210,52 @@ def test_selfsigned_exchange_s_client_trusts_it(openum, store, tmp_path):
         srv.wait()
 
 
-def test_pki_steps_csr_signed_imported_selected(openum, store, tmp_path):
+def test_pki_steps_csr_signed_imported_selected(store, tmp_path):
     """Seed, the PKI steps: request, CA signs, import, trust the root; the
     CA-issued certificate is then selected over the self-signed one."""
-    ss = new_selfsigned(openum, store)
+    ss = new_selfsigned(store)
     ca = make_ca(tmp_path)
     csr = tmp_path / "um.csr"
-    ok(openum, store, "cert", "request", "--fqdn", FQDN, "--out", str(csr))
+    ok(store, "cert", "request", "--fqdn", FQDN, "--out", str(csr))
     text = ossl("req", "-in", str(csr), "-noout", "-text", "-verify").stdout
     assert "DNS:" + FQDN in text
     assert "TLS Web Server Authentication" in text and "TLS Web Client Authentication" in text
     # The key stays in the store, 0600.
-    keys = list((store / "certs" / "requests").glob("*.key"))
+    keys = list((data(store) / "certs" / "requests").glob("*.key"))
     assert len(keys) == 1 and stat.S_IMODE(os.stat(keys[0]).st_mode) == 0o600
     issued = tmp_path / "issued.pem"
     ossl("ca", "-config", str(ca / "ca.cnf"), "-batch", "-notext", "-in", str(csr), "-out",
          str(issued))
 
-    r = ok(openum, store, "cert", "import", str(issued), "--no-reload")
+    r = ok(store, "cert", "import", str(issued), "--no-reload")
     assert "matched to the key of the request" in r.stdout
-    assert not list((store / "certs" / "requests").glob("*.key"))
+    assert not list((data(store) / "certs" / "requests").glob("*.key"))
     # Step 6: trust the PKI's root (subject + SHA-256 shown, --yes).
-    r = ok(openum, store, "cert", "import", str(ca / "ca.pem"), "--trusted", "--yes")
+    r = ok(store, "cert", "import", str(ca / "ca.pem"), "--trusted", "--yes")
     root_sha256 = ossl("x509", "-in", str(ca / "ca.pem"), "-noout", "-fingerprint",
                        "-sha256").stdout.strip().split("=", 1)[1].replace(":", "").lower()
     assert root_sha256 in r.stdout and "openum Test Root CA" in r.stdout
-    assert [c["sha256"] for c in certs_json(openum, store, "--store", "trusted")] == [root_sha256]
+    assert [c["sha256"] for c in certs_json(store, "--store", "trusted")] == [root_sha256]
 
-    personal = certs_json(openum, store, "--store", "personal")
+    personal = certs_json(store, "--store", "personal")
     ca_issued = [c for c in personal if not c["self_signed"]]
     assert len(ca_issued) == 1 and ca_issued[0]["has_key"]
-    sel = json.loads(ok(openum, store, "--json", "cert", "select", "--no-reload").stdout)
+    sel = json.loads(ok(store, "--json", "cert", "select", "--no-reload").stdout)
     assert sel["chosen"] == ca_issued[0]["sha1"]
     lost = {c["sha1"]: c["verdict"] for c in sel["candidates"]}
     assert lost[ss["sha1"]] == "valid, ranked lower"
-    human = ok(openum, store, "cert", "select", "--no-reload").stdout
+    human = ok(store, "cert", "select", "--no-reload").stdout
     assert human.startswith("chosen " + ca_issued[0]["sha1"])
     assert "lost   " + ss["sha1"] in human and "self-signed, the chosen one is CA-issued" in human
 
     # The issued certificate verifies against the root the way a gateway
     # would check it.
     out = tmp_path / "mine.pem"
-    ok(openum, store, "cert", "export", ca_issued[0]["sha1"], "--out", str(out))
+    ok(store, "cert", "export", ca_issued[0]["sha1"], "--out", str(out))
     ossl("verify", "-CAfile", str(ca / "ca.pem"), "-purpose", "sslserver", str(out))
 
 
-def test_legacy_pfx_imports_with_password_file(openum, store, tmp_path):
+def test_legacy_pfx_imports_with_password_file(store, tmp_path):
     """A Windows-style PFX (RC2-40 / 3DES, SHA-1 MAC) as older Windows
     servers and gateways export them."""
     ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "k.pem"),
@@ -287,17 +270,17 @@ def test_legacy_pfx_imports_with_password_file(openum, store, tmp_path):
                 "file:" + pw).stderr
     assert "RC2" in info or "3DES" in info or "TripleDES" in info
 
-    before = snapshot(store)
+    before = snapshot(store.data)
     wrong = secret(tmp_path / "wrong", "nope")
-    r = run(openum, store, "cert", "import", str(pfx), "--password-file", wrong, "--no-reload")
+    r = run(store, "cert", "import", str(pfx), "--password-file", wrong, "--no-reload")
     assert r.returncode == 1 and "wrong password" in r.stderr
-    r = run(openum, store, "cert", "import", str(pfx), "--no-reload")
+    r = run(store, "cert", "import", str(pfx), "--no-reload")
     assert r.returncode == 1 and "--password-file" in r.stderr
-    assert snapshot(store) == before
+    assert snapshot(store.data) == before
 
-    r = ok(openum, store, "cert", "import", str(pfx), "--password-file", pw, "--no-reload")
+    r = ok(store, "cert", "import", str(pfx), "--password-file", pw, "--no-reload")
     assert "with its private key" in r.stdout
-    c = certs_json(openum, store)[0]
+    c = certs_json(store)[0]
     assert c["subject"] == "CN=win.example.com" and c["has_key"] and c["key_type"] == "RSA 2048"
     assert c["in_use"]
     want = ossl("x509", "-in", str(tmp_path / "c.pem"), "-noout", "-fingerprint",
@@ -306,38 +289,38 @@ def test_legacy_pfx_imports_with_password_file(openum, store, tmp_path):
 
     # Exported back as a legacy PFX, it opens with the legacy algorithms.
     out = tmp_path / "back.pfx"
-    ok(openum, store, "cert", "export", c["sha1"], "--out", str(out), "--format", "pfx",
+    ok(store, "cert", "export", c["sha1"], "--out", str(out), "--format", "pfx",
        "--with-key", "--password-file", pw, "--legacy")
     info = ossl("pkcs12", "-legacy", "-info", "-in", str(out), "-nodes", "-passin",
                 "file:" + pw)
     assert "PRIVATE KEY" in info.stdout
     assert "RC2" in info.stderr or "3DES" in info.stderr or "TripleDES" in info.stderr
     # Modern PFX, DER.
-    ok(openum, store, "cert", "export", c["sha1"], "--out", str(tmp_path / "m.pfx"), "--format",
+    ok(store, "cert", "export", c["sha1"], "--out", str(tmp_path / "m.pfx"), "--format",
        "pfx", "--with-key", "--password-file", pw)
     assert "PRIVATE KEY" in ossl("pkcs12", "-in", str(tmp_path / "m.pfx"), "-nodes", "-passin",
                                  "file:" + pw).stdout
-    ok(openum, store, "cert", "export", c["sha1"], "--out", str(tmp_path / "c.der"), "--format",
+    ok(store, "cert", "export", c["sha1"], "--out", str(tmp_path / "c.der"), "--format",
        "der")
     ossl("x509", "-inform", "DER", "-in", str(tmp_path / "c.der"), "-noout")
 
 
 # ---------------------------------------------------------------- safety rules
 
-def test_trusted_import_needs_yes_and_shows_subject_sha256(openum, store, tmp_path):
+def test_trusted_import_needs_yes_and_shows_subject_sha256(store, tmp_path):
     ca = make_ca(tmp_path)
-    before = snapshot(store)
-    r = run(openum, store, "cert", "import", str(ca / "ca.pem"), "--trusted")
+    before = snapshot(store.data)
+    r = run(store, "cert", "import", str(ca / "ca.pem"), "--trusted")
     assert r.returncode == 1
     sha = ossl("x509", "-in", str(ca / "ca.pem"), "-noout", "-fingerprint",
                "-sha256").stdout.strip().split("=", 1)[1].replace(":", "").lower()
     assert sha in r.stdout and "openum Test Root CA" in r.stdout
     assert "--yes" in r.stderr
-    assert snapshot(store) == before
-    assert certs_json(openum, store, "--store", "trusted") == []
+    assert snapshot(store.data) == before
+    assert certs_json(store, "--store", "trusted") == []
 
 
-def test_trusted_import_refuses_private_key(openum, store, tmp_path):
+def test_trusted_import_refuses_private_key(store, tmp_path):
     ca = make_ca(tmp_path)
     both = tmp_path / "ca-with-key.pem"
     both.write_text((ca / "ca.pem").read_text() + (ca / "ca.key").read_text())
@@ -345,24 +328,24 @@ def test_trusted_import_refuses_private_key(openum, store, tmp_path):
     pfx = tmp_path / "ca.pfx"
     ossl("pkcs12", "-export", "-inkey", str(ca / "ca.key"), "-in", str(ca / "ca.pem"), "-out",
          str(pfx), "-passout", "file:" + pw)
-    before = snapshot(store)
-    r = run(openum, store, "cert", "import", str(both), "--trusted", "--yes")
+    before = snapshot(store.data)
+    r = run(store, "cert", "import", str(both), "--trusted", "--yes")
     assert r.returncode == 1 and "private key" in r.stderr
-    r = run(openum, store, "cert", "import", str(pfx), "--trusted", "--yes", "--password-file",
+    r = run(store, "cert", "import", str(pfx), "--trusted", "--yes", "--password-file",
             pw)
     assert r.returncode == 1 and "private key" in r.stderr
-    assert snapshot(store) == before
+    assert snapshot(store.data) == before
 
 
-def test_export_never_has_key_without_with_key(openum, store, tmp_path):
-    c = new_selfsigned(openum, store)
+def test_export_never_has_key_without_with_key(store, tmp_path):
+    c = new_selfsigned(store)
     pw = secret(tmp_path / "pw", "pw")
     for fmt in ("pem", "der", "pfx"):
         out = tmp_path / ("o." + fmt)
         args = ["cert", "export", c["sha1"], "--out", str(out), "--format", fmt]
         if fmt == "pfx":
             args += ["--password-file", pw]
-        ok(openum, store, *args)
+        ok(store, *args)
         data = out.read_bytes()
         assert b"PRIVATE KEY" not in data
         if fmt == "pfx":
@@ -370,96 +353,96 @@ def test_export_never_has_key_without_with_key(openum, store, tmp_path):
             assert "PRIVATE KEY" not in r.stdout and "BEGIN CERTIFICATE" in r.stdout
     # A PFX with the key needs a password: usage error, no file.
     out = tmp_path / "k.pfx"
-    r = run(openum, store, "cert", "export", c["sha1"], "--out", str(out), "--format", "pfx",
+    r = run(store, "cert", "export", c["sha1"], "--out", str(out), "--format", "pfx",
             "--with-key")
     assert r.returncode == 2 and "--password-file" in r.stderr and not out.exists()
     # DER cannot carry the key.
-    r = run(openum, store, "cert", "export", c["sha1"], "--out", str(out), "--format", "der",
+    r = run(store, "cert", "export", c["sha1"], "--out", str(out), "--format", "der",
             "--with-key")
     assert r.returncode == 2 and not out.exists()
     # With a password the PEM key is encrypted.
     out = tmp_path / "enc.pem"
-    ok(openum, store, "cert", "export", c["sha1"], "--out", str(out), "--with-key",
+    ok(store, "cert", "export", c["sha1"], "--out", str(out), "--with-key",
        "--password-file", pw)
     assert "ENCRYPTED PRIVATE KEY" in out.read_text()
 
 
-def test_password_file_readable_by_others_is_refused(openum, store, tmp_path):
-    c = new_selfsigned(openum, store)
+def test_password_file_readable_by_others_is_refused(store, tmp_path):
+    c = new_selfsigned(store)
     pw = secret(tmp_path / "pw", "pw", mode=0o644)
     out = tmp_path / "k.pfx"
-    r = run(openum, store, "cert", "export", c["sha1"], "--out", str(out), "--format", "pfx",
+    r = run(store, "cert", "export", c["sha1"], "--out", str(out), "--format", "pfx",
             "--with-key", "--password-file", pw)
     assert r.returncode != 0 and not out.exists()
-    ok(openum, store, "cert", "export", c["sha1"], "--out", str(tmp_path / "good.pfx"),
+    ok(store, "cert", "export", c["sha1"], "--out", str(tmp_path / "good.pfx"),
        "--format", "pfx", "--with-key", "--password-file", secret(tmp_path / "pw2", "pw"))
-    before = snapshot(store)
-    r = run(openum, store, "cert", "import", str(tmp_path / "good.pfx"), "--password-file", pw)
+    before = snapshot(store.data)
+    r = run(store, "cert", "import", str(tmp_path / "good.pfx"), "--password-file", pw)
     assert r.returncode != 0
-    assert snapshot(store) == before
+    assert snapshot(store.data) == before
 
 
-def test_remove_in_use_needs_force(openum, store, tmp_path):
-    a = new_selfsigned(openum, store, "a.example.com", "--days", "100")
-    b = new_selfsigned(openum, store, "b.example.com", "--days", "50")
-    before = snapshot(store)
-    r = run(openum, store, "cert", "remove", a["sha1"][:12])
+def test_remove_in_use_needs_force(store, tmp_path):
+    a = new_selfsigned(store, "a.example.com", "--days", "100")
+    b = new_selfsigned(store, "b.example.com", "--days", "50")
+    before = snapshot(store.data)
+    r = run(store, "cert", "remove", a["sha1"][:12])
     assert r.returncode == 1 and "in use" in r.stderr and "--force" in r.stderr
-    assert snapshot(store) == before
+    assert snapshot(store.data) == before
     # The one not in use goes without --force.
-    ok(openum, store, "cert", "remove", b["sha1"], "--no-reload")
-    ok(openum, store, "cert", "remove", a["sha1"], "--force", "--no-reload")
-    assert certs_json(openum, store) == []
+    ok(store, "cert", "remove", b["sha1"], "--no-reload")
+    ok(store, "cert", "remove", a["sha1"], "--force", "--no-reload")
+    assert certs_json(store) == []
 
 
-def test_remove_pinned_needs_force_and_unpins(openum, store, tmp_path):
-    a = new_selfsigned(openum, store, "a.example.com", "--days", "100")
-    b = new_selfsigned(openum, store, "b.example.com", "--days", "50")
+def test_remove_pinned_needs_force_and_unpins(store, tmp_path):
+    a = new_selfsigned(store, "a.example.com", "--days", "100")
+    b = new_selfsigned(store, "b.example.com", "--days", "50")
     # Pin the one automatic selection would not take (what `openum server
     # set --certificate` writes).
-    (store / "certs" / "pinned").write_text(b["sha1"] + "\n")
-    sel = json.loads(ok(openum, store, "--json", "cert", "select", "--no-reload").stdout)
+    (data(store) / "certs" / "pinned").write_text(b["sha1"] + "\n")
+    sel = json.loads(ok(store, "--json", "cert", "select", "--no-reload").stdout)
     assert sel["chosen"] == b["sha1"] and sel["pinned"]
     lost = {c["sha1"]: c["verdict"] for c in sel["candidates"]}
     assert lost[a["sha1"]] == "valid, another certificate is pinned"
-    before = snapshot(store)
-    r = run(openum, store, "cert", "remove", b["sha1"])
+    before = snapshot(store.data)
+    r = run(store, "cert", "remove", b["sha1"])
     assert r.returncode == 1 and "pinned" in r.stderr
-    assert snapshot(store) == before
-    r = ok(openum, store, "cert", "remove", b["sha1"], "--force", "--no-reload")
+    assert snapshot(store.data) == before
+    r = ok(store, "cert", "remove", b["sha1"], "--force", "--no-reload")
     assert "pin" in r.stdout
-    assert not (store / "certs" / "pinned").exists()
+    assert not (data(store) / "certs" / "pinned").exists()
 
 
-def test_ids_and_usage_errors(openum, store, tmp_path):
-    new_selfsigned(openum, store)
-    before = snapshot(store)
-    r = run(openum, store, "cert", "show", "ZZZ")
+def test_ids_and_usage_errors(store, tmp_path):
+    new_selfsigned(store)
+    before = snapshot(store.data)
+    r = run(store, "cert", "show", "ZZZ")
     assert r.returncode == 2
-    r = run(openum, store, "cert", "show", "0" * 40)
+    r = run(store, "cert", "show", "0" * 40)
     assert r.returncode == 1 and "no certificate matches" in r.stderr
-    r = run(openum, store, "cert", "frobnicate")
+    r = run(store, "cert", "frobnicate")
     assert r.returncode == 2
-    r = run(openum, store, "cert", "list", "--store", "nowhere")
+    r = run(store, "cert", "list", "--store", "nowhere")
     assert r.returncode == 2
-    r = run(openum, store, "cert", "new-selfsigned", "--key", "dsa")
+    r = run(store, "cert", "new-selfsigned", "--key", "dsa")
     assert r.returncode == 2
-    r = run(openum, store, "cert", "new-selfsigned", "--fqdn", "bad,name")
+    r = run(store, "cert", "new-selfsigned", "--fqdn", "bad,name")
     assert r.returncode == 2
-    r = run(openum, store, "cert", "import", str(tmp_path / "missing.pem"))
+    r = run(store, "cert", "import", str(tmp_path / "missing.pem"))
     assert r.returncode == 1
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"\x00\x01 not a certificate")
-    r = run(openum, store, "cert", "import", str(junk))
+    r = run(store, "cert", "import", str(junk))
     assert r.returncode == 1 and "not a certificate file" in r.stderr
-    r = run(openum, store, "cert", "import", str(junk), "--yes")
+    r = run(store, "cert", "import", str(junk), "--yes")
     assert r.returncode == 2
-    assert snapshot(store) == before
-    r = ok(openum, store, "cert", "--help")
+    assert snapshot(store.data) == before
+    r = ok(store, "cert", "--help")
     assert "new-selfsigned" in r.stdout
 
 
-def test_select_explains_exclusions(openum, store, tmp_path):
+def test_select_explains_exclusions(store, tmp_path):
     """An expired CA-issued certificate and one without serverAuth lose
     with their reasons; the self-signed one is chosen."""
     ca = make_ca(tmp_path)
@@ -475,11 +458,11 @@ def test_select_explains_exclusions(openum, store, tmp_path):
         both = tmp_path / f"{name}-both.pem"
         both.write_text((tmp_path / f"{name}.pem").read_text() +
                         (tmp_path / f"{name}.key").read_text())
-        ok(openum, store, "cert", "import", str(both), "--no-reload")
-    r = run(openum, store, "cert", "select", "--no-reload")
+        ok(store, "cert", "import", str(both), "--no-reload")
+    r = run(store, "cert", "select", "--no-reload")
     assert r.returncode == 1  # nothing valid yet
-    ss = new_selfsigned(openum, store)
-    out = ok(openum, store, "cert", "select", "--no-reload").stdout
+    ss = new_selfsigned(store)
+    out = ok(store, "cert", "select", "--no-reload").stdout
     assert out.startswith("chosen " + ss["sha1"])
     assert "CN=old.example.com, CA-issued" in out and ": expired" in out
     assert "EKU lacks serverAuth" in out
