@@ -52,7 +52,7 @@ struct om_cert {
 	char *subject;    /* RFC 2253 one line */
 	char *issuer;
 	char *sans;        /* "DNS:a, IP:b" or "" */
-	char key_type[24]; /* "EC P-256", "RSA 2048" */
+	char key_type[80]; /* "EC P-256", "RSA 2048" */
 	int64_t not_before_ms, not_after_ms;
 	bool self_signed; /* issuer == subject and its own key verifies it */
 	bool eku_present, eku_server, eku_client;
@@ -165,7 +165,8 @@ struct om_cert_bundle {
 	bool legacy; /* needed the legacy provider */
 };
 /* 0, EINVAL (not a certificate file), EACCES (wrong password / cannot
- * decrypt), ENOMEM. */
+ * decrypt), ENOKEY (only a private key, no certificate), ENOTSUP (needs the
+ * legacy provider, which cannot be loaded), ENOMEM. Nothing to free on error. */
 int om_cert_bundle_parse(const void *data, size_t len, const char *password,
                          struct om_cert_bundle *out);
 void om_cert_bundle_free(struct om_cert_bundle *b);

@@ -207,12 +207,12 @@ out:
 	ERR_clear_error();
 	if (!err && sk_X509_num(o.certs) == 0 && sk_X509_CRL_num(o.crls) == 0)
 		err = o.had_key ? ENOKEY : EINVAL;
-	if (err && err != ENOKEY) {
+	if (err) {
 		om_cert_bundle_free(&o);
 		return err;
 	}
 	*out = o;
-	return err;
+	return 0;
 }
 
 /* ===================== import into the personal store ===================== */
