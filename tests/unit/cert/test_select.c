@@ -683,8 +683,13 @@ UT_TEST(export_import_roundtrip)
 	}
 	UT_EQ_INT(1, om_cert_store_count(s, OM_CERT_PERSONAL));
 
-	/* Garbage is refused. */
+	/* Garbage is refused; a key alone is ENOKEY. */
 	UT_EQ_INT(EINVAL, om_cert_bundle_parse("hello", 5, NULL, &b));
+	UT_EQ_INT(0, om_cert_export(c, OM_CERT_FMT_PEM, true, NULL, false, &data, &len));
+	char *kp = strstr(data, "-----BEGIN PRIVATE KEY");
+	UT_TRUE(kp != NULL);
+	UT_EQ_INT(ENOKEY, om_cert_bundle_parse(kp, strlen(kp), NULL, &b));
+	om_free(data);
 	om_cert_store_free(s);
 	teardown();
 }
@@ -738,6 +743,60 @@ UT_TEST(csr_matches_issued_certificate)
 	teardown();
 }
 
+/* Trusted roots and CRLs become one X509_STORE for the TLS module: a leaf
+ * the CRL revokes fails verification, another passes. */
+UT_TEST(x509_store_honours_crl)
+{
+	setup();
+	struct ca ca = make_ca();
+	EVP_PKEY *k = ec_key();
+	X509 *good = make_cert("good", k, -DAY, 100 * DAY, ca.key, ca.x, NULL, false);
+	X509 *bad = make_cert("bad", k, -DAY, 100 * DAY, ca.key, ca.x, NULL, false);
+	struct om_cert_store *s = NULL;
+	const struct om_cert *c;
+	UT_EQ_INT(0, om_cert_store_open(tmpdir, &s));
+	UT_EQ_INT(0, om_cert_store_add(s, OM_CERT_TRUSTED, ca.x, NULL, NULL, &c));
+
+	X509_CRL *crl = X509_CRL_new();
+	X509_REVOKED *rev = X509_REVOKED_new();
+	ASN1_TIME *t = ASN1_TIME_set(NULL, (time_t)(now_ms / 1000) - 60);
+	ASN1_TIME *next = ASN1_TIME_set(NULL, (time_t)(now_ms / 1000) + 86400);
+	X509_CRL_set_version(crl, X509_CRL_VERSION_2);
+	X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca.x));
+	X509_CRL_set1_lastUpdate(crl, t);
+	X509_CRL_set1_nextUpdate(crl, next);
+	X509_REVOKED_set_serialNumber(rev, X509_get_serialNumber(bad));
+	X509_REVOKED_set_revocationDate(rev, t);
+	X509_CRL_add0_revoked(crl, rev);
+	UT_TRUE(X509_CRL_sign(crl, ca.key, EVP_sha256()) > 0);
+	char sha[65];
+	UT_EQ_INT(0, om_cert_store_add_crl(s, crl, sha));
+	s = reopen(s);
+	UT_EQ_INT(1, om_cert_store_count(s, OM_CERT_TRUSTED));
+
+	X509_STORE *st = NULL;
+	UT_EQ_INT(0, om_cert_store_x509(s, &st));
+	X509 *leaf[2] = { good, bad };
+	int want[2] = { X509_V_OK, X509_V_ERR_CERT_REVOKED };
+	for (int i = 0; i < 2; i++) {
+		X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+		X509_STORE_CTX_init(ctx, st, leaf[i], NULL);
+		X509_verify_cert(ctx);
+		UT_EQ_INT(want[i], X509_STORE_CTX_get_error(ctx));
+		X509_STORE_CTX_free(ctx);
+	}
+	X509_STORE_free(st);
+	ASN1_TIME_free(t);
+	ASN1_TIME_free(next);
+	X509_CRL_free(crl);
+	X509_free(good);
+	X509_free(bad);
+	EVP_PKEY_free(k);
+	om_cert_store_free(s);
+	free_ca(&ca);
+	teardown();
+}
+
 /* ===================== out of memory ===================== */
 
 static int oom_open_select(void *arg)
@@ -775,4 +834,4 @@ UT_MAIN(UT_CASE(order_every_step), UT_CASE(ca_issued_beats_longer_selfsigned), U
         UT_CASE(no_auto_selfsigned_fails), UT_CASE(fallback_ca_to_selfsigned_is_error),
         UT_CASE(change_logs_in_use_again), UT_CASE(watch_expiry), UT_CASE(find_by_prefix),
         UT_CASE(export_import_roundtrip), UT_CASE(csr_matches_issued_certificate),
-        UT_CASE(oom_sweep_store))
+        UT_CASE(x509_store_honours_crl), UT_CASE(oom_sweep_store))
