@@ -276,7 +276,9 @@ int om_cert_mgr_apply(struct om_cert_mgr *m, const struct om_cert_policy *pol, i
 	/* Swap: from here on nothing fails. */
 	const struct om_cert *c = sel.chosen;
 	bool changed = strcmp(m->cur_sha256, c->sha256) != 0;
-	bool fell_back = c->self_signed && (m->cur ? m->cur_ca : had_ca);
+	/* A pin is the administrator's own choice: only the automatic order
+	 * "falls back". */
+	bool fell_back = !pinned && c->self_signed && (m->cur ? m->cur_ca : had_ca);
 	if (changed && fell_back) {
 		om_event_level(OM_EV_CERT_FALLBACK_SELFSIGNED, OM_LOG_ERROR, "server",
 		               "fell back from a CA-issued to a self-signed certificate: gateways "

@@ -340,8 +340,24 @@ UT_TEST(pin_overrides_order)
 	om_cert_selection_free(&sel);
 
 	UT_EQ_INT(EINVAL, om_cert_pin_set(tmpdir, "1234"));
+	/* Through the manager: the pinned self-signed one is in use, and it is
+	 * no "fallback" (1123): the administrator chose it. */
+	struct om_cert_policy pol = { "um.example.com", true, OM_CERT_KEY_EC, 0 };
+	struct om_cert_mgr *m = NULL;
+	UT_EQ_INT(0, om_cert_mgr_new(tmpdir, &pol, &m));
+	ev_reset();
+	UT_EQ_INT(0, om_cert_mgr_apply(m, &pol, now_ms));
+	UT_EQ_STR(ss, om_cert_mgr_current(m)->sha1);
+	UT_EQ_INT(0, count_ev(OM_EV_CERT_FALLBACK_SELFSIGNED));
+	UT_EQ_INT(0, count_ev(OM_CERT_EV_PIN_INVALID));
+	/* Back to auto: the CA-issued one is taken on the next apply. */
 	UT_EQ_INT(0, om_cert_pin_set(tmpdir, NULL));
 	UT_EQ_INT(ENOENT, om_cert_pin_get(tmpdir, pin));
+	ev_reset();
+	UT_EQ_INT(0, om_cert_mgr_apply(m, &pol, now_ms));
+	UT_EQ_STR(cas, om_cert_mgr_current(m)->sha1);
+	UT_EQ_INT(1, count_ev(OM_EV_CERT_IN_USE));
+	om_cert_mgr_free(m);
 	om_cert_store_free(s);
 	free_ca(&ca);
 	teardown();
@@ -828,10 +844,51 @@ UT_TEST(oom_sweep_store)
 	teardown();
 }
 
+static int oom_apply(void *arg)
+{
+	struct om_cert_policy pol = { "um.example.com", false, OM_CERT_KEY_EC, 0 };
+	struct om_cert_mgr *m = NULL;
+	int err = om_cert_mgr_new(tmpdir, &pol, &m);
+	(void)arg;
+	if (err)
+		return err;
+	err = om_cert_mgr_apply(m, &pol, now_ms);
+	if (!err)
+		(void)om_cert_watch_tick(m, now_ms + 20 * DAY * 1000);
+	om_cert_mgr_free(m);
+	return err;
+}
+
+UT_TEST(oom_sweep_apply_and_watch)
+{
+	setup();
+	struct ca ca = make_ca();
+	struct om_cert_store *s = NULL;
+	UT_EQ_INT(0, om_cert_store_open(tmpdir, &s));
+	add(s, "ca", -DAY, 30 * DAY, &ca, NULL, false);
+	add(s, "ss", -DAY, 300 * DAY, NULL, NULL, false);
+	EVP_PKEY *rk = ec_key();
+	X509 *root = make_cert("Root", rk, -DAY, 25 * DAY, NULL, NULL, NULL, true);
+	const struct om_cert *rc;
+	UT_EQ_INT(0, om_cert_store_add(s, OM_CERT_TRUSTED, root, NULL, NULL, &rc));
+	om_cert_store_free(s);
+	ev_reset();
+	UT_TRUE(ut_oom_sweep(oom_apply, NULL) > 5);
+	/* The last, complete run chose the CA-issued one and watched both. */
+	UT_TRUE(count_ev(OM_EV_CERT_IN_USE) >= 1);
+	UT_TRUE(count_ev(OM_EV_CERT_EXPIRING) >= 1);
+	UT_TRUE(count_ev(OM_EV_TRUSTED_EXPIRING) >= 1);
+	X509_free(root);
+	EVP_PKEY_free(rk);
+	free_ca(&ca);
+	teardown();
+}
+
 UT_MAIN(UT_CASE(order_every_step), UT_CASE(ca_issued_beats_longer_selfsigned), UT_CASE(exclusions),
         UT_CASE(selfsigned_needs_own_signature), UT_CASE(pin_overrides_order),
         UT_CASE(pin_invalid_is_error_not_switch), UT_CASE(generates_when_none_valid),
         UT_CASE(no_auto_selfsigned_fails), UT_CASE(fallback_ca_to_selfsigned_is_error),
         UT_CASE(change_logs_in_use_again), UT_CASE(watch_expiry), UT_CASE(find_by_prefix),
         UT_CASE(export_import_roundtrip), UT_CASE(csr_matches_issued_certificate),
-        UT_CASE(x509_store_honours_crl), UT_CASE(oom_sweep_store))
+        UT_CASE(x509_store_honours_crl), UT_CASE(oom_sweep_store),
+        UT_CASE(oom_sweep_apply_and_watch))
