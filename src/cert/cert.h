@@ -219,5 +219,9 @@ const struct om_cert_store *om_cert_mgr_store(const struct om_cert_mgr *m);
  * certificate within 30 days of (or past) its not-after; each at most once
  * per UTC day per certificate. Returns the number of events raised. */
 int om_cert_watch_tick(struct om_cert_mgr *m, int64_t now_ms);
+/* The same rule for a gateway's certificate seen in a handshake (R8
+ * beyond): 1124 once per UTC day per certificate when it has 30 days or less
+ * left. `peer` names the gateway (address or TLS name). 1 when raised. */
+int om_cert_watch_peer(struct om_cert_mgr *m, X509 *cert, const char *peer, int64_t now_ms);
 
 #endif

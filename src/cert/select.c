@@ -374,3 +374,36 @@ int om_cert_watch_tick(struct om_cert_mgr *m, int64_t now_ms)
 	}
 	return n;
 }
+
+int om_cert_watch_peer(struct om_cert_mgr *m, X509 *cert, const char *peer, int64_t now_ms)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	char sha256[65], sha1[41], na[40], left[24];
+	int64_t not_after = om_cert_asn1_ms(X509_get0_notAfter(cert));
+	if (not_after - now_ms > OM_CERT_WARN_DAYS * DAY_MS)
+		return 0;
+	if (!X509_digest(cert, EVP_sha256(), md, &mdlen))
+		return 0;
+	om_cert_hex(md, mdlen, false, sha256);
+	struct watch_mark *k = mark_for(m, sha256);
+	int64_t day = now_ms / DAY_MS;
+	if (!k || k->day == day)
+		return 0;
+	if (!X509_digest(cert, EVP_sha1(), md, &mdlen))
+		return 0;
+	om_cert_hex(md, mdlen, true, sha1);
+	char subject[256];
+	X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+	fmt_time(not_after, na, sizeof(na));
+	int64_t d = not_after - now_ms;
+	snprintf(left, sizeof(left), "%lld",
+	         (long long)(d >= 0 ? d / DAY_MS : -((-d + DAY_MS - 1) / DAY_MS)));
+	om_event(OM_EV_TRUSTED_EXPIRING, peer ? peer : sha1,
+	         now_ms > not_after ? "gateway certificate has expired"
+	                            : "gateway certificate expires soon",
+	         "peer", peer ? peer : "", "sha1", sha1, "subject", subject, "not_after", na,
+	         "days_left", left, NULL);
+	k->day = day;
+	return 1;
+}

@@ -585,6 +585,17 @@ UT_TEST(watch_expiry)
 	UT_EQ_INT(0, om_cert_watch_tick(m, now_ms + 41 * d + 1000));
 	UT_EQ_INT(2, om_cert_watch_tick(m, now_ms + 42 * d));
 	UT_EQ_INT(2, count_ev(OM_EV_CERT_EXPIRED));
+	/* A gateway's certificate seen in a handshake: same rule, by peer. */
+	EVP_PKEY *gk = ec_key();
+	X509 *gw = make_cert("gw.example.com", gk, -DAY, 20 * DAY, ca.key, ca.x, NULL, false);
+	ev_reset();
+	UT_EQ_INT(1, om_cert_watch_peer(m, gw, "10.0.0.7:5061", now_ms));
+	UT_EQ_INT(0, om_cert_watch_peer(m, gw, "10.0.0.7:5061", now_ms + 1000));
+	UT_EQ_INT(1, om_cert_watch_peer(m, gw, "10.0.0.7:5061", now_ms + d));
+	UT_EQ_INT(0, om_cert_watch_peer(m, ca.x, "ca", now_ms)); /* ten years left */
+	UT_EQ_INT(2, count_ev(OM_EV_TRUSTED_EXPIRING));
+	X509_free(gw);
+	EVP_PKEY_free(gk);
 	om_cert_mgr_free(m);
 	X509_free(root);
 	EVP_PKEY_free(rk);
