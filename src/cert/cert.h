@@ -175,7 +175,9 @@ bool om_cert_has_pem_key(const void *data, size_t len);
 
 /* Imports a bundle into the personal store: the leaf is the certificate of
  * the bundle's key, else the one matching a pending CSR key, else the first
- * non-CA certificate; the rest becomes its chain. */
+ * non-CA certificate; the rest becomes its chain. EKEYREJECTED: the key
+ * belongs to none of them; EPERM: only CA certificates and no key (they
+ * belong in the trusted store). */
 int om_cert_import_personal(struct om_cert_store *s, const struct om_cert_bundle *b,
                             const struct om_cert **out, bool *matched_request);
 

@@ -251,6 +251,10 @@ int om_cert_import_personal(struct om_cert_store *s, const struct om_cert_bundle
 			leaf = i;
 	if (leaf < 0)
 		leaf = 0;
+	/* Only CA certificates and no key: a root or intermediate, which
+	 * belongs in the trusted store, not among the server's own. */
+	if (!key && (X509_get_extension_flags(sk_X509_value(b->certs, leaf)) & EXFLAG_CA))
+		return EPERM;
 	chain = sk_X509_new_null();
 	if (!chain) {
 		err = ENOMEM;

@@ -653,6 +653,11 @@ static int import_personal(struct om_cli *cli, const struct opts *o, struct om_c
 		             "nothing imported");
 		return OM_EXIT_FAIL;
 	}
+	if (err == EPERM) {
+		om_cli_error("the file holds CA certificates and no private key: nothing imported. "
+		             "To trust them: openum cert import FILE --trusted");
+		return OM_EXIT_FAIL;
+	}
 	if (err) {
 		om_cli_error("could not store the certificate: %s", strerror(err));
 		return OM_EXIT_FAIL;

@@ -318,6 +318,10 @@ def test_trusted_import_needs_yes_and_shows_subject_sha256(store, tmp_path):
     assert "--yes" in r.stderr
     assert snapshot(store.data) == before
     assert certs_json(store, "--store", "trusted") == []
+    # Without --trusted a keyless CA certificate is not one of ours either.
+    r = run(store, "cert", "import", str(ca / "ca.pem"))
+    assert r.returncode == 1 and "--trusted" in r.stderr
+    assert snapshot(store.data) == before
 
 
 def test_trusted_import_refuses_private_key(store, tmp_path):
