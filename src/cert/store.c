@@ -279,6 +279,10 @@ static EVP_PKEY *load_key(const char *path, X509 *x)
 	char *data = NULL;
 	size_t len;
 	EVP_PKEY *k = NULL;
+	struct stat st;
+	if (stat(path, &st) == 0 && (st.st_mode & 077))
+		om_log(OM_LOG_WARNING, "private key readable by group or others: chmod 600 it",
+		       "file", path, NULL);
 	if (om_file_read(path, 1 << 20, &data, &len) != 0)
 		return NULL;
 	BIO *b = BIO_new_mem_buf(data, (int)len);
