@@ -107,6 +107,7 @@ enum om_cert_verdict {
 	OM_CERT_NOT_YET_VALID,
 	OM_CERT_NO_KEY,
 	OM_CERT_NO_SERVERAUTH,
+	OM_CERT_TOO_WEAK, /* key or signature below tls_security_level */
 };
 const char *om_cert_verdict_str(enum om_cert_verdict v);
 /* 0 (OM_CERT_CHOSEN) when usable at now_ms, else the first reason. */
@@ -133,9 +134,12 @@ struct om_cert_selection {
 
 /* Pure: no event, no file written. pin_sha1 NULL or "" for automatic
  * order. A pinned certificate that exists with its key is chosen even when
- * invalid (pin_verdict says why); a missing or keyless pin chooses nothing. */
+ * invalid (pin_verdict says why); a missing or keyless pin chooses nothing.
+ * security_level (openum.conf tls_security_level, 0-5): a certificate whose
+ * key, chain keys or signature an OpenSSL TLS context at that level would
+ * refuse is OM_CERT_TOO_WEAK; 0 checks nothing. */
 int om_cert_select(const struct om_cert_store *s, const char *pin_sha1, int64_t now_ms,
-                   struct om_cert_selection *out);
+                   int security_level, struct om_cert_selection *out);
 void om_cert_selection_free(struct om_cert_selection *sel);
 
 /* ---- generation, CSR, import, export ---- */
@@ -198,7 +202,8 @@ struct om_cert_policy {
 	const char *fqdn;     /* for generated certificates */
 	bool auto_selfsigned; /* generate one when none is valid */
 	enum om_cert_keytype key;
-	int days; /* validity of generated ones (0: default) */
+	int days;               /* validity of generated ones (0: default) */
+	int tls_security_level; /* 0-5, see om_cert_select */
 };
 
 struct om_cert_mgr;

@@ -24,6 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #define DAY_MS (86400 * (int64_t)1000)
 
 const char *om_cert_verdict_str(enum om_cert_verdict v)
@@ -43,6 +45,8 @@ const char *om_cert_verdict_str(enum om_cert_verdict v)
 		return "no private key";
 	case OM_CERT_NO_SERVERAUTH:
 		return "EKU lacks serverAuth";
+	case OM_CERT_TOO_WEAK:
+		return "key or signature too weak for tls_security_level";
 	}
 	return "?";
 }
@@ -81,8 +85,21 @@ static int cand_cmp(const void *pa, const void *pb)
 	return om_cert_rank_cmp(a->cert, b->cert);
 }
 
+/* Asks OpenSSL what the TLS module will ask: a context at the level refuses
+ * an end-entity key, a chain certificate's key or a (non-self-signed)
+ * signature digest below the level's bits. */
+static bool too_weak(SSL_CTX *ctx, const struct om_cert *c)
+{
+	bool weak = SSL_CTX_use_certificate(ctx, c->x509) != 1;
+	for (int i = 0; !weak && c->chain && i < sk_X509_num(c->chain); i++)
+		weak = SSL_CTX_add1_chain_cert(ctx, sk_X509_value(c->chain, i)) != 1;
+	SSL_CTX_clear_chain_certs(ctx);
+	ERR_clear_error();
+	return weak;
+}
+
 int om_cert_select(const struct om_cert_store *s, const char *pin_sha1, int64_t now_ms,
-                   struct om_cert_selection *out)
+                   int security_level, struct om_cert_selection *out)
 {
 	struct om_cert_selection sel;
 	size_t n = om_cert_store_count(s, OM_CERT_PERSONAL);
@@ -97,6 +114,19 @@ int om_cert_select(const struct om_cert_store *s, const char *pin_sha1, int64_t 
 		sel.cands[i].verdict = om_cert_check(sel.cands[i].cert, now_ms);
 	}
 	sel.ncands = n;
+	if (security_level > 0 && n > 0) {
+		SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+		if (!ctx) {
+			om_free(sel.cands);
+			return ENOMEM;
+		}
+		SSL_CTX_set_security_level(ctx, security_level);
+		for (size_t i = 0; i < n; i++)
+			if (sel.cands[i].verdict == OM_CERT_CHOSEN &&
+			    too_weak(ctx, sel.cands[i].cert))
+				sel.cands[i].verdict = OM_CERT_TOO_WEAK;
+		SSL_CTX_free(ctx);
+	}
 	if (n > 1)
 		qsort(sel.cands, n, sizeof(*sel.cands), cand_cmp);
 
@@ -236,7 +266,7 @@ int om_cert_mgr_apply(struct om_cert_mgr *m, const struct om_cert_policy *pol, i
 	if (err)
 		return err;
 	pinned = om_cert_pin_get(m->data_dir, pin) == 0;
-	err = om_cert_select(s, pinned ? pin : NULL, now_ms, &sel);
+	err = om_cert_select(s, pinned ? pin : NULL, now_ms, pol->tls_security_level, &sel);
 	if (err)
 		goto out;
 	for (size_t i = 0; i < sel.ncands; i++)
@@ -259,6 +289,25 @@ int om_cert_mgr_apply(struct om_cert_mgr *m, const struct om_cert_policy *pol, i
 			om_log(OM_LOG_ERROR, "could not generate a self-signed certificate",
 			       "error", strerror(err), NULL);
 			goto out;
+		}
+		if (pol->tls_security_level > 0) {
+			/* Levels 4-5 want more than P-256 / RSA-3072 give. */
+			SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+			bool weak = true;
+			if (ctx) {
+				SSL_CTX_set_security_level(ctx, pol->tls_security_level);
+				weak = too_weak(ctx, gen);
+				SSL_CTX_free(ctx);
+			}
+			if (weak) {
+				om_log(OM_LOG_ERROR,
+				       "generated certificate is too weak for tls_security_level",
+				       "sha1", gen->sha1, "key", gen->key_type, "fix",
+				       "import a stronger certificate or lower tls_security_level",
+				       NULL);
+				err = ENOENT;
+				goto out;
+			}
 		}
 		om_event(OM_EV_CERT_GENERATED, "server", "self-signed certificate generated",
 		         "subject", gen->subject, "sha1", gen->sha1, "sha256", gen->sha256, "key",

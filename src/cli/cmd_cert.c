@@ -201,13 +201,27 @@ static int find(const struct om_cert_store *s, const char *id, const struct om_c
 	}
 }
 
+/* tls_security_level from openum.conf (its default when the file cannot be
+ * read: the server would not start with it anyway). */
+static int security_level(struct om_cli *cli)
+{
+	struct om_config *cfg = NULL;
+	char why[512];
+	int level = 2;
+	if (om_config_load(cli->config_path, !cli->config_explicit, &cfg, why, sizeof(why)) == 0) {
+		level = cfg->tls_security_level;
+		om_config_free(cfg);
+	}
+	return level;
+}
+
 /* The selection as a running server would make it now. */
 static int current_selection(struct om_cli *cli, const struct om_cert_store *s,
                              struct om_cert_selection *sel)
 {
 	char pin[41];
 	bool pinned = om_cert_pin_get(cli->data_dir, pin) == 0;
-	if (om_cert_select(s, pinned ? pin : NULL, om_now_ms(), sel) != 0) {
+	if (om_cert_select(s, pinned ? pin : NULL, om_now_ms(), security_level(cli), sel) != 0) {
 		om_cli_error("out of memory");
 		return OM_EXIT_FAIL;
 	}
@@ -249,6 +263,25 @@ static long long days_left(const struct om_cert *c, int64_t now)
 	return (long long)(d >= 0 ? d / DAY_MS : -((-d + DAY_MS - 1) / DAY_MS));
 }
 
+/* Why a personal certificate is unusable (selection's verdict, which also
+ * knows tls_security_level), or NULL when it is usable. */
+static const char *unusable(const struct om_cert *c, const struct om_cert_selection *sel)
+{
+	for (size_t i = 0; i < sel->ncands; i++) {
+		if (sel->cands[i].cert != c)
+			continue;
+		switch (sel->cands[i].verdict) {
+		case OM_CERT_CHOSEN:
+		case OM_CERT_RANKED_LOWER:
+		case OM_CERT_NOT_PINNED:
+			return NULL;
+		default:
+			return om_cert_verdict_str(sel->cands[i].verdict);
+		}
+	}
+	return NULL;
+}
+
 static const char *in_use_text(const struct om_cert *c, const struct om_cert_selection *sel)
 {
 	if (sel->chosen != c)
@@ -278,10 +311,10 @@ static void print_cert(const struct om_cert *c, const struct om_cert_selection *
 	                                   : ", NO private key");
 	printf("  EKU          %s\n", eku);
 	if (c->where == OM_CERT_PERSONAL) {
-		enum om_cert_verdict v = om_cert_check(c, now);
+		const char *why = unusable(c, sel);
 		printf("  in use       %s\n", in_use_text(c, sel));
-		if (v != OM_CERT_CHOSEN)
-			printf("  unusable     %s\n", om_cert_verdict_str(v));
+		if (why)
+			printf("  unusable     %s\n", why);
 	}
 }
 
@@ -311,8 +344,13 @@ static void json_cert(struct om_buf *b, const struct om_cert *c,
 		              c->eku_server && c->eku_client ? "," : "",
 		              c->eku_client ? "\"clientAuth\"" : "");
 	if (c->where == OM_CERT_PERSONAL) {
-		om_buf_printf(b, ",\"in_use\":%s,\"usable\":", sel->chosen == c ? "true" : "false");
-		om_buf_json_str(b, om_cert_verdict_str(om_cert_check(c, now)));
+		om_buf_printf(b, ",\"in_use\":%s", sel->chosen == c ? "true" : "false");
+		const char *why = unusable(c, sel);
+		om_buf_printf(b, ",\"usable\":%s", why ? "false" : "true");
+		if (why) {
+			om_buf_adds(b, ",\"unusable\":");
+			om_buf_json_str(b, why);
+		}
 	}
 	om_buf_adds(b, "}");
 }

@@ -470,3 +470,19 @@ def test_select_explains_exclusions(store, tmp_path):
     assert out.startswith("chosen " + ss["sha1"])
     assert "CN=old.example.com, CA-issued" in out and ": expired" in out
     assert "EKU lacks serverAuth" in out
+
+
+def test_select_honours_tls_security_level(store):
+    """A certificate the TLS context would refuse at the configured
+    tls_security_level is not chosen (RSA-2048 at level 3)."""
+    rsa = new_selfsigned(store, "rsa.example.com", "--key", "rsa2048")
+    assert rsa["usable"] is True
+    store.conf("tls_security_level = 3\n")
+    r = run(store, "cert", "select", "--no-reload")
+    assert r.returncode == 1
+    assert "key or signature too weak for tls_security_level" in r.stdout
+    c = certs_json(store)[0]
+    assert c["usable"] is False and c["in_use"] is False
+    ec = new_selfsigned(store, "ec.example.com")
+    sel = json.loads(ok(store, "--json", "cert", "select", "--no-reload").stdout)
+    assert sel["chosen"] == ec["sha1"]

@@ -100,6 +100,8 @@ static void ext(X509 *x, X509 *issuer, int nid, const char *v)
 
 /* A certificate for `cn`, valid from now+nb to now+na seconds, signed by
  * (ikey, issuer) or self-signed when issuer is NULL. eku NULL: no EKU. */
+static const EVP_MD *sign_md; /* NULL: SHA-256 */
+
 static X509 *make_cert(const char *cn, EVP_PKEY *key, int64_t nb, int64_t na, EVP_PKEY *ikey,
                        X509 *issuer, const char *eku, bool ca)
 {
@@ -118,7 +120,7 @@ static X509 *make_cert(const char *cn, EVP_PKEY *key, int64_t nb, int64_t na, EV
 	ext(x, issuer, NID_basic_constraints, ca ? "critical,CA:TRUE" : "CA:FALSE");
 	if (eku)
 		ext(x, issuer, NID_ext_key_usage, eku);
-	if (!X509_sign(x, ikey ? ikey : key, EVP_sha256()))
+	if (!X509_sign(x, ikey ? ikey : key, sign_md ? sign_md : EVP_sha256()))
 		UT_FAIL("sign");
 	X509_NAME_free(n);
 	return x;
@@ -201,7 +203,7 @@ UT_TEST(order_every_step)
 	const char *ids[] = { a, b, c, d };
 	for (int step = 0; step < 4; step++) {
 		struct om_cert_selection sel;
-		UT_EQ_INT(0, om_cert_select(s, NULL, now_ms, &sel));
+		UT_EQ_INT(0, om_cert_select(s, NULL, now_ms, 2, &sel));
 		UT_EQ_STR(expect[step], chosen_cn(&sel));
 		UT_EQ_INT(4 - step, sel.ncands);
 		UT_EQ_STR(ids[step], sel.cands[0].cert->sha1);
@@ -216,7 +218,7 @@ UT_TEST(order_every_step)
 		s = reopen(s);
 	}
 	struct om_cert_selection sel;
-	UT_EQ_INT(0, om_cert_select(s, NULL, now_ms, &sel));
+	UT_EQ_INT(0, om_cert_select(s, NULL, now_ms, 2, &sel));
 	UT_TRUE(sel.chosen == NULL);
 	om_cert_selection_free(&sel);
 	om_cert_store_free(s);
@@ -234,7 +236,7 @@ UT_TEST(ca_issued_beats_longer_selfsigned)
 	add(s, "ss", -DAY, 3000 * DAY, NULL, "serverAuth,clientAuth", false);
 	add(s, "ca", -DAY, 10 * DAY, &ca, "serverAuth,clientAuth", false);
 	struct om_cert_selection sel;
-	UT_EQ_INT(0, om_cert_select(s, NULL, now_ms, &sel));
+	UT_EQ_INT(0, om_cert_select(s, NULL, now_ms, 2, &sel));
 	UT_EQ_STR("CN=ca", chosen_cn(&sel));
 	UT_TRUE(!sel.chosen->self_signed);
 	om_cert_selection_free(&sel);
@@ -264,7 +266,7 @@ UT_TEST(exclusions)
 	snprintf(id[4], 41, "%s", ss->sha1);
 	s = reopen(s);
 	struct om_cert_selection sel;
-	UT_EQ_INT(0, om_cert_select(s, NULL, now_ms, &sel));
+	UT_EQ_INT(0, om_cert_select(s, NULL, now_ms, 2, &sel));
 	UT_EQ_STR("CN=selfsigned", chosen_cn(&sel));
 	UT_EQ_INT(OM_CERT_EXPIRED, verdict_of(&sel, id[0]));
 	UT_EQ_INT(OM_CERT_NOT_YET_VALID, verdict_of(&sel, id[1]));
@@ -275,7 +277,7 @@ UT_TEST(exclusions)
 
 	/* A CA-issued one without any EKU is usable. */
 	add(s, "noeku", -DAY, 30 * DAY, &ca, NULL, false);
-	UT_EQ_INT(0, om_cert_select(s, NULL, now_ms, &sel));
+	UT_EQ_INT(0, om_cert_select(s, NULL, now_ms, 2, &sel));
 	UT_EQ_STR("CN=noeku", chosen_cn(&sel));
 	UT_TRUE(!sel.chosen->eku_present && sel.chosen->eku_server && sel.chosen->eku_client);
 	om_cert_selection_free(&sel);
@@ -332,7 +334,7 @@ UT_TEST(pin_overrides_order)
 	UT_EQ_INT(0600, st.st_mode & 0777);
 
 	struct om_cert_selection sel;
-	UT_EQ_INT(0, om_cert_select(s, pin, now_ms, &sel));
+	UT_EQ_INT(0, om_cert_select(s, pin, now_ms, 2, &sel));
 	UT_EQ_STR("CN=ss", chosen_cn(&sel));
 	UT_TRUE(sel.pinned && sel.pin_found);
 	UT_EQ_INT(OM_CERT_CHOSEN, sel.pin_verdict);
@@ -342,7 +344,9 @@ UT_TEST(pin_overrides_order)
 	UT_EQ_INT(EINVAL, om_cert_pin_set(tmpdir, "1234"));
 	/* Through the manager: the pinned self-signed one is in use, and it is
 	 * no "fallback" (1123): the administrator chose it. */
-	struct om_cert_policy pol = { "um.example.com", true, OM_CERT_KEY_EC, 0 };
+	struct om_cert_policy pol = { .fqdn = "um.example.com",
+		                      .auto_selfsigned = true,
+		                      .tls_security_level = 2 };
 	struct om_cert_mgr *m = NULL;
 	UT_EQ_INT(0, om_cert_mgr_new(tmpdir, &pol, &m));
 	ev_reset();
@@ -378,7 +382,9 @@ UT_TEST(pin_invalid_is_error_not_switch)
 	om_cert_store_free(s);
 	UT_EQ_INT(0, om_cert_pin_set(tmpdir, exp));
 
-	struct om_cert_policy pol = { "um.example.com", true, OM_CERT_KEY_EC, 0 };
+	struct om_cert_policy pol = { .fqdn = "um.example.com",
+		                      .auto_selfsigned = true,
+		                      .tls_security_level = 2 };
 	struct om_cert_mgr *m = NULL;
 	UT_EQ_INT(0, om_cert_mgr_new(tmpdir, &pol, &m));
 	ev_reset();
@@ -404,12 +410,61 @@ UT_TEST(pin_invalid_is_error_not_switch)
 	teardown();
 }
 
+/* tls_security_level: what OpenSSL's TLS context would refuse is never
+ * chosen (RSA-1024 key, SHA-1 signature at level 2); level 0 checks
+ * nothing. */
+UT_TEST(too_weak_for_security_level)
+{
+	setup();
+	struct ca ca = make_ca();
+	struct om_cert_store *s = NULL;
+	const struct om_cert *c;
+	UT_EQ_INT(0, om_cert_store_open(tmpdir, &s));
+	EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+	UT_TRUE(rsa != NULL);
+	X509 *x = make_cert("rsa1024", rsa, -DAY, 900 * DAY, ca.key, ca.x, NULL, false);
+	UT_EQ_INT(0, om_cert_store_add(s, OM_CERT_PERSONAL, x, NULL, rsa, &c));
+	char weak_key[41], weak_sig[41];
+	snprintf(weak_key, 41, "%s", c->sha1);
+	X509_free(x);
+	EVP_PKEY_free(rsa);
+	sign_md = EVP_sha1();
+	snprintf(weak_sig, 41, "%s", add(s, "sha1sig", -DAY, 800 * DAY, &ca, NULL, false)->sha1);
+	sign_md = NULL;
+	add(s, "ok", -DAY, 10 * DAY, NULL, NULL, false);
+
+	struct om_cert_selection sel;
+	UT_EQ_INT(0, om_cert_select(s, NULL, now_ms, 2, &sel));
+	UT_EQ_STR("CN=ok", chosen_cn(&sel));
+	UT_EQ_INT(OM_CERT_TOO_WEAK, verdict_of(&sel, weak_key));
+	UT_EQ_INT(OM_CERT_TOO_WEAK, verdict_of(&sel, weak_sig));
+	om_cert_selection_free(&sel);
+	UT_EQ_INT(0, om_cert_select(s, NULL, now_ms, 0, &sel));
+	UT_EQ_STR("CN=rsa1024", chosen_cn(&sel));
+	om_cert_selection_free(&sel);
+	/* Level 3 wants 128 bits: RSA-2048 falls too; P-256 stays. */
+	const struct om_cert *r2;
+	UT_EQ_INT(0, om_cert_store_new_selfsigned(s, "r.example.com", OM_CERT_KEY_RSA2048, 3000,
+	                                          now_ms, &r2));
+	char r2s[41];
+	snprintf(r2s, 41, "%s", r2->sha1);
+	UT_EQ_INT(0, om_cert_select(s, NULL, now_ms, 3, &sel));
+	UT_EQ_STR("CN=ok", chosen_cn(&sel));
+	UT_EQ_INT(OM_CERT_TOO_WEAK, verdict_of(&sel, r2s));
+	om_cert_selection_free(&sel);
+	om_cert_store_free(s);
+	free_ca(&ca);
+	teardown();
+}
+
 /* ===================== generation and fallback ===================== */
 
 UT_TEST(generates_when_none_valid)
 {
 	setup();
-	struct om_cert_policy pol = { "um.example.com", true, OM_CERT_KEY_EC, 0 };
+	struct om_cert_policy pol = { .fqdn = "um.example.com",
+		                      .auto_selfsigned = true,
+		                      .tls_security_level = 2 };
 	struct om_cert_mgr *m = NULL;
 	UT_EQ_INT(0, om_cert_mgr_new(tmpdir, &pol, &m));
 	ev_reset();
@@ -462,7 +517,9 @@ UT_TEST(generates_when_none_valid)
 UT_TEST(no_auto_selfsigned_fails)
 {
 	setup();
-	struct om_cert_policy pol = { "um.example.com", false, OM_CERT_KEY_EC, 0 };
+	struct om_cert_policy pol = { .fqdn = "um.example.com",
+		                      .auto_selfsigned = false,
+		                      .tls_security_level = 2 };
 	struct om_cert_mgr *m = NULL;
 	UT_EQ_INT(0, om_cert_mgr_new(tmpdir, &pol, &m));
 	ev_reset();
@@ -483,7 +540,9 @@ UT_TEST(fallback_ca_to_selfsigned_is_error)
 	UT_EQ_INT(0, om_cert_store_open(tmpdir, &s));
 	add(s, "ca", -DAY, 10 * DAY, &ca, "serverAuth", false);
 	om_cert_store_free(s);
-	struct om_cert_policy pol = { "um.example.com", true, OM_CERT_KEY_EC, 0 };
+	struct om_cert_policy pol = { .fqdn = "um.example.com",
+		                      .auto_selfsigned = true,
+		                      .tls_security_level = 2 };
 	struct om_cert_mgr *m = NULL;
 	UT_EQ_INT(0, om_cert_mgr_new(tmpdir, &pol, &m));
 	ev_reset();
@@ -522,7 +581,9 @@ UT_TEST(change_logs_in_use_again)
 {
 	setup();
 	struct ca ca = make_ca();
-	struct om_cert_policy pol = { "um.example.com", true, OM_CERT_KEY_EC, 0 };
+	struct om_cert_policy pol = { .fqdn = "um.example.com",
+		                      .auto_selfsigned = true,
+		                      .tls_security_level = 2 };
 	struct om_cert_mgr *m = NULL;
 	UT_EQ_INT(0, om_cert_mgr_new(tmpdir, &pol, &m));
 	ev_reset();
@@ -558,7 +619,9 @@ UT_TEST(watch_expiry)
 	UT_EQ_INT(0, om_cert_store_add(s, OM_CERT_TRUSTED, root, NULL, NULL, &rc));
 	UT_TRUE(rc->key == NULL);
 	om_cert_store_free(s);
-	struct om_cert_policy pol = { "um.example.com", true, OM_CERT_KEY_EC, 0 };
+	struct om_cert_policy pol = { .fqdn = "um.example.com",
+		                      .auto_selfsigned = true,
+		                      .tls_security_level = 2 };
 	struct om_cert_mgr *m = NULL;
 	UT_EQ_INT(0, om_cert_mgr_new(tmpdir, &pol, &m));
 	UT_EQ_INT(0, om_cert_mgr_apply(m, &pol, now_ms));
@@ -834,7 +897,7 @@ static int oom_open_select(void *arg)
 	int err = om_cert_store_open(tmpdir, &s);
 	if (err)
 		return err;
-	err = om_cert_select(s, NULL, now_ms, &sel);
+	err = om_cert_select(s, NULL, now_ms, 2, &sel);
 	if (!err)
 		om_cert_selection_free(&sel);
 	om_cert_store_free(s);
@@ -857,7 +920,9 @@ UT_TEST(oom_sweep_store)
 
 static int oom_apply(void *arg)
 {
-	struct om_cert_policy pol = { "um.example.com", false, OM_CERT_KEY_EC, 0 };
+	struct om_cert_policy pol = { .fqdn = "um.example.com",
+		                      .auto_selfsigned = false,
+		                      .tls_security_level = 2 };
 	struct om_cert_mgr *m = NULL;
 	int err = om_cert_mgr_new(tmpdir, &pol, &m);
 	(void)arg;
@@ -897,9 +962,9 @@ UT_TEST(oom_sweep_apply_and_watch)
 
 UT_MAIN(UT_CASE(order_every_step), UT_CASE(ca_issued_beats_longer_selfsigned), UT_CASE(exclusions),
         UT_CASE(selfsigned_needs_own_signature), UT_CASE(pin_overrides_order),
-        UT_CASE(pin_invalid_is_error_not_switch), UT_CASE(generates_when_none_valid),
-        UT_CASE(no_auto_selfsigned_fails), UT_CASE(fallback_ca_to_selfsigned_is_error),
-        UT_CASE(change_logs_in_use_again), UT_CASE(watch_expiry), UT_CASE(find_by_prefix),
-        UT_CASE(export_import_roundtrip), UT_CASE(csr_matches_issued_certificate),
-        UT_CASE(x509_store_honours_crl), UT_CASE(oom_sweep_store),
-        UT_CASE(oom_sweep_apply_and_watch))
+        UT_CASE(pin_invalid_is_error_not_switch), UT_CASE(too_weak_for_security_level),
+        UT_CASE(generates_when_none_valid), UT_CASE(no_auto_selfsigned_fails),
+        UT_CASE(fallback_ca_to_selfsigned_is_error), UT_CASE(change_logs_in_use_again),
+        UT_CASE(watch_expiry), UT_CASE(find_by_prefix), UT_CASE(export_import_roundtrip),
+        UT_CASE(csr_matches_issued_certificate), UT_CASE(x509_store_honours_crl),
+        UT_CASE(oom_sweep_store), UT_CASE(oom_sweep_apply_and_watch))
