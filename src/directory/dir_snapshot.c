@@ -100,6 +100,8 @@ static int add_addr(struct om_dir_snapshot *s, const uint8_t ip[16],
 static int index_addrs(struct om_dir_snapshot *s, struct om_dir_err *err)
 {
 	size_t w = 0;
+	if (!s->naddrs)
+		return 0;
 	qsort(s->addrs, s->naddrs, sizeof(*s->addrs), cmp_addr);
 	for (size_t i = 0; i < s->naddrs; i++) {
 		if (w && memcmp(s->addrs[w - 1].ip, s->addrs[i].ip, 16) == 0) {
@@ -165,7 +167,8 @@ static int check_and_index(struct om_dir_snapshot *s, struct om_dir_err *err)
 			if (!g->hosts[a].is_ip)
 				s->fqdns[s->nfqdns++] = (struct fqdn_ent){ g->hosts[a].name, g };
 	}
-	qsort(s->names, s->nnames, sizeof(*s->names), cmp_name);
+	if (s->nnames)
+		qsort(s->names, s->nnames, sizeof(*s->names), cmp_name);
 	for (size_t i = 1; i < s->nnames; i++) {
 		if (strcasecmp(s->names[i - 1].name, s->names[i].name) == 0) {
 			om_dir_seterr(
@@ -176,7 +179,8 @@ static int check_and_index(struct om_dir_snapshot *s, struct om_dir_err *err)
 			return EPERM;
 		}
 	}
-	qsort(s->mbs, s->nmbs, sizeof(*s->mbs), cmp_mb);
+	if (s->nmbs)
+		qsort(s->mbs, s->nmbs, sizeof(*s->mbs), cmp_mb);
 	return 0;
 }
 

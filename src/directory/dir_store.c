@@ -346,7 +346,7 @@ int om_dir_dialplan_new(struct om_db *db, const struct om_dir_dialplan *in, unsi
 	if (run(h,
 	        "INSERT INTO dialplans (name, digits, security, pilot, max_message_s, "
 	        "max_greeting_s, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-	        "tiitiiii", p.name, (int64_t)p.digits, om_dir_security_name(p.security), p.pilot,
+	        "titniiii", p.name, (int64_t)p.digits, om_dir_security_name(p.security), p.pilot,
 	        (int64_t)p.max_message_s, (int64_t)p.max_greeting_s, now, now)) {
 		rc = db_fail(h, err, "adding the dial plan");
 		goto out;
@@ -650,8 +650,9 @@ static int gw_check_values(struct om_dir_gateway *g, struct om_dir_err *err)
 		struct om_dir_host hp;
 		if (om_dir_host_parse(g->hosts[i].name, &hp)) {
 			seterr(err,
-			       "invalid address \"%s\": give an IPv4 or IPv6 address or a fully "
-			       "qualified domain name (e.g. gw1.example.com)",
+			       "invalid address \"%s\": it is neither an IP address nor a fully "
+			       "qualified domain name (give e.g. 192.0.2.10, 2001:db8::10 or "
+			       "gw1.example.com)",
 			       g->hosts[i].name);
 			return EINVAL;
 		}
@@ -787,7 +788,7 @@ static int gw_update_row(sqlite3 *h, const struct om_dir_gateway *g)
 	return run(h,
 	           "UPDATE gateways SET tls_name = ?, port = ?, transport = ?, dialplan_id = ?, "
 	           "status = ?, max_calls = ?, outcalls = ?, mwi = ?, updated_ms = ? WHERE id = ?",
-	           "nitititiii", g->tls_name, (int64_t)g->port, om_dir_transport_name(g->transport),
+	           "nititiiiii", g->tls_name, (int64_t)g->port, om_dir_transport_name(g->transport),
 	           g->dialplan_id, om_dir_gw_status_name(g->status), (int64_t)g->max_calls,
 	           (int64_t)g->outcalls, (int64_t)g->mwi, om_now_ms(), g->id);
 }
@@ -855,7 +856,7 @@ int om_dir_gateway_new(struct om_db *db, const struct om_dir_gateway *in, unsign
 	        "INSERT INTO gateways (name, tls_name, port, transport, dialplan_id, status, "
 	        "max_calls, outcalls, mwi, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
 	        "?, ?, ?)",
-	        "tnitititiii", g.name, g.tls_name, (int64_t)g.port,
+	        "tnititiiiii", g.name, g.tls_name, (int64_t)g.port,
 	        om_dir_transport_name(g.transport), g.dialplan_id, om_dir_gw_status_name(g.status),
 	        (int64_t)g.max_calls, (int64_t)g.outcalls, (int64_t)g.mwi, now, now)) {
 		rc = db_fail(h, err, "adding the gateway");

@@ -239,7 +239,7 @@ int om_dir_host_parse(const char *s, struct om_dir_host *out)
 		return EINVAL;
 	}
 	/* Canonical text of the IP: dotted quad for IPv4 (mapped or not). */
-	if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)h.ip))
+	if (memcmp(h.ip, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0)
 		inet_ntop(AF_INET, h.ip + 12, h.name, sizeof(h.name));
 	else
 		inet_ntop(AF_INET6, h.ip, h.name, sizeof(h.name));
