@@ -107,7 +107,8 @@ static struct slot *find_slot(int id, const char *source)
 	for (size_t n = 0; n < SLOTS; n++, i = (i + 1) % SLOTS) {
 		struct slot *s = &g_slots[i];
 		if (s->id == 0) {
-			if (g_used >= SLOTS * 3 / 4)
+			/* The last quarter is kept for the per-id overflow slots. */
+			if (g_used >= SLOTS * 3 / 4 && strcmp(source, "*") != 0)
 				break;
 			s->id = id;
 			snprintf(s->source, sizeof(s->source), "%s", source);
