@@ -200,16 +200,16 @@ int om_cmd_mailbox(struct om_cli *cli, int argc, char **argv)
 		om_cli_error("nothing to change: give --name, --email or --pin-file");
 		return OM_EXIT_USAGE;
 	}
-	/* The store check first: with --as-owner, the PIN file is then read
-	 * with the owner's rights, like every other file. */
-	if ((rc = om_cli_store_open(cli, is_new || is_set || is_rm, &db)))
-		return rc;
+	/* The PIN is read with the caller's rights, before --as-owner drops
+	 * them: the administrator's private file stays readable. */
 	if (opts[O_PINFILE].set) {
 		if ((rc = om_cli_read_secret(opts[O_PINFILE].val, pin, sizeof(pin))))
 			goto out;
 		pinarg.pin = pin;
 		fields |= OM_MB_F_PIN;
 	}
+	if ((rc = om_cli_store_open(cli, is_new || is_set || is_rm, &db)))
+		goto out;
 	int flags = dry ? OM_DIR_DRY_RUN : 0;
 	if (is_list) {
 		rc = list_mbs(cli, db, plan);
