@@ -96,24 +96,27 @@ static int add_addr(struct om_dir_snapshot *s, const uint8_t ip[16],
 }
 
 /* Sorts the address index and refuses one address claimed by two
- * gateways (the same address twice for one gateway is harmless). */
+ * gateways (checked before anything moves, so a refusal leaves the index
+ * as it was); then drops repeats of one address for one gateway. */
 static int index_addrs(struct om_dir_snapshot *s, struct om_dir_err *err)
 {
 	size_t w = 0;
 	if (!s->naddrs)
 		return 0;
 	qsort(s->addrs, s->naddrs, sizeof(*s->addrs), cmp_addr);
-	for (size_t i = 0; i < s->naddrs; i++) {
-		if (w && memcmp(s->addrs[w - 1].ip, s->addrs[i].ip, 16) == 0) {
-			if (s->addrs[w - 1].gw != s->addrs[i].gw) {
-				om_dir_seterr(err,
-				              "gateways \"%s\" and \"%s\" share an address: a peer "
-				              "must identify one trusted gateway",
-				              s->addrs[w - 1].gw->name, s->addrs[i].gw->name);
-				return EPERM;
-			}
-			continue;
+	for (size_t i = 1; i < s->naddrs; i++) {
+		if (memcmp(s->addrs[i - 1].ip, s->addrs[i].ip, 16) == 0 &&
+		    s->addrs[i - 1].gw != s->addrs[i].gw) {
+			om_dir_seterr(err,
+			              "gateways \"%s\" and \"%s\" share an address: a peer "
+			              "must identify one trusted gateway",
+			              s->addrs[i - 1].gw->name, s->addrs[i].gw->name);
+			return EPERM;
 		}
+	}
+	for (size_t i = 0; i < s->naddrs; i++) {
+		if (w && memcmp(s->addrs[w - 1].ip, s->addrs[i].ip, 16) == 0)
+			continue;
 		s->addrs[w++] = s->addrs[i];
 	}
 	s->naddrs = w;
@@ -361,13 +364,27 @@ const char *om_dir_snapshot_fqdn_at(const struct om_dir_snapshot *s, size_t i,
 int om_dir_snapshot_add_resolved(struct om_dir_snapshot *s, size_t i, const uint8_t (*ips)[16],
                                  size_t n)
 {
-	int rc;
+	int rc = 0, skipped = 0;
 	if (i >= s->nfqdns)
 		return EINVAL;
-	for (size_t k = 0; k < n; k++)
+	for (size_t k = 0; k < n; k++) {
+		struct addr_ent key;
+		const struct addr_ent *e = NULL;
+		memcpy(key.ip, ips[k], 16);
+		if (s->naddrs)
+			e = bsearch(&key, s->addrs, s->naddrs, sizeof(*s->addrs), cmp_addr);
+		if (e) {
+			skipped += e->gw != s->fqdns[i].gw; /* another gateway's: never moved */
+			continue;
+		}
 		if ((rc = add_addr(s, ips[k], s->fqdns[i].gw)))
-			return rc;
-	return index_addrs(s, NULL);
+			break;
+		/* keep the index sorted for the next bsearch */
+		qsort(s->addrs, s->naddrs, sizeof(*s->addrs), cmp_addr);
+	}
+	if (rc)
+		return rc;
+	return skipped ? EEXIST : 0;
 }
 
 const struct om_dir_mailbox *om_dir_snapshot_mailbox(const struct om_dir_snapshot *s,

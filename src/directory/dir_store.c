@@ -43,6 +43,13 @@ static void copy(char *dst, size_t len, const char *src)
 
 #define COPY(dst, src) copy((dst), sizeof(dst), (src))
 
+/* The text of a buffer, "" after an allocation failure. */
+static const char *bs(struct om_buf *b)
+{
+	const char *s = om_buf_cstr(b);
+	return s ? s : "";
+}
+
 static const char *col(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
@@ -408,8 +415,7 @@ int om_dir_dialplan_set(struct om_db *db, const char *name, const struct om_dir_
 			    "cannot change dial plan \"%s\" to %d-digit extensions: %ld mailbox(es) "
 			    "have extensions of another length (%s%s). Remove or renumber them "
 			    "first",
-			    p.name, p.digits, n, om_buf_cstr(&b) ? om_buf_cstr(&b) : "",
-			    n > 20 ? ", ..." : "");
+			    p.name, p.digits, n, bs(&b), n > 20 ? ", ..." : "");
 			rc = EPERM;
 			goto out;
 		}
@@ -435,7 +441,7 @@ int om_dir_dialplan_set(struct om_db *db, const char *name, const struct om_dir_
 			    "port 5061 with a TLS name. Change them first (`openum gateway set NAME "
 			    "--transport tls --port 5061 --tls-name FQDN`) or move them to another "
 			    "dial plan",
-			    p.name, sec_title(p.security), om_buf_cstr(&b) ? om_buf_cstr(&b) : "");
+			    p.name, sec_title(p.security), bs(&b));
 			rc = EPERM;
 			goto out;
 		}
@@ -500,9 +506,9 @@ int om_dir_dialplan_remove(struct om_db *db, const char *name, int flags, struct
 		       "dial plan \"%s\" is still in use:%s%s%s%s%s%s. Move or remove them first "
 		       "(`openum gateway set NAME --dialplan OTHER`, `openum mailbox remove EXT "
 		       "--dialplan %s`, `openum server set --dialplans ...`)",
-		       p.name, ngw ? " gateway(s) " : "", ngw ? om_buf_cstr(&gw) : "",
-		       nmb ? (ngw ? "; mailbox(es) " : " mailbox(es) ") : "",
-		       nmb ? om_buf_cstr(&mb) : "", nsrv ? ((ngw || nmb) ? "; " : " ") : "",
+		       p.name, ngw ? " gateway(s) " : "", ngw ? bs(&gw) : "",
+		       nmb ? (ngw ? "; mailbox(es) " : " mailbox(es) ") : "", nmb ? bs(&mb) : "",
+		       nsrv ? ((ngw || nmb) ? "; " : " ") : "",
 		       nsrv ? "associated with this server" : "", p.name);
 		rc = EBUSY;
 		goto out;
@@ -1219,7 +1225,7 @@ static int mb_find(sqlite3 *h, const char *dialplan, const char *ext, struct om_
 		seterr(err,
 		       "extension %s exists in several dial plans (%s): say which with --dialplan "
 		       "NAME",
-		       ext, om_buf_cstr(&plans) ? om_buf_cstr(&plans) : "");
+		       ext, bs(&plans));
 		rc = EEXIST;
 	} else {
 		rc = 0;

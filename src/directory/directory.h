@@ -289,7 +289,10 @@ size_t om_dir_snapshot_fqdn_count(const struct om_dir_snapshot *s);
 const char *om_dir_snapshot_fqdn_at(const struct om_dir_snapshot *s, size_t i,
                                     const struct om_dir_gateway **gw);
 /* Adds resolved addresses of FQDN i. Only while the snapshot is still being
- * prepared aside (not yet shared): it is immutable once published. */
+ * prepared aside (not yet shared): it is immutable once published. An
+ * address that already belongs to another gateway is left to that gateway
+ * (EEXIST once the others are added): DNS cannot take a trusted address
+ * away from its configured owner. */
 int om_dir_snapshot_add_resolved(struct om_dir_snapshot *s, size_t i, const uint8_t (*ips)[16],
                                  size_t n);
 

@@ -109,6 +109,18 @@ UT_TEST(lookups)
 	g = by_v6(s, "::9");
 	UT_TRUE(g && !strcmp(g->name, "sbc"));
 	UT_EQ_INT(EINVAL, om_dir_snapshot_add_resolved(s, 1, (const uint8_t(*)[16])ip, 1));
+	/* DNS cannot take pbx's configured address away from it */
+	uint8_t two[2][16] = { { 0 }, { 0 } };
+	two[0][10] = two[0][11] = 0xff;
+	two[0][12] = 192, two[0][13] = 0, two[0][14] = 2, two[0][15] = 1; /* 192.0.2.1 */
+	two[1][15] = 0x10;                                                /* ::10 */
+	UT_EQ_INT(EEXIST, om_dir_snapshot_add_resolved(s, 0, (const uint8_t(*)[16])two, 2));
+	g = by_v4(s, "192.0.2.1");
+	UT_TRUE(g && !strcmp(g->name, "pbx"));
+	g = by_v6(s, "::10");
+	UT_TRUE(g && !strcmp(g->name, "sbc"));
+	g = by_v6(s, "::9");
+	UT_TRUE(g && !strcmp(g->name, "sbc"));
 	om_dir_snapshot_free(s);
 	dt_close(db);
 }

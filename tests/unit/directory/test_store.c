@@ -338,5 +338,52 @@ UT_TEST(server_settings)
 	dt_close(db);
 }
 
-UT_MAIN(UT_CASE(dialplan_rules), UT_CASE(gateway_security_rules), UT_CASE(gateway_uniqueness_rules),
-        UT_CASE(mailbox_and_removal_rules), UT_CASE(pin_hash_with_pepper), UT_CASE(server_settings))
+/* Out of memory at every allocation of a change: either it succeeds, or
+ * it fails with nothing changed and nothing leaked. (Own loop rather than
+ * ut_oom_sweep: the check after each run must allocate.) */
+UT_TEST(oom_sweep_changes)
+{
+	struct om_dir_err e;
+	struct om_db *db = dt_open();
+	unsigned long n;
+	UT_TRUE(db != NULL);
+	UT_EQ_INT(0, dt_plan(db, "P", 4, OM_SEC_UNSECURED));
+	for (int i = 0; i < 20; i++) {
+		char name[16], addr[32];
+		snprintf(name, sizeof(name), "g%d", i);
+		snprintf(addr, sizeof(addr), "10.0.0.%d", i + 1);
+		UT_EQ_INT(0, dt_gw(db, name, addr, "P", NULL, 0, -1, &e));
+	}
+	char *before = dump(db);
+	for (n = 1; n < 100000; n++) {
+		struct om_dir_dialplan p;
+		om_alloc_fail_at(n, 0);
+		int rc = dt_gw(db, "new", "10.9.9.9,new.example.com", "P", "new.example.com", 5061,
+		               OM_TRANSPORT_TLS, &e);
+		memset(&p, 0, sizeof(p));
+		p.security = OM_SEC_SECURED;
+		int rc2 =
+		    om_dir_dialplan_set(db, "P", &p, OM_DP_SECURITY, OM_DIR_DRY_RUN, NULL, &e);
+		int hit = om_alloc_fault_hit();
+		om_alloc_fail_at(0, 0);
+		UT_TRUE(rc2 == EPERM || rc2 == ENOMEM || rc2 == EIO);
+		if (rc == 0)
+			UT_EQ_INT(0, om_dir_gateway_remove(db, "new", 0, &e));
+		else
+			UT_TRUE(rc == ENOMEM || rc == EIO);
+		char *now = dump(db);
+		int same = strcmp(now, before) == 0;
+		free(now);
+		if (!same)
+			UT_FAIL("allocation %lu failing changed the store", n);
+		if (!hit)
+			break;
+	}
+	UT_TRUE(n > 3);
+	free(before);
+	dt_close(db);
+}
+
+UT_MAIN(UT_CASE(oom_sweep_changes), UT_CASE(dialplan_rules), UT_CASE(gateway_security_rules),
+        UT_CASE(gateway_uniqueness_rules), UT_CASE(mailbox_and_removal_rules),
+        UT_CASE(pin_hash_with_pepper), UT_CASE(server_settings))
