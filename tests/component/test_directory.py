@@ -327,6 +327,14 @@ def test_root_leaves_no_root_owned_file(service_store, service_user):
     directory.ok("--as-owner", "mailbox", "new", "1001", "--dialplan", "U", "--pin-file",
                  "-", input="483920\n")
     directory.ok("--as-owner", "dialplan", "set", "U", "--pilot", "5000")
+    # a PIN file private to root is read before openum drops to the owner
+    fd, pinfile = tempfile.mkstemp()
+    os.write(fd, b"918273\n")
+    os.close(fd)
+    try:
+        directory.ok("--as-owner", "mailbox", "set", "1001", "--pin-file", pinfile)
+    finally:
+        os.unlink(pinfile)
     assert {g["name"] for g in directory.json("--as-owner", "gateway", "list")} >= {"gw"}
     foreign = []
     for root, dirs, files in os.walk(directory.data):
@@ -359,9 +367,15 @@ def test_serve_picks_up_gateway_change_without_restart(server):
     assert server.json("status")["directory"]["gateways"] == 1
     server.ok("reload")
     assert server.json("status")["directory"]["gateways"] == 2
-    # R9 on reload: associating a Secured plan makes the next start mode secured
+    # R9 on reload: associating a Secured plan makes the server secured
     r = server.json("server", "set", "--dialplans", "U")
     assert r["reload"] == "done"
+    assert server.json("status")["mode"] == "unsecured"
+    server.ok("dialplan", "new", "S", "--digits", "4", "--security", "secured")
+    server.ok("server", "set", "--dialplans", "U,S")
+    st = server.json("status")
+    assert st["mode"] == "secured" and "SIPSecured or Secured" in st["mode_reason"]
+    server.ok("server", "set", "--dialplans", "U")
     assert server.json("status")["mode"] == "unsecured"
     # a store broken behind openum's back: the reload is refused, the old view stays
     db = sqlite3.connect(os.path.join(server.data, "openum.db"))
