@@ -387,3 +387,30 @@ def test_serve_picks_up_gateway_change_without_restart(server):
     st = server.json("status")
     assert st["pid"] == pid and st["directory"]["gateways"] == 2
     assert st["reloads_rejected"] >= 1
+
+
+def test_store_from_before_the_directory_is_migrated(store):
+    """A schema-1 store (events and meta only, as the foundation made it):
+    the first directory command migrates it, keeps its rows and works."""
+    path = os.path.join(store.data, "openum.db")
+    db = sqlite3.connect(path)
+    for t in ["mailboxes", "mailbox_policies", "server_dialplans", "servers",
+              "gateway_addresses", "gateways", "dialplans"]:
+        db.execute(f"DROP TABLE {t}")
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO events (time_ms, id, level, source, message) "
+               "VALUES (1, 1113, 'info', 'server', 'kept across the migration')")
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('sample', 'kept')")
+    db.commit()
+    db.close()
+    assert store.json("dialplan", "list") == []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    assert db.execute("PRAGMA user_version").fetchone()[0] >= 2
+    assert db.execute("SELECT count(*) FROM events WHERE message = "
+                      "'kept across the migration'").fetchone()[0] == 1
+    assert db.execute("SELECT value FROM meta WHERE key = 'sample'").fetchone()[0] == "kept"
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+    store.ok("dialplan", "new", "U", "--digits", "4", "--no-reload")
+    store.ok("gateway", "new", "pbx", "--address", "10.0.0.1", "--dialplan", "U",
+             "--no-reload")
