@@ -12,7 +12,9 @@
 #include "core/events.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "app/sipd.h"
 #include "directory/db.h"
+#include "directory/directory.h"
 #include "directory/eventlog.h"
 
 #include <errno.h>
@@ -32,6 +34,8 @@ struct server {
 	struct om_ctl_server *ctl;
 	struct om_db *db;
 	struct om_config *cfg;
+	struct om_dir_snapshot *snap; /* the directory as the server sees it */
+	struct om_sipd *sipd;
 	bool secured;
 	const char *mode_why;
 	int64_t started_ms;
@@ -104,7 +108,13 @@ static void apply_config_globals(const struct om_config *cfg)
 static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *changes)
 {
 	struct om_config *next = NULL;
+	struct om_dir_snapshot *snap = NULL;
 	int rc = load_config(s, &next, err, errlen);
+	if (rc == 0) {
+		rc = build_snapshot(s, &snap, err, errlen);
+		if (rc)
+			om_config_free(next);
+	}
 	if (rc) {
 		s->reloads_rejected++;
 		om_event(OM_EV_RELOAD_REJECTED, "server",
@@ -113,12 +123,26 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 	}
 	bool secured;
 	const char *why;
-	decide_mode(s, next, &secured, &why);
+	decide_mode(snap, next, &secured, &why);
 	if (secured != s->secured)
 		om_buf_printf(changes, "mode %s -> %s; ", s->secured ? "secured" : "unsecured",
 		              secured ? "secured" : "unsecured");
 	if (strcmp(next->fqdn, s->cfg->fqdn))
 		om_buf_printf(changes, "fqdn %s -> %s; ", s->cfg->fqdn, next->fqdn);
+	char a[256], b[256];
+	om_config_listen_str(next->sip_tcp, next->n_sip_tcp, a, sizeof(a));
+	om_config_listen_str(s->cfg->sip_tcp, s->cfg->n_sip_tcp, b, sizeof(b));
+	if (strcmp(a, b))
+		om_buf_printf(changes, "sip_tcp %s -> %s (takes effect at restart); ", b, a);
+	if (om_dir_snapshot_gateway_count(snap) != om_dir_snapshot_gateway_count(s->snap))
+		om_buf_printf(changes, "gateways %zu -> %zu; ",
+			      om_dir_snapshot_gateway_count(s->snap),
+			      om_dir_snapshot_gateway_count(snap));
+	struct om_dir_snapshot *old_snap = s->snap;
+	s->snap = snap;
+	if (s->sipd)
+		om_sipd_set_snapshot(s->sipd, snap);
+	om_dir_snapshot_free(old_snap);
 	struct om_config *old = s->cfg;
 	s->cfg = next;
 	s->secured = secured;
@@ -202,6 +226,8 @@ static void begin_shutdown(struct server *s, const char *why)
 	sd_notify(0, "STOPPING=1");
 	om_log(OM_LOG_INFO, "stopping", "reason", why, NULL);
 	/* No calls exist yet to drain; close everything and let the loop end. */
+	om_sipd_close(s->sipd);
+	s->sipd = NULL;
 	om_ctl_server_close(s->ctl);
 	s->ctl = NULL;
 	uv_timer_stop(&s->tick);
@@ -268,6 +294,10 @@ int om_server_run(const struct om_server_opts *opts)
 	apply_config_globals(s.cfg);
 	om_events_set_sink(om_eventlog_sink, s.db);
 	prune(&s);
+	if (build_snapshot(&s, &s.snap, err, sizeof(err))) {
+		fprintf(stderr, "openum: error: %s\n", err);
+		goto out;
+	}
 
 	if (uv_loop_init(&s.loop) != 0) {
 		fprintf(stderr, "openum: error: cannot create the event loop\n");
@@ -284,7 +314,7 @@ int om_server_run(const struct om_server_opts *opts)
 		uv_loop_close(&s.loop);
 		goto out;
 	}
-	decide_mode(&s, s.cfg, &s.secured, &s.mode_why);
+	decide_mode(s.snap, s.cfg, &s.secured, &s.mode_why);
 	log_mode(&s);
 
 	uv_signal_init(&s.loop, &s.sig_term);
@@ -298,6 +328,17 @@ int om_server_run(const struct om_server_opts *opts)
 	s.tick.data = &s;
 	uv_timer_start(&s.tick, on_tick, 1000, 1000);
 
+	if (s.cfg->n_sip_tcp && om_sipd_new(&s.loop, s.cfg, &s.sipd, err, sizeof(err)) != 0) {
+		fprintf(stderr, "openum: error: %s\n", err);
+		om_log(OM_LOG_ERROR, "cannot start SIP", "error", err, NULL);
+		begin_shutdown(&s, "start failed");
+		uv_run(&s.loop, UV_RUN_DEFAULT);
+		uv_loop_close(&s.loop);
+		goto out;
+	}
+	if (s.sipd)
+		om_sipd_set_snapshot(s.sipd, s.snap);
+
 	sd_notifyf(0, "READY=1\nSTATUS=%s, control socket %s", s.secured ? "secured" : "unsecured",
 	           s.ctl_path);
 	om_log(OM_LOG_INFO, "ready", "control", s.ctl_path, "mode",
@@ -309,6 +350,7 @@ int om_server_run(const struct om_server_opts *opts)
 	code = 0;
 out:
 	om_events_set_sink(NULL, NULL);
+	om_dir_snapshot_free(s.snap);
 	om_config_free(s.cfg);
 	om_db_free(s.db);
 	return code;
