@@ -34,7 +34,7 @@ struct server {
 	struct om_ctl_server *ctl;
 	struct om_db *db;
 	struct om_config *cfg;
-	struct om_dir_snapshot *snap; /* the directory as the server sees it */
+	struct om_dir_snapshot *dir; /* the directory as the server uses it */
 	struct om_sipd *sipd;
 	bool secured;
 	const char *mode_why;
@@ -62,20 +62,13 @@ bool om_server_decide_secured(int n_plans, int n_secured_plans, bool start_secur
 	return start_secured;
 }
 
-/* The dial plans associated with this server. The directory's snapshot
- * provides them once dial plans exist in the store. */
-static int plan_counts(struct server *s, int *n, int *n_secured)
+/* The dial plans associated with this server, from a directory snapshot
+ * (R9: one secured plan is enough for a secured start). */
+static void decide_mode(const struct om_dir_snapshot *dir, const struct om_config *cfg,
+                        bool *secured, const char **why)
 {
-	*n = 0;
-	*n_secured = 0;
-	return 0;
-}
-
-static void decide_mode(struct server *s, const struct om_config *cfg, bool *secured,
-                        const char **why)
-{
-	int n, nsec;
-	plan_counts(s, &n, &nsec);
+	int n = dir ? (int)om_dir_snapshot_server_plan_count(dir) : 0;
+	int nsec = dir && om_dir_snapshot_server_secured(dir) ? 1 : 0;
 	*secured = om_server_decide_secured(n, nsec, cfg->start_secured, why);
 }
 
@@ -108,14 +101,19 @@ static void apply_config_globals(const struct om_config *cfg)
 static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *changes)
 {
 	struct om_config *next = NULL;
-	struct om_dir_snapshot *snap = NULL;
 	int rc = load_config(s, &next, err, errlen);
-	if (rc == 0) {
-		rc = build_snapshot(s, &snap, err, errlen);
-		if (rc)
-			om_config_free(next);
-	}
 	if (rc) {
+		s->reloads_rejected++;
+		om_event(OM_EV_RELOAD_REJECTED, "server",
+		         "reload rejected (the old configuration stays)", "error", err, NULL);
+		return rc;
+	}
+	struct om_dir_snapshot *dir = NULL;
+	struct om_dir_err derr = { "" };
+	rc = om_dir_snapshot_build(s->db, &dir, &derr);
+	if (rc) {
+		snprintf(err, errlen, "directory: %s", derr.msg);
+		om_config_free(next);
 		s->reloads_rejected++;
 		om_event(OM_EV_RELOAD_REJECTED, "server",
 		         "reload rejected (the old configuration stays)", "error", err, NULL);
@@ -123,28 +121,28 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 	}
 	bool secured;
 	const char *why;
-	decide_mode(snap, next, &secured, &why);
+	decide_mode(dir, next, &secured, &why);
+	if (om_dir_snapshot_gateway_count(dir) != om_dir_snapshot_gateway_count(s->dir))
+		om_buf_printf(changes, "gateways %zu -> %zu; ",
+		              om_dir_snapshot_gateway_count(s->dir),
+		              om_dir_snapshot_gateway_count(dir));
 	if (secured != s->secured)
 		om_buf_printf(changes, "mode %s -> %s; ", s->secured ? "secured" : "unsecured",
 		              secured ? "secured" : "unsecured");
 	if (strcmp(next->fqdn, s->cfg->fqdn))
 		om_buf_printf(changes, "fqdn %s -> %s; ", s->cfg->fqdn, next->fqdn);
-	char a[256], b[256];
-	om_config_listen_str(next->sip_tcp, next->n_sip_tcp, a, sizeof(a));
-	om_config_listen_str(s->cfg->sip_tcp, s->cfg->n_sip_tcp, b, sizeof(b));
-	if (strcmp(a, b))
-		om_buf_printf(changes, "sip_tcp %s -> %s (takes effect at restart); ", b, a);
-	if (om_dir_snapshot_gateway_count(snap) != om_dir_snapshot_gateway_count(s->snap))
-		om_buf_printf(changes, "gateways %zu -> %zu; ",
-			      om_dir_snapshot_gateway_count(s->snap),
-			      om_dir_snapshot_gateway_count(snap));
-	struct om_dir_snapshot *old_snap = s->snap;
-	s->snap = snap;
-	if (s->sipd)
-		om_sipd_set_snapshot(s->sipd, snap);
-	om_dir_snapshot_free(old_snap);
+	char lnew[256], lold[256];
+	om_config_listen_str(next->sip_tcp, next->n_sip_tcp, lnew, sizeof(lnew));
+	om_config_listen_str(s->cfg->sip_tcp, s->cfg->n_sip_tcp, lold, sizeof(lold));
+	if (strcmp(lnew, lold))
+		om_buf_printf(changes, "sip_tcp %s -> %s (takes effect at restart); ", lold, lnew);
 	struct om_config *old = s->cfg;
+	struct om_dir_snapshot *old_dir = s->dir;
 	s->cfg = next;
+	s->dir = dir; /* the swap: readers holding a reference keep the old one */
+	if (s->sipd)
+		om_sipd_set_snapshot(s->sipd, dir); /* re-checks live connections */
+	om_dir_snapshot_free(old_dir);
 	s->secured = secured;
 	s->mode_why = why;
 	s->generation++;
@@ -179,9 +177,19 @@ static void status_json(struct server *s, struct om_buf *r)
 	om_buf_json_str(r, s->secured ? tls : "");
 	om_buf_printf(r,
 	              ",\"started\":\"%s\",\"uptime_s\":%lld,\"reloads\":%lu,"
-	              "\"reloads_rejected\":%lu,\"generation\":%lu,\"max_calls\":%u}",
+	              "\"reloads_rejected\":%lu,\"generation\":%lu,\"max_calls\":%u",
 	              started, (long long)((om_now_ms() - s->started_ms) / 1000), s->reloads,
 	              s->reloads_rejected, s->generation, s->cfg->max_calls);
+	/* the directory snapshot in use */
+	om_buf_printf(r,
+	              ",\"directory\":{\"generation\":%llu,\"dialplans\":%zu,\"gateways\":%zu,"
+	              "\"mailboxes\":%zu}",
+	              (unsigned long long)om_dir_snapshot_generation(s->dir),
+	              om_dir_snapshot_dialplan_count(s->dir), om_dir_snapshot_gateway_count(s->dir),
+	              om_dir_snapshot_mailbox_count(s->dir));
+	if (s->sipd)
+		om_sipd_status_json(s->sipd, r);
+	om_buf_adds(r, "}");
 }
 
 static void on_ctl(const char *cmd, struct om_buf *r, void *arg)
@@ -291,13 +299,19 @@ int om_server_run(const struct om_server_opts *opts)
 		om_db_free(s.db);
 		return 1;
 	}
+	{
+		struct om_dir_err derr = { "" };
+		if (om_dir_snapshot_build(s.db, &s.dir, &derr)) {
+			fprintf(stderr, "openum: error: the directory cannot be used: %s\n",
+			        derr.msg);
+			om_config_free(s.cfg);
+			om_db_free(s.db);
+			return 1;
+		}
+	}
 	apply_config_globals(s.cfg);
 	om_events_set_sink(om_eventlog_sink, s.db);
 	prune(&s);
-	if (build_snapshot(&s, &s.snap, err, sizeof(err))) {
-		fprintf(stderr, "openum: error: %s\n", err);
-		goto out;
-	}
 
 	if (uv_loop_init(&s.loop) != 0) {
 		fprintf(stderr, "openum: error: cannot create the event loop\n");
@@ -314,7 +328,7 @@ int om_server_run(const struct om_server_opts *opts)
 		uv_loop_close(&s.loop);
 		goto out;
 	}
-	decide_mode(s.snap, s.cfg, &s.secured, &s.mode_why);
+	decide_mode(s.dir, s.cfg, &s.secured, &s.mode_why);
 	log_mode(&s);
 
 	uv_signal_init(&s.loop, &s.sig_term);
@@ -337,7 +351,7 @@ int om_server_run(const struct om_server_opts *opts)
 		goto out;
 	}
 	if (s.sipd)
-		om_sipd_set_snapshot(s.sipd, s.snap);
+		om_sipd_set_snapshot(s.sipd, s.dir);
 
 	sd_notifyf(0, "READY=1\nSTATUS=%s, control socket %s", s.secured ? "secured" : "unsecured",
 	           s.ctl_path);
@@ -350,8 +364,8 @@ int om_server_run(const struct om_server_opts *opts)
 	code = 0;
 out:
 	om_events_set_sink(NULL, NULL);
-	om_dir_snapshot_free(s.snap);
 	om_config_free(s.cfg);
+	om_dir_snapshot_free(s.dir);
 	om_db_free(s.db);
 	return code;
 }
