@@ -107,7 +107,7 @@ static void handle_request(struct om_sipd *d, struct om_tcp_conn *c,
 		return; /* never answered */
 	if (om_sip_msg_validate(m, &reason) != 0) {
 		d->bad_requests++;
-		char warn[160];
+		char warn[320];
 		snprintf(warn, sizeof(warn), "Warning: 399 %s \"%s\"\r\n", d->fqdn,
 			 om_sip_reason_str(reason));
 		respond(d, c, m, om_sip_reason_status(reason), NULL, warn);
@@ -254,6 +254,10 @@ int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **o
 	struct om_tcp_limits lim;
 	om_tcp_limits_default(&lim);
 	lim.max_msg = d->limits.max_msg;
+	lim.idle_ms = (uint64_t)cfg->tcp_idle_timeout * 1000;
+	lim.partial_ms = (uint64_t)cfg->sip_message_timeout * 1000;
+	lim.max_conns = cfg->max_connections;
+	lim.max_conns_peer = cfg->max_connections_per_peer;
 	rc = om_tcp_server_new(loop, &lim, &h, &d->tcp);
 	if (rc) {
 		snprintf(err, errlen, "out of memory");

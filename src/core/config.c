@@ -48,7 +48,14 @@ static const char default_text[] =
     "# Rate limit: at most one event per id and source in this many seconds.\n"
     "#events_interval = 60\n"
     "# Log level: debug, info, warning, error.\n"
-    "#log_level = info\n";
+    "#log_level = info\n"
+    "# SIP connections: closed after this many seconds without a byte; a message\n"
+    "# must arrive completely within sip_message_timeout seconds (slow senders).\n"
+    "#tcp_idle_timeout = 300\n"
+    "#sip_message_timeout = 10\n"
+    "# Caps on SIP connections, in all and from one address.\n"
+    "#max_connections = 1024\n"
+    "#max_connections_per_peer = 64\n";
 
 const char *om_config_default_text(void)
 {
@@ -83,6 +90,10 @@ int om_config_defaults(struct om_config **out)
 	c->recordings_keep_days = 30;
 	c->events_interval = 60;
 	c->log_level = OM_LOG_INFO;
+	c->tcp_idle_timeout = 300;
+	c->sip_message_timeout = 10;
+	c->max_connections = 1024;
+	c->max_connections_per_peer = 64;
 	*out = c;
 	return 0;
 }
@@ -260,6 +271,10 @@ enum key_id {
 	K_RECORDINGS_KEEP_DAYS,
 	K_EVENTS_INTERVAL,
 	K_LOG_LEVEL,
+	K_TCP_IDLE_TIMEOUT,
+	K_SIP_MESSAGE_TIMEOUT,
+	K_MAX_CONNECTIONS,
+	K_MAX_CONNECTIONS_PER_PEER,
 	K_COUNT
 };
 
@@ -282,6 +297,10 @@ static const char *const key_names[K_COUNT] = {
 	"recordings_keep_days",
 	"events_interval",
 	"log_level",
+	"tcp_idle_timeout",
+	"sip_message_timeout",
+	"max_connections",
+	"max_connections_per_peer",
 };
 
 /* Applies one setting; on error writes the reason (without file:line). */
@@ -413,6 +432,28 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 			return EINVAL;
 		}
 		c->events_interval = (unsigned)u;
+		return 0;
+	case K_TCP_IDLE_TIMEOUT:
+	case K_SIP_MESSAGE_TIMEOUT:
+		if (parse_uint(v, 1, 86400, &u)) {
+			snprintf(why, wl, "%s must be 1 to 86400 seconds", key_names[k]);
+			return EINVAL;
+		}
+		if (k == K_TCP_IDLE_TIMEOUT)
+			c->tcp_idle_timeout = (unsigned)u;
+		else
+			c->sip_message_timeout = (unsigned)u;
+		return 0;
+	case K_MAX_CONNECTIONS:
+	case K_MAX_CONNECTIONS_PER_PEER:
+		if (parse_uint(v, 1, 100000, &u)) {
+			snprintf(why, wl, "%s must be 1 to 100000", key_names[k]);
+			return EINVAL;
+		}
+		if (k == K_MAX_CONNECTIONS)
+			c->max_connections = (unsigned)u;
+		else
+			c->max_connections_per_peer = (unsigned)u;
 		return 0;
 	case K_LOG_LEVEL: {
 		enum om_level l;

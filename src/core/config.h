@@ -49,6 +49,10 @@ struct om_config {
 	unsigned recordings_keep_days;
 	unsigned events_interval; /* seconds of the per-source event rate limit */
 	int log_level;            /* enum om_level */
+	unsigned tcp_idle_timeout;    /* s without a byte before a connection is closed */
+	unsigned sip_message_timeout; /* s a message may take to arrive completely */
+	unsigned max_connections;     /* SIP connections in all */
+	unsigned max_connections_per_peer;
 };
 
 /* Defaults (fqdn from gethostname). */
