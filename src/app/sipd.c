@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 struct om_sipd {
 	uv_loop_t *loop;
@@ -36,22 +37,24 @@ static const char *const supported_tags[] = { NULL };
 static void peer_ip(const struct sockaddr *sa, char *out, size_t len)
 {
 	if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+		          (socklen_t)len);
 	else
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+		          (socklen_t)len);
 }
 
 static int on_accept(struct om_tcp_conn *c, const struct sockaddr *peer, void **user, void *arg)
 {
 	struct om_sipd *d = arg;
 	const struct om_dir_gateway *gw =
-		d->snap ? om_dir_snapshot_gateway_by_addr(d->snap, peer) : NULL;
+	    d->snap ? om_dir_snapshot_gateway_by_addr(d->snap, peer) : NULL;
 	if (!gw) {
 		char ip[INET6_ADDRSTRLEN];
 		peer_ip(peer, ip, sizeof(ip));
 		d->dropped_untrusted++;
 		om_event(OM_EV_UNTRUSTED_DEVICE, ip, "SIP from an untrusted device dropped", "peer",
-			 om_tcp_conn_peer_str(c), "transport", "tcp", NULL);
+		         om_tcp_conn_peer_str(c), "transport", "tcp", NULL);
 		return 1;
 	}
 	if (om_flow_add(d->flows, om_tcp_conn_id(c), gw->id, peer, OM_FLOW_TCP) != 0)
@@ -81,11 +84,11 @@ static void new_tag(char *out, size_t len)
 	if (RAND_bytes(r, sizeof(r)) != 1)
 		memset(r, 0x5a, sizeof(r));
 	snprintf(out, len, "%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5],
-		 r[6], r[7]);
+	         r[6], r[7]);
 }
 
 static void respond(struct om_sipd *d, struct om_tcp_conn *c, const struct om_sip_msg *req,
-		    int status, const char *phrase, const char *extra)
+                    int status, const char *phrase, const char *extra)
 {
 	struct om_buf out;
 	char tag[24];
@@ -99,8 +102,85 @@ static void respond(struct om_sipd *d, struct om_tcp_conn *c, const struct om_si
 	om_buf_free(&out);
 }
 
+/* A request the parser refused (bad start line, bad version) still gets
+ * its status when the headers needed to address an answer are there: the
+ * Via, From, To, Call-ID and CSeq lines are copied raw, each bounded and
+ * printable, never anything else (RFC 4475 §3.1.2.9, §3.1.2.16). */
+static int raw_hdr_is(const char *line, size_t len, const char *full, char compact, size_t *vstart)
+{
+	size_t n = strlen(full), i = 0;
+	if (len > n && !strncasecmp(line, full, n))
+		i = n;
+	else if (len > 1 && (line[0] == compact || line[0] == compact - 32))
+		i = 1;
+	else
+		return 0;
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (i >= len || line[i] != ':')
+		return 0;
+	*vstart = i + 1;
+	return 1;
+}
+
+static void respond_unparsable(struct om_sipd *d, struct om_tcp_conn *c, const char *buf,
+                               size_t len, int status)
+{
+	static const struct {
+		const char *name;
+		char compact;
+		int many;
+	} want[] = { { "Via", 'v', 1 },
+		     { "From", 'f', 0 },
+		     { "To", 't', 0 },
+		     { "Call-ID", 'i', 0 },
+		     { "CSeq", 0, 0 } };
+	int have[5] = { 0 };
+	struct om_buf out;
+	om_buf_init(&out);
+	/* Only requests: a response is never answered. */
+	if (len < 4 || !memcmp(buf, "SIP/", 4))
+		return;
+	om_buf_printf(&out, "SIP/2.0 %d %s\r\n", status, om_sip_status_phrase(status));
+	size_t pos = 0, nlines = 0;
+	while (pos < len && nlines++ < 256) {
+		const char *eol = memchr(buf + pos, '\n', len - pos);
+		size_t l = eol ? (size_t)(eol - buf - pos) : len - pos;
+		const char *line = buf + pos;
+		pos += l + 1;
+		if (l && line[l - 1] == '\r')
+			l--;
+		if (l == 0)
+			break; /* end of the header section */
+		for (size_t k = 0; k < 5; k++) {
+			size_t v;
+			if (!raw_hdr_is(line, l, want[k].name,
+			                want[k].compact ? want[k].compact : '\x01', &v))
+				continue;
+			if ((have[k] && !want[k].many) || have[k] >= 10 || l > 1024)
+				break;
+			for (size_t i = 0; i < l; i++)
+				if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
+					goto out;
+			om_buf_printf(&out, "%s:%.*s\r\n", want[k].name, (int)(l - v), line + v);
+			have[k]++;
+			break;
+		}
+	}
+	for (size_t k = 0; k < 5; k++)
+		if (!have[k])
+			goto out;
+	om_buf_adds(&out, "Content-Length: 0\r\n\r\n");
+	if (!om_buf_err(&out)) {
+		om_tcp_conn_send(c, out.p, out.len);
+		d->answered++;
+	}
+out:
+	om_buf_free(&out);
+}
+
 static void handle_request(struct om_sipd *d, struct om_tcp_conn *c,
-			   const struct om_dir_gateway *gw, const struct om_sip_msg *m)
+                           const struct om_dir_gateway *gw, const struct om_sip_msg *m)
 {
 	enum om_sip_reason reason;
 	if (m->method == OM_SIP_METHOD_ACK)
@@ -109,7 +189,7 @@ static void handle_request(struct om_sipd *d, struct om_tcp_conn *c,
 		d->bad_requests++;
 		char warn[320];
 		snprintf(warn, sizeof(warn), "Warning: 399 %s \"%s\"\r\n", d->fqdn,
-			 om_sip_reason_str(reason));
+		         om_sip_reason_str(reason));
 		respond(d, c, m, om_sip_reason_status(reason), NULL, warn);
 		return;
 	}
@@ -118,10 +198,10 @@ static void handle_request(struct om_sipd *d, struct om_tcp_conn *c,
 	if (plan && plan->security != OM_SEC_UNSECURED) {
 		d->refused_mode++;
 		om_event(OM_EV_SECURITY_MODE_REFUSED, gw->name,
-			 "request refused: the gateway's dial plan requires TLS", "gateway", gw->name,
-			 "dialplan", plan->name, "security",
-			 plan->security == OM_SEC_SECURED ? "Secured" : "SIPSecured", "transport", "tcp",
-			 "peer", om_tcp_conn_peer_str(c), NULL);
+		         "request refused: the gateway's dial plan requires TLS", "gateway",
+		         gw->name, "dialplan", plan->name, "security",
+		         plan->security == OM_SEC_SECURED ? "Secured" : "SIPSecured", "transport",
+		         "tcp", "peer", om_tcp_conn_peer_str(c), NULL);
 		respond(d, c, m, 403, "Forbidden (TLS required by the dial plan)", NULL);
 		return;
 	}
@@ -140,7 +220,8 @@ static void handle_request(struct om_sipd *d, struct om_tcp_conn *c,
 		if (n > 0) {
 			struct om_buf extra;
 			om_buf_init(&extra);
-			om_buf_printf(&extra, "Unsupported: %s\r\n", om_buf_cstr(&uns) ? om_buf_cstr(&uns) : "");
+			om_buf_printf(&extra, "Unsupported: %s\r\n",
+			              om_buf_cstr(&uns) ? om_buf_cstr(&uns) : "");
 			respond(d, c, m, 420, NULL, om_buf_cstr(&extra));
 			om_buf_free(&extra);
 			om_buf_free(&uns);
@@ -151,11 +232,12 @@ static void handle_request(struct om_sipd *d, struct om_tcp_conn *c,
 	switch (m->method) {
 	case OM_SIP_METHOD_OPTIONS:
 		respond(d, c, m, 200, NULL,
-			"Allow: OPTIONS\r\nAccept: application/sdp\r\nSupported: \r\n");
+		        "Allow: OPTIONS\r\nAccept: application/sdp\r\nSupported: \r\n");
 		return;
 	case OM_SIP_METHOD_INVITE:
 		if (gw->status == OM_GW_NONEWCALLS) {
-			respond(d, c, m, 503, "Service Unavailable (gateway draining)", "Retry-After: 300\r\n");
+			respond(d, c, m, 503, "Service Unavailable (gateway draining)",
+			        "Retry-After: 300\r\n");
 			return;
 		}
 		respond(d, c, m, 405, NULL, allow_hdr);
@@ -177,7 +259,7 @@ static void on_msg(struct om_tcp_conn *c, const char *buf, size_t len, void *use
 	struct om_sipd *d = arg;
 	/* Trust again, against the snapshot in force now. */
 	const struct om_dir_gateway *gw =
-		d->snap ? om_dir_snapshot_gateway_by_addr(d->snap, om_tcp_conn_peer(c)) : NULL;
+	    d->snap ? om_dir_snapshot_gateway_by_addr(d->snap, om_tcp_conn_peer(c)) : NULL;
 	if (!gw) {
 		om_tcp_conn_abort(c);
 		return;
@@ -186,11 +268,12 @@ static void on_msg(struct om_tcp_conn *c, const char *buf, size_t len, void *use
 	enum om_sip_reason reason = 0;
 	int rc = om_sip_msg_parse(buf, len, &d->limits, &m, &reason);
 	if (rc != 0) {
-		/* Nothing to address an answer with: count it and move on (the
-		 * framing is intact, so the connection stays). */
+		/* The framing is intact, so the connection stays. */
 		d->bad_requests++;
-		om_log(OM_LOG_INFO, "unparsable SIP message dropped", "peer",
-		       om_tcp_conn_peer_str(c), "reason", om_sip_reason_str(reason), NULL);
+		om_log(OM_LOG_INFO, "unparsable SIP message", "peer", om_tcp_conn_peer_str(c),
+		       "reason", om_sip_reason_str(reason), NULL);
+		if (reason != OM_SIP_R_BAD_STATUS && reason != OM_SIP_R_NOMEM)
+			respond_unparsable(d, c, buf, len, om_sip_reason_status(reason));
 		return;
 	}
 	if (!m->is_request) {
@@ -207,7 +290,8 @@ static void on_msg(struct om_tcp_conn *c, const char *buf, size_t len, void *use
 static void recheck(struct om_tcp_conn *c, void *user, void *arg)
 {
 	struct om_sipd *d = arg;
-	const struct om_dir_gateway *gw = om_dir_snapshot_gateway_by_addr(d->snap, om_tcp_conn_peer(c));
+	const struct om_dir_gateway *gw =
+	    om_dir_snapshot_gateway_by_addr(d->snap, om_tcp_conn_peer(c));
 	if (!gw) {
 		om_log(OM_LOG_INFO, "peer no longer a trusted gateway: disconnected", "peer",
 		       om_tcp_conn_peer_str(c), NULL);
@@ -227,7 +311,7 @@ void om_sipd_set_snapshot(struct om_sipd *d, struct om_dir_snapshot *snap)
 }
 
 int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **out, char *err,
-		size_t errlen)
+                size_t errlen)
 {
 	struct om_sipd *d = om_calloc(1, sizeof(*d));
 	int rc;
@@ -299,16 +383,16 @@ void om_sipd_status_json(struct om_sipd *d, struct om_buf *out)
 	struct om_tcp_stats st;
 	om_tcp_server_stats(d->tcp, &st);
 	om_buf_printf(out,
-		      ",\"sip\":{\"tcp_connections\":%zu,\"tcp_accepted\":%llu,"
-		      "\"untrusted_dropped\":%llu,\"over_limit\":%llu,\"messages\":%llu,"
-		      "\"answered\":%llu,\"bad_requests\":%llu,\"refused_mode\":%llu,"
-		      "\"keepalives\":%llu,\"closed_idle\":%llu,\"closed_partial\":%llu,"
-		      "\"closed_framing\":%llu,\"closed_overflow\":%llu,\"flows\":%zu}",
-		      st.conns, (unsigned long long)st.accepted,
-		      (unsigned long long)d->dropped_untrusted, (unsigned long long)st.over_limit,
-		      (unsigned long long)st.messages, (unsigned long long)d->answered,
-		      (unsigned long long)d->bad_requests, (unsigned long long)d->refused_mode,
-		      (unsigned long long)st.keepalives, (unsigned long long)st.closed_idle,
-		      (unsigned long long)st.closed_partial, (unsigned long long)st.closed_framing,
-		      (unsigned long long)st.closed_overflow, om_flow_count(d->flows));
+	              ",\"sip\":{\"tcp_connections\":%zu,\"tcp_accepted\":%llu,"
+	              "\"untrusted_dropped\":%llu,\"over_limit\":%llu,\"messages\":%llu,"
+	              "\"answered\":%llu,\"bad_requests\":%llu,\"refused_mode\":%llu,"
+	              "\"keepalives\":%llu,\"closed_idle\":%llu,\"closed_partial\":%llu,"
+	              "\"closed_framing\":%llu,\"closed_overflow\":%llu,\"flows\":%zu}",
+	              st.conns, (unsigned long long)st.accepted,
+	              (unsigned long long)d->dropped_untrusted, (unsigned long long)st.over_limit,
+	              (unsigned long long)st.messages, (unsigned long long)d->answered,
+	              (unsigned long long)d->bad_requests, (unsigned long long)d->refused_mode,
+	              (unsigned long long)st.keepalives, (unsigned long long)st.closed_idle,
+	              (unsigned long long)st.closed_partial, (unsigned long long)st.closed_framing,
+	              (unsigned long long)st.closed_overflow, om_flow_count(d->flows));
 }

@@ -16,7 +16,7 @@ struct om_sipd;
 
 /* Starts the TCP listeners of cfg->sip_tcp. 0 or errno with err filled. */
 int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **out, char *err,
-		size_t errlen);
+                size_t errlen);
 /* Installs a new snapshot (takes a reference) and re-checks every open
  * connection against it: a peer that is no longer a trusted gateway is
  * disconnected (R4, reload for live connections). */

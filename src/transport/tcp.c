@@ -10,7 +10,7 @@
 #include <string.h>
 
 #define MAX_LISTENERS 8
-#define READ_CHUNK 4096
+#define READ_CHUNK    4096
 
 struct listener {
 	uv_tcp_t h;
@@ -72,8 +72,9 @@ void om_tcp_limits_default(struct om_tcp_limits *l)
 
 const char *om_tcp_close_reason_str(enum om_tcp_close_reason r)
 {
-	static const char *const s[] = { "peer closed", "closed", "idle", "message too slow",
-					 "framing lost", "peer does not read", "out of memory" };
+	static const char *const s[] = { "peer closed",      "closed",       "idle",
+		                         "message too slow", "framing lost", "peer does not read",
+		                         "out of memory" };
 	return (unsigned)r < sizeof(s) / sizeof(s[0]) ? s[r] : "?";
 }
 
@@ -304,7 +305,8 @@ static void process(struct om_tcp_conn *c)
 	while (c->rlen && !c->closing && !c->close_after_write) {
 		size_t n = 0;
 		enum om_sip_reason reason = 0;
-		enum om_sip_frame_res r = om_sip_frame(c->rbuf, c->rlen, s->lim.max_msg, &n, &reason);
+		enum om_sip_frame_res r =
+		    om_sip_frame(c->rbuf, c->rlen, s->lim.max_msg, &n, &reason);
 		if (r == OM_SIP_FRAME_MORE)
 			break;
 		if (r == OM_SIP_FRAME_SKIP) {
@@ -437,7 +439,7 @@ static void on_connection(uv_stream_t *l, int status)
 /* -------------------------------------------------------------- server */
 
 int om_tcp_server_new(uv_loop_t *loop, const struct om_tcp_limits *limits,
-		      const struct om_tcp_handlers *h, struct om_tcp_server **out)
+                      const struct om_tcp_handlers *h, struct om_tcp_server **out)
 {
 	struct om_tcp_server *s = om_calloc(1, sizeof(*s));
 	if (!s)
@@ -480,7 +482,8 @@ int om_tcp_server_listen(struct om_tcp_server *s, const char *host, uint16_t por
 	l->srv = s;
 	uv_tcp_init(s->loop, &l->h);
 	l->h.data = l;
-	rc = uv_tcp_bind(&l->h, (struct sockaddr *)&ss, ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+	rc = uv_tcp_bind(&l->h, (struct sockaddr *)&ss,
+	                 ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&l->h, 511, on_connection);
 	if (rc) {
@@ -492,7 +495,7 @@ int om_tcp_server_listen(struct om_tcp_server *s, const char *host, uint16_t por
 	int blen = sizeof(bound);
 	uv_tcp_getsockname(&l->h, (struct sockaddr *)&bound, &blen);
 	l->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-						    : ((struct sockaddr_in *)&bound)->sin_port);
+	                                            : ((struct sockaddr_in *)&bound)->sin_port);
 	s->ls[s->nls++] = l;
 	return 0;
 }
@@ -523,7 +526,7 @@ void om_tcp_server_stats(const struct om_tcp_server *s, struct om_tcp_stats *st)
 }
 
 void om_tcp_server_foreach(struct om_tcp_server *s,
-			   void (*fn)(struct om_tcp_conn *c, void *user, void *arg), void *arg)
+                           void (*fn)(struct om_tcp_conn *c, void *user, void *arg), void *arg)
 {
 	struct om_tcp_conn *c = s->conns, *next;
 	for (; c; c = next) {

@@ -37,12 +37,12 @@ struct om_tcp_server;
 struct om_tcp_conn;
 
 enum om_tcp_close_reason {
-	OM_TCP_CLOSE_PEER,      /* the peer closed or reset */
-	OM_TCP_CLOSE_LOCAL,     /* we closed it (om_tcp_conn_close, shutdown) */
-	OM_TCP_CLOSE_IDLE,      /* idle_ms without a byte */
-	OM_TCP_CLOSE_PARTIAL,   /* message not complete within partial_ms */
-	OM_TCP_CLOSE_FRAMING,   /* framing lost (bad Content-Length, too big) */
-	OM_TCP_CLOSE_OVERFLOW,  /* the peer does not read what we send */
+	OM_TCP_CLOSE_PEER,     /* the peer closed or reset */
+	OM_TCP_CLOSE_LOCAL,    /* we closed it (om_tcp_conn_close, shutdown) */
+	OM_TCP_CLOSE_IDLE,     /* idle_ms without a byte */
+	OM_TCP_CLOSE_PARTIAL,  /* message not complete within partial_ms */
+	OM_TCP_CLOSE_FRAMING,  /* framing lost (bad Content-Length, too big) */
+	OM_TCP_CLOSE_OVERFLOW, /* the peer does not read what we send */
 	OM_TCP_CLOSE_NOMEM,
 };
 const char *om_tcp_close_reason_str(enum om_tcp_close_reason r);
@@ -64,15 +64,15 @@ struct om_tcp_handlers {
 struct om_tcp_stats {
 	size_t conns;
 	uint64_t accepted;
-	uint64_t refused;       /* by accept_h */
-	uint64_t over_limit;    /* max_conns / max_conns_peer */
+	uint64_t refused;    /* by accept_h */
+	uint64_t over_limit; /* max_conns / max_conns_peer */
 	uint64_t messages;
-	uint64_t keepalives;    /* CRLF CRLF pings answered */
+	uint64_t keepalives; /* CRLF CRLF pings answered */
 	uint64_t closed_idle, closed_partial, closed_framing, closed_overflow;
 };
 
 int om_tcp_server_new(uv_loop_t *loop, const struct om_tcp_limits *limits,
-		      const struct om_tcp_handlers *h, struct om_tcp_server **out);
+                      const struct om_tcp_handlers *h, struct om_tcp_server **out);
 /* Listen on a numeric host ("0.0.0.0", "::1") and port. 0 or errno. */
 int om_tcp_server_listen(struct om_tcp_server *s, const char *host, uint16_t port);
 /* The port of listener i (for port 0 in tests). */
@@ -82,7 +82,7 @@ void om_tcp_server_close(struct om_tcp_server *s);
 void om_tcp_server_stats(const struct om_tcp_server *s, struct om_tcp_stats *st);
 /* Calls fn for every open, accepted connection (reload re-checks trust). */
 void om_tcp_server_foreach(struct om_tcp_server *s,
-			   void (*fn)(struct om_tcp_conn *c, void *user, void *arg), void *arg);
+                           void (*fn)(struct om_tcp_conn *c, void *user, void *arg), void *arg);
 
 /* Queues bytes for the peer (copied). ENOBUFS when the queue limit would be
  * passed: the connection is then closed. 0 or errno. */

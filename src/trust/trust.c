@@ -42,7 +42,7 @@ static struct om_flow *find(const struct om_flow_table *t, uint64_t id)
 }
 
 int om_flow_add(struct om_flow_table *t, uint64_t conn_id, int64_t gateway_id,
-		const struct sockaddr *peer, enum om_flow_transport tr)
+                const struct sockaddr *peer, enum om_flow_transport tr)
 {
 	if (find(t, conn_id))
 		return EEXIST;
@@ -60,7 +60,8 @@ int om_flow_add(struct om_flow_table *t, uint64_t conn_id, int64_t gateway_id,
 	f->gateway_id = gateway_id;
 	f->transport = tr;
 	memcpy(&f->peer, peer,
-	       peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	       peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                   : sizeof(struct sockaddr_in));
 	return 0;
 }
 
@@ -96,8 +97,7 @@ size_t om_flow_count(const struct om_flow_table *t)
 	return t->n;
 }
 
-static const struct om_dir_gateway *trusted_gateway(const struct om_dir_snapshot *snap,
-						    int64_t id)
+static const struct om_dir_gateway *trusted_gateway(const struct om_dir_snapshot *snap, int64_t id)
 {
 	for (size_t i = 0; i < om_dir_snapshot_gateway_count(snap); i++) {
 		const struct om_dir_gateway *g = om_dir_snapshot_gateway_at(snap, i);
@@ -123,7 +123,7 @@ static bool gateway_host(const struct om_dir_gateway *g, const char *host)
 }
 
 int om_trust_outbound(const struct om_dir_snapshot *snap, const struct om_flow_table *flows,
-		      int64_t gateway_id, const char *msg_host, struct om_outbound *out)
+                      int64_t gateway_id, const char *msg_host, struct om_outbound *out)
 {
 	const struct om_dir_gateway *g = trusted_gateway(snap, gateway_id);
 	if (!g)

@@ -38,7 +38,7 @@ int om_flow_table_new(struct om_flow_table **out);
 void om_flow_table_free(struct om_flow_table *t);
 /* 0, EEXIST (conn id known) or ENOMEM. */
 int om_flow_add(struct om_flow_table *t, uint64_t conn_id, int64_t gateway_id,
-		const struct sockaddr *peer, enum om_flow_transport tr);
+                const struct sockaddr *peer, enum om_flow_transport tr);
 void om_flow_remove(struct om_flow_table *t, uint64_t conn_id);
 void om_flow_set_alias(struct om_flow_table *t, uint64_t conn_id, bool alias);
 void om_flow_set_gateway(struct om_flow_table *t, uint64_t conn_id, int64_t gateway_id);
@@ -46,9 +46,9 @@ const struct om_flow *om_flow_get(const struct om_flow_table *t, uint64_t conn_i
 size_t om_flow_count(const struct om_flow_table *t);
 
 struct om_outbound {
-	bool use_flow;                 /* true: send over conn_id */
+	bool use_flow; /* true: send over conn_id */
 	uint64_t conn_id;
-	struct sockaddr_storage addr;  /* otherwise: connect here */
+	struct sockaddr_storage addr; /* otherwise: connect here */
 	enum om_flow_transport transport;
 	char tls_name[OM_DIR_HOST_MAX + 1]; /* verify the server certificate against it */
 };
@@ -60,6 +60,6 @@ struct om_outbound {
  * EHOSTUNREACH: no flow and no usable configured address (an FQDN not
  * resolved yet). */
 int om_trust_outbound(const struct om_dir_snapshot *snap, const struct om_flow_table *flows,
-		      int64_t gateway_id, const char *msg_host, struct om_outbound *out);
+                      int64_t gateway_id, const char *msg_host, struct om_outbound *out);
 
 #endif
