@@ -12,6 +12,7 @@
 #include "core/events.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "app/resolve.h"
 #include "app/sipd.h"
 #include "directory/db.h"
 #include "directory/directory.h"
@@ -36,6 +37,7 @@ struct server {
 	struct om_config *cfg;
 	struct om_dir_snapshot *dir; /* the directory as the server uses it */
 	struct om_sipd *sipd;
+	uv_timer_t dns_timer; /* re-resolve gateway FQDNs when their TTL runs out */
 	bool secured;
 	const char *mode_why;
 	int64_t started_ms;
@@ -97,6 +99,29 @@ static void apply_config_globals(const struct om_config *cfg)
 	om_events_set_interval((int64_t)cfg->events_interval * 1000);
 }
 
+/* Gateway FQDNs: a new snapshot with fresh addresses, swapped in without
+ * a reload event (nothing an administrator changed). */
+static void on_dns_timer(uv_timer_t *t)
+{
+	struct server *s = t->data;
+	struct om_dir_snapshot *dir = NULL;
+	struct om_dir_err derr = { "" };
+	uint64_t next;
+	if (om_dir_snapshot_build(s->db, &dir, &derr)) {
+		om_log(OM_LOG_WARNING, "directory refresh failed", "error", derr.msg, NULL);
+		uv_timer_start(t, on_dns_timer, 30000, 0);
+		return;
+	}
+	om_resolve_snapshot(dir, s->cfg->dns_servers, 3000, &next);
+	struct om_dir_snapshot *old = s->dir;
+	s->dir = dir;
+	if (s->sipd)
+		om_sipd_set_snapshot(s->sipd, dir);
+	om_dir_snapshot_free(old);
+	if (next)
+		uv_timer_start(t, on_dns_timer, next, 0);
+}
+
 /* Returns 0 and swaps, or an errno with err filled (old config kept). */
 static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *changes)
 {
@@ -119,6 +144,12 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 		         "reload rejected (the old configuration stays)", "error", err, NULL);
 		return rc;
 	}
+	uint64_t dns_next;
+	om_resolve_snapshot(dir, next->dns_servers, 3000, &dns_next);
+	if (dns_next)
+		uv_timer_start(&s->dns_timer, on_dns_timer, dns_next, 0);
+	else
+		uv_timer_stop(&s->dns_timer);
 	bool secured;
 	const char *why;
 	decide_mode(dir, next, &secured, &why);
@@ -341,6 +372,14 @@ int om_server_run(const struct om_server_opts *opts)
 	uv_timer_init(&s.loop, &s.tick);
 	s.tick.data = &s;
 	uv_timer_start(&s.tick, on_tick, 1000, 1000);
+	uv_timer_init(&s.loop, &s.dns_timer);
+	s.dns_timer.data = &s;
+	{
+		uint64_t next;
+		om_resolve_snapshot(s.dir, s.cfg->dns_servers, 3000, &next);
+		if (next)
+			uv_timer_start(&s.dns_timer, on_dns_timer, next, 0);
+	}
 
 	if (s.cfg->n_sip_tcp && om_sipd_new(&s.loop, s.cfg, &s.sipd, err, sizeof(err)) != 0) {
 		fprintf(stderr, "openum: error: %s\n", err);

@@ -55,7 +55,10 @@ static const char default_text[] =
     "#sip_message_timeout = 10\n"
     "# Caps on SIP connections, in all and from one address.\n"
     "#max_connections = 1024\n"
-    "#max_connections_per_peer = 64\n";
+    "#max_connections_per_peer = 64\n"
+    "# DNS servers for gateway FQDNs, ADDRESS[:PORT] comma-separated;\n"
+    "# empty: the system's resolver.\n"
+    "#dns_servers =\n";
 
 const char *om_config_default_text(void)
 {
@@ -275,6 +278,7 @@ enum key_id {
 	K_SIP_MESSAGE_TIMEOUT,
 	K_MAX_CONNECTIONS,
 	K_MAX_CONNECTIONS_PER_PEER,
+	K_DNS_SERVERS,
 	K_COUNT
 };
 
@@ -301,6 +305,7 @@ static const char *const key_names[K_COUNT] = {
 	"sip_message_timeout",
 	"max_connections",
 	"max_connections_per_peer",
+	"dns_servers",
 };
 
 /* Applies one setting; on error writes the reason (without file:line). */
@@ -455,6 +460,35 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 		else
 			c->max_connections_per_peer = (unsigned)u;
 		return 0;
+	case K_DNS_SERVERS: {
+		struct om_listen tmp[OM_CONFIG_MAX_LISTEN];
+		size_t n;
+		char list[600];
+		/* ADDRESS[:PORT]: check each as a listener with port 53 added. */
+		size_t o = 0;
+		const char *p = v;
+		while (*p && o + 80 < sizeof(list)) {
+			const char *comma = strchr(p, ',');
+			size_t l = comma ? (size_t)(comma - p) : strlen(p);
+			char item[80];
+			snprintf(item, sizeof(item), "%.*s", (int)(l < 70 ? l : 70), p);
+			struct om_str t = om_str_trim(om_str_c(item));
+			bool has_port = t.len && (t.p[0] == '[' ? memchr(t.p, ']', t.len) &&
+			                                              t.p[t.len - 1] != ']'
+			                                        : memchr(t.p, ':', t.len) != NULL);
+			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%.*s%s", o ? "," : "",
+			                      (int)t.len, t.p, has_port ? "" : ":53");
+			p += l + (comma ? 1 : 0);
+		}
+		if (strlen(v) >= sizeof(c->dns_servers) ||
+		    (*v && parse_listen_list(list, tmp, &n, why, wl))) {
+			snprintf(why, wl,
+			         "dns_servers must be ADDRESS[:PORT],... (IPv6: [ADDRESS]:PORT)");
+			return EINVAL;
+		}
+		copy_str(c->dns_servers, sizeof(c->dns_servers), v);
+		return 0;
+	}
 	case K_LOG_LEVEL: {
 		enum om_level l;
 		if (om_level_parse(v, &l)) {

@@ -53,6 +53,7 @@ struct om_config {
 	unsigned sip_message_timeout; /* s a message may take to arrive completely */
 	unsigned max_connections;     /* SIP connections in all */
 	unsigned max_connections_per_peer;
+	char dns_servers[256]; /* "" = system resolver; else "IP[:PORT],..." */
 };
 
 /* Defaults (fqdn from gethostname). */

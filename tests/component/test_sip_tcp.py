@@ -382,3 +382,63 @@ def test_sipp_options_over_tcp(gw, tmp_path):
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert status(gw)["sip"]["answered"] >= 20
+
+
+def test_gateway_fqdn_resolved_and_re_resolved_after_ttl(store):
+    """R4: an FQDN gateway address is resolved (c-ares) and re-resolved when
+    its TTL runs out: the new address is trusted, the old one no longer."""
+    from dns_server import DnsServer
+    dns = DnsServer()
+    try:
+        dns.records["gw.dns.test"] = ("127.0.0.5", 5)
+        port = free_port()
+        store.conf(f"sip_tcp = 127.0.0.1:{port}\ndns_servers = 127.0.0.1:{dns.port}\n"
+                   "events_interval = 1\n")
+        store.ok("dialplan", "new", "dp1", "--digits", "3")
+        store.ok("gateway", "new", "gwdns", "--address", "gw.dns.test", "--dialplan", "dp1")
+        store.serve()
+        s = connect(port, src="127.0.0.5")
+        s.sendall(options(port=port, src="127.0.0.5"))
+        assert read_response(s)[0] == 200
+        s.close()
+        dns.records["gw.dns.test"] = ("127.0.0.6", 5)
+
+        def moved():
+            s = connect(port, src="127.0.0.6")
+            try:
+                s.sendall(options(port=port, src="127.0.0.6"))
+                r = read_response(s, timeout=1)
+            except OSError:
+                r = None
+            s.close()
+            return r and r[0] == 200
+        assert wait_for(moved, timeout=20, interval=0.5)
+        s = connect(port, src="127.0.0.5")
+        try:
+            s.sendall(options(port=port, src="127.0.0.5"))
+        except OSError:
+            pass
+        assert closed_without_answer(s)
+        assert len([q for q in dns.queries if q[0] == "gw.dns.test"]) >= 2
+    finally:
+        dns.close()
+
+
+def test_gateway_fqdn_kept_when_dns_fails(store):
+    from dns_server import DnsServer
+    dns = DnsServer()
+    try:
+        dns.records["gw.dns.test"] = ("127.0.0.7", 5)
+        port = free_port()
+        store.conf(f"sip_tcp = 127.0.0.1:{port}\ndns_servers = 127.0.0.1:{dns.port}\n")
+        store.ok("dialplan", "new", "dp1", "--digits", "3")
+        store.ok("gateway", "new", "gwdns", "--address", "gw.dns.test", "--dialplan", "dp1")
+        store.serve()
+        n = len(dns.queries)
+        dns.records.clear()  # NXDOMAIN from now on
+        assert wait_for(lambda: len(dns.queries) > n + 1, timeout=20, interval=0.5)
+        s = connect(port, src="127.0.0.7")
+        s.sendall(options(port=port, src="127.0.0.7"))
+        assert read_response(s)[0] == 200
+    finally:
+        dns.close()
