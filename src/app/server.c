@@ -12,7 +12,10 @@
 #include "core/events.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "app/resolve.h"
+#include "app/sipd.h"
 #include "directory/db.h"
+#include "directory/directory.h"
 #include "directory/eventlog.h"
 
 #include <errno.h>
@@ -32,6 +35,9 @@ struct server {
 	struct om_ctl_server *ctl;
 	struct om_db *db;
 	struct om_config *cfg;
+	struct om_dir_snapshot *dir; /* the directory as the server uses it */
+	struct om_sipd *sipd;
+	uv_timer_t dns_timer; /* re-resolve gateway FQDNs when their TTL runs out */
 	bool secured;
 	const char *mode_why;
 	int64_t started_ms;
@@ -58,20 +64,13 @@ bool om_server_decide_secured(int n_plans, int n_secured_plans, bool start_secur
 	return start_secured;
 }
 
-/* The dial plans associated with this server. The directory's snapshot
- * provides them once dial plans exist in the store. */
-static int plan_counts(struct server *s, int *n, int *n_secured)
+/* The dial plans associated with this server, from a directory snapshot
+ * (R9: one secured plan is enough for a secured start). */
+static void decide_mode(const struct om_dir_snapshot *dir, const struct om_config *cfg,
+                        bool *secured, const char **why)
 {
-	*n = 0;
-	*n_secured = 0;
-	return 0;
-}
-
-static void decide_mode(struct server *s, const struct om_config *cfg, bool *secured,
-                        const char **why)
-{
-	int n, nsec;
-	plan_counts(s, &n, &nsec);
+	int n = dir ? (int)om_dir_snapshot_server_plan_count(dir) : 0;
+	int nsec = dir && om_dir_snapshot_server_secured(dir) ? 1 : 0;
 	*secured = om_server_decide_secured(n, nsec, cfg->start_secured, why);
 }
 
@@ -100,6 +99,29 @@ static void apply_config_globals(const struct om_config *cfg)
 	om_events_set_interval((int64_t)cfg->events_interval * 1000);
 }
 
+/* Gateway FQDNs: a new snapshot with fresh addresses, swapped in without
+ * a reload event (nothing an administrator changed). */
+static void on_dns_timer(uv_timer_t *t)
+{
+	struct server *s = t->data;
+	struct om_dir_snapshot *dir = NULL;
+	struct om_dir_err derr = { "" };
+	uint64_t next;
+	if (om_dir_snapshot_build(s->db, &dir, &derr)) {
+		om_log(OM_LOG_WARNING, "directory refresh failed", "error", derr.msg, NULL);
+		uv_timer_start(t, on_dns_timer, 30000, 0);
+		return;
+	}
+	om_resolve_snapshot(dir, s->cfg->dns_servers, 3000, &next);
+	struct om_dir_snapshot *old = s->dir;
+	s->dir = dir;
+	if (s->sipd)
+		om_sipd_set_snapshot(s->sipd, dir);
+	om_dir_snapshot_free(old);
+	if (next)
+		uv_timer_start(t, on_dns_timer, next, 0);
+}
+
 /* Returns 0 and swaps, or an errno with err filled (old config kept). */
 static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *changes)
 {
@@ -111,16 +133,47 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 		         "reload rejected (the old configuration stays)", "error", err, NULL);
 		return rc;
 	}
+	struct om_dir_snapshot *dir = NULL;
+	struct om_dir_err derr = { "" };
+	rc = om_dir_snapshot_build(s->db, &dir, &derr);
+	if (rc) {
+		snprintf(err, errlen, "directory: %s", derr.msg);
+		om_config_free(next);
+		s->reloads_rejected++;
+		om_event(OM_EV_RELOAD_REJECTED, "server",
+		         "reload rejected (the old configuration stays)", "error", err, NULL);
+		return rc;
+	}
+	uint64_t dns_next;
+	om_resolve_snapshot(dir, next->dns_servers, 3000, &dns_next);
+	if (dns_next)
+		uv_timer_start(&s->dns_timer, on_dns_timer, dns_next, 0);
+	else
+		uv_timer_stop(&s->dns_timer);
 	bool secured;
 	const char *why;
-	decide_mode(s, next, &secured, &why);
+	decide_mode(dir, next, &secured, &why);
+	if (om_dir_snapshot_gateway_count(dir) != om_dir_snapshot_gateway_count(s->dir))
+		om_buf_printf(changes, "gateways %zu -> %zu; ",
+		              om_dir_snapshot_gateway_count(s->dir),
+		              om_dir_snapshot_gateway_count(dir));
 	if (secured != s->secured)
 		om_buf_printf(changes, "mode %s -> %s; ", s->secured ? "secured" : "unsecured",
 		              secured ? "secured" : "unsecured");
 	if (strcmp(next->fqdn, s->cfg->fqdn))
 		om_buf_printf(changes, "fqdn %s -> %s; ", s->cfg->fqdn, next->fqdn);
+	char lnew[256], lold[256];
+	om_config_listen_str(next->sip_tcp, next->n_sip_tcp, lnew, sizeof(lnew));
+	om_config_listen_str(s->cfg->sip_tcp, s->cfg->n_sip_tcp, lold, sizeof(lold));
+	if (strcmp(lnew, lold))
+		om_buf_printf(changes, "sip_tcp %s -> %s (takes effect at restart); ", lold, lnew);
 	struct om_config *old = s->cfg;
+	struct om_dir_snapshot *old_dir = s->dir;
 	s->cfg = next;
+	s->dir = dir; /* the swap: readers holding a reference keep the old one */
+	if (s->sipd)
+		om_sipd_set_snapshot(s->sipd, dir); /* re-checks live connections */
+	om_dir_snapshot_free(old_dir);
 	s->secured = secured;
 	s->mode_why = why;
 	s->generation++;
@@ -155,9 +208,19 @@ static void status_json(struct server *s, struct om_buf *r)
 	om_buf_json_str(r, s->secured ? tls : "");
 	om_buf_printf(r,
 	              ",\"started\":\"%s\",\"uptime_s\":%lld,\"reloads\":%lu,"
-	              "\"reloads_rejected\":%lu,\"generation\":%lu,\"max_calls\":%u}",
+	              "\"reloads_rejected\":%lu,\"generation\":%lu,\"max_calls\":%u",
 	              started, (long long)((om_now_ms() - s->started_ms) / 1000), s->reloads,
 	              s->reloads_rejected, s->generation, s->cfg->max_calls);
+	/* the directory snapshot in use */
+	om_buf_printf(r,
+	              ",\"directory\":{\"generation\":%llu,\"dialplans\":%zu,\"gateways\":%zu,"
+	              "\"mailboxes\":%zu}",
+	              (unsigned long long)om_dir_snapshot_generation(s->dir),
+	              om_dir_snapshot_dialplan_count(s->dir), om_dir_snapshot_gateway_count(s->dir),
+	              om_dir_snapshot_mailbox_count(s->dir));
+	if (s->sipd)
+		om_sipd_status_json(s->sipd, r);
+	om_buf_adds(r, "}");
 }
 
 static void on_ctl(const char *cmd, struct om_buf *r, void *arg)
@@ -202,6 +265,8 @@ static void begin_shutdown(struct server *s, const char *why)
 	sd_notify(0, "STOPPING=1");
 	om_log(OM_LOG_INFO, "stopping", "reason", why, NULL);
 	/* No calls exist yet to drain; close everything and let the loop end. */
+	om_sipd_close(s->sipd);
+	s->sipd = NULL;
 	om_ctl_server_close(s->ctl);
 	s->ctl = NULL;
 	uv_timer_stop(&s->tick);
@@ -265,6 +330,16 @@ int om_server_run(const struct om_server_opts *opts)
 		om_db_free(s.db);
 		return 1;
 	}
+	{
+		struct om_dir_err derr = { "" };
+		if (om_dir_snapshot_build(s.db, &s.dir, &derr)) {
+			fprintf(stderr, "openum: error: the directory cannot be used: %s\n",
+			        derr.msg);
+			om_config_free(s.cfg);
+			om_db_free(s.db);
+			return 1;
+		}
+	}
 	apply_config_globals(s.cfg);
 	om_events_set_sink(om_eventlog_sink, s.db);
 	prune(&s);
@@ -284,7 +359,7 @@ int om_server_run(const struct om_server_opts *opts)
 		uv_loop_close(&s.loop);
 		goto out;
 	}
-	decide_mode(&s, s.cfg, &s.secured, &s.mode_why);
+	decide_mode(s.dir, s.cfg, &s.secured, &s.mode_why);
 	log_mode(&s);
 
 	uv_signal_init(&s.loop, &s.sig_term);
@@ -297,6 +372,25 @@ int om_server_run(const struct om_server_opts *opts)
 	uv_timer_init(&s.loop, &s.tick);
 	s.tick.data = &s;
 	uv_timer_start(&s.tick, on_tick, 1000, 1000);
+	uv_timer_init(&s.loop, &s.dns_timer);
+	s.dns_timer.data = &s;
+	{
+		uint64_t next;
+		om_resolve_snapshot(s.dir, s.cfg->dns_servers, 3000, &next);
+		if (next)
+			uv_timer_start(&s.dns_timer, on_dns_timer, next, 0);
+	}
+
+	if (s.cfg->n_sip_tcp && om_sipd_new(&s.loop, s.cfg, &s.sipd, err, sizeof(err)) != 0) {
+		fprintf(stderr, "openum: error: %s\n", err);
+		om_log(OM_LOG_ERROR, "cannot start SIP", "error", err, NULL);
+		begin_shutdown(&s, "start failed");
+		uv_run(&s.loop, UV_RUN_DEFAULT);
+		uv_loop_close(&s.loop);
+		goto out;
+	}
+	if (s.sipd)
+		om_sipd_set_snapshot(s.sipd, s.dir);
 
 	sd_notifyf(0, "READY=1\nSTATUS=%s, control socket %s", s.secured ? "secured" : "unsecured",
 	           s.ctl_path);
@@ -310,6 +404,7 @@ int om_server_run(const struct om_server_opts *opts)
 out:
 	om_events_set_sink(NULL, NULL);
 	om_config_free(s.cfg);
+	om_dir_snapshot_free(s.dir);
 	om_db_free(s.db);
 	return code;
 }

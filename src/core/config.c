@@ -48,7 +48,17 @@ static const char default_text[] =
     "# Rate limit: at most one event per id and source in this many seconds.\n"
     "#events_interval = 60\n"
     "# Log level: debug, info, warning, error.\n"
-    "#log_level = info\n";
+    "#log_level = info\n"
+    "# SIP connections: closed after this many seconds without a byte; a message\n"
+    "# must arrive completely within sip_message_timeout seconds (slow senders).\n"
+    "#tcp_idle_timeout = 300\n"
+    "#sip_message_timeout = 10\n"
+    "# Caps on SIP connections, in all and from one address.\n"
+    "#max_connections = 1024\n"
+    "#max_connections_per_peer = 64\n"
+    "# DNS servers for gateway FQDNs, ADDRESS[:PORT] comma-separated;\n"
+    "# empty: the system's resolver.\n"
+    "#dns_servers =\n";
 
 const char *om_config_default_text(void)
 {
@@ -83,6 +93,10 @@ int om_config_defaults(struct om_config **out)
 	c->recordings_keep_days = 30;
 	c->events_interval = 60;
 	c->log_level = OM_LOG_INFO;
+	c->tcp_idle_timeout = 300;
+	c->sip_message_timeout = 10;
+	c->max_connections = 1024;
+	c->max_connections_per_peer = 64;
 	*out = c;
 	return 0;
 }
@@ -260,6 +274,11 @@ enum key_id {
 	K_RECORDINGS_KEEP_DAYS,
 	K_EVENTS_INTERVAL,
 	K_LOG_LEVEL,
+	K_TCP_IDLE_TIMEOUT,
+	K_SIP_MESSAGE_TIMEOUT,
+	K_MAX_CONNECTIONS,
+	K_MAX_CONNECTIONS_PER_PEER,
+	K_DNS_SERVERS,
 	K_COUNT
 };
 
@@ -282,6 +301,11 @@ static const char *const key_names[K_COUNT] = {
 	"recordings_keep_days",
 	"events_interval",
 	"log_level",
+	"tcp_idle_timeout",
+	"sip_message_timeout",
+	"max_connections",
+	"max_connections_per_peer",
+	"dns_servers",
 };
 
 /* Applies one setting; on error writes the reason (without file:line). */
@@ -414,6 +438,57 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 		}
 		c->events_interval = (unsigned)u;
 		return 0;
+	case K_TCP_IDLE_TIMEOUT:
+	case K_SIP_MESSAGE_TIMEOUT:
+		if (parse_uint(v, 1, 86400, &u)) {
+			snprintf(why, wl, "%s must be 1 to 86400 seconds", key_names[k]);
+			return EINVAL;
+		}
+		if (k == K_TCP_IDLE_TIMEOUT)
+			c->tcp_idle_timeout = (unsigned)u;
+		else
+			c->sip_message_timeout = (unsigned)u;
+		return 0;
+	case K_MAX_CONNECTIONS:
+	case K_MAX_CONNECTIONS_PER_PEER:
+		if (parse_uint(v, 1, 100000, &u)) {
+			snprintf(why, wl, "%s must be 1 to 100000", key_names[k]);
+			return EINVAL;
+		}
+		if (k == K_MAX_CONNECTIONS)
+			c->max_connections = (unsigned)u;
+		else
+			c->max_connections_per_peer = (unsigned)u;
+		return 0;
+	case K_DNS_SERVERS: {
+		struct om_listen tmp[OM_CONFIG_MAX_LISTEN];
+		size_t n;
+		char list[600];
+		/* ADDRESS[:PORT]: check each as a listener with port 53 added. */
+		size_t o = 0;
+		const char *p = v;
+		while (*p && o + 80 < sizeof(list)) {
+			const char *comma = strchr(p, ',');
+			size_t l = comma ? (size_t)(comma - p) : strlen(p);
+			char item[80];
+			snprintf(item, sizeof(item), "%.*s", (int)(l < 70 ? l : 70), p);
+			struct om_str t = om_str_trim(om_str_c(item));
+			bool has_port = t.len && (t.p[0] == '[' ? memchr(t.p, ']', t.len) &&
+			                                              t.p[t.len - 1] != ']'
+			                                        : memchr(t.p, ':', t.len) != NULL);
+			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%.*s%s", o ? "," : "",
+			                      (int)t.len, t.p, has_port ? "" : ":53");
+			p += l + (comma ? 1 : 0);
+		}
+		if (strlen(v) >= sizeof(c->dns_servers) ||
+		    (*v && parse_listen_list(list, tmp, &n, why, wl))) {
+			snprintf(why, wl,
+			         "dns_servers must be ADDRESS[:PORT],... (IPv6: [ADDRESS]:PORT)");
+			return EINVAL;
+		}
+		copy_str(c->dns_servers, sizeof(c->dns_servers), v);
+		return 0;
+	}
 	case K_LOG_LEVEL: {
 		enum om_level l;
 		if (om_level_parse(v, &l)) {

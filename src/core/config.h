@@ -47,8 +47,13 @@ struct om_config {
 	enum om_srtp_backend_cfg srtp_backend;
 	unsigned events_keep_days;
 	unsigned recordings_keep_days;
-	unsigned events_interval; /* seconds of the per-source event rate limit */
-	int log_level;            /* enum om_level */
+	unsigned events_interval;     /* seconds of the per-source event rate limit */
+	int log_level;                /* enum om_level */
+	unsigned tcp_idle_timeout;    /* s without a byte before a connection is closed */
+	unsigned sip_message_timeout; /* s a message may take to arrive completely */
+	unsigned max_connections;     /* SIP connections in all */
+	unsigned max_connections_per_peer;
+	char dns_servers[256]; /* "" = system resolver; else "IP[:PORT],..." */
 };
 
 /* Defaults (fqdn from gethostname). */
