@@ -84,15 +84,34 @@ int om_cmd_status(struct om_cli *cli, int argc, char **argv)
 	if (cli->json) {
 		fputs(reply, stdout);
 	} else {
-		static const char *const keys[] = {
-			"state",    "pid",     "version",          "mode",      "mode_reason",
-			"fqdn",     "sip_tcp", "sip_tls",          "config",    "started",
-			"uptime_s", "reloads", "reloads_rejected", "generation"
-		};
+		static const char *const keys[] = { "state",
+			                            "pid",
+			                            "version",
+			                            "mode",
+			                            "mode_reason",
+			                            "fqdn",
+			                            "sip_tcp",
+			                            "sip_tls",
+			                            "config",
+			                            "started",
+			                            "uptime_s",
+			                            "reloads",
+			                            "reloads_rejected",
+			                            "generation",
+			                            "dialplans",
+			                            "gateways",
+			                            "mailboxes",
+			                            "tcp_connections",
+			                            "messages",
+			                            "answered",
+			                            "untrusted_dropped",
+			                            "bad_requests",
+			                            "refused_mode" };
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 			char v[512];
 			field(reply, keys[i], v, sizeof(v));
-			printf("%-17s %s\n", keys[i], v[0] ? v : "-");
+			if (v[0])
+				printf("%-17s %s\n", keys[i], v);
 		}
 	}
 	om_free(reply);

@@ -315,7 +315,7 @@ def test_control_socket_refuses_other_users(server):
                 "s=socket.socket(socket.AF_UNIX)\n"
                 "try:\n s.connect(sys.argv[1])\nexcept OSError as e:\n print('refused', e.errno); sys.exit(0)\n"
                 "s.sendall(b'status\\n'); print('reply', s.recv(100))\n")
-        p = subprocess.run(["runuser", "-u", user, "--", "python3", "-c", code, sock],
+        p = subprocess.run(["runuser", "-u", user, "--", "/usr/bin/python3", "-c", code, sock],
                            capture_output=True, text=True)
         assert p.stdout.startswith("refused"), p.stdout + p.stderr
     finally:

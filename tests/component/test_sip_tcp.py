@@ -442,3 +442,26 @@ def test_gateway_fqdn_kept_when_dns_fails(store):
         assert read_response(s)[0] == 200
     finally:
         dns.close()
+
+
+def test_ipv6_listener_and_gateway(store):
+    """R1: IPv4 and IPv6 listeners at once; an IPv6 gateway is trusted by
+    its address, and an IPv4 gateway's address does not make ::1 trusted."""
+    p4, p6 = free_port(), free_port("::1")
+    store.conf(f"sip_tcp = 127.0.0.1:{p4},[::1]:{p6}\n")
+    store.ok("dialplan", "new", "dp1", "--digits", "3")
+    store.ok("gateway", "new", "gw4", "--address", "127.0.0.1", "--dialplan", "dp1")
+    store.serve()
+    s = connect(p6, src="::1", host="::1")
+    try:
+        s.sendall(options(host="[::1]", port=p6, src="[::1]"))
+    except OSError:
+        pass
+    assert closed_without_answer(s)
+    store.ok("gateway", "new", "gw6", "--address", "::1", "--dialplan", "dp1")
+    s = connect(p6, src="::1", host="::1")
+    s.sendall(options(host="[::1]", port=p6, src="[::1]"))
+    assert read_response(s)[0] == 200
+    s = connect(p4)
+    s.sendall(options(port=p4))
+    assert read_response(s)[0] == 200
