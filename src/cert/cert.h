@@ -6,14 +6,15 @@
  *   certs/trusted/<sha256>.pem    trusted roots and intermediates
  *   certs/crl/<sha256>.pem        revocation lists
  *   certs/requests/<spki>.key     keys of CSRs waiting for their certificate
- *   certs/pinned                  SHA-1 thumbprint of the pinned certificate
  * Every write goes through om_file_write_atomic; folders 0700, files 0600.
  *
  * Selection (R7, the seed's "How Unified Messaging Determines Security Mode
  * and Selects Certificates"): among valid personal certificates, CA-issued
  * ones with the latest not-after first, then self-signed ones with the
  * latest not-after. Valid means: within not-before..not-after, has its
- * private key, and serverAuth in the EKU when an EKU is present. A pin
+ * private key, and serverAuth in the EKU when an EKU is present. A pin (the
+ * directory's `servers.pinned_certificate`, `openum server set
+ * --certificate`, passed in by the caller)
  * overrides the order. */
 #ifndef OM_CERT_CERT_H
 #define OM_CERT_CERT_H
@@ -89,12 +90,9 @@ int om_cert_store_add_crl(struct om_cert_store *s, X509_CRL *crl, char *sha256);
  * caller frees. CRL checking is turned on when at least one CRL exists. */
 int om_cert_store_x509(const struct om_cert_store *s, X509_STORE **out);
 
-/* Pin (R7 beyond: `openum server set --certificate THUMBPRINT|auto`).
- * Kept in DATA/certs/pinned until the directory owns it. get: 0 and the
- * 40-hex thumbprint, or ENOENT when not pinned (auto). set: sha1 NULL means
- * auto (removes the pin); otherwise 40 hex digits. */
-int om_cert_pin_get(const char *data_dir, char sha1[41]);
-int om_cert_pin_set(const char *data_dir, const char *sha1);
+/* Only among the personal certificates; same ID rules and errors. */
+int om_cert_store_find_personal(const struct om_cert_store *s, const char *id,
+                                const struct om_cert **out);
 
 /* ---- facts about one certificate ---- */
 
@@ -123,22 +121,23 @@ struct om_cert_cand {
 };
 
 struct om_cert_selection {
-	const struct om_cert *chosen; /* NULL: nothing usable */
-	bool pinned;                  /* a pin is set */
-	char pin[41];
-	bool pin_found;                   /* the pin names a personal certificate */
+	const struct om_cert *chosen;     /* NULL: nothing usable */
+	bool pinned;                      /* a pin is set */
+	char pin[100];                    /* as given */
+	bool pin_found;                   /* the pin names exactly one personal certificate */
+	bool pin_ambiguous;               /* the pin's prefix names several */
 	enum om_cert_verdict pin_verdict; /* its validity (OM_CERT_CHOSEN: valid) */
 	struct om_cert_cand *cands;       /* every personal certificate, best first */
 	size_t ncands;
 };
 
-/* Pure: no event, no file written. pin_sha1 NULL or "" for automatic
- * order. A pinned certificate that exists with its key is chosen even when
+/* Pure: no event, no file written. pin: NULL or "" for the automatic
+ * order, else an ID (SHA-1 prefix or SHA-256, as in om_cert_store_find). A pinned certificate that exists with its key is chosen even when
  * invalid (pin_verdict says why); a missing or keyless pin chooses nothing.
  * security_level (openum.conf tls_security_level, 0-5): a certificate whose
  * key, chain keys or signature an OpenSSL TLS context at that level would
  * refuse is OM_CERT_TOO_WEAK; 0 checks nothing. */
-int om_cert_select(const struct om_cert_store *s, const char *pin_sha1, int64_t now_ms,
+int om_cert_select(const struct om_cert_store *s, const char *pin, int64_t now_ms,
                    int security_level, struct om_cert_selection *out);
 void om_cert_selection_free(struct om_cert_selection *sel);
 
@@ -204,6 +203,7 @@ struct om_cert_policy {
 	enum om_cert_keytype key;
 	int days;               /* validity of generated ones (0: default) */
 	int tls_security_level; /* 0-5, see om_cert_select */
+	const char *pin;        /* the directory's pinned certificate; NULL/"": auto */
 };
 
 struct om_cert_mgr;
@@ -211,7 +211,7 @@ struct om_cert_mgr;
 int om_cert_mgr_new(const char *data_dir, const struct om_cert_policy *pol,
                     struct om_cert_mgr **out);
 void om_cert_mgr_free(struct om_cert_mgr *m);
-/* Re-reads the store and the pin and decides the certificate in use,
+/* Re-reads the store, takes the pin from pol, and decides the certificate in use,
  * generating one when allowed (1122). Events: 1114 at the first apply and
  * whenever the certificate changes, 1115, 1123, 1125. Validate-then-swap:
  * on error the previous choice stays. ENOENT when nothing is usable. */

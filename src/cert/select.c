@@ -98,7 +98,7 @@ static bool too_weak(SSL_CTX *ctx, const struct om_cert *c)
 	return weak;
 }
 
-int om_cert_select(const struct om_cert_store *s, const char *pin_sha1, int64_t now_ms,
+int om_cert_select(const struct om_cert_store *s, const char *pin, int64_t now_ms,
                    int security_level, struct om_cert_selection *out)
 {
 	struct om_cert_selection sel;
@@ -130,16 +130,20 @@ int om_cert_select(const struct om_cert_store *s, const char *pin_sha1, int64_t 
 	if (n > 1)
 		qsort(sel.cands, n, sizeof(*sel.cands), cand_cmp);
 
-	if (pin_sha1 && *pin_sha1) {
+	if (pin && *pin) {
+		const struct om_cert *pc = NULL;
 		sel.pinned = true;
-		snprintf(sel.pin, sizeof(sel.pin), "%s", pin_sha1);
-		for (size_t i = 0; i < n; i++) {
-			if (strcasecmp(sel.cands[i].cert->sha1, pin_sha1) != 0)
+		snprintf(sel.pin, sizeof(sel.pin), "%s", pin);
+		int ferr = om_cert_store_find_personal(s, pin, &pc);
+		sel.pin_ambiguous = ferr == EEXIST;
+		sel.pin_verdict = OM_CERT_NO_KEY;
+		for (size_t i = 0; pc && i < n; i++) {
+			if (sel.cands[i].cert != pc)
 				continue;
 			sel.pin_found = true;
 			sel.pin_verdict = sel.cands[i].verdict;
-			if (sel.cands[i].cert->key) {
-				sel.chosen = sel.cands[i].cert;
+			if (pc->key) {
+				sel.chosen = pc;
 				/* Move the pinned one to the front, keep the rest in order. */
 				struct om_cert_cand pinned = sel.cands[i];
 				memmove(&sel.cands[1], &sel.cands[0], i * sizeof(*sel.cands));
@@ -147,8 +151,6 @@ int om_cert_select(const struct om_cert_store *s, const char *pin_sha1, int64_t 
 			}
 			break;
 		}
-		if (!sel.pin_found)
-			sel.pin_verdict = OM_CERT_NO_KEY;
 		for (size_t i = 0; i < n; i++) {
 			if (sel.cands[i].cert == sel.chosen)
 				sel.cands[i].verdict = OM_CERT_CHOSEN;
@@ -247,12 +249,13 @@ static void emit_in_use(const struct om_cert *c, bool pinned)
 
 static void emit_pin_invalid(const struct om_cert_selection *sel)
 {
-	const char *why =
-	    sel->pin_found ? om_cert_verdict_str(sel->pin_verdict) : "not in the personal store";
+	const char *why = sel->pin_found       ? om_cert_verdict_str(sel->pin_verdict)
+	                  : sel->pin_ambiguous ? "matches several certificates: give more digits"
+	                                       : "not in the personal store";
 	om_event_level(OM_CERT_EV_PIN_INVALID, OM_LOG_ERROR, sel->pin,
 	               sel->chosen ? "pinned certificate is not valid: still in use, as pinned"
 	                           : "pinned certificate cannot be used: no certificate in use",
-	               "sha1", sel->pin, "reason", why, "fix",
+	               "pin", sel->pin, "reason", why, "fix",
 	               "import a valid certificate and pin it, or set the pin to auto", NULL);
 }
 
@@ -260,13 +263,11 @@ int om_cert_mgr_apply(struct om_cert_mgr *m, const struct om_cert_policy *pol, i
 {
 	struct om_cert_store *s = NULL;
 	struct om_cert_selection sel = { 0 };
-	char pin[41];
-	bool pinned, generated = false, had_ca = false;
+	bool pinned = pol->pin && *pol->pin, generated = false, had_ca = false;
 	int err = om_cert_store_open(m->data_dir, &s);
 	if (err)
 		return err;
-	pinned = om_cert_pin_get(m->data_dir, pin) == 0;
-	err = om_cert_select(s, pinned ? pin : NULL, now_ms, pol->tls_security_level, &sel);
+	err = om_cert_select(s, pol->pin, now_ms, pol->tls_security_level, &sel);
 	if (err)
 		goto out;
 	for (size_t i = 0; i < sel.ncands; i++)

@@ -439,7 +439,8 @@ const struct om_cert *om_cert_store_at(const struct om_cert_store *s, enum om_ce
 
 /* ===================== lookup ===================== */
 
-int om_cert_store_find(const struct om_cert_store *s, const char *id, const struct om_cert **out)
+static int find_in(const struct om_cert_store *s, int w0, int w1, const char *id,
+                   const struct om_cert **out)
 {
 	char norm[65];
 	size_t n = 0;
@@ -454,7 +455,7 @@ int om_cert_store_find(const struct om_cert_store *s, const char *id, const stru
 	if (n == 0)
 		return EINVAL;
 	const struct om_cert *found = NULL;
-	for (int w = 0; w < 2; w++) {
+	for (int w = w0; w <= w1; w++) {
 		for (size_t i = 0; i < s->n[w]; i++) {
 			const struct om_cert *c = s->v[w][i];
 			bool hit = n == 64 ? strcasecmp(c->sha256, norm) == 0
@@ -472,6 +473,17 @@ int om_cert_store_find(const struct om_cert_store *s, const char *id, const stru
 		return ENOENT;
 	*out = found;
 	return 0;
+}
+
+int om_cert_store_find(const struct om_cert_store *s, const char *id, const struct om_cert **out)
+{
+	return find_in(s, OM_CERT_PERSONAL, OM_CERT_TRUSTED, id, out);
+}
+
+int om_cert_store_find_personal(const struct om_cert_store *s, const char *id,
+                                const struct om_cert **out)
+{
+	return find_in(s, OM_CERT_PERSONAL, OM_CERT_PERSONAL, id, out);
 }
 
 /* ===================== writing ===================== */
@@ -673,54 +685,4 @@ out:
 	}
 	*out = st;
 	return 0;
-}
-
-/* ===================== pin ===================== */
-
-int om_cert_pin_get(const char *data_dir, char sha1[41])
-{
-	char path[PATH_MAX];
-	char *data = NULL;
-	size_t len, n = 0;
-	int err = om_cert_path(data_dir, "pinned", NULL, path, sizeof(path));
-	if (err)
-		return err;
-	/* certs/pinned is a file, not a folder: om_cert_path wrote
-	 * DATA/certs/pinned. */
-	err = om_file_read(path, 256, &data, &len);
-	if (err)
-		return err;
-	for (size_t i = 0; i < len && n < 40; i++) {
-		if (isxdigit((unsigned char)data[i]))
-			sha1[n++] = (char)toupper((unsigned char)data[i]);
-		else if (data[i] != ':' && !isspace((unsigned char)data[i]))
-			break;
-	}
-	sha1[n] = '\0';
-	om_free(data);
-	return n == 40 ? 0 : ENOENT;
-}
-
-int om_cert_pin_set(const char *data_dir, const char *sha1)
-{
-	char path[PATH_MAX], line[42];
-	int err = om_cert_path(data_dir, "pinned", NULL, path, sizeof(path));
-	if (err)
-		return err;
-	if (!sha1 || !*sha1) {
-		if (unlink(path) != 0 && errno != ENOENT)
-			return errno;
-		return 0;
-	}
-	if (strlen(sha1) != 40)
-		return EINVAL;
-	for (int i = 0; i < 40; i++) {
-		if (!isxdigit((unsigned char)sha1[i]))
-			return EINVAL;
-		line[i] = (char)toupper((unsigned char)sha1[i]);
-	}
-	line[40] = '\n';
-	line[41] = '\0';
-	err = ensure_dir(data_dir, "");
-	return err ? err : om_file_write_atomic(path, line, 41, 0600);
 }

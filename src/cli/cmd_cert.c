@@ -22,6 +22,8 @@
 #include "core/config.h"
 #include "core/file.h"
 #include "core/str.h"
+#include "directory/db.h"
+#include "directory/directory.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -166,9 +168,14 @@ static int only(const struct opts *o, const char *sub, int maxpos, const char *a
 
 /* ===================== shared steps ===================== */
 
+/* The directory (openum.db) of this command run: the pin lives there
+ * (`openum server set --certificate`). Opened with the stores, closed by
+ * om_cmd_cert. */
+static struct om_db *dir_db;
+
 static int open_store(struct om_cli *cli, bool write, struct om_cert_store **s)
 {
-	int rc = om_cli_store_check(cli, write);
+	int rc = om_cli_store_open(cli, write, &dir_db);
 	if (rc != OM_EXIT_OK)
 		return rc;
 	int err = om_cert_store_open(cli->data_dir, s);
@@ -215,13 +222,26 @@ static int security_level(struct om_cli *cli)
 	return level;
 }
 
+/* The pinned certificate from the directory ("" = auto). */
+static int read_pin(struct om_dir_server *srv)
+{
+	struct om_dir_err e = { "" };
+	if (om_dir_server_get(dir_db, srv, &e) != 0) {
+		om_cli_error("cannot read this server's settings from the directory: %s", e.msg);
+		return OM_EXIT_FAIL;
+	}
+	return OM_EXIT_OK;
+}
+
 /* The selection as a running server would make it now. */
 static int current_selection(struct om_cli *cli, const struct om_cert_store *s,
                              struct om_cert_selection *sel)
 {
-	char pin[41];
-	bool pinned = om_cert_pin_get(cli->data_dir, pin) == 0;
-	if (om_cert_select(s, pinned ? pin : NULL, om_now_ms(), security_level(cli), sel) != 0) {
+	struct om_dir_server srv;
+	int rc = read_pin(&srv);
+	if (rc)
+		return rc;
+	if (om_cert_select(s, srv.pinned_certificate, om_now_ms(), security_level(cli), sel) != 0) {
 		om_cli_error("out of memory");
 		return OM_EXIT_FAIL;
 	}
@@ -900,7 +920,8 @@ static int cmd_remove(struct om_cli *cli, const struct opts *o)
 	struct om_cert_store *s = NULL;
 	struct om_cert_selection sel = { 0 };
 	const struct om_cert *c;
-	char sha1[41], pin[41];
+	const struct om_cert *pc = NULL;
+	char sha1[41];
 	int rc = only(o, "remove", 1, " --force --no-reload ");
 	if (rc)
 		return rc;
@@ -916,7 +937,7 @@ static int cmd_remove(struct om_cli *cli, const struct opts *o)
 	if (rc)
 		goto out;
 	snprintf(sha1, sizeof(sha1), "%s", c->sha1);
-	bool pinned = om_cert_pin_get(cli->data_dir, pin) == 0 && strcmp(pin, c->sha1) == 0;
+	bool pinned = sel.pinned && om_cert_store_find_personal(s, sel.pin, &pc) == 0 && pc == c;
 	bool in_use = c->where == OM_CERT_PERSONAL && (sel.chosen == c || pinned);
 	if (in_use && !o->force) {
 		om_cli_error("%s is the certificate in use%s: removing it changes what the server "
@@ -926,20 +947,23 @@ static int cmd_remove(struct om_cli *cli, const struct opts *o)
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}
+	/* The pin goes first: a failure after it leaves the certificate in
+	 * place and the order automatic, never a pin naming nothing. */
+	if (pinned) {
+		struct om_dir_server in, out_srv;
+		struct om_dir_err e = { "" };
+		memset(&in, 0, sizeof(in));
+		if (om_dir_server_set(dir_db, &in, OM_SRV_F_CERT, 0, &out_srv, &e) != 0) {
+			om_cli_error("could not clear the pin: %s. Nothing removed", e.msg);
+			rc = OM_EXIT_FAIL;
+			goto out;
+		}
+	}
 	int err = om_cert_store_remove(s, c);
 	if (err) {
 		om_cli_error("could not remove %s: %s", sha1, strerror(err));
 		rc = OM_EXIT_FAIL;
 		goto out;
-	}
-	if (pinned) {
-		err = om_cert_pin_set(cli->data_dir, NULL);
-		if (err) {
-			om_cli_error("removed %s but could not clear the pin: %s", sha1,
-			             strerror(err));
-			rc = OM_EXIT_FAIL;
-			goto out;
-		}
 	}
 	if (cli->json)
 		printf("{\"ok\":true,\"removed\":\"%s\",\"was_in_use\":%s,\"unpinned\":%s}\n", sha1,
@@ -1009,9 +1033,14 @@ static int cmd_select(struct om_cli *cli, const struct opts *o)
 				       "our outgoing connections\n");
 		}
 		if (sel.pinned && (!sel.pin_found || sel.pin_verdict != OM_CERT_CHOSEN))
-			printf("ERROR pinned certificate %s %s%s\n", sel.pin,
-			       sel.pin_found ? "is not valid: " : "is not in the personal store",
-			       sel.pin_found ? om_cert_verdict_str(sel.pin_verdict) : "");
+			printf("ERROR pinned certificate %s %s%s (the server raises event %d; fix: "
+			       "openum server set --certificate THUMBPRINT|auto)\n",
+			       sel.pin,
+			       sel.pin_found       ? "is not valid: "
+			       : sel.pin_ambiguous ? "matches several certificates"
+			                           : "is not in the personal store",
+			       sel.pin_found ? om_cert_verdict_str(sel.pin_verdict) : "",
+			       OM_CERT_EV_PIN_INVALID);
 		for (size_t i = 0; i < sel.ncands; i++) {
 			const struct om_cert *c = sel.cands[i].cert;
 			if (c == sel.chosen)
@@ -1067,23 +1096,27 @@ int om_cmd_cert(struct om_cli *cli, int argc, char **argv)
 	int rc = parse_opts(argc, argv, &o);
 	if (rc)
 		return rc;
-	const char *sub = argv[1];
-	if (strcmp(sub, "list") == 0)
-		return cmd_list(cli, &o);
-	if (strcmp(sub, "show") == 0)
-		return cmd_show(cli, &o);
-	if (strcmp(sub, "new-selfsigned") == 0)
-		return cmd_new_selfsigned(cli, &o);
-	if (strcmp(sub, "request") == 0)
-		return cmd_request(cli, &o);
-	if (strcmp(sub, "import") == 0)
-		return cmd_import(cli, &o);
-	if (strcmp(sub, "export") == 0)
-		return cmd_export(cli, &o);
-	if (strcmp(sub, "remove") == 0)
-		return cmd_remove(cli, &o);
-	if (strcmp(sub, "select") == 0)
-		return cmd_select(cli, &o);
-	om_cli_error("unknown cert command '%s' (see: openum cert --help)", sub);
+	static const struct {
+		const char *name;
+		int (*fn)(struct om_cli *cli, const struct opts *o);
+	} subs[] = {
+		{ "list", cmd_list },
+		{ "show", cmd_show },
+		{ "new-selfsigned", cmd_new_selfsigned },
+		{ "request", cmd_request },
+		{ "import", cmd_import },
+		{ "export", cmd_export },
+		{ "remove", cmd_remove },
+		{ "select", cmd_select },
+	};
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if (strcmp(argv[1], subs[i].name) == 0) {
+			rc = subs[i].fn(cli, &o);
+			om_db_free(dir_db);
+			dir_db = NULL;
+			return rc;
+		}
+	}
+	om_cli_error("unknown cert command '%s' (see: openum cert --help)", argv[1]);
 	return OM_EXIT_USAGE;
 }

@@ -402,20 +402,34 @@ def test_remove_in_use_needs_force(store, tmp_path):
 def test_remove_pinned_needs_force_and_unpins(store, tmp_path):
     a = new_selfsigned(store, "a.example.com", "--days", "100")
     b = new_selfsigned(store, "b.example.com", "--days", "50")
-    # Pin the one automatic selection would not take (what `openum server
-    # set --certificate` writes).
-    (data(store) / "certs" / "pinned").write_text(b["sha1"] + "\n")
+    # Pin the one automatic selection would not take, by a prefix of its
+    # SHA-1 (the pin lives in the directory).
+    ok(store, "server", "set", "--certificate", b["sha1"][:10], "--no-reload")
     sel = json.loads(ok(store, "--json", "cert", "select", "--no-reload").stdout)
     assert sel["chosen"] == b["sha1"] and sel["pinned"]
     lost = {c["sha1"]: c["verdict"] for c in sel["candidates"]}
     assert lost[a["sha1"]] == "valid, another certificate is pinned"
+    assert [c["in_use"] for c in certs_json(store) if c["sha1"] == b["sha1"]] == [True]
     before = snapshot(store.data)
     r = run(store, "cert", "remove", b["sha1"])
     assert r.returncode == 1 and "pinned" in r.stderr
     assert snapshot(store.data) == before
+    assert json.loads(ok(store, "--json", "server", "show").stdout)["certificate"] != "auto"
     r = ok(store, "cert", "remove", b["sha1"], "--force", "--no-reload")
     assert "pin" in r.stdout
-    assert not (data(store) / "certs" / "pinned").exists()
+    assert json.loads(ok(store, "--json", "server", "show").stdout)["certificate"] == "auto"
+    sel = json.loads(ok(store, "--json", "cert", "select", "--no-reload").stdout)
+    assert sel["chosen"] == a["sha1"] and not sel["pinned"]
+
+
+def test_pinned_but_invalid_is_reported_not_replaced(store, tmp_path):
+    """A pin naming nothing in the store: `cert select` says so and chooses
+    nothing (the server raises 1125), it does not fall back silently."""
+    new_selfsigned(store)
+    ok(store, "server", "set", "--certificate", "0123456789abcdef0123", "--no-reload")
+    r = run(store, "cert", "select", "--no-reload")
+    assert r.returncode == 1
+    assert "ERROR pinned certificate 0123456789abcdef0123 is not in the personal store" in r.stdout
 
 
 def test_ids_and_usage_errors(store, tmp_path):

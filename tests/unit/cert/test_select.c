@@ -320,28 +320,27 @@ UT_TEST(pin_overrides_order)
 	struct ca ca = make_ca();
 	struct om_cert_store *s = NULL;
 	UT_EQ_INT(0, om_cert_store_open(tmpdir, &s));
-	char cas[41], ss[41], pin[41];
+	char cas[41], ss[41], sha256[65], pfx[16];
+	const struct om_cert *sc;
 	snprintf(cas, 41, "%s", add(s, "ca", -DAY, 400 * DAY, &ca, NULL, false)->sha1);
-	snprintf(ss, 41, "%s", add(s, "ss", -DAY, 100 * DAY, NULL, NULL, false)->sha1);
-	UT_EQ_INT(ENOENT, om_cert_pin_get(tmpdir, pin));
-	UT_EQ_INT(0, om_cert_pin_set(tmpdir, ss));
-	UT_EQ_INT(0, om_cert_pin_get(tmpdir, pin));
-	UT_EQ_STR(ss, pin);
-	struct stat st;
-	char path[256];
-	snprintf(path, sizeof(path), "%s/certs/pinned", tmpdir);
-	UT_EQ_INT(0, stat(path, &st));
-	UT_EQ_INT(0600, st.st_mode & 0777);
+	sc = add(s, "ss", -DAY, 100 * DAY, NULL, NULL, false);
+	snprintf(ss, 41, "%s", sc->sha1);
+	snprintf(sha256, 65, "%s", sc->sha256);
+	snprintf(pfx, sizeof(pfx), "%.2s:%.2s:%.2s", ss, ss + 2, ss + 4);
 
-	struct om_cert_selection sel;
-	UT_EQ_INT(0, om_cert_select(s, pin, now_ms, 2, &sel));
-	UT_EQ_STR("CN=ss", chosen_cn(&sel));
-	UT_TRUE(sel.pinned && sel.pin_found);
-	UT_EQ_INT(OM_CERT_CHOSEN, sel.pin_verdict);
-	UT_EQ_INT(OM_CERT_NOT_PINNED, verdict_of(&sel, cas));
-	om_cert_selection_free(&sel);
+	/* The pin may be the SHA-1, a prefix of it (colons too) or the SHA-256. */
+	const char *pins[] = { ss, pfx, sha256 };
+	for (int i = 0; i < 3; i++) {
+		struct om_cert_selection sel;
+		UT_EQ_INT(0, om_cert_select(s, pins[i], now_ms, 2, &sel));
+		UT_EQ_STR("CN=ss", chosen_cn(&sel));
+		UT_TRUE(sel.pinned && sel.pin_found && !sel.pin_ambiguous);
+		UT_EQ_INT(OM_CERT_CHOSEN, sel.pin_verdict);
+		UT_EQ_INT(OM_CERT_NOT_PINNED, verdict_of(&sel, cas));
+		UT_EQ_STR(ss, sel.cands[0].cert->sha1);
+		om_cert_selection_free(&sel);
+	}
 
-	UT_EQ_INT(EINVAL, om_cert_pin_set(tmpdir, "1234"));
 	/* Through the manager: the pinned self-signed one is in use, and it is
 	 * no "fallback" (1123): the administrator chose it. */
 	struct om_cert_policy pol = { .fqdn = "um.example.com",
@@ -350,13 +349,13 @@ UT_TEST(pin_overrides_order)
 	struct om_cert_mgr *m = NULL;
 	UT_EQ_INT(0, om_cert_mgr_new(tmpdir, &pol, &m));
 	ev_reset();
+	pol.pin = ss;
 	UT_EQ_INT(0, om_cert_mgr_apply(m, &pol, now_ms));
 	UT_EQ_STR(ss, om_cert_mgr_current(m)->sha1);
 	UT_EQ_INT(0, count_ev(OM_EV_CERT_FALLBACK_SELFSIGNED));
 	UT_EQ_INT(0, count_ev(OM_CERT_EV_PIN_INVALID));
 	/* Back to auto: the CA-issued one is taken on the next apply. */
-	UT_EQ_INT(0, om_cert_pin_set(tmpdir, NULL));
-	UT_EQ_INT(ENOENT, om_cert_pin_get(tmpdir, pin));
+	pol.pin = "";
 	ev_reset();
 	UT_EQ_INT(0, om_cert_mgr_apply(m, &pol, now_ms));
 	UT_EQ_STR(cas, om_cert_mgr_current(m)->sha1);
@@ -380,11 +379,11 @@ UT_TEST(pin_invalid_is_error_not_switch)
 	add(s, "valid", -DAY, 400 * DAY, &ca, NULL, false);
 	snprintf(exp, 41, "%s", add(s, "expired", -400 * DAY, -DAY, &ca, NULL, false)->sha1);
 	om_cert_store_free(s);
-	UT_EQ_INT(0, om_cert_pin_set(tmpdir, exp));
 
 	struct om_cert_policy pol = { .fqdn = "um.example.com",
 		                      .auto_selfsigned = true,
-		                      .tls_security_level = 2 };
+		                      .tls_security_level = 2,
+		                      .pin = exp };
 	struct om_cert_mgr *m = NULL;
 	UT_EQ_INT(0, om_cert_mgr_new(tmpdir, &pol, &m));
 	ev_reset();
@@ -395,7 +394,7 @@ UT_TEST(pin_invalid_is_error_not_switch)
 	UT_EQ_INT(1, count_ev(OM_EV_CERT_IN_USE));
 
 	/* Pin a thumbprint that is in no store: nothing usable, nothing made. */
-	UT_EQ_INT(0, om_cert_pin_set(tmpdir, "0123456789ABCDEF0123456789ABCDEF01234567"));
+	pol.pin = "0123456789ABCDEF0123456789ABCDEF01234567";
 	ev_reset();
 	UT_EQ_INT(ENOENT, om_cert_mgr_apply(m, &pol, now_ms));
 	UT_EQ_INT(1, count_ev(OM_CERT_EV_PIN_INVALID));
@@ -404,6 +403,18 @@ UT_TEST(pin_invalid_is_error_not_switch)
 	UT_EQ_STR("CN=expired", om_cert_mgr_current(m)->subject);
 	UT_EQ_INT(0, om_cert_store_open(tmpdir, &s));
 	UT_EQ_INT(2, om_cert_store_count(s, OM_CERT_PERSONAL));
+	/* A prefix naming several: ambiguous, nothing chosen. */
+	struct om_cert_selection sel;
+	int amb = 0;
+	const char *hex = "0123456789ABCDEF";
+	for (int i = 0; i < 16 && !amb; i++) {
+		char one[2] = { hex[i], 0 };
+		UT_EQ_INT(0, om_cert_select(s, one, now_ms, 2, &sel));
+		amb = sel.pin_ambiguous;
+		if (amb)
+			UT_TRUE(sel.chosen == NULL && !sel.pin_found);
+		om_cert_selection_free(&sel);
+	}
 	om_cert_store_free(s);
 	om_cert_mgr_free(m);
 	free_ca(&ca);
