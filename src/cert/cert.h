@@ -20,6 +20,8 @@
 #define OM_CERT_CERT_H
 
 #include <stdbool.h>
+
+#include "core/events.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,7 +31,7 @@
 /* Event raised when the pinned certificate is missing, keyless, expired,
  * not yet valid or lacks serverAuth (error level). Not in the DESIGN table
  * yet: 1125 is the free neighbour of 1123/1124. */
-#define OM_CERT_EV_PIN_INVALID 1125
+#define OM_CERT_EV_PIN_INVALID OM_EV_CERT_PIN_INVALID
 
 /* Days before not-after from which 1120/1124 are raised. */
 #define OM_CERT_WARN_DAYS    30

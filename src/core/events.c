@@ -22,6 +22,8 @@ static const struct om_event_info table[] = {
 	  "fell back from a CA-issued to a self-signed certificate" },
 	{ 1124, OM_LOG_WARNING, "trusted-expiring",
 	  "a trusted root or a gateway's certificate expires within 30 days" },
+	{ 1125, OM_LOG_ERROR, "cert-pin-invalid",
+	  "the pinned certificate is not valid (kept or none used: never a silent change)" },
 	{ 1130, OM_LOG_WARNING, "tls-rejected", "mutual TLS rejected" },
 	{ 1131, OM_LOG_WARNING, "untrusted-device", "SIP from an untrusted device dropped" },
 	{ 1132, OM_LOG_WARNING, "security-mode-refused",
