@@ -258,16 +258,18 @@ def test_events_filters_and_follow(server):
     # --follow prints events as they come
     f = subprocess.Popen([BIN, "events", "--follow", "--data", server.data, "--id", "1180"],
                          stdout=subprocess.PIPE)
-    time.sleep(0.5)
-    server.run("reload", check=0)
-    deadline = time.time() + 10
     lines = []
-    while time.time() < deadline and len(lines) < 2:
-        r, _, _ = select.select([f.stdout], [], [], 0.2)
-        if r:
-            lines.append(f.stdout.readline())
-    f.terminate()
-    f.wait(10)
+    try:
+        time.sleep(0.5)
+        server.run("reload", check=0)
+        deadline = time.time() + 10
+        while time.time() < deadline and len(lines) < 2:
+            r, _, _ = select.select([f.stdout], [], [], 0.2)
+            if r:
+                lines.append(f.stdout.readline())
+    finally:
+        f.terminate()
+        f.wait(10)
     assert len(lines) >= 2
 
 
