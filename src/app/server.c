@@ -64,6 +64,15 @@ bool om_server_decide_secured(int n_plans, int n_secured_plans, bool start_secur
 	return start_secured;
 }
 
+/* `openum server set --fqdn` (the directory) overrides openum.conf's fqdn;
+ * cfg then holds the name in force, for every user of it. */
+static void apply_directory_fqdn(struct om_config *cfg, const struct om_dir_snapshot *dir)
+{
+	const struct om_dir_server *srv = dir ? om_dir_snapshot_server(dir) : NULL;
+	if (srv && srv->fqdn[0])
+		snprintf(cfg->fqdn, sizeof(cfg->fqdn), "%s", srv->fqdn);
+}
+
 /* The dial plans associated with this server, from a directory snapshot
  * (R9: one secured plan is enough for a secured start). */
 static void decide_mode(const struct om_dir_snapshot *dir, const struct om_config *cfg,
@@ -152,6 +161,7 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 		uv_timer_stop(&s->dns_timer);
 	bool secured;
 	const char *why;
+	apply_directory_fqdn(next, dir);
 	decide_mode(dir, next, &secured, &why);
 	if (om_dir_snapshot_gateway_count(dir) != om_dir_snapshot_gateway_count(s->dir))
 		om_buf_printf(changes, "gateways %zu -> %zu; ",
@@ -359,6 +369,7 @@ int om_server_run(const struct om_server_opts *opts)
 		uv_loop_close(&s.loop);
 		goto out;
 	}
+	apply_directory_fqdn(s.cfg, s.dir);
 	decide_mode(s.dir, s.cfg, &s.secured, &s.mode_why);
 	log_mode(&s);
 

@@ -323,3 +323,11 @@ def test_control_socket_refuses_other_users(server):
     finally:
         os.chmod(server.data, 0o700)
         subprocess.run(["userdel", user], capture_output=True)
+
+
+def test_server_fqdn_from_directory_overrides_config(server):
+    assert server.json("status")["fqdn"] == "um.test.example"
+    server.ok("server", "set", "--fqdn", "um2.test.example")
+    assert server.json("status")["fqdn"] == "um2.test.example"
+    server.ok("server", "set", "--fqdn", "")
+    assert server.json("status")["fqdn"] == "um.test.example"
