@@ -1,6 +1,7 @@
 /* cmd_server.c — `openum server set|show`: this server's dial plans (R9:
  * any SIPSecured/Secured plan means a secured start), its pinned
  * certificate (R7) and its status (nonewcalls drains). */
+#include "cert/cert.h"
 #include "cli/commands.h"
 #include "cli/dircmd.h"
 
@@ -48,6 +49,36 @@ static void srv_text(const struct om_dir_server *s, size_t nplans, bool sec)
 	printf("start mode:   %s\n", !nplans ? "from start_secured in openum.conf (no dial plan)"
 	                             : sec   ? "secured (a SIPSecured or Secured dial plan)"
 	                                     : "unsecured (every dial plan is Unsecured)");
+}
+
+/* A pin must name exactly one personal certificate that has its key: a
+ * typo must not leave the server with no certificate at its next start. */
+static int check_pin(struct om_cli *cli, const char *id)
+{
+	struct om_cert_store *cs = NULL;
+	const struct om_cert *c = NULL;
+	int rc = om_cert_store_open(cli->data_dir, &cs);
+	if (rc) {
+		om_cli_error("cannot read the certificate stores of %s: %s", cli->data_dir,
+		             strerror(rc));
+		return OM_EXIT_FAIL;
+	}
+	rc = om_cert_store_find_personal(cs, id, &c);
+	if (rc == ENOENT)
+		om_cli_error("no certificate %s in the personal store; `openum cert list` shows "
+		             "them (import or create it first)",
+		             id);
+	else if (rc == EEXIST)
+		om_cli_error("%s matches several certificates; give more of the thumbprint", id);
+	else if (rc)
+		om_cli_error("invalid --certificate '%s'", id);
+	else if (!c->key)
+		om_cli_error("certificate %s has no private key here; it cannot be used by this "
+		             "server",
+		             id);
+	int bad = rc || !c->key;
+	om_cert_store_free(cs);
+	return bad ? OM_EXIT_FAIL : OM_EXIT_OK;
 }
 
 static int parse_plans(const char *v, struct om_dir_server *s)
@@ -149,6 +180,9 @@ int om_cmd_server(struct om_cli *cli, int argc, char **argv)
 	}
 	if ((rc = om_cli_store_open(cli, is_set, &db)))
 		return rc;
+	if ((fields & OM_SRV_F_CERT) && in.pinned_certificate[0] &&
+	    (rc = check_pin(cli, in.pinned_certificate)))
+		goto out;
 	rc = is_set ? om_dir_server_set(db, &in, fields, dry ? OM_DIR_DRY_RUN : 0, &out, &e)
 	            : om_dir_server_get(db, &out, &e);
 	if (rc) {

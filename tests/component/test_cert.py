@@ -422,14 +422,28 @@ def test_remove_pinned_needs_force_and_unpins(store, tmp_path):
     assert sel["chosen"] == a["sha1"] and not sel["pinned"]
 
 
+def test_pin_must_name_a_personal_certificate_with_its_key(store, tmp_path):
+    """`server set --certificate` refuses a thumbprint that names nothing
+    usable here, and changes nothing."""
+    c = new_selfsigned(store)
+    for bad in ["0123456789abcdef0123", "ffffffffffffffffffff"]:
+        r = run(store, "server", "set", "--certificate", bad, "--no-reload")
+        assert r.returncode == 1 and "no certificate" in r.stderr, r.stderr
+    assert json.loads(ok(store, "--json", "server", "show").stdout)["certificate"] == "auto"
+
+
 def test_pinned_but_invalid_is_reported_not_replaced(store, tmp_path):
-    """A pin naming nothing in the store: `cert select` says so and chooses
-    nothing (the server raises 1125), it does not fall back silently."""
-    new_selfsigned(store)
-    ok(store, "server", "set", "--certificate", "0123456789abcdef0123", "--no-reload")
+    """A pinned certificate that disappears from the store (files lost):
+    `cert select` says so and chooses nothing (the server raises 1125), it
+    does not fall back silently."""
+    c = new_selfsigned(store)
+    new_selfsigned(store, "other.example.com")
+    ok(store, "server", "set", "--certificate", c["sha1"], "--no-reload")
+    for f in (data(store) / "certs" / "personal").glob(c["sha256"] + ".*"):
+        f.unlink()
     r = run(store, "cert", "select", "--no-reload")
     assert r.returncode == 1
-    assert "ERROR pinned certificate 0123456789abcdef0123 is not in the personal store" in r.stdout
+    assert f"ERROR pinned certificate {c['sha1']} is not in the personal store" in r.stdout
 
 
 def test_ids_and_usage_errors(store, tmp_path):

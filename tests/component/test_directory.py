@@ -218,10 +218,12 @@ def test_json_round_trip(directory):
     p = directory.run("mailbox", "show", "1000")
     assert p.returncode == 1 and "--dialplan" in p.stderr
     assert directory.json("mailbox", "show", "1000", "--dialplan", "S")["dialplan"] == "S"
-    srv = directory.json("server", "set", "--dialplans", "U,S", "--certificate",
-                         "A1B2C3D4E5F60718293A4B5C6D7E8F9012345678", "--no-reload")["server"]
+    directory.ok("cert", "new-selfsigned", "--fqdn", "um.example.com", "--no-reload")
+    thumb = directory.json("cert", "list", "--store", "personal")[0]["sha1"]
+    srv = directory.json("server", "set", "--dialplans", "U,S", "--certificate", thumb,
+                         "--no-reload")["server"]
     assert srv["dialplans"] == ["S", "U"] and srv["secured_start"] is True
-    assert srv["certificate"] == "A1B2C3D4E5F60718293A4B5C6D7E8F9012345678"
+    assert srv["certificate"] == thumb
     assert directory.json("server", "set", "--certificate", "auto",
                           "--no-reload")["server"]["certificate"] == "auto"
     # removals in order work
