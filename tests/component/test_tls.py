@@ -8,6 +8,7 @@ rate-limited per source address, so each refusal comes from its own
 127.0.0.x."""
 import os
 import select
+import shutil
 import signal
 import socket
 import ssl
@@ -189,7 +190,8 @@ def make_server(tmp, w, extra_conf=""):
 def srv(tmp_path_factory, pki):
     o = make_server(tmp_path_factory.mktemp("srv"), pki)
     yield o
-    o.stop(o.proc)
+    # a clean exit: no sanitizer report, no leak of sessions or contexts
+    assert o.stop(o.proc) == 0, o.log()[-3000:]
     o.close()
 
 
@@ -197,6 +199,7 @@ def srv(tmp_path_factory, pki):
 def strict(tmp_path, pki):
     o = make_server(tmp_path, pki, "strict_eku = 1\n")
     yield o
+    assert o.stop(o.proc) == 0, o.log()[-3000:]
     o.close()
 
 
@@ -285,6 +288,66 @@ def test_certificate_request_names_trusted_cas(srv, pki):
     assert "openum Test Root CA" in names
     # the server sends its full chain and no session ticket
     assert "Session-ID:" in r.stdout and "TLS session ticket:" not in r.stdout
+
+
+@pytest.mark.skipif(not shutil.which("sipp") or not shutil.which("socat"),
+                    reason="sipp or socat missing")
+def test_sipp_through_socat_tls_bridge(srv, pki, tmp_path):
+    """Debian's sipp has no TLS: socat holds the mutual TLS connection (and
+    checks our certificate and name), sipp speaks TCP to socat."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    bridge = free_port()
+    sc = subprocess.Popen(["socat", f"TCP-LISTEN:{bridge},bind=127.0.0.1,reuseaddr",
+                           f"OPENSSL:127.0.0.1:{srv.tls},cert={pki.gw1.cert_path},"
+                           f"key={pki.gw1.key_path},cafile={pki.root.cert_path},verify=1,"
+                           f"commonname={FQDN}"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: subprocess.run(["ss", "-ltn", f"sport = :{bridge}"],
+                                        capture_output=True, text=True).stdout.count("\n") > 1)
+        before = srv.json("status")["sip"]["answered"]
+        p = subprocess.run(["sipp", "-sf", os.path.join(here, "sipp", "options.xml"), "-t", "t1",
+                            "-i", "127.0.0.1", "-p", str(free_port()), "-m", "20", "-r", "50",
+                            "-timeout", "20", "-timeout_error", "-nostdin",
+                            f"127.0.0.1:{bridge}"],
+                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:] + srv.log()[-2000:]
+        assert srv.json("status")["sip"]["answered"] >= before + 20
+    finally:
+        sc.kill()
+        sc.wait()
+
+
+def baresip_options(tmp_path, port, leaf, ca):
+    """baresip (its own SIP/TLS stack, libre) sends one OPTIONS over TLS with
+    a client certificate; returns its output."""
+    d = tmp_path / "baresip"
+    d.mkdir(exist_ok=True)
+    (d / "config").write_text(
+        "module_path /usr/lib/baresip/modules\n"
+        f"sip_listen 127.0.0.1:{free_port()}\n"
+        f"sip_certificate {leaf.both_path}\n"
+        f"sip_cafile {ca}\n"
+        "module account.so\nmodule menu.so\nmodule g711.so\n")
+    (d / "accounts").write_text("<sip:gw@127.0.0.1>;regint=0\n")
+    (d / "contacts").write_text("")
+    r = subprocess.run(["baresip", "-f", str(d), "-s", "-t", "4", "-e",
+                        f"/options sip:um@127.0.0.1:{port};transport=tls"],
+                       capture_output=True, text=True, timeout=60, cwd=d)
+    return r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not shutil.which("baresip"), reason="baresip missing")
+def test_baresip_gateway_certificate_gets_options_200(srv, pki, tmp_path):
+    out = baresip_options(tmp_path, srv.tls, pki.gw1, pki.root.cert_path)
+    assert "SIP/2.0 200 OK" in out, out[-3000:] + srv.log()[-2000:]
+
+
+@pytest.mark.skipif(not shutil.which("baresip"), reason="baresip missing")
+def test_baresip_unknown_ca_refused(strict, pki, tmp_path):
+    out = baresip_options(tmp_path, strict.tls, pki.unknown_ca, pki.root.cert_path)
+    assert "SIP/2.0 200 OK" not in out
+    assert rejected(strict, "127.0.0.1", "unknown CA"), strict.log()[-2000:]
 
 
 def test_sipsak_without_client_certificate_refused(strict, pki):
@@ -388,6 +451,7 @@ def test_tcp_still_refuses_sipsecured_plan_with_403(srv):
 def fresh(tmp_path, pki):
     o = make_server(tmp_path, pki)
     yield o
+    assert o.stop(o.proc) == 0, o.log()[-3000:]
     o.close()
 
 
