@@ -525,3 +525,75 @@ def test_removed_ca_refuses_open_and_new_connections(fresh, pki):
     assert ev and ev[0]["fields"]["when"] == "reload", fresh.events("--id", "1130")
     assert tls_options(fresh.tls, pki.gw1, src="127.0.0.65") is None
     assert rejected(fresh, "127.0.0.65", "unknown CA")
+
+
+# ---------------------------------------------------------------- storms
+
+def client_hello():
+    """The first flight of a TLS 1.3 client, as bytes (Python ssl over BIOs)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname=FQDN)
+    with pytest.raises(ssl.SSLWantReadError):
+        obj.do_handshake()
+    return out.read()
+
+
+def test_handshake_storm_is_spread_over_loop_turns(fresh):
+    """200 ClientHellos at once: the handshake budget puts some off to later
+    loop turns, yet every peer gets its server flight and the control
+    socket keeps answering."""
+    hello = client_hello()
+    socks = []
+    for i in range(200):
+        s = connect(fresh.tls, src=f"127.0.1.{i % 250 + 1}")
+        socks.append(s)
+    for s in socks:
+        s.sendall(hello)
+    assert fresh.json("status")["state"] == "running"
+    got = 0
+    for s in socks:
+        s.settimeout(10)
+        try:
+            if s.recv(5)[:1] == b"\x16":  # a handshake record: ServerHello
+                got += 1
+        except OSError:
+            pass
+        s.close()
+    assert got == 200
+    st = fresh.json("status")["sip"]
+    assert st["tls_deferred"] > 0, st
+
+
+# ---------------------------------------------------------------- context
+
+def test_tls13_sends_no_session_ticket(srv, pki):
+    s = tls_client(srv.tls, pki.gw1, src="127.0.0.70", version=ssl.TLSVersion.TLSv1_3)
+    s.sendall(options(port=srv.tls, src="127.0.0.70"))
+    assert read_sip(s)[0] == 200
+    assert s.version() == "TLSv1.3"
+    assert s.session is None or not s.session.has_ticket
+    s.close()
+
+
+def test_intermediate_alone_is_an_anchor(fresh, pki, tmp_path):
+    """Only the issuing CA trusted (not its root), the gateway sending its
+    certificate alone: partial-chain verification accepts it."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+    inter = tmp_path / "inter-only.pem"
+    inter.write_bytes(pki.inter.cert.public_bytes(Encoding.PEM))
+    leaf_only = tmp_path / "leaf-only.pem"
+    leaf_only.write_bytes(pki.gw1_inter.cert.public_bytes(Encoding.PEM))
+    fresh.ok("cert", "import", str(inter), "--trusted", "--yes", "--no-reload")
+    fresh.ok("cert", "remove", pki.root.cert.fingerprint(hashes.SHA1()).hex().upper(),
+             "--force", "--no-reload")
+    fresh.ok("reload")
+
+    class Leaf:
+        cert_path, key_path = str(leaf_only), pki.gw1_inter.key_path
+    assert tls_options(fresh.tls, Leaf, src="127.0.0.71") == 200
+    # the root's other children are now unknown
+    assert tls_options(fresh.tls, pki.gw1, src="127.0.0.72") is None
+    assert rejected(fresh, "127.0.0.72", "unknown CA")
