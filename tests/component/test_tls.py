@@ -597,3 +597,31 @@ def test_intermediate_alone_is_an_anchor(fresh, pki, tmp_path):
     # the root's other children are now unknown
     assert tls_options(fresh.tls, pki.gw1, src="127.0.0.72") is None
     assert rejected(fresh, "127.0.0.72", "unknown CA")
+
+
+def test_ipv4_and_ipv6_tls_listeners(tmp_path, pki):
+    o = Openum(tmp_path / "data")
+    o.ok("init")
+    p4, p6 = free_port(), free_port("::1")
+    o.conf(f"fqdn = {FQDN}\nsip_tcp = 127.0.0.1:{free_port()}\n"
+           f"sip_tls = 127.0.0.1:{p4},[::1]:{p6}\nstart_secured = 1\nauto_selfsigned = 0\n")
+    o.ok("cert", "import", pki.server.both_path, "--no-reload")
+    o.ok("cert", "import", pki.root.cert_path, "--trusted", "--yes", "--no-reload")
+    o.ok("dialplan", "new", "dp1", "--digits", "3")
+    o.ok("gateway", "new", "gw1", "--address", "127.0.0.5", "--tls-name", "gw1.test.example",
+         "--port", "5061", "--transport", "tls", "--dialplan", "dp1")
+    p = o.serve()
+    try:
+        assert o.json("status")["sip"]["tls_listeners"] == 2
+        assert tls_options(p4, pki.gw1, src="127.0.0.1") == 200
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.load_cert_chain(pki.gw1.cert_path, pki.gw1.key_path)
+        s = ctx.wrap_socket(connect(p6, src="::1", host="::1"), server_hostname=FQDN)
+        s.sendall(options(host="[::1]", port=p6, src="[::1]"))
+        assert read_sip(s)[0] == 200
+        s.close()
+    finally:
+        assert o.stop(p) == 0, o.log()[-2000:]
+        o.close()
