@@ -34,7 +34,7 @@ struct om_tls_sess {
 	struct om_tls_ctx *ctx;
 	unsigned long err; /* first error of the failing call */
 	long verify;       /* X509_V_* after a failed handshake */
-	bool failed, established;
+	bool failed, established, timed_out;
 };
 
 const char *om_tls_reject_str(enum om_tls_reject r)
@@ -57,6 +57,7 @@ const char *om_tls_reject_str(enum om_tls_reject r)
 		"certificate not for client authentication",
 		"protocol version",
 		"handshake failed",
+		"handshake too slow",
 		"no longer trusted",
 	};
 	return (unsigned)r < sizeof(s) / sizeof(s[0]) ? s[r] : "?";
@@ -387,10 +388,22 @@ enum om_tls_reject om_tls_reject_from_verify(long v)
 	}
 }
 
+void om_tls_sess_timeout(struct om_tls_sess *t)
+{
+	if (t->established)
+		return;
+	t->failed = true;
+	t->timed_out = true;
+}
+
 enum om_tls_reject om_tls_sess_reason(const struct om_tls_sess *t, char *detail, size_t len)
 {
 	if (len)
 		*detail = '\0';
+	if (t->timed_out) {
+		snprintf(detail, len, "no complete handshake within the time limit");
+		return OM_TLS_R_TIMEOUT;
+	}
 	if (t->verify != X509_V_OK) {
 		snprintf(detail, len, "%s", X509_verify_cert_error_string(t->verify));
 		return om_tls_reject_from_verify(t->verify);

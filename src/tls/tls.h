@@ -66,6 +66,7 @@ enum om_tls_reject {
 	OM_TLS_R_EKU,          /* serverAuth-only under strict_eku, or no client use */
 	OM_TLS_R_PROTOCOL,     /* protocol version refused */
 	OM_TLS_R_HANDSHAKE,    /* any other handshake failure */
+	OM_TLS_R_TIMEOUT,      /* no complete handshake in time */
 	OM_TLS_R_UNTRUSTED_NOW /* re-check after a reload: trust removed */
 };
 const char *om_tls_reject_str(enum om_tls_reject r);
@@ -101,6 +102,9 @@ int om_tls_sess_write(struct om_tls_sess *t, const void *data, size_t len);
 void om_tls_sess_shutdown(struct om_tls_sess *t);
 /* Ciphertext to send: up to cap bytes copied out; 0 when none. */
 size_t om_tls_sess_output(struct om_tls_sess *t, char *buf, size_t cap);
+/* The owner gave up waiting for the handshake: the session fails with
+ * OM_TLS_R_TIMEOUT. */
+void om_tls_sess_timeout(struct om_tls_sess *t);
 /* After FAIL: the reason and a detail ("certificate has expired",
  * "unsupported protocol"). */
 enum om_tls_reject om_tls_sess_reason(const struct om_tls_sess *t, char *detail, size_t len);

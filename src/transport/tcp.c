@@ -229,6 +229,13 @@ static void on_timer(uv_timer_t *t)
 	struct om_tcp_conn *c = t->data;
 	uint64_t now = uv_now(c->srv->loop);
 	if (c->partial_since && now - c->partial_since >= c->srv->lim.partial_ms) {
+		if (c->tls && c->tls_rx && !om_tls_sess_established(c->tls)) {
+			/* A handshake that never ends is a failed one. */
+			om_tls_sess_timeout(c->tls);
+			c->srv->st.tls_failed++;
+			if (c->srv->h.tls_fail_h)
+				c->srv->h.tls_fail_h(c, c->tls, c->user, c->srv->h.arg);
+		}
 		conn_close_now(c, OM_TCP_CLOSE_PARTIAL);
 		return;
 	}

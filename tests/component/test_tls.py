@@ -625,3 +625,17 @@ def test_ipv4_and_ipv6_tls_listeners(tmp_path, pki):
     finally:
         assert o.stop(p) == 0, o.log()[-2000:]
         o.close()
+
+
+def test_stalled_handshake_is_cut_with_1130(tmp_path, pki):
+    o = make_server(tmp_path, pki, "sip_message_timeout = 1\n")
+    try:
+        hello = client_hello()
+        s = connect(o.tls, src="127.0.0.74")
+        s.sendall(hello[:20])  # half a ClientHello, then nothing
+        assert read_sip(s, timeout=5) is None
+        assert rejected(o, "127.0.0.74", "handshake too slow")
+        assert o.json("status")["sip"]["closed_partial"] >= 1
+    finally:
+        assert o.stop(o.proc) == 0, o.log()[-2000:]
+        o.close()

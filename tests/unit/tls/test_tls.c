@@ -334,6 +334,24 @@ UT_TEST(handshake_refusals)
 	refused(TLS1_2_VERSION, 1, 86400, 86400 * 3, OM_TLS_R_NOT_YET_VALID);
 }
 
+UT_TEST(handshake_timeout)
+{
+	struct pki p;
+	struct om_tls_sess *t = NULL;
+	pki_make(&p, -3600, 86400);
+	struct om_tls_ctx *ctx = server_ctx(&p, 2);
+	UT_EQ_INT(0, om_tls_sess_new(ctx, &t));
+	UT_EQ_INT(OM_TLS_AGAIN, om_tls_sess_handshake(t));
+	om_tls_sess_timeout(t);
+	char detail[128];
+	UT_EQ_INT(OM_TLS_R_TIMEOUT, om_tls_sess_reason(t, detail, sizeof(detail)));
+	UT_EQ_STR("handshake too slow", om_tls_reject_str(OM_TLS_R_TIMEOUT));
+	UT_EQ_INT(OM_TLS_FAIL, om_tls_sess_handshake(t));
+	om_tls_sess_free(t);
+	om_tls_ctx_free(ctx);
+	pki_free(&p);
+}
+
 UT_TEST(ctx_refuses_mismatched_key)
 {
 	struct pki p;
@@ -369,4 +387,4 @@ UT_TEST(oom_sweep_session)
 
 UT_MAIN(UT_CASE(names_dns_uri_cn), UT_CASE(names_no_wildcards), UT_CASE(eku), UT_CASE(reasons),
         UT_CASE(handshake_mutual_then_data_then_close), UT_CASE(handshake_refusals),
-        UT_CASE(ctx_refuses_mismatched_key), UT_CASE(oom_sweep_session))
+        UT_CASE(handshake_timeout), UT_CASE(ctx_refuses_mismatched_key), UT_CASE(oom_sweep_session))
