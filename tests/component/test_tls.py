@@ -639,3 +639,30 @@ def test_stalled_handshake_is_cut_with_1130(tmp_path, pki):
     finally:
         assert o.stop(o.proc) == 0, o.log()[-2000:]
         o.close()
+
+
+def test_reload_to_secured_opens_tls_listener(tmp_path, pki):
+    """R9 beyond: associating a SIPSecured plan takes effect on reload."""
+    o = Openum(tmp_path / "data")
+    o.ok("init")
+    port = free_port()
+    o.conf(f"fqdn = {FQDN}\nsip_tcp = 127.0.0.1:{free_port()}\nsip_tls = 127.0.0.1:{port}\n"
+           "auto_selfsigned = 0\nevents_interval = 1\n")
+    o.ok("cert", "import", pki.server.both_path, "--no-reload")
+    o.ok("cert", "import", pki.root.cert_path, "--trusted", "--yes", "--no-reload")
+    o.ok("dialplan", "new", "dpsec", "--digits", "3", "--security", "sipsecured")
+    o.ok("gateway", "new", "gw1", "--address", "127.0.0.5", "--tls-name", "gw1.test.example",
+         "--port", "5061", "--transport", "tls", "--dialplan", "dpsec")
+    p = o.serve()
+    try:
+        st = o.json("status")
+        assert st["mode"] == "unsecured" and st["sip"]["tls_listeners"] == 0
+        assert tls_options(port, pki.gw1, src="127.0.0.80") is None
+        o.ok("server", "set", "--dialplans", "dpsec")
+        st = o.json("status")
+        assert st["mode"] == "secured" and st["sip"]["tls_listeners"] == 1, o.log()[-2000:]
+        assert tls_options(port, pki.gw1, src="127.0.0.81") == 200
+        assert o.events("--id", "1114")
+    finally:
+        assert o.stop(p) == 0, o.log()[-2000:]
+        o.close()
