@@ -192,7 +192,9 @@ static int on_tls(struct om_tcp_conn *c, struct om_tls_sess *t, void **user, voi
 		serveronly_event(d, c, x, named);
 	}
 	if (r != OM_TLS_R_NONE) {
-		tls_reject_event(d, c, r, om_tls_sess_version(t), x, "handshake");
+		char detail[160];
+		snprintf(detail, sizeof(detail), "after a %s handshake", om_tls_sess_version(t));
+		tls_reject_event(d, c, r, detail, x, "handshake");
 		return 1;
 	}
 	struct tls_peer *p = om_calloc(1, sizeof(*p));
