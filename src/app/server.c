@@ -3,7 +3,14 @@
  *
  * Reload is validate-then-swap: the new configuration (and, with the
  * directory, the new snapshot) is built aside; on any error the old one
- * stays, event 1181 says why, and the CLI is told. */
+ * stays, event 1181 says why, and the CLI is told.
+ *
+ * A secured start (R9) takes the certificate the cert module's manager
+ * selects, pins or generates (R7; events 1114/1115/1122/1123/1125) and
+ * builds the TLS context from it and the trusted store. Every reload of a
+ * secured server re-applies the manager and builds a new context aside:
+ * new handshakes use it, open connections keep their session and are
+ * re-checked against the new trust (R8 beyond). */
 #include "app/server.h"
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -14,6 +21,8 @@
 #include "core/str.h"
 #include "app/resolve.h"
 #include "app/sipd.h"
+#include "cert/cert.h"
+#include "tls/tls.h"
 #include "directory/db.h"
 #include "directory/directory.h"
 #include "directory/eventlog.h"
@@ -38,6 +47,9 @@ struct server {
 	struct om_dir_snapshot *dir; /* the directory as the server uses it */
 	struct om_sipd *sipd;
 	uv_timer_t dns_timer; /* re-resolve gateway FQDNs when their TTL runs out */
+	struct om_cert_mgr *certs; /* secured: the certificate in use */
+	struct om_tls_ctx *tls;    /* secured: the context for new handshakes */
+	int64_t last_watch_ms;
 	bool secured;
 	const char *mode_why;
 	int64_t started_ms;
@@ -95,6 +107,82 @@ static void log_mode(struct server *s)
 	else
 		om_event(OM_EV_START_UNSECURED, "server", "the service started unsecured", "reason",
 		         s->mode_why, "fqdn", s->cfg->fqdn, "sip_tcp", tcp, NULL);
+}
+
+/* ----------------------------------------------------- TLS context */
+
+/* The pin comes from the directory (`openum server set --certificate`). */
+static void cert_policy(const struct om_config *cfg, const struct om_dir_snapshot *dir,
+                        struct om_cert_policy *pol)
+{
+	const struct om_dir_server *srv = dir ? om_dir_snapshot_server(dir) : NULL;
+	memset(pol, 0, sizeof(*pol));
+	pol->fqdn = cfg->fqdn;
+	pol->auto_selfsigned = cfg->auto_selfsigned;
+	pol->key = OM_CERT_KEY_EC;
+	pol->tls_security_level = cfg->tls_security_level;
+	pol->pin = srv && srv->pinned_certificate[0] ? srv->pinned_certificate : NULL;
+}
+
+/* The certificate in use (selected, pinned or generated) and the trusted
+ * store as a new TLS context, aside: nothing is swapped here. */
+static int build_tls(struct server *s, const struct om_config *cfg,
+                     const struct om_dir_snapshot *dir, struct om_tls_ctx **out, char *err,
+                     size_t errlen)
+{
+	struct om_cert_policy pol;
+	X509_STORE *st = NULL;
+	int rc;
+	cert_policy(cfg, dir, &pol);
+	if (!s->certs) {
+		rc = om_cert_mgr_new(s->opts->data_dir, &pol, &s->certs);
+		if (rc) {
+			snprintf(err, errlen, "certificate store: %s", strerror(rc));
+			return rc;
+		}
+	}
+	rc = om_cert_mgr_apply(s->certs, &pol, om_now_ms());
+	if (rc) {
+		snprintf(err, errlen,
+		         "no usable certificate for TLS (%s): import one (openum cert import), "
+		         "pin a valid one, or set auto_selfsigned = 1",
+		         strerror(rc));
+		return rc;
+	}
+	const struct om_cert *c = om_cert_mgr_current(s->certs);
+	rc = om_cert_store_x509(om_cert_mgr_store(s->certs), &st);
+	if (rc) {
+		snprintf(err, errlen, "trusted store: %s", strerror(rc));
+		return rc;
+	}
+	struct om_tls_opts o = { .min_version = cfg->tls_min_version,
+		                 .security_level = cfg->tls_security_level };
+	char why[256] = "";
+	rc = om_tls_ctx_new(&o, c->x509, c->chain, c->key, st, out, why, sizeof(why));
+	if (rc)
+		snprintf(err, errlen, "TLS context with certificate %s: %s", c->sha1, why);
+	X509_STORE_free(st);
+	return rc;
+}
+
+static void on_peer_cert(X509 *x, const char *gateway, void *arg)
+{
+	struct server *s = arg;
+	if (s->certs)
+		om_cert_watch_peer(s->certs, x, gateway, om_now_ms());
+}
+
+/* Secured: the TLS listeners with the context (started once; later calls
+ * swap the context). */
+static int start_tls(struct server *s, struct om_tls_ctx *ctx, char *err, size_t errlen)
+{
+	struct om_tls_ctx *old = s->tls;
+	s->tls = ctx;
+	om_tls_ctx_free(old);
+	if (!s->sipd || !s->cfg->n_sip_tls)
+		return 0;
+	om_sipd_set_peer_cert_hook(s->sipd, on_peer_cert, s);
+	return om_sipd_tls_start(s->sipd, s->cfg, ctx, err, errlen);
 }
 
 static int load_config(struct server *s, struct om_config **out, char *err, size_t errlen)
@@ -163,6 +251,27 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 	const char *why;
 	apply_directory_fqdn(next, dir);
 	decide_mode(dir, next, &secured, &why);
+	struct om_tls_ctx *tls = NULL;
+	if (secured) {
+		const struct om_cert *before = s->certs ? om_cert_mgr_current(s->certs) : NULL;
+		char before_sha1[41] = "";
+		if (before)
+			snprintf(before_sha1, sizeof(before_sha1), "%s", before->sha1);
+		rc = build_tls(s, next, dir, &tls, err, errlen);
+		if (rc) {
+			om_dir_snapshot_free(dir);
+			om_config_free(next);
+			s->reloads_rejected++;
+			om_event(OM_EV_RELOAD_REJECTED, "server",
+			         "reload rejected (the old configuration stays)", "error", err,
+			         NULL);
+			return rc;
+		}
+		const struct om_cert *now = om_cert_mgr_current(s->certs);
+		if (strcmp(before_sha1, now->sha1))
+			om_buf_printf(changes, "certificate %s -> %s; ",
+			              before_sha1[0] ? before_sha1 : "none", now->sha1);
+	}
 	if (om_dir_snapshot_gateway_count(dir) != om_dir_snapshot_gateway_count(s->dir))
 		om_buf_printf(changes, "gateways %zu -> %zu; ",
 		              om_dir_snapshot_gateway_count(s->dir),
@@ -184,6 +293,18 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 	if (s->sipd)
 		om_sipd_set_snapshot(s->sipd, dir); /* re-checks live connections */
 	om_dir_snapshot_free(old_dir);
+	if (tls) {
+		char terr[512] = "";
+		/* New handshakes take the new context; open TLS connections
+		 * are re-checked against its trusted store. */
+		if (start_tls(s, tls, terr, sizeof(terr)) != 0) {
+			om_buf_printf(changes, "TLS listener: %s; ", terr);
+			om_log(OM_LOG_ERROR, "cannot start the TLS listener", "error", terr, NULL);
+		}
+		if (!s->sipd || !s->cfg->n_sip_tls)
+			om_buf_printf(changes,
+			              "no TLS listener (sip_tls or SIP service missing); ");
+	}
 	s->secured = secured;
 	s->mode_why = why;
 	s->generation++;
@@ -230,6 +351,14 @@ static void status_json(struct server *s, struct om_buf *r)
 	              om_dir_snapshot_mailbox_count(s->dir));
 	if (s->sipd)
 		om_sipd_status_json(s->sipd, r);
+	const struct om_cert *c = s->certs ? om_cert_mgr_current(s->certs) : NULL;
+	if (c && s->secured) {
+		om_buf_adds(r, ",\"certificate\":{\"sha1\":");
+		om_buf_json_str(r, c->sha1);
+		om_buf_adds(r, ",\"subject\":");
+		om_buf_json_str(r, c->subject ? c->subject : "");
+		om_buf_adds(r, "}");
+	}
 	om_buf_adds(r, "}");
 }
 
@@ -315,6 +444,12 @@ static void on_tick(uv_timer_t *t)
 	om_events_flush(0);
 	if (om_now_ms() - s->last_prune_ms >= 3600 * 1000)
 		prune(s);
+	/* R8: the watch raises each warning once per UTC day; an hourly call
+	 * catches the day change soon enough. */
+	if (s->certs && om_now_ms() - s->last_watch_ms >= 3600 * 1000) {
+		om_cert_watch_tick(s->certs, om_now_ms());
+		s->last_watch_ms = om_now_ms();
+	}
 }
 
 int om_server_run(const struct om_server_opts *opts)
@@ -392,7 +527,23 @@ int om_server_run(const struct om_server_opts *opts)
 			uv_timer_start(&s.dns_timer, on_dns_timer, next, 0);
 	}
 
-	if (s.cfg->n_sip_tcp && om_sipd_new(&s.loop, s.cfg, &s.sipd, err, sizeof(err)) != 0) {
+	struct om_tls_ctx *tls = NULL;
+	if (s.secured) {
+		/* R9: a secured start needs a certificate (R7). */
+		if (build_tls(&s, s.cfg, s.dir, &tls, err, sizeof(err)) != 0) {
+			fprintf(stderr, "openum: error: secured start: %s\n", err);
+			om_log(OM_LOG_ERROR, "cannot start secured", "error", err, NULL);
+			begin_shutdown(&s, "start failed");
+			uv_run(&s.loop, UV_RUN_DEFAULT);
+			uv_loop_close(&s.loop);
+			goto out;
+		}
+		om_cert_watch_tick(s.certs, om_now_ms());
+		s.last_watch_ms = om_now_ms();
+	}
+	if ((s.cfg->n_sip_tcp || (tls && s.cfg->n_sip_tls)) &&
+	    om_sipd_new(&s.loop, s.cfg, &s.sipd, err, sizeof(err)) != 0) {
+		om_tls_ctx_free(tls);
 		fprintf(stderr, "openum: error: %s\n", err);
 		om_log(OM_LOG_ERROR, "cannot start SIP", "error", err, NULL);
 		begin_shutdown(&s, "start failed");
@@ -402,6 +553,14 @@ int om_server_run(const struct om_server_opts *opts)
 	}
 	if (s.sipd)
 		om_sipd_set_snapshot(s.sipd, s.dir);
+	if (tls && start_tls(&s, tls, err, sizeof(err)) != 0) {
+		fprintf(stderr, "openum: error: %s\n", err);
+		om_log(OM_LOG_ERROR, "cannot start SIP over TLS", "error", err, NULL);
+		begin_shutdown(&s, "start failed");
+		uv_run(&s.loop, UV_RUN_DEFAULT);
+		uv_loop_close(&s.loop);
+		goto out;
+	}
 
 	sd_notifyf(0, "READY=1\nSTATUS=%s, control socket %s", s.secured ? "secured" : "unsecured",
 	           s.ctl_path);
@@ -413,6 +572,8 @@ int om_server_run(const struct om_server_opts *opts)
 	om_log(OM_LOG_INFO, "stopped", NULL);
 	code = 0;
 out:
+	om_tls_ctx_free(s.tls);
+	om_cert_mgr_free(s.certs);
 	om_events_set_sink(NULL, NULL);
 	om_config_free(s.cfg);
 	om_dir_snapshot_free(s.dir);

@@ -1,11 +1,21 @@
-/* sipd.c — SIP service: TCP transport → trust → parse → stateless answer.
+/* sipd.c — SIP service: TCP/TLS transport → trust → parse → stateless answer.
  *
  * Trust first (R4, DESIGN "Trust first"): a TCP peer whose address is no
  * enabled (or nonewcalls) gateway's is closed at accept, before a byte is
  * read, with event 1131 rate-limited per source address: a scanner learns
  * nothing but that the port is open. Every message is re-checked against
  * the current snapshot, so a gateway disabled by a reload gets no further
- * request processed on a connection it already had. */
+ * request processed on a connection it already had.
+ *
+ * Over TLS (R4, R5, RFC 5922 §7) trust is the client certificate: after
+ * the handshake (chain, validity, CRLs and key strength already verified
+ * by OpenSSL against the trusted store) the certificate must carry the TLS
+ * name of exactly one enabled gateway of the live snapshot, and an EKU that
+ * allows client use (serverAuth-only passes with 1133 unless strict_eku).
+ * Every refusal is event 1130 with its reason and the peer, rate-limited
+ * per source address. A reload re-checks open TLS connections against the
+ * new snapshot and the new trusted store. Over TLS every plan's calls are
+ * admitted (the media rules come with calls). */
 #include "app/sipd.h"
 #include "core/alloc.h"
 #include "core/events.h"
@@ -21,9 +31,21 @@
 #include <string.h>
 #include <strings.h>
 
+/* The gateway a TLS connection proved to be (its tcp user pointer). */
+struct tls_peer {
+	int64_t gw_id;
+	char tls_name[OM_DIR_HOST_MAX + 1];
+};
+
 struct om_sipd {
 	uv_loop_t *loop;
 	struct om_tcp_server *tcp;
+	struct om_tls_ctx *tls; /* for new handshakes; its store for re-checks */
+	bool strict_eku;
+	size_t n_tcp, n_tls; /* listeners opened */
+	uint64_t tls_rejected;
+	om_sipd_peer_cert_h peer_cert_h;
+	void *peer_cert_arg;
 	struct om_dir_snapshot *snap;
 	struct om_flow_table *flows;
 	struct om_sip_limits limits;
@@ -47,6 +69,10 @@ static void peer_ip(const struct sockaddr *sa, char *out, size_t len)
 static int on_accept(struct om_tcp_conn *c, const struct sockaddr *peer, void **user, void *arg)
 {
 	struct om_sipd *d = arg;
+	if (om_tcp_conn_tls(c)) {
+		*user = NULL; /* trust comes with the certificate (on_tls) */
+		return 0;
+	}
 	const struct om_dir_gateway *gw =
 	    d->snap ? om_dir_snapshot_gateway_by_addr(d->snap, peer) : NULL;
 	if (!gw) {
@@ -67,6 +93,7 @@ static void on_close(struct om_tcp_conn *c, enum om_tcp_close_reason why, void *
 {
 	struct om_sipd *d = arg;
 	om_flow_remove(d->flows, om_tcp_conn_id(c));
+	om_free(user); /* struct tls_peer, or NULL */
 	if (why != OM_TCP_CLOSE_PEER && why != OM_TCP_CLOSE_LOCAL)
 		om_log(OM_LOG_INFO, "connection closed", "peer", om_tcp_conn_peer_str(c), "reason",
 		       om_tcp_close_reason_str(why), NULL);
@@ -76,6 +103,134 @@ static void on_frame_error(struct om_tcp_conn *c, const char *reason, void *user
 {
 	om_log(OM_LOG_WARNING, "SIP framing lost: closing the connection", "peer",
 	       om_tcp_conn_peer_str(c), "reason", reason, NULL);
+}
+
+/* ------------------------------------------------------ TLS identity */
+
+static void tls_reject_event(struct om_sipd *d, struct om_tcp_conn *c, enum om_tls_reject r,
+                             const char *detail, X509 *x, const char *when)
+{
+	char ip[INET6_ADDRSTRLEN], subj[512];
+	peer_ip(om_tcp_conn_peer(c), ip, sizeof(ip));
+	om_tls_cert_subject(x, subj, sizeof(subj));
+	d->tls_rejected++;
+	om_event(OM_EV_TLS_REJECTED, ip, "mutual TLS rejected", "reason", om_tls_reject_str(r),
+	         "detail", detail ? detail : "", "peer", om_tcp_conn_peer_str(c), "subject", subj,
+	         "when", when, NULL);
+}
+
+/* Exactly one trusted gateway whose TLS name the certificate carries. */
+static enum om_tls_reject match_gateway(struct om_sipd *d, X509 *x,
+                                        const struct om_dir_gateway **out)
+{
+	const struct om_dir_gateway *found = NULL;
+	size_t n = d->snap ? om_dir_snapshot_gateway_count(d->snap) : 0, nfound = 0;
+	bool disabled = false;
+	for (size_t i = 0; i < n; i++) {
+		const struct om_dir_gateway *gw = om_dir_snapshot_gateway_at(d->snap, i);
+		if (!gw->tls_name[0] || !om_tls_cert_has_name(x, gw->tls_name))
+			continue;
+		if (gw->status == OM_GW_DISABLED) {
+			disabled = true;
+			continue;
+		}
+		nfound++;
+		found = gw;
+	}
+	if (nfound == 1) {
+		*out = found;
+		return OM_TLS_R_NONE;
+	}
+	if (nfound > 1)
+		return OM_TLS_R_AMBIGUOUS;
+	if (disabled)
+		return OM_TLS_R_GW_DISABLED;
+	if (om_tls_cert_has_wildcard(x))
+		return OM_TLS_R_WILDCARD;
+	return OM_TLS_R_NO_GATEWAY;
+}
+
+static enum om_tls_reject identify(struct om_sipd *d, X509 *x, const struct om_dir_gateway **gw,
+                                   bool *server_only)
+{
+	*server_only = false;
+	if (!x)
+		return OM_TLS_R_NO_CERT;
+	enum om_tls_eku eku = om_tls_cert_eku(x);
+	if (eku == OM_TLS_EKU_NEITHER)
+		return OM_TLS_R_EKU;
+	*server_only = eku == OM_TLS_EKU_SERVER_ONLY;
+	if (*server_only && d->strict_eku)
+		return OM_TLS_R_EKU;
+	return match_gateway(d, x, gw);
+}
+
+static void serveronly_event(struct om_sipd *d, struct om_tcp_conn *c, X509 *x,
+                             const struct om_dir_gateway *gw)
+{
+	char ip[INET6_ADDRSTRLEN], subj[512];
+	peer_ip(om_tcp_conn_peer(c), ip, sizeof(ip));
+	om_tls_cert_subject(x, subj, sizeof(subj));
+	om_event(OM_EV_SERVERAUTH_ONLY, ip,
+	         d->strict_eku ? "client certificate is serverAuth-only: refused (strict_eku)"
+	                       : "client certificate is serverAuth-only: accepted with a warning",
+	         "peer", om_tcp_conn_peer_str(c), "subject", subj, "gateway", gw ? gw->name : "",
+	         "strict_eku", d->strict_eku ? "1" : "0", NULL);
+}
+
+static int on_tls(struct om_tcp_conn *c, struct om_tls_sess *t, void **user, void *arg)
+{
+	struct om_sipd *d = arg;
+	X509 *x = om_tls_sess_peer_cert(t);
+	const struct om_dir_gateway *gw = NULL;
+	bool server_only;
+	enum om_tls_reject r = identify(d, x, &gw, &server_only);
+	if (server_only) {
+		const struct om_dir_gateway *named = gw;
+		if (!named)
+			match_gateway(d, x, &named);
+		serveronly_event(d, c, x, named);
+	}
+	if (r != OM_TLS_R_NONE) {
+		char detail[160];
+		snprintf(detail, sizeof(detail), "after a %s handshake", om_tls_sess_version(t));
+		tls_reject_event(d, c, r, detail, x, "handshake");
+		return 1;
+	}
+	struct tls_peer *p = om_calloc(1, sizeof(*p));
+	if (!p)
+		return 1;
+	p->gw_id = gw->id;
+	snprintf(p->tls_name, sizeof(p->tls_name), "%s", gw->tls_name);
+	if (om_flow_add(d->flows, om_tcp_conn_id(c), gw->id, om_tcp_conn_peer(c), OM_FLOW_TLS)) {
+		om_free(p);
+		return 1;
+	}
+	*user = p;
+	om_log(OM_LOG_INFO, "mutual TLS gateway connected", "gateway", gw->name, "peer",
+	       om_tcp_conn_peer_str(c), "version", om_tls_sess_version(t), "cipher",
+	       om_tls_sess_cipher(t), NULL);
+	if (d->peer_cert_h)
+		d->peer_cert_h(x, gw->name, d->peer_cert_arg);
+	return 0;
+}
+
+static void on_tls_fail(struct om_tcp_conn *c, struct om_tls_sess *t, void *user, void *arg)
+{
+	struct om_sipd *d = arg;
+	char detail[256];
+	enum om_tls_reject r = om_tls_sess_reason(t, detail, sizeof(detail));
+	tls_reject_event(d, c, r, detail, NULL, "handshake");
+}
+
+/* The gateway an identified TLS connection belongs to, in the snapshot in
+ * force now (NULL: no longer trusted). */
+static const struct om_dir_gateway *tls_gateway(struct om_sipd *d, const struct tls_peer *p)
+{
+	if (!p || !d->snap)
+		return NULL;
+	const struct om_dir_gateway *gw = om_dir_snapshot_gateway_by_tls_name(d->snap, p->tls_name);
+	return gw && gw->id == p->gw_id ? gw : NULL;
 }
 
 static void new_tag(char *out, size_t len)
@@ -180,7 +335,7 @@ out:
 }
 
 static void handle_request(struct om_sipd *d, struct om_tcp_conn *c,
-                           const struct om_dir_gateway *gw, const struct om_sip_msg *m)
+                           const struct om_dir_gateway *gw, const struct om_sip_msg *m, bool tls)
 {
 	enum om_sip_reason reason;
 	if (m->method == OM_SIP_METHOD_ACK)
@@ -193,9 +348,10 @@ static void handle_request(struct om_sipd *d, struct om_tcp_conn *c,
 		respond(d, c, m, om_sip_reason_status(reason), NULL, warn);
 		return;
 	}
-	/* R3: a SIPSecured or Secured plan takes nothing over TCP. */
+	/* R3: a SIPSecured or Secured plan takes nothing over TCP; over
+	 * mutual TLS every plan is admitted. */
 	const struct om_dir_dialplan *plan = om_dir_snapshot_gateway_plan(d->snap, gw);
-	if (plan && plan->security != OM_SEC_UNSECURED) {
+	if (!tls && plan && plan->security != OM_SEC_UNSECURED) {
 		d->refused_mode++;
 		om_event(OM_EV_SECURITY_MODE_REFUSED, gw->name,
 		         "request refused: the gateway's dial plan requires TLS", "gateway",
@@ -258,8 +414,11 @@ static void on_msg(struct om_tcp_conn *c, const char *buf, size_t len, void *use
 {
 	struct om_sipd *d = arg;
 	/* Trust again, against the snapshot in force now. */
+	bool tls = om_tcp_conn_tls(c) != NULL;
 	const struct om_dir_gateway *gw =
-	    d->snap ? om_dir_snapshot_gateway_by_addr(d->snap, om_tcp_conn_peer(c)) : NULL;
+	    tls       ? tls_gateway(d, user)
+	    : d->snap ? om_dir_snapshot_gateway_by_addr(d->snap, om_tcp_conn_peer(c))
+	              : NULL;
 	if (!gw) {
 		om_tcp_conn_abort(c);
 		return;
@@ -282,14 +441,50 @@ static void on_msg(struct om_tcp_conn *c, const char *buf, size_t len, void *use
 		struct om_sip_via via;
 		if (om_sip_msg_via_top(m, &via) == 0 && via.has_alias)
 			om_flow_set_alias(d->flows, om_tcp_conn_id(c), true);
-		handle_request(d, c, gw, m);
+		handle_request(d, c, gw, m, tls);
 	}
 	om_sip_msg_free(m);
+}
+
+/* An open TLS connection against the new trust: its chain against the
+ * current trusted store, its names against the current snapshot. */
+static void recheck_tls(struct om_sipd *d, struct om_tcp_conn *c, struct om_tls_sess *t,
+                        struct tls_peer *p)
+{
+	if (!p)
+		return; /* handshake not finished: it will meet the new trust */
+	X509 *x = om_tls_sess_peer_cert(t);
+	enum om_tls_reject r = OM_TLS_R_NONE;
+	const struct om_dir_gateway *gw = NULL;
+	bool server_only;
+	if (d->tls &&
+	    om_tls_chain_verify(om_tls_ctx_store(d->tls), om_tls_ctx_opts(d->tls)->security_level,
+	                        x, om_tls_sess_peer_chain(t), &r) == EACCES) {
+		/* r set */
+	} else {
+		r = identify(d, x, &gw, &server_only);
+		if (r == OM_TLS_R_NONE && gw->id != p->gw_id)
+			r = OM_TLS_R_UNTRUSTED_NOW;
+	}
+	if (r != OM_TLS_R_NONE) {
+		tls_reject_event(d, c, r, "re-checked after a reload", x, "reload");
+		om_log(OM_LOG_INFO, "TLS peer no longer trusted: disconnected", "peer",
+		       om_tcp_conn_peer_str(c), "reason", om_tls_reject_str(r), NULL);
+		om_tcp_conn_abort(c);
+		return;
+	}
+	snprintf(p->tls_name, sizeof(p->tls_name), "%s", gw->tls_name);
+	om_flow_set_gateway(d->flows, om_tcp_conn_id(c), gw->id);
 }
 
 static void recheck(struct om_tcp_conn *c, void *user, void *arg)
 {
 	struct om_sipd *d = arg;
+	struct om_tls_sess *t = om_tcp_conn_tls(c);
+	if (t) {
+		recheck_tls(d, c, t, user);
+		return;
+	}
 	const struct om_dir_gateway *gw =
 	    om_dir_snapshot_gateway_by_addr(d->snap, om_tcp_conn_peer(c));
 	if (!gw) {
@@ -320,6 +515,7 @@ int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **o
 		return ENOMEM;
 	}
 	d->loop = loop;
+	d->strict_eku = cfg->strict_eku;
 	om_sip_limits_default(&d->limits);
 	snprintf(d->fqdn, sizeof(d->fqdn), "%s", cfg->fqdn);
 	rc = om_flow_table_new(&d->flows);
@@ -333,6 +529,8 @@ int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **o
 		.msg_h = on_msg,
 		.frame_error_h = on_frame_error,
 		.close_h = on_close,
+		.tls_h = on_tls,
+		.tls_fail_h = on_tls_fail,
 		.arg = d,
 	};
 	struct om_tcp_limits lim;
@@ -358,6 +556,7 @@ int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **o
 			om_sipd_close(d);
 			return rc;
 		}
+		d->n_tcp++;
 	}
 	*out = d;
 	return 0;
@@ -368,11 +567,54 @@ int om_sipd_tcp_port(struct om_sipd *d, size_t i)
 	return om_tcp_server_port(d->tcp, i);
 }
 
+int om_sipd_tls_start(struct om_sipd *d, const struct om_config *cfg, struct om_tls_ctx *ctx,
+                      char *err, size_t errlen)
+{
+	om_sipd_set_tls(d, ctx, cfg->strict_eku);
+	if (d->n_tls)
+		return 0;
+	for (size_t i = 0; i < cfg->n_sip_tls; i++) {
+		int rc =
+		    om_tcp_server_listen_tls(d->tcp, cfg->sip_tls[i].host, cfg->sip_tls[i].port);
+		if (rc) {
+			char where[128];
+			om_config_listen_str(&cfg->sip_tls[i], 1, where, sizeof(where));
+			snprintf(err, errlen, "cannot listen on TLS %s: %s", where, strerror(rc));
+			return rc;
+		}
+		d->n_tls++;
+	}
+	return 0;
+}
+
+bool om_sipd_tls_listening(const struct om_sipd *d)
+{
+	return d->n_tls > 0;
+}
+
+void om_sipd_set_tls(struct om_sipd *d, struct om_tls_ctx *ctx, bool strict_eku)
+{
+	struct om_tls_ctx *old = d->tls;
+	d->tls = om_tls_ctx_ref(ctx);
+	d->strict_eku = strict_eku;
+	om_tls_ctx_free(old);
+	om_tcp_server_set_tls(d->tcp, ctx);
+	if (old && old != ctx)
+		om_tcp_server_foreach(d->tcp, recheck, d);
+}
+
+void om_sipd_set_peer_cert_hook(struct om_sipd *d, om_sipd_peer_cert_h h, void *arg)
+{
+	d->peer_cert_h = h;
+	d->peer_cert_arg = arg;
+}
+
 void om_sipd_close(struct om_sipd *d)
 {
 	if (!d)
 		return;
 	om_tcp_server_close(d->tcp);
+	om_tls_ctx_free(d->tls);
 	om_flow_table_free(d->flows);
 	om_dir_snapshot_free(d->snap);
 	om_free(d);
@@ -387,12 +629,16 @@ void om_sipd_status_json(struct om_sipd *d, struct om_buf *out)
 	              "\"untrusted_dropped\":%llu,\"over_limit\":%llu,\"messages\":%llu,"
 	              "\"answered\":%llu,\"bad_requests\":%llu,\"refused_mode\":%llu,"
 	              "\"keepalives\":%llu,\"closed_idle\":%llu,\"closed_partial\":%llu,"
-	              "\"closed_framing\":%llu,\"closed_overflow\":%llu,\"flows\":%zu}",
+	              "\"closed_framing\":%llu,\"closed_overflow\":%llu,\"flows\":%zu,"
+	              "\"tls_listeners\":%zu,\"tls_handshakes\":%llu,\"tls_failed\":%llu,"
+	              "\"tls_rejected\":%llu,\"tls_deferred\":%llu}",
 	              st.conns, (unsigned long long)st.accepted,
 	              (unsigned long long)d->dropped_untrusted, (unsigned long long)st.over_limit,
 	              (unsigned long long)st.messages, (unsigned long long)d->answered,
 	              (unsigned long long)d->bad_requests, (unsigned long long)d->refused_mode,
 	              (unsigned long long)st.keepalives, (unsigned long long)st.closed_idle,
 	              (unsigned long long)st.closed_partial, (unsigned long long)st.closed_framing,
-	              (unsigned long long)st.closed_overflow, om_flow_count(d->flows));
+	              (unsigned long long)st.closed_overflow, om_flow_count(d->flows), d->n_tls,
+	              (unsigned long long)st.tls_handshakes, (unsigned long long)st.tls_failed,
+	              (unsigned long long)d->tls_rejected, (unsigned long long)st.tls_deferred);
 }

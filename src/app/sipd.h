@@ -1,5 +1,6 @@
-/* sipd.h — the SIP service of `openum serve`: listeners, the trusted-device
- * check (R4) before any parsing, and the answers openum gives today
+/* sipd.h — the SIP service of `openum serve`: listeners (TCP, and mutual
+ * TLS when the start is secured), the trusted-device check (R4: address over
+ * TCP, certificate over TLS) before any parsing, and the answers openum gives today
  * (stateless: OPTIONS 200, 403 for plans that need TLS, 405/501 for the
  * rest, 420 for unknown Require). Calls come with the call issues. */
 #ifndef OM_APP_SIPD_H
@@ -11,12 +12,26 @@
 #include "core/config.h"
 #include "core/str.h"
 #include "directory/directory.h"
+#include "tls/tls.h"
 
 struct om_sipd;
 
 /* Starts the TCP listeners of cfg->sip_tcp. 0 or errno with err filled. */
 int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **out, char *err,
                 size_t errlen);
+/* Starts the TLS listeners of cfg->sip_tls with ctx (a secured start;
+ * a second call only swaps the context). 0 or errno with err filled. */
+int om_sipd_tls_start(struct om_sipd *d, const struct om_config *cfg, struct om_tls_ctx *ctx,
+                      char *err, size_t errlen);
+bool om_sipd_tls_listening(const struct om_sipd *d);
+/* New handshakes use ctx (a reference is taken); when it replaces another,
+ * open TLS connections are re-checked against its trusted store and the
+ * snapshot (R8 beyond: a certificate change without dropping calls). */
+void om_sipd_set_tls(struct om_sipd *d, struct om_tls_ctx *ctx, bool strict_eku);
+/* Called with the certificate of every gateway accepted over TLS (the
+ * expiry watch, R8 beyond). */
+typedef void (*om_sipd_peer_cert_h)(X509 *x, const char *gateway, void *arg);
+void om_sipd_set_peer_cert_hook(struct om_sipd *d, om_sipd_peer_cert_h h, void *arg);
 /* Installs a new snapshot (takes a reference) and re-checks every open
  * connection against it: a peer that is no longer a trusted gateway is
  * disconnected (R4, reload for live connections). */

@@ -1,4 +1,10 @@
-/* tcp.c — SIP over TCP on libuv (see tcp.h for the bounds). */
+/* tcp.c — SIP over TCP and TLS on libuv (see tcp.h for the bounds).
+ *
+ * TLS (RFC 3261 §26.2): the socket's bytes go into the session's read BIO;
+ * after every handshake step, read and write the write BIO is flushed to
+ * the socket; plaintext is read until the session wants more and goes
+ * through the same framing as TCP. A peer that closes without close_notify
+ * is an ordinary close. */
 #include "transport/tcp.h"
 #include "core/alloc.h"
 #include "sip/sip.h"
@@ -16,6 +22,7 @@ struct listener {
 	uv_tcp_t h;
 	struct om_tcp_server *srv;
 	int port;
+	int tls;
 };
 
 struct om_tcp_server {
@@ -29,6 +36,12 @@ struct om_tcp_server {
 	uint64_t next_id;
 	int closing;
 	unsigned pending_closes; /* handles whose close callback has not run */
+	struct om_tls_ctx *tls;  /* for new handshakes */
+	uv_check_t check;        /* refills the handshake budget each loop turn */
+	uv_idle_t idle;          /* runs handshakes put off to the next turn */
+	unsigned hs_budget;
+	struct om_tcp_conn *deferred;  /* waiting for budget, oldest first */
+	char scratch[16 * 1024 + 512]; /* TLS reads land here, then go to the BIO */
 };
 
 struct om_tcp_conn {
@@ -51,6 +64,10 @@ struct om_tcp_conn {
 	int in_callback;
 	unsigned handles_open;
 	enum om_tcp_close_reason why;
+	struct om_tls_sess *tls;
+	int deferred;
+	int tls_rx; /* a byte arrived (a handshake was attempted) */
+	struct om_tcp_conn *dnext;
 };
 
 struct wreq {
@@ -121,6 +138,7 @@ static void conn_handle_closed(uv_handle_t *h)
 	s->pending_closes--;
 	if (--c->handles_open)
 		return;
+	om_tls_sess_free(c->tls);
 	om_free(c->rbuf);
 	om_free(c);
 	server_maybe_free(s);
@@ -157,6 +175,14 @@ static void conn_close_now(struct om_tcp_conn *c, enum om_tcp_close_reason why)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
+	if (c->deferred) {
+		struct om_tcp_conn **pp = &s->deferred;
+		while (*pp && *pp != c)
+			pp = &(*pp)->dnext;
+		if (*pp)
+			*pp = c->dnext;
+		c->deferred = 0;
+	}
 	s->st.conns--;
 	if (c->accepted && s->h.close_h)
 		s->h.close_h(c, why, c->user, s->h.arg);
@@ -171,10 +197,18 @@ void om_tcp_conn_abort(struct om_tcp_conn *c)
 	conn_close_now(c, OM_TCP_CLOSE_LOCAL);
 }
 
+static void tls_flush(struct om_tcp_conn *c);
+
 void om_tcp_conn_close(struct om_tcp_conn *c)
 {
-	if (c->closing)
+	if (c->closing || c->close_after_write)
 		return;
+	if (c->tls && om_tls_sess_established(c->tls)) {
+		om_tls_sess_shutdown(c->tls); /* close_notify */
+		tls_flush(c);
+		if (c->closing)
+			return;
+	}
 	if (c->queued == 0)
 		conn_close_now(c, OM_TCP_CLOSE_LOCAL);
 	else
@@ -195,6 +229,13 @@ static void on_timer(uv_timer_t *t)
 	struct om_tcp_conn *c = t->data;
 	uint64_t now = uv_now(c->srv->loop);
 	if (c->partial_since && now - c->partial_since >= c->srv->lim.partial_ms) {
+		if (c->tls && c->tls_rx && !om_tls_sess_established(c->tls)) {
+			/* A handshake that never ends is a failed one. */
+			om_tls_sess_timeout(c->tls);
+			c->srv->st.tls_failed++;
+			if (c->srv->h.tls_fail_h)
+				c->srv->h.tls_fail_h(c, c->tls, c->user, c->srv->h.arg);
+		}
 		conn_close_now(c, OM_TCP_CLOSE_PARTIAL);
 		return;
 	}
@@ -232,7 +273,7 @@ static void on_write(uv_write_t *req, int status)
 		conn_close_now(c, OM_TCP_CLOSE_LOCAL);
 }
 
-int om_tcp_conn_send(struct om_tcp_conn *c, const void *data, size_t len)
+static int raw_send(struct om_tcp_conn *c, const void *data, size_t len)
 {
 	if (c->closing)
 		return EPIPE;
@@ -273,11 +314,38 @@ int om_tcp_conn_send(struct om_tcp_conn *c, const void *data, size_t len)
 	return 0;
 }
 
+/* Ciphertext the session produced (handshake records, alerts, data) to
+ * the socket. */
+static void tls_flush(struct om_tcp_conn *c)
+{
+	char buf[16 * 1024];
+	size_t n;
+	while (!c->closing && (n = om_tls_sess_output(c->tls, buf, sizeof(buf))) > 0)
+		if (raw_send(c, buf, n))
+			return;
+}
+
+int om_tcp_conn_send(struct om_tcp_conn *c, const void *data, size_t len)
+{
+	if (!c->tls)
+		return raw_send(c, data, len);
+	if (c->closing)
+		return EPIPE;
+	if (len == 0)
+		return 0;
+	if (om_tls_sess_write(c->tls, data, len)) {
+		conn_close_now(c, OM_TCP_CLOSE_PEER);
+		return EPIPE;
+	}
+	tls_flush(c);
+	return c->closing ? EPIPE : 0;
+}
+
 /* -------------------------------------------------------------- reading */
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+/* Room for plaintext at the end of rbuf (grown up to max_msg + 4). */
+static void rbuf_grow(struct om_tcp_conn *c)
 {
-	struct om_tcp_conn *c = h->data;
 	size_t limit = c->srv->lim.max_msg + 4;
 	if (c->rcap - c->rlen < READ_CHUNK && c->rcap < limit) {
 		size_t cap = c->rcap ? c->rcap * 2 : READ_CHUNK * 2;
@@ -289,6 +357,19 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 			c->rcap = cap;
 		}
 	}
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	struct om_tcp_conn *c = h->data;
+	if (c->tls) {
+		/* One loop thread: the bytes are copied into the BIO before
+		 * the next read can land here. */
+		b->base = c->srv->scratch;
+		b->len = sizeof(c->srv->scratch);
+		return;
+	}
+	rbuf_grow(c);
 	b->base = c->rbuf + c->rlen;
 	b->len = c->rcap - c->rlen;
 }
@@ -340,12 +421,130 @@ static void process(struct om_tcp_conn *c)
 		c->partial_since = uv_now(s->loop);
 }
 
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+
+static void defer_handshake(struct om_tcp_conn *c)
+{
+	struct om_tcp_server *s = c->srv;
+	struct om_tcp_conn **pp = &s->deferred;
+	uv_read_stop((uv_stream_t *)&c->h); /* the kernel holds the rest */
+	while (*pp)
+		pp = &(*pp)->dnext;
+	*pp = c;
+	c->dnext = NULL;
+	c->deferred = 1;
+	s->st.tls_deferred++;
+}
+
+static void on_idle(uv_idle_t *h);
+
+/* Drives a TLS connection as far as the bytes in its read BIO allow:
+ * handshake (within the loop turn's budget), identity decision, then
+ * plaintext into the framing until the session wants more. */
+static void tls_advance(struct om_tcp_conn *c)
+{
+	struct om_tcp_server *s = c->srv;
+	if (c->deferred)
+		return;
+	if (!om_tls_sess_established(c->tls)) {
+		if (s->hs_budget == 0) {
+			defer_handshake(c);
+			uv_idle_start(&s->idle, on_idle);
+			return;
+		}
+		s->hs_budget--;
+		enum om_tls_res r = om_tls_sess_handshake(c->tls);
+		tls_flush(c);
+		if (c->closing || r == OM_TLS_AGAIN)
+			return;
+		if (r != OM_TLS_OK) {
+			s->st.tls_failed++;
+			if (s->h.tls_fail_h)
+				s->h.tls_fail_h(c, c->tls, c->user, s->h.arg);
+			if (c->queued == 0)
+				conn_close_now(c, OM_TCP_CLOSE_LOCAL);
+			else
+				c->close_after_write = 1; /* the alert goes out first */
+			return;
+		}
+		s->st.tls_handshakes++;
+		c->partial_since = 0;
+		if (s->h.tls_h && s->h.tls_h(c, c->tls, &c->user, s->h.arg) != 0) {
+			om_tcp_conn_close(c);
+			return;
+		}
+	}
+	while (!c->closing && !c->close_after_write) {
+		rbuf_grow(c);
+		if (c->rlen == c->rcap) {
+			/* Cannot happen with a sound framing helper; never spin. */
+			conn_close_now(c, OM_TCP_CLOSE_FRAMING);
+			return;
+		}
+		size_t n = 0;
+		enum om_tls_res r =
+		    om_tls_sess_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen, &n);
+		if (r == OM_TLS_OK) {
+			c->rlen += n;
+			process(c);
+			continue;
+		}
+		tls_flush(c);
+		if (c->closing)
+			return;
+		if (r == OM_TLS_AGAIN)
+			break;
+		if (r == OM_TLS_CLOSED) {
+			om_tcp_conn_close(c);
+			return;
+		}
+		conn_close_now(c, OM_TCP_CLOSE_PEER);
+		return;
+	}
+	if (!c->closing)
+		tls_flush(c);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+	struct om_tcp_server *s = h->data;
+	while (s->deferred && s->hs_budget) {
+		struct om_tcp_conn *c = s->deferred;
+		s->deferred = c->dnext;
+		c->deferred = 0;
+		c->dnext = NULL;
+		if (c->closing)
+			continue;
+		if (uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read) != 0) {
+			conn_close_now(c, OM_TCP_CLOSE_LOCAL);
+			continue;
+		}
+		tls_advance(c);
+		if (!c->closing)
+			arm_timer(c);
+	}
+	if (!s->deferred)
+		uv_idle_stop(&s->idle);
+}
+
+static void on_check(uv_check_t *h)
+{
+	struct om_tcp_server *s = h->data;
+	s->hs_budget = OM_TCP_TLS_BUDGET;
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
 	struct om_tcp_conn *c = st->data;
 	if (c->closing)
 		return;
 	if (n < 0) {
+		/* A peer that gives up during the handshake: a failed one. */
+		if (c->tls && c->tls_rx && !om_tls_sess_established(c->tls)) {
+			c->srv->st.tls_failed++;
+			if (c->srv->h.tls_fail_h)
+				c->srv->h.tls_fail_h(c, c->tls, c->user, c->srv->h.arg);
+		}
 		conn_close_now(c, OM_TCP_CLOSE_PEER);
 		return;
 	}
@@ -353,6 +552,18 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 		return;
 	if (c->close_after_write)
 		return; /* we are done with this peer */
+	if (c->tls) {
+		c->tls_rx = 1;
+		c->last_rx = uv_now(c->srv->loop);
+		if (om_tls_sess_input(c->tls, b->base, (size_t)n)) {
+			conn_close_now(c, OM_TCP_CLOSE_NOMEM);
+			return;
+		}
+		tls_advance(c);
+		if (!c->closing)
+			arm_timer(c);
+		return;
+	}
 	c->rlen += (size_t)n;
 	c->last_rx = uv_now(c->srv->loop);
 	process(c);
@@ -422,6 +633,15 @@ static void on_connection(uv_stream_t *l, int status)
 		conn_close_now(c, OM_TCP_CLOSE_LOCAL);
 		return;
 	}
+	if (ls->tls) {
+		if (!s->tls || om_tls_sess_new(s->tls, &c->tls) != 0) {
+			s->st.refused++;
+			conn_close_now(c, OM_TCP_CLOSE_LOCAL);
+			return;
+		}
+		/* The handshake must end within partial_ms. */
+		c->partial_since = uv_now(s->loop);
+	}
 	if (s->h.accept_h(c, (struct sockaddr *)&c->peer, &c->user, s->h.arg) != 0) {
 		s->st.refused++;
 		conn_close_now(c, OM_TCP_CLOSE_LOCAL);
@@ -450,8 +670,29 @@ int om_tcp_server_new(uv_loop_t *loop, const struct om_tcp_limits *limits,
 	else
 		om_tcp_limits_default(&s->lim);
 	s->h = *h;
+	s->hs_budget = OM_TCP_TLS_BUDGET;
+	uv_check_init(loop, &s->check);
+	uv_idle_init(loop, &s->idle);
+	s->check.data = s->idle.data = s;
+	uv_check_start(&s->check, on_check);
+	uv_unref((uv_handle_t *)&s->check);
+	uv_unref((uv_handle_t *)&s->idle);
 	*out = s;
 	return 0;
+}
+
+static void aux_closed(uv_handle_t *h)
+{
+	struct om_tcp_server *s = h->data;
+	s->pending_closes--;
+	server_maybe_free(s);
+}
+
+void om_tcp_server_set_tls(struct om_tcp_server *s, struct om_tls_ctx *ctx)
+{
+	struct om_tls_ctx *old = s->tls;
+	s->tls = om_tls_ctx_ref(ctx);
+	om_tls_ctx_free(old);
 }
 
 static void listener_closed(uv_handle_t *h)
@@ -463,7 +704,7 @@ static void listener_closed(uv_handle_t *h)
 	server_maybe_free(s);
 }
 
-int om_tcp_server_listen(struct om_tcp_server *s, const char *host, uint16_t port)
+static int listen_on(struct om_tcp_server *s, const char *host, uint16_t port, int tls)
 {
 	struct sockaddr_storage ss;
 	int rc;
@@ -480,6 +721,7 @@ int om_tcp_server_listen(struct om_tcp_server *s, const char *host, uint16_t por
 	if (!l)
 		return ENOMEM;
 	l->srv = s;
+	l->tls = tls;
 	uv_tcp_init(s->loop, &l->h);
 	l->h.data = l;
 	rc = uv_tcp_bind(&l->h, (struct sockaddr *)&ss,
@@ -500,6 +742,16 @@ int om_tcp_server_listen(struct om_tcp_server *s, const char *host, uint16_t por
 	return 0;
 }
 
+int om_tcp_server_listen(struct om_tcp_server *s, const char *host, uint16_t port)
+{
+	return listen_on(s, host, port, 0);
+}
+
+int om_tcp_server_listen_tls(struct om_tcp_server *s, const char *host, uint16_t port)
+{
+	return listen_on(s, host, port, 1);
+}
+
 int om_tcp_server_port(struct om_tcp_server *s, size_t i)
 {
 	return i < s->nls ? s->ls[i]->port : -1;
@@ -517,6 +769,11 @@ void om_tcp_server_close(struct om_tcp_server *s)
 	s->nls = 0;
 	while (s->conns)
 		conn_close_now(s->conns, OM_TCP_CLOSE_LOCAL);
+	om_tls_ctx_free(s->tls);
+	s->tls = NULL;
+	s->pending_closes += 2;
+	uv_close((uv_handle_t *)&s->check, aux_closed);
+	uv_close((uv_handle_t *)&s->idle, aux_closed);
 	server_maybe_free(s);
 }
 
@@ -559,4 +816,9 @@ uint64_t om_tcp_conn_id(const struct om_tcp_conn *c)
 void om_tcp_conn_set_user(struct om_tcp_conn *c, void *user)
 {
 	c->user = user;
+}
+
+struct om_tls_sess *om_tcp_conn_tls(const struct om_tcp_conn *c)
+{
+	return c->tls;
 }

@@ -12,6 +12,12 @@
  *     (a one-byte-a-second sender is cut off);
  *   - bytes queued for a peer that does not read are bounded
  *     (write_queue_max): past it the connection is closed.
+ * TLS listeners (om_tcp_server_listen_tls) put a TLS session over memory
+ * BIOs between the socket and the framing: raw bytes in, plaintext into the
+ * framing, sends encrypted. The handshake has the partial_ms bound, and the
+ * handshake steps run per loop turn are bounded (a reconnect storm waits a
+ * turn instead of stalling timers). tls_h decides, after the handshake,
+ * whether the peer may talk; tls_fail_h hears why a handshake failed.
  * Objects follow libuv's rule: closed, then freed in the close callback. */
 #ifndef OM_TRANSPORT_TCP_H
 #define OM_TRANSPORT_TCP_H
@@ -21,6 +27,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <uv.h>
+
+#include "tls/tls.h"
 
 struct om_tcp_limits {
 	size_t max_conns;       /* all connections (default 1024) */
@@ -58,6 +66,12 @@ struct om_tcp_handlers {
 	void (*frame_error_h)(struct om_tcp_conn *c, const char *reason, void *user, void *arg);
 	/* The connection is gone (after accept_h accepted it). */
 	void (*close_h)(struct om_tcp_conn *c, enum om_tcp_close_reason why, void *user, void *arg);
+	/* TLS only: the handshake finished. Return 0 to let the peer talk
+	 * (and set *user), nonzero to close (close_notify sent). */
+	int (*tls_h)(struct om_tcp_conn *c, struct om_tls_sess *t, void **user, void *arg);
+	/* TLS only: the handshake failed (the alert is sent, then the
+	 * connection is closed; close_h follows). */
+	void (*tls_fail_h)(struct om_tcp_conn *c, struct om_tls_sess *t, void *user, void *arg);
 	void *arg;
 };
 
@@ -69,13 +83,26 @@ struct om_tcp_stats {
 	uint64_t messages;
 	uint64_t keepalives; /* CRLF CRLF pings answered */
 	uint64_t closed_idle, closed_partial, closed_framing, closed_overflow;
+	uint64_t tls_handshakes; /* completed */
+	uint64_t tls_failed;     /* handshakes that failed */
+	uint64_t tls_deferred;   /* handshake steps put off to the next loop turn */
 };
+
+/* Handshake steps run per loop turn at most. */
+#define OM_TCP_TLS_BUDGET 32
 
 int om_tcp_server_new(uv_loop_t *loop, const struct om_tcp_limits *limits,
                       const struct om_tcp_handlers *h, struct om_tcp_server **out);
 /* Listen on a numeric host ("0.0.0.0", "::1") and port. 0 or errno. */
 int om_tcp_server_listen(struct om_tcp_server *s, const char *host, uint16_t port);
-/* The port of listener i (for port 0 in tests). */
+/* A TLS listener: needs a context (om_tcp_server_set_tls) before peers
+ * come; without one they are closed at accept. */
+int om_tcp_server_listen_tls(struct om_tcp_server *s, const char *host, uint16_t port);
+/* The context for new handshakes (a reference is taken, the previous one
+ * dropped; open sessions keep the one they started with). */
+void om_tcp_server_set_tls(struct om_tcp_server *s, struct om_tls_ctx *ctx);
+/* The port of listener i (for port 0 in tests), in the order they were
+ * opened, TCP and TLS alike. */
 int om_tcp_server_port(struct om_tcp_server *s, size_t i);
 /* Closes listeners and every connection; freed in close callbacks. */
 void om_tcp_server_close(struct om_tcp_server *s);
@@ -98,6 +125,8 @@ const struct sockaddr *om_tcp_conn_local(const struct om_tcp_conn *c);
 const char *om_tcp_conn_peer_str(const struct om_tcp_conn *c);
 uint64_t om_tcp_conn_id(const struct om_tcp_conn *c);
 void om_tcp_conn_set_user(struct om_tcp_conn *c, void *user);
+/* The TLS session of a connection of a TLS listener, NULL for plain TCP. */
+struct om_tls_sess *om_tcp_conn_tls(const struct om_tcp_conn *c);
 
 /* Text form of a socket address with port. */
 void om_sockaddr_str(const struct sockaddr *sa, char *out, size_t len);

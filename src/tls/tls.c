@@ -1,0 +1,458 @@
+/* tls.c — OpenSSL 3 server contexts and sessions over memory BIOs (see
+ * tls.h; RFC 3261 §26.2, RFC 5246/8446).
+ *
+ * Every OpenSSL call starts with an empty error queue (ERR_clear_error),
+ * so the reason of a failure is the one this call produced and a stale
+ * error of another session is never blamed on this peer. */
+#include "tls/tls.h"
+#include "core/alloc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+/* TLS 1.2 suites: ephemeral key exchange and AEAD only. TLS 1.3 suites are
+ * all AEAD with forward secrecy; OpenSSL's default list stays. */
+static const char cipher_list[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                  "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                  "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+struct om_tls_ctx {
+	SSL_CTX *ssl;
+	X509_STORE *store;
+	struct om_tls_opts o;
+	unsigned refs;
+};
+
+struct om_tls_sess {
+	SSL *ssl;
+	BIO *rbio, *wbio; /* owned by ssl */
+	struct om_tls_ctx *ctx;
+	unsigned long err; /* first error of the failing call */
+	long verify;       /* X509_V_* after a failed handshake */
+	bool failed, established, timed_out;
+};
+
+const char *om_tls_reject_str(enum om_tls_reject r)
+{
+	static const char *const s[] = {
+		"none",
+		"no client certificate",
+		"unknown CA",
+		"certificate expired",
+		"certificate not yet valid",
+		"certificate revoked",
+		"no CRL for the issuer",
+		"key too small",
+		"digest too weak",
+		"certificate not acceptable",
+		"name matches no gateway",
+		"name matches a disabled gateway",
+		"wildcard name not accepted",
+		"name matches more than one gateway",
+		"certificate not for client authentication",
+		"protocol version",
+		"handshake failed",
+		"handshake too slow",
+		"no longer trusted",
+	};
+	return (unsigned)r < sizeof(s) / sizeof(s[0]) ? s[r] : "?";
+}
+
+/* ------------------------------------------------------------- contexts */
+
+static void ssl_err(char *err, size_t errlen, const char *what)
+{
+	unsigned long e = ERR_peek_last_error();
+	char buf[256] = "";
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	snprintf(err, errlen, "%s%s%s", what, *buf ? ": " : "", buf);
+	ERR_clear_error();
+}
+
+/* The CertificateRequest lists the subjects of the trusted store, so a
+ * gateway holding several certificates picks the one we can verify. */
+static int client_ca_names(SSL_CTX *ctx, X509_STORE *store)
+{
+	STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	if (!names)
+		return ENOMEM;
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+		if (X509_OBJECT_get_type(o) != X509_LU_X509)
+			continue;
+		X509_NAME *n = X509_NAME_dup(X509_get_subject_name(X509_OBJECT_get0_X509(o)));
+		if (!n || !sk_X509_NAME_push(names, n)) {
+			X509_NAME_free(n);
+			sk_X509_NAME_pop_free(names, X509_NAME_free);
+			return ENOMEM;
+		}
+	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	return 0;
+}
+
+int om_tls_ctx_new(const struct om_tls_opts *o, X509 *cert, STACK_OF(X509) * chain, EVP_PKEY *key,
+                   X509_STORE *trusted, struct om_tls_ctx **out, char *err, size_t errlen)
+{
+	struct om_tls_ctx *c = NULL;
+	SSL_CTX *ctx = NULL;
+	int rc = EINVAL;
+	ERR_clear_error();
+	if (!cert || !key || !trusted) {
+		snprintf(err, errlen, "a certificate, its key and a trusted store are needed");
+		return EINVAL;
+	}
+	c = om_calloc(1, sizeof(*c));
+	ctx = SSL_CTX_new(TLS_server_method());
+	if (!c || !ctx) {
+		snprintf(err, errlen, "out of memory");
+		rc = ENOMEM;
+		goto out;
+	}
+	SSL_CTX_set_security_level(ctx, o->security_level);
+	if (!SSL_CTX_set_min_proto_version(ctx, o->min_version == 13 ? TLS1_3_VERSION
+	                                                             : TLS1_2_VERSION)) {
+		ssl_err(err, errlen, "cannot set the minimum TLS version");
+		goto out;
+	}
+	if (!SSL_CTX_set_cipher_list(ctx, cipher_list)) {
+		ssl_err(err, errlen, "cannot set the TLS 1.2 cipher list");
+		goto out;
+	}
+	/* No resumption: every connection proves its certificate again, and
+	 * is checked against the trust in force when it connects. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
+	                             SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"openum-sip", 10);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (SSL_CTX_use_certificate(ctx, cert) != 1) {
+		ssl_err(err, errlen, "the certificate cannot be used");
+		goto out;
+	}
+	for (int i = 0; chain && i < sk_X509_num(chain); i++) {
+		if (!SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i))) {
+			ssl_err(err, errlen, "the certificate chain cannot be used");
+			goto out;
+		}
+	}
+	if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		ssl_err(err, errlen, "the private key cannot be used with the certificate");
+		goto out;
+	}
+	SSL_CTX_set1_cert_store(ctx, trusted);
+	X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(ctx);
+	/* An intermediate in the trusted store is an anchor of its own. The
+	 * purpose is checked by us (serverAuth-only passes with 1133). */
+	X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_PARTIAL_CHAIN);
+	X509_VERIFY_PARAM_set_purpose(vp, X509_PURPOSE_ANY);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_verify_depth(ctx, 8);
+	rc = client_ca_names(ctx, trusted);
+	if (rc) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	c->ssl = ctx;
+	c->store = trusted;
+	X509_STORE_up_ref(trusted);
+	c->o = *o;
+	c->refs = 1;
+	*out = c;
+	return 0;
+out:
+	SSL_CTX_free(ctx);
+	om_free(c);
+	ERR_clear_error();
+	return rc;
+}
+
+struct om_tls_ctx *om_tls_ctx_ref(struct om_tls_ctx *c)
+{
+	if (c)
+		c->refs++;
+	return c;
+}
+
+void om_tls_ctx_free(struct om_tls_ctx *c)
+{
+	if (!c || --c->refs)
+		return;
+	SSL_CTX_free(c->ssl);
+	X509_STORE_free(c->store);
+	om_free(c);
+}
+
+X509_STORE *om_tls_ctx_store(const struct om_tls_ctx *c)
+{
+	return c->store;
+}
+
+const struct om_tls_opts *om_tls_ctx_opts(const struct om_tls_ctx *c)
+{
+	return &c->o;
+}
+
+X509 *om_tls_ctx_cert(const struct om_tls_ctx *c)
+{
+	return SSL_CTX_get0_certificate(c->ssl);
+}
+
+/* ------------------------------------------------------------- sessions */
+
+int om_tls_sess_new(struct om_tls_ctx *ctx, struct om_tls_sess **out)
+{
+	struct om_tls_sess *t = om_calloc(1, sizeof(*t));
+	ERR_clear_error();
+	if (!t)
+		return ENOMEM;
+	t->ssl = SSL_new(ctx->ssl);
+	t->rbio = BIO_new(BIO_s_mem());
+	t->wbio = BIO_new(BIO_s_mem());
+	if (!t->ssl || !t->rbio || !t->wbio) {
+		BIO_free(t->rbio);
+		BIO_free(t->wbio);
+		SSL_free(t->ssl);
+		om_free(t);
+		ERR_clear_error();
+		return ENOMEM;
+	}
+	/* An empty read BIO means "more later", never end of file. */
+	BIO_set_mem_eof_return(t->rbio, -1);
+	BIO_set_mem_eof_return(t->wbio, -1);
+	SSL_set_bio(t->ssl, t->rbio, t->wbio);
+	SSL_set_accept_state(t->ssl);
+	t->ctx = om_tls_ctx_ref(ctx);
+	*out = t;
+	return 0;
+}
+
+void om_tls_sess_free(struct om_tls_sess *t)
+{
+	if (!t)
+		return;
+	SSL_free(t->ssl);
+	om_tls_ctx_free(t->ctx);
+	om_free(t);
+}
+
+int om_tls_sess_input(struct om_tls_sess *t, const void *data, size_t len)
+{
+	ERR_clear_error();
+	while (len) {
+		int chunk = len > (1u << 30) ? 1 << 30 : (int)len;
+		int n = BIO_write(t->rbio, data, chunk);
+		if (n <= 0) {
+			ERR_clear_error();
+			return ENOMEM;
+		}
+		data = (const char *)data + n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+bool om_tls_sess_established(const struct om_tls_sess *t)
+{
+	return t->established;
+}
+
+static enum om_tls_res fail(struct om_tls_sess *t, int ssl_error)
+{
+	t->failed = true;
+	(void)ssl_error;
+	t->err = ERR_peek_error();
+	ERR_clear_error();
+	return OM_TLS_FAIL;
+}
+
+enum om_tls_res om_tls_sess_handshake(struct om_tls_sess *t)
+{
+	if (t->failed)
+		return OM_TLS_FAIL;
+	if (t->established)
+		return OM_TLS_OK;
+	ERR_clear_error();
+	int r = SSL_do_handshake(t->ssl);
+	if (r == 1) {
+		t->established = true;
+		return OM_TLS_OK;
+	}
+	int e = SSL_get_error(t->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		ERR_clear_error();
+		return OM_TLS_AGAIN;
+	}
+	t->verify = SSL_get_verify_result(t->ssl);
+	return fail(t, e);
+}
+
+enum om_tls_res om_tls_sess_read(struct om_tls_sess *t, char *buf, size_t cap, size_t *n)
+{
+	if (t->failed)
+		return OM_TLS_FAIL;
+	if (cap == 0)
+		return OM_TLS_AGAIN;
+	ERR_clear_error();
+	int r = SSL_read(t->ssl, buf, cap > (1u << 30) ? 1 << 30 : (int)cap);
+	if (r > 0) {
+		*n = (size_t)r;
+		return OM_TLS_OK;
+	}
+	int e = SSL_get_error(t->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		ERR_clear_error();
+		return OM_TLS_AGAIN;
+	}
+	if (e == SSL_ERROR_ZERO_RETURN) {
+		ERR_clear_error();
+		return OM_TLS_CLOSED;
+	}
+	return fail(t, e);
+}
+
+int om_tls_sess_write(struct om_tls_sess *t, const void *data, size_t len)
+{
+	if (t->failed || !t->established)
+		return EPIPE;
+	ERR_clear_error();
+	while (len) {
+		int chunk = len > (1u << 30) ? 1 << 30 : (int)len;
+		int r = SSL_write(t->ssl, data, chunk);
+		if (r <= 0) {
+			int e = SSL_get_error(t->ssl, r);
+			fail(t, e);
+			return EPIPE;
+		}
+		data = (const char *)data + r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+void om_tls_sess_shutdown(struct om_tls_sess *t)
+{
+	if (t->failed || !t->established)
+		return;
+	ERR_clear_error();
+	SSL_shutdown(t->ssl);
+	ERR_clear_error();
+}
+
+size_t om_tls_sess_output(struct om_tls_sess *t, char *buf, size_t cap)
+{
+	if (cap == 0 || BIO_ctrl_pending(t->wbio) == 0)
+		return 0;
+	int n = BIO_read(t->wbio, buf, cap > (1u << 30) ? 1 << 30 : (int)cap);
+	ERR_clear_error();
+	return n > 0 ? (size_t)n : 0;
+}
+
+enum om_tls_reject om_tls_reject_from_verify(long v)
+{
+	switch (v) {
+	case X509_V_OK:
+		return OM_TLS_R_NONE;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_CERT_UNTRUSTED:
+		return OM_TLS_R_UNKNOWN_CA;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return OM_TLS_R_EXPIRED;
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return OM_TLS_R_NOT_YET_VALID;
+	case X509_V_ERR_CERT_REVOKED:
+		return OM_TLS_R_REVOKED;
+	case X509_V_ERR_UNABLE_TO_GET_CRL:
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+	case X509_V_ERR_CRL_NOT_YET_VALID:
+		return OM_TLS_R_NO_CRL;
+	case X509_V_ERR_EE_KEY_TOO_SMALL:
+	case X509_V_ERR_CA_KEY_TOO_SMALL:
+		return OM_TLS_R_KEY_TOO_SMALL;
+	case X509_V_ERR_CA_MD_TOO_WEAK:
+		return OM_TLS_R_DIGEST_TOO_WEAK;
+	default:
+		return OM_TLS_R_BAD_CERT;
+	}
+}
+
+void om_tls_sess_timeout(struct om_tls_sess *t)
+{
+	if (t->established)
+		return;
+	t->failed = true;
+	t->timed_out = true;
+}
+
+enum om_tls_reject om_tls_sess_reason(const struct om_tls_sess *t, char *detail, size_t len)
+{
+	if (len)
+		*detail = '\0';
+	if (t->timed_out) {
+		snprintf(detail, len, "no complete handshake within the time limit");
+		return OM_TLS_R_TIMEOUT;
+	}
+	if (t->verify != X509_V_OK) {
+		snprintf(detail, len, "%s", X509_verify_cert_error_string(t->verify));
+		return om_tls_reject_from_verify(t->verify);
+	}
+	if (t->err) {
+		ERR_error_string_n(t->err, detail, len);
+		if (ERR_GET_LIB(t->err) == ERR_LIB_SSL) {
+			switch (ERR_GET_REASON(t->err)) {
+			case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+			case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+				return OM_TLS_R_NO_CERT;
+			case SSL_R_UNSUPPORTED_PROTOCOL:
+			case SSL_R_WRONG_VERSION_NUMBER:
+			case SSL_R_VERSION_TOO_LOW:
+			case SSL_R_UNKNOWN_PROTOCOL:
+			case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+			case SSL_R_UNSUPPORTED_SSL_VERSION:
+				return OM_TLS_R_PROTOCOL;
+			case SSL_R_EE_KEY_TOO_SMALL:
+			case SSL_R_CA_KEY_TOO_SMALL:
+				return OM_TLS_R_KEY_TOO_SMALL;
+			case SSL_R_CA_MD_TOO_WEAK:
+				return OM_TLS_R_DIGEST_TOO_WEAK;
+			default:
+				break;
+			}
+		}
+		return OM_TLS_R_HANDSHAKE;
+	}
+	snprintf(detail, len, "connection closed during the handshake");
+	return OM_TLS_R_HANDSHAKE;
+}
+
+X509 *om_tls_sess_peer_cert(const struct om_tls_sess *t)
+{
+	return SSL_get0_peer_certificate(t->ssl);
+}
+
+STACK_OF(X509) * om_tls_sess_peer_chain(const struct om_tls_sess *t)
+{
+	return SSL_get_peer_cert_chain(t->ssl);
+}
+
+const char *om_tls_sess_version(const struct om_tls_sess *t)
+{
+	return SSL_get_version(t->ssl);
+}
+
+const char *om_tls_sess_cipher(const struct om_tls_sess *t)
+{
+	return SSL_get_cipher_name(t->ssl);
+}
