@@ -46,7 +46,7 @@ struct server {
 	struct om_config *cfg;
 	struct om_dir_snapshot *dir; /* the directory as the server uses it */
 	struct om_sipd *sipd;
-	uv_timer_t dns_timer; /* re-resolve gateway FQDNs when their TTL runs out */
+	uv_timer_t dns_timer;      /* re-resolve gateway FQDNs when their TTL runs out */
 	struct om_cert_mgr *certs; /* secured: the certificate in use */
 	struct om_tls_ctx *tls;    /* secured: the context for new handshakes */
 	int64_t last_watch_ms;
