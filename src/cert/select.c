@@ -241,7 +241,9 @@ static void emit_in_use(const struct om_cert *c, bool pinned)
 {
 	char na[40];
 	fmt_time(c->not_after_ms, na, sizeof(na));
-	om_event(OM_EV_CERT_IN_USE, "server", "certificate in use", "issuer", c->issuer, "subject",
+	/* Source = the certificate: every change is its own line (the rate
+	 * limit is per source), a repeat of the same one is not. */
+	om_event(OM_EV_CERT_IN_USE, c->sha1, "certificate in use", "issuer", c->issuer, "subject",
 	         c->subject, "serial", c->serial, "sha1", c->sha1, "sha256", c->sha256, "not_after",
 	         na, "kind", c->self_signed ? "self-signed" : "ca-issued", "pinned",
 	         pinned ? "yes" : "no", NULL);

@@ -10,36 +10,40 @@
 #include <string.h>
 
 static const struct om_event_info table[] = {
-	{ 1112, OM_LOG_INFO, "start-secured", "the service started in secured mode" },
-	{ 1113, OM_LOG_INFO, "start-unsecured", "the service started unsecured" },
+	{ 1112, OM_LOG_INFO, "start-secured", "the service started in secured mode", false },
+	{ 1113, OM_LOG_INFO, "start-unsecured", "the service started unsecured", false },
 	{ 1114, OM_LOG_INFO, "cert-in-use",
-	  "certificate in use (issuer, serial, SHA-1 and SHA-256 thumbprints, not-after)" },
-	{ 1115, OM_LOG_WARNING, "cert-no-clientauth", "the chosen certificate lacks clientAuth" },
-	{ 1120, OM_LOG_WARNING, "cert-expiring", "certificate in use expires within 30 days" },
-	{ 1121, OM_LOG_ERROR, "cert-expired", "certificate in use has expired" },
-	{ 1122, OM_LOG_INFO, "cert-generated", "a self-signed certificate was generated" },
+	  "certificate in use (issuer, serial, SHA-1 and SHA-256 thumbprints, not-after)", false },
+	{ 1115, OM_LOG_WARNING, "cert-no-clientauth", "the chosen certificate lacks clientAuth",
+	  false },
+	{ 1120, OM_LOG_WARNING, "cert-expiring", "certificate in use expires within 30 days",
+	  false },
+	{ 1121, OM_LOG_ERROR, "cert-expired", "certificate in use has expired", false },
+	{ 1122, OM_LOG_INFO, "cert-generated", "a self-signed certificate was generated", false },
 	{ 1123, OM_LOG_ERROR, "cert-fallback-selfsigned",
-	  "fell back from a CA-issued to a self-signed certificate" },
+	  "fell back from a CA-issued to a self-signed certificate", false },
 	{ 1124, OM_LOG_WARNING, "trusted-expiring",
-	  "a trusted root or a gateway's certificate expires within 30 days" },
+	  "a trusted root or a gateway's certificate expires within 30 days", true },
 	{ 1125, OM_LOG_ERROR, "cert-pin-invalid",
-	  "the pinned certificate is not valid (kept or none used: never a silent change)" },
-	{ 1130, OM_LOG_WARNING, "tls-rejected", "mutual TLS rejected" },
-	{ 1131, OM_LOG_WARNING, "untrusted-device", "SIP from an untrusted device dropped" },
+	  "the pinned certificate is not valid (kept or none used: never a silent change)", false },
+	{ 1130, OM_LOG_WARNING, "tls-rejected", "mutual TLS rejected", true },
+	{ 1131, OM_LOG_WARNING, "untrusted-device", "SIP from an untrusted device dropped", true },
 	{ 1132, OM_LOG_WARNING, "security-mode-refused",
-	  "call refused: transport or media does not meet the dial plan's security mode" },
+	  "call refused: transport or media does not meet the dial plan's security mode", true },
 	{ 1133, OM_LOG_WARNING, "serverauth-only",
-	  "a gateway's client certificate is serverAuth-only" },
-	{ 1140, OM_LOG_WARNING, "srtp-auth-failures", "SRTP authentication or replay failures" },
-	{ 1150, OM_LOG_WARNING, "dial-restricted",
-	  "outgoing call refused by dialing restrictions" },
-	{ 1160, OM_LOG_WARNING, "pin-lockout", "mailbox locked after PIN failures" },
-	{ 1170, OM_LOG_INFO, "message-delivered", "message delivered" },
-	{ 1171, OM_LOG_WARNING, "message-recovered", "message recovered after restart" },
-	{ 1172, OM_LOG_ERROR, "message-undeliverable", "message could not be delivered" },
-	{ 1180, OM_LOG_INFO, "reload-applied", "reload applied" },
-	{ 1181, OM_LOG_ERROR, "reload-rejected", "reload rejected (the old configuration stays)" },
-	{ 0, OM_LOG_INFO, NULL, NULL },
+	  "a gateway's client certificate is serverAuth-only", true },
+	{ 1140, OM_LOG_WARNING, "srtp-auth-failures", "SRTP authentication or replay failures",
+	  true },
+	{ 1150, OM_LOG_WARNING, "dial-restricted", "outgoing call refused by dialing restrictions",
+	  true },
+	{ 1160, OM_LOG_WARNING, "pin-lockout", "mailbox locked after PIN failures", true },
+	{ 1170, OM_LOG_INFO, "message-delivered", "message delivered", false },
+	{ 1171, OM_LOG_WARNING, "message-recovered", "message recovered after restart", false },
+	{ 1172, OM_LOG_ERROR, "message-undeliverable", "message could not be delivered", false },
+	{ 1180, OM_LOG_INFO, "reload-applied", "reload applied", false },
+	{ 1181, OM_LOG_ERROR, "reload-rejected", "reload rejected (the old configuration stays)",
+	  false },
+	{ 0, OM_LOG_INFO, NULL, NULL, false },
 };
 
 const struct om_event_info *om_event_table(void)
@@ -151,7 +155,9 @@ int om_event_kv(int id, enum om_level level, const char *source, const char *msg
 	if (!source)
 		source = "";
 	pthread_mutex_lock(&g_mu);
-	struct slot *s = g_interval > 0 ? find_slot(id, source) : NULL;
+	const struct om_event_info *info = om_event_info(id);
+	bool limited = !info || info->limited;
+	struct slot *s = g_interval > 0 && limited ? find_slot(id, source) : NULL;
 	if (!s || s->window_start == INT64_MIN || now - s->window_start >= g_interval) {
 		struct om_event_rec ev = { now, id, level, source, msg, kv, nkv, s ? s->held : 0 };
 		deliver(&ev);

@@ -3,7 +3,9 @@
  * (journal field OPENUM_EVENT_ID) and to a sink (the server stores them in
  * the `events` table of openum.db).
  *
- * Rate limit: per (id, source) at most one event is emitted per interval
+ * Rate limit (for the IDs a remote peer can cause: 1124 for gateway
+ * certificates, 1130-1172; never for what the server or an administrator
+ * did, such as 1114 or 1180): per (id, source) at most one event is emitted per interval
  * (default 60 s). Further ones in the interval are counted; the next
  * emitted one (or om_events_flush at the end of the interval) carries
  * `suppressed=N`. So a flood from one source writes one line per interval
@@ -12,6 +14,7 @@
 #ifndef OM_CORE_EVENTS_H
 #define OM_CORE_EVENTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +50,7 @@ struct om_event_info {
 	enum om_level level; /* default level */
 	const char *name;    /* short slug, e.g. "tls-rejected" */
 	const char *what;    /* one line for `openum events --help` */
+	bool limited;        /* rate-limited per source: events a remote peer can cause */
 };
 
 /* NULL for an unknown id. */

@@ -117,6 +117,24 @@ UT_TEST(many_sources_stay_bounded)
 	om_clock_set(NULL, NULL);
 }
 
+UT_TEST(server_and_admin_events_are_never_held_back)
+{
+	struct seen s;
+	setup(&s);
+	/* A reload twice in a row, a certificate change and back: every one is
+	 * on record (only what a remote peer can cause is rate-limited). */
+	om_event(1180, "server", "reload applied", NULL);
+	om_event(1180, "server", "reload applied", NULL);
+	om_event(1114, "AAAA", "certificate in use", NULL);
+	om_event(1114, "BBBB", "certificate in use", NULL);
+	om_event(1114, "AAAA", "certificate in use", NULL);
+	UT_EQ_INT(5, s.n);
+	UT_TRUE(!om_event_info(1180)->limited && !om_event_info(1114)->limited);
+	UT_TRUE(om_event_info(1130)->limited && om_event_info(1131)->limited);
+	om_events_set_sink(NULL, NULL);
+	om_clock_set(NULL, NULL);
+}
+
 UT_TEST(flush_all_at_exit)
 {
 	struct seen s;
