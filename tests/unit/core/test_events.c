@@ -150,4 +150,4 @@ UT_TEST(flush_all_at_exit)
 
 UT_MAIN(UT_CASE(table_has_design_ids), UT_CASE(flood_from_one_source_is_one_line_per_interval),
         UT_CASE(sources_are_limited_separately), UT_CASE(many_sources_stay_bounded),
-        UT_CASE(flush_all_at_exit))
+        UT_CASE(server_and_admin_events_are_never_held_back), UT_CASE(flush_all_at_exit))
