@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					om_sdp_free(again);
 					/* SDES keys never over TCP. */
 					if (tr == OM_SDP_TCP &&
-					    (r.srtp || strstr(om_buf_cstr(&out), "a=crypto")))
+					    (r.srtp || strstr(om_buf_cstr(&out), "\na=crypto:")))
 						abort();
 				}
 				om_sdp_result_clear(&r);
