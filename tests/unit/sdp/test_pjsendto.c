@@ -221,4 +221,100 @@ UT_TEST(every_case_secured_over_tls)
 	UT_EQ_INT(3, excepted);
 }
 
-UT_MAIN(UT_CASE(every_case_secured_over_tls))
+/* Every case's SDP (those that parse) under every plan mode and transport:
+ * a definite outcome, keys never over TCP, our SDP parses again, and the
+ * whole path survives every allocation failing in turn. */
+struct one {
+	const char *body;
+	size_t len;
+	enum om_sdp_plan_mode mode;
+	enum om_sdp_transport tr;
+};
+
+static int run_one(void *arg)
+{
+	const struct one *o = arg;
+	const struct om_sdp_local local = { "2001:db8::10", true, 40000, 1, 1 };
+	struct om_sdp *sdp = NULL;
+	struct om_sdp_result r;
+	struct om_buf out;
+	int rc = om_sdp_parse(o->body, o->len, &sdp, NULL);
+	if (rc != 0)
+		return rc;
+	om_buf_init(&out);
+	rc = om_sdp_mode_apply(o->mode, o->tr, sdp, &local, &r, &out);
+	if (rc == 0)
+		om_sdp_result_clear(&r);
+	om_buf_free(&out);
+	om_sdp_free(sdp);
+	return rc;
+}
+
+UT_TEST(every_case_every_mode)
+{
+	size_t mlen;
+	char *manifest = slurp(CASES "/manifest.tsv", &mlen);
+	if (!manifest)
+		UT_FAIL("cannot read %s/manifest.tsv", CASES);
+	const struct om_sdp_local local = { "2001:db8::10", true, 40000, 1, 1 };
+	int runs = 0;
+	char *save = NULL;
+	char *line = strtok_r(manifest, "\n", &save);
+	while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
+		char *tab = strchr(line, '\t');
+		char *file = tab ? tab + 1 : NULL, *end = file ? strchr(file, '\t') : NULL;
+		if (!end)
+			UT_FAIL("short manifest row: %s", line);
+		*end = '\0';
+		char path[512];
+		size_t len;
+		snprintf(path, sizeof(path), "%s/%s", CASES, file);
+		char *text = slurp(path, &len);
+		if (!text)
+			UT_FAIL("cannot read %s", path);
+		substitute(text, &len);
+		const char *body = sdp_of(file, text, &len);
+		struct om_sdp *sdp = NULL;
+		if (body && om_sdp_parse(body, len, &sdp, NULL) == 0) {
+			for (int m = OM_SDP_UNSECURED; m <= OM_SDP_SECURED; m++)
+				for (int t = OM_SDP_TCP; t <= OM_SDP_TLS; t++) {
+					struct om_sdp_result r;
+					struct om_buf out;
+					om_buf_init(&out);
+					UT_EQ_INT(0, om_sdp_mode_apply((enum om_sdp_plan_mode)m,
+					                               (enum om_sdp_transport)t,
+					                               sdp, &local, &r, &out));
+					if (r.kind == OM_SDP_REFUSED) {
+						UT_TRUE(r.reason != NULL);
+						UT_TRUE(r.status == 403 || r.status == 488);
+					} else {
+						struct om_sdp *again = NULL;
+						UT_EQ_INT(
+						    0, om_sdp_parse(out.p, out.len, &again, NULL));
+						om_sdp_free(again);
+					}
+					if (t == OM_SDP_TCP)
+						UT_TRUE(!r.srtp &&
+						        !strstr(om_buf_cstr(&out), "a=crypto:"));
+					if (m == OM_SDP_SECURED && r.kind != OM_SDP_REFUSED)
+						UT_TRUE(r.srtp);
+					om_sdp_result_clear(&r);
+					om_buf_free(&out);
+					struct one o = { body, len, (enum om_sdp_plan_mode)m,
+						         (enum om_sdp_transport)t };
+					ut_oom_sweep(run_one, &o);
+					UT_EQ_INT(0, run_one(&o));
+					runs++;
+				}
+			om_sdp_free(sdp);
+		}
+		free(text);
+	}
+	free(manifest);
+	printf(
+	    "     %d parse-able cases x 6 mode/transport cells, each with an out-of-memory sweep\n",
+	    runs / 6);
+	UT_TRUE(runs >= 6 * 80);
+}
+
+UT_MAIN(UT_CASE(every_case_secured_over_tls), UT_CASE(every_case_every_mode))
