@@ -506,9 +506,13 @@ int om_sdp_parse(const char *body, size_t len, struct om_sdp **out, struct om_sd
 			break;
 		case 'c':
 			if (m) {
+				/* Several c= (multicast layers, §5.7): all checked,
+				 * the first one used. */
+				struct om_sdp_conn c;
+				if ((rc = parse_conn(&ps, v, &c)) != 0)
+					goto out;
 				if (!m->has_own_conn) {
-					if ((rc = parse_conn(&ps, v, &m->conn)) != 0)
-						goto out;
+					m->conn = c;
 					m->has_own_conn = true;
 				}
 			} else {

@@ -107,6 +107,8 @@ UT_TEST(malformed)
 		{ "v=0\r\no=- 0 0 IN IP4 a\r\ns=x\r\nc=IN IP4 1.2.3.4\r\nc=IN IP4 1.2.3.4\r\n",
 		  "duplicate_c_line" },
 		{ "v=0\r\no=- 0 0 IN IP4 a\r\ns=x\r\nc=IN IP4 1.2.3.4\r\nt=0\r\n", "bad_t_line" },
+		{ "v=0\r\no=- 0 0 IN IP4 a\r\ns=x\r\nt=0 0\r\nm=audio 1 RTP/AVP 0\r\nc=IN IP4 1.2.3.4\r\nc=IN IP4 x y\r\n",
+		  "bad_c_address" },
 		{ "v=0\r\no=- 0 0 IN IP4 a\r\ns=x\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 70000 RTP/AVP 0\r\n",
 		  "bad_m_port" },
 		{ "v=0\r\no=- 0 0 IN IP4 a\r\ns=x\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 7 RTP/AVP\r\n",
