@@ -395,6 +395,67 @@ UT_TEST(our_offer_gcm_first_and_answer)
 	om_buf_free(&out);
 }
 
+UT_TEST(answer_to_our_offer_refusals)
+{
+	static const struct {
+		bool srtp;
+		const char *answer, *why;
+	} t[] = {
+		{ true, HEAD "m=audio 0 RTP/SAVP 0\r\n", "answer_rejected_audio" },
+		{ true, HEAD "m=audio 7000 RTP/SAVP 0\r\nm=video 0 RTP/AVP 31\r\n",
+		  "answer_rejected_audio" },
+		{ true,
+		  HEAD "m=audio 7000 RTP/SAVP 18\r\na=crypto:4 AES_CM_128_HMAC_SHA1_80 inline:" K80
+		       "\r\n",
+		  "no_common_codec" },
+		{ true,
+		  HEAD "m=audio 7000 RTP/SAVP 0\r\na=crypto:x AES_CM_128_HMAC_SHA1_80 inline:" K80
+		       "\r\n",
+		  "crypto_bad_tag" },
+		{ true, HEAD "m=audio 7000 RTP/SAVP 0\r\n", "no_crypto" },
+		{ true,
+		  HEAD "m=audio 7000 RTP/SAVP 0\r\na=crypto:4 AES_CM_128_HMAC_SHA1_80 inline:" K80
+		       "\r\n"
+		       "a=crypto:5 AES_CM_128_HMAC_SHA1_32 inline:" K32 "\r\n",
+		  "answer_crypto_count" },
+		{ true,
+		  HEAD "m=audio 7000 RTP/SAVP 0\r\na=crypto:4 AES_CM_128_HMAC_SHA1_80 inline:" K80
+		       " KDR=2\r\n",
+		  "crypto_kdr_unsupported" },
+		{ true,
+		  HEAD "m=audio 7000 RTP/SAVP 0\r\na=crypto:4 AES_CM_128_HMAC_SHA1_32 inline:" K32
+		       "\r\n",
+		  "answer_crypto_mismatch" }, /* tag 4 was offered with _80 */
+		{ false, HEAD "m=audio 7000 RTP/SAVP 0\r\n", "answer_proto_mismatch" },
+		{ false,
+		  HEAD "m=audio 7000 RTP/AVP 0\r\na=crypto:4 AES_CM_128_HMAC_SHA1_80 inline:" K80
+		       "\r\n",
+		  NULL }, /* plain offer: keys in the answer ignored */
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct om_sdp_result r;
+		struct om_buf out;
+		struct om_sdp *a = NULL;
+		om_buf_init(&out);
+		UT_EQ_INT(0, om_sdp_offer_build(t[i].srtp, &local, &r, &out));
+		UT_EQ_INT(0, om_sdp_parse(t[i].answer, strlen(t[i].answer), &a, NULL));
+		UT_EQ_INT(0, om_sdp_answer_take(&r, a));
+		if (t[i].why) {
+			if (r.kind != OM_SDP_REFUSED || strcmp(r.reason, t[i].why) != 0)
+				UT_FAIL("case %zu: expected %s, got kind %d %s", i, t[i].why,
+				        r.kind, r.reason ? r.reason : "-");
+			UT_EQ_INT(488, r.status);
+			UT_EQ_INT(0, r.nlocal_key);
+		} else {
+			UT_EQ_INT(OM_SDP_ANSWER, r.kind);
+			UT_TRUE(r.crypto_ignored && !r.srtp);
+		}
+		om_sdp_free(a);
+		om_sdp_result_clear(&r);
+		om_buf_free(&out);
+	}
+}
+
 UT_TEST(fresh_keys_differ)
 {
 	struct om_sdp_result a, b;
@@ -433,4 +494,4 @@ UT_TEST(oom_sweep)
 UT_MAIN(UT_CASE(every_cell), UT_CASE(first_acceptable_crypto), UT_CASE(malformed_crypto_refused),
         UT_CASE(other_media_rejected_in_order), UT_CASE(preferences_and_refusals),
         UT_CASE(hold_and_direction), UT_CASE(our_offer_gcm_first_and_answer),
-        UT_CASE(fresh_keys_differ), UT_CASE(oom_sweep))
+        UT_CASE(answer_to_our_offer_refusals), UT_CASE(fresh_keys_differ), UT_CASE(oom_sweep))

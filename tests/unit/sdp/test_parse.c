@@ -69,6 +69,15 @@ UT_TEST(lf_only_and_blank_edges)
 	UT_EQ_INT(2, s->media[0].nports);
 	UT_EQ_INT(OM_SDP_INACTIVE, s->media[0].dir);
 	om_sdp_free(s);
+	/* Host names, IPv6 hold, sess-id past 64 bits (kept as 0). */
+	static const char n[] = "v=0\r\no=- 99999999999999999999999 1 IN IP6 h\r\ns=x\r\nt=0 0\r\n"
+	                        "m=audio 4000 RTP/AVP 0\r\nc=IN IP6 media.example\r\n"
+	                        "m=audio 4002 RTP/AVP 0\r\nc=IN IP6 ::\r\n";
+	UT_EQ_INT(0, om_sdp_parse(n, sizeof(n) - 1, &s, &e));
+	UT_EQ_INT(0, s->sess_id);
+	UT_EQ_SLICE("media.example", s->media[0].conn.addr.p, s->media[0].conn.addr.len);
+	UT_TRUE(s->media[1].conn.hold);
+	om_sdp_free(s);
 	/* No final EOL, and a hold address. */
 	static const char h[] =
 	    "v=0\r\no=- 0 0 IN IP4 h.example\r\ns= \r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\nc=IN IP4 0.0.0.0";
@@ -107,6 +116,19 @@ UT_TEST(malformed)
 		{ "v=0\r\no=- 0 0 IN IP4 a\r\ns=x\r\nc=IN IP4 1.2.3.4\r\nc=IN IP4 1.2.3.4\r\n",
 		  "duplicate_c_line" },
 		{ "v=0\r\no=- 0 0 IN IP4 a\r\ns=x\r\nc=IN IP4 1.2.3.4\r\nt=0\r\n", "bad_t_line" },
+		{ "v=0\r\no=- 0 0 IN IP4 a\r\ns=x\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 7/0 RTP/AVP 0\r\n",
+		  "bad_m_port" },
+		{ "v=0\r\no=- 0 0 IN IP4 a\r\ns=x\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio\r\n",
+		  "bad_m_line" },
+		{ "v=0\r\no=- 0 0 IN IP4 a\r\ns=x\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\na=:x\r\n",
+		  "bad_attribute" },
+		{ "v=0\r\no=- 0 0 IN IP4 a\r\ns=x\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nv=0\r\n",
+		  "misplaced_line" },
+		{ "v=0\r\no=- 0 0 IN IP4 a\r\nc=IN IP4 1.2.3.4\r\n", "missing_s_line" },
+		{ "v=0\r\no=- 0 0 IN IP4 a\r\ns=x\r\nc=IN IP6 1.2.3.4\r\nt=0 0\r\n",
+		  "bad_c_address" },
+		{ "v=0\r\no=- 0 0 IN IP4 a\r\ns=x\r\nc=IN IP6 2001:db8::zz\r\nt=0 0\r\n",
+		  "bad_c_address" },
 		{ "v=0\r\no=- 0 0 IN IP4 a\r\ns=x\r\nt=0 0\r\nm=audio 1 RTP/AVP 0\r\nc=IN IP4 1.2.3.4\r\nc=IN IP4 x y\r\n",
 		  "bad_c_address" },
 		{ "v=0\r\no=- 0 0 IN IP4 a\r\ns=x\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 70000 RTP/AVP 0\r\n",
@@ -220,6 +242,11 @@ UT_TEST(bounds)
 	}
 	UT_EQ_INT(E2BIG, om_sdp_parse(buf, strlen(buf), &s, &e));
 	UT_EQ_STR("too_many_crypto", e.reason);
+	size_t l = (size_t)snprintf(buf, sizeof(buf), "%sm=audio 1 RTP/AVP 0\r\n", head);
+	for (int i = 0; i <= OM_SDP_MAX_RTPMAP; i++)
+		l += (size_t)snprintf(buf + l, sizeof(buf) - l, "a=fmtp:%d x\r\n", i);
+	UT_EQ_INT(E2BIG, om_sdp_parse(buf, strlen(buf), &s, &e));
+	UT_EQ_STR("too_many_rtpmaps", e.reason);
 }
 
 static int parse_once(void *arg)
