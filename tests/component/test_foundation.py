@@ -22,6 +22,11 @@ def test_version_and_help_everywhere(openum):
     for cmd in ["init", "serve", "status", "reload", "events"]:
         p = openum.ok(cmd, "--help")
         assert f"usage: openum {cmd}" in p.stdout, cmd
+    for cmd in ["dialplan", "dialplan new", "dialplan set", "gateway", "gateway new",
+                "gateway remove", "server", "server set", "mailbox", "mailbox new", "cert",
+                "cert list", "cert import", "cert export", "cert select", "cert new-selfsigned"]:
+        p = openum.ok(*cmd.split(), "--help")
+        assert "usage: openum " + cmd.split()[0] in p.stdout, cmd
     # help needs no store
     assert not os.path.exists(openum.data)
 
