@@ -188,6 +188,29 @@ UT_TEST(limits_are_enforced)
 	UT_EQ_INT(OM_SIP_R_URI_TOO_LONG, r);
 	UT_EQ_INT(414, om_sip_reason_status(r));
 
+	/* a 3000-octet Request-URI with default limits: 414, not 513 */
+	static char longuri[3200];
+	int k = snprintf(longuri, sizeof(longuri), "OPTIONS sip:");
+	memset(longuri + k, 'a', 3000);
+	k += 3000;
+	k += snprintf(longuri + k, sizeof(longuri) - (size_t)k, "@b SIP/2.0\r\nl: 0\r\n\r\n");
+	UT_EQ_INT(EBADMSG, om_sip_msg_parse(longuri, (size_t)k, NULL, &m, &r));
+	UT_EQ_INT(OM_SIP_R_URI_TOO_LONG, r);
+
+	/* exactly max_headers fields parse, one more does not */
+	static char many[8192];
+	k = snprintf(many, sizeof(many), "OPTIONS sip:a@b SIP/2.0\r\n");
+	for (int i = 0; i < 255; i++)
+		k += snprintf(many + k, sizeof(many) - (size_t)k, "X: %d\r\n", i);
+	k += snprintf(many + k, sizeof(many) - (size_t)k, "l: 0\r\n\r\n");
+	UT_EQ_INT(0, om_sip_msg_parse(many, (size_t)k, NULL, &m, &r));
+	UT_EQ_INT(256, m->nhdrs);
+	om_sip_msg_free(m);
+	memmove(many + 25 + 6, many + 25, (size_t)k - 25);
+	memcpy(many + 25, "Y: 1\r\n", 6);
+	UT_EQ_INT(EBADMSG, om_sip_msg_parse(many, (size_t)k + 6, NULL, &m, &r));
+	UT_EQ_INT(OM_SIP_R_TOO_MANY_HEADERS, r);
+
 	/* Via entries: two lines parse, but three entries exceed 2 */
 	static const char vias[] = "OPTIONS sip:a@b SIP/2.0\r\n"
 	                           "Via: SIP/2.0/TCP a;branch=z9hG4bK1, SIP/2.0/TCP b\r\n"
