@@ -101,6 +101,49 @@ UT_TEST(frame_header_without_end_over_limit)
 	UT_EQ_INT(OM_SIP_R_MSG_TOO_LARGE, r);
 }
 
+/* A stream with keep-alives and three messages, delivered in chunks of
+ * every size from 1 to 64 bytes: the same messages come out in order. */
+UT_TEST(frame_stream_in_chunks)
+{
+	static const char stream[] = "\r\n\r\n" OPTIONS_REQ "\r\n"
+	                             "INVITE sip:a@b SIP/2.0\r\nContent-Length: 5\r\n\r\nhello"
+	                             "BYE sip:a@b SIP/2.0\r\nl: 0\r\n\r\n";
+	static const size_t want[] = { sizeof(OPTIONS_REQ) - 1, 50, 29 };
+	size_t total = sizeof(stream) - 1;
+	for (size_t chunk = 1; chunk <= 64; chunk++) {
+		char buf[sizeof(stream)];
+		size_t have = 0, fed = 0, got = 0;
+		while (got < 3) {
+			size_t ml = 0;
+			enum om_sip_reason r = OM_SIP_R_OK;
+			enum om_sip_frame_res res = om_sip_frame(buf, have, 65536, &ml, &r);
+			if (res == OM_SIP_FRAME_ERROR)
+				UT_FAIL("chunk %zu: framing error %s", chunk, om_sip_reason_str(r));
+			if (res == OM_SIP_FRAME_MORE) {
+				if (fed == total)
+					UT_FAIL("chunk %zu: stuck after %zu messages", chunk, got);
+				size_t n = total - fed < chunk ? total - fed : chunk;
+				memcpy(buf + have, stream + fed, n);
+				have += n;
+				fed += n;
+				continue;
+			}
+			if (res == OM_SIP_FRAME_MSG) {
+				UT_EQ_INT(want[got], ml);
+				struct om_sip_msg *m = NULL;
+				UT_EQ_INT(0, om_sip_msg_parse(buf, ml, NULL, &m, &r));
+				UT_EQ_INT(ml, m->len);
+				om_sip_msg_free(m);
+				got++;
+			}
+			memmove(buf, buf + ml, have - ml);
+			have -= ml;
+		}
+		UT_EQ_INT(total, fed);
+		UT_EQ_INT(0, have);
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* Limits and start lines                                              */
 
@@ -813,8 +856,9 @@ UT_TEST(oom_sweep_options)
 }
 
 UT_MAIN(UT_CASE(frame_table), UT_CASE(frame_header_without_end_over_limit),
-        UT_CASE(start_line_table), UT_CASE(limits_are_enforced), UT_CASE(reason_mapping),
-        UT_CASE(uri_table), UT_CASE(params_and_escapes), UT_CASE(header_names), UT_CASE(via_table),
-        UT_CASE(addr_table), UT_CASE(getters_for_the_transport), UT_CASE(validate_table),
+        UT_CASE(frame_stream_in_chunks), UT_CASE(start_line_table), UT_CASE(limits_are_enforced),
+        UT_CASE(reason_mapping), UT_CASE(uri_table), UT_CASE(params_and_escapes),
+        UT_CASE(header_names), UT_CASE(via_table), UT_CASE(addr_table),
+        UT_CASE(getters_for_the_transport), UT_CASE(validate_table),
         UT_CASE(unsupported_is_bounded), UT_CASE(response_exact), UT_CASE(request_exact),
         UT_CASE(oom_sweep_options))
