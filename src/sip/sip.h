@@ -258,6 +258,15 @@ long om_sip_unescape(struct om_str in, char *out, size_t cap);
  * RFC 3261 §19.1.4 for user and password); false if either is malformed. */
 bool om_sip_escaped_eq(struct om_str a, struct om_str b);
 
+/* RFC 3261 §19.1.4 equality: same scheme; user and password
+ * case-sensitive after decoding escapes; host case-insensitive (IP
+ * literals by value, RFC 5954); port present in both or neither and equal;
+ * user, ttl, method, maddr and transport parameters equal when present in
+ * either, other parameters only when present in both; headers equal.
+ * (Header order is not normalised: differently ordered headers are
+ * reported unequal.) */
+bool om_sip_uri_eq(const struct om_sip_uri *a, const struct om_sip_uri *b);
+
 /* ------------------------------------------------------------------ */
 /* The message                                                         */
 

@@ -371,6 +371,41 @@ UT_TEST(uri_table)
 	UT_EQ_INT(EMSGSIZE, om_sip_uri_parse(OM_STR_LIT("sip:alice@atlanta.com"), 8, &u));
 }
 
+/* RFC 3261 §19.1.4 examples, and RFC 5954 IP literals by value */
+UT_TEST(uri_equality)
+{
+	static const struct {
+		const char *a, *b;
+		bool eq;
+	} t[] = {
+		{ "sip:%61lice@atlanta.com;transport=TCP", "sip:alice@AtLanTa.CoM;Transport=tcp",
+		  true },
+		{ "sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5", true },
+		{ "sip:carol@chicago.com;security=on", "sip:carol@chicago.com;newparam=5", true },
+		{ "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+		  "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com", true },
+		{ "sip:alice@[2001:db8::10]:5060", "sip:alice@[2001:DB8:0::10]:5060", true },
+		{ "SIP:ALICE@AtLanTa.CoM;Transport=udp", "sip:alice@AtLanTa.CoM;Transport=UDP",
+		  false },
+		{ "sip:bob@biloxi.com", "sip:bob@biloxi.com:5060", false },
+		{ "sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp", false },
+		{ "sip:bob@biloxi.com", "sips:bob@biloxi.com", false },
+		{ "sip:carol@chicago.com;security=on", "sip:carol@chicago.com;security=off",
+		  false },
+		{ "sip:carol@chicago.com", "sip:carol@chicago.com?Subject=next%20meeting", false },
+		{ "sip:a@[::ffff:192.0.2.1]", "sip:a@192.0.2.1", false },
+		{ "tel:+1-555;phone-context=x", "tel:+1-555;phone-context=X", true },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct om_sip_uri a, b;
+		UT_EQ_INT(0, om_sip_uri_parse(om_str_c(t[i].a), 0, &a));
+		UT_EQ_INT(0, om_sip_uri_parse(om_str_c(t[i].b), 0, &b));
+		if (om_sip_uri_eq(&a, &b) != t[i].eq || om_sip_uri_eq(&b, &a) != t[i].eq)
+			UT_FAIL("%s vs %s: expected %s", t[i].a, t[i].b,
+			        t[i].eq ? "equal" : "unequal");
+	}
+}
+
 UT_TEST(params_and_escapes)
 {
 	struct om_str v, n, rest = OM_STR_LIT(" ; a = 1 ;b; c=\"x;y\" ");
@@ -857,8 +892,8 @@ UT_TEST(oom_sweep_options)
 
 UT_MAIN(UT_CASE(frame_table), UT_CASE(frame_header_without_end_over_limit),
         UT_CASE(frame_stream_in_chunks), UT_CASE(start_line_table), UT_CASE(limits_are_enforced),
-        UT_CASE(reason_mapping), UT_CASE(uri_table), UT_CASE(params_and_escapes),
-        UT_CASE(header_names), UT_CASE(via_table), UT_CASE(addr_table),
+        UT_CASE(reason_mapping), UT_CASE(uri_table), UT_CASE(uri_equality),
+        UT_CASE(params_and_escapes), UT_CASE(header_names), UT_CASE(via_table), UT_CASE(addr_table),
         UT_CASE(getters_for_the_transport), UT_CASE(validate_table),
         UT_CASE(unsupported_is_bounded), UT_CASE(response_exact), UT_CASE(request_exact),
         UT_CASE(oom_sweep_options))
