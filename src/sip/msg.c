@@ -519,6 +519,7 @@ enum om_sip_frame_res om_sip_frame(const char *buf, size_t len, size_t max, size
 		*msg_len = i;
 		return OM_SIP_FRAME_SKIP;
 	}
+	*msg_len = 0; /* MORE: total length not known yet */
 	if (len == 0)
 		return OM_SIP_FRAME_MORE;
 	size_t lim = len < max ? len : max;
@@ -566,9 +567,10 @@ enum om_sip_frame_res om_sip_frame(const char *buf, size_t len, size_t max, size
 		*reason = OM_SIP_R_MSG_TOO_LARGE;
 		return OM_SIP_FRAME_ERROR;
 	}
-	if (i + cl > len)
-		return OM_SIP_FRAME_MORE;
 	*msg_len = i + cl;
+	if (i + cl > len)
+		return OM_SIP_FRAME_MORE; /* header complete: the caller may wait for
+					   * *msg_len bytes before calling again */
 	return OM_SIP_FRAME_MSG;
 incomplete:
 	if (len >= max) {

@@ -103,7 +103,7 @@ void om_sip_limits_default(struct om_sip_limits *l);
 /* Stream framing (RFC 3261 §18.3, §7.5; RFC 5626 §3.5.1 keep-alives)  */
 
 enum om_sip_frame_res {
-	OM_SIP_FRAME_MORE,  /* not enough bytes yet */
+	OM_SIP_FRAME_MORE,  /* not enough bytes yet; *len: total needed, 0 if unknown */
 	OM_SIP_FRAME_MSG,   /* a complete message of *len bytes starts at buf */
 	OM_SIP_FRAME_SKIP,  /* *len CR/LF bytes (keep-alive) to drop first */
 	OM_SIP_FRAME_ERROR, /* framing lost: close the connection (*reason) */
@@ -113,7 +113,11 @@ enum om_sip_frame_res {
  * the message (headers + body). A negative, non-numeric, duplicated-and-
  * different or absurd (> max) Content-Length is a framing error; so is a
  * header section that reaches `max` without ending. A missing
- * Content-Length means an empty body. */
+ * Content-Length means an empty body. Once the header section is complete
+ * but the body is not, MORE sets *msg_len to the total length, so the
+ * caller can wait for that many bytes instead of calling again per read
+ * (a body trickled byte by byte then costs one header parse, not one per
+ * byte). */
 enum om_sip_frame_res om_sip_frame(const char *buf, size_t len, size_t max, size_t *msg_len,
                                    enum om_sip_reason *reason);
 
