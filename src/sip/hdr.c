@@ -391,7 +391,10 @@ int om_sip_msg_content_type(const struct om_sip_msg *msg, struct om_str *type,
 	if (err != ENOENT)
 		return EBADMSG;
 	*type = sip_sub(v, 0, k);
-	*params = om_sip_i_trim(p);
+	p = om_sip_i_trim(p);
+	if (p.len && p.p[0] == ';')
+		p = om_sip_i_trim(sip_sub(p, 1, p.len));
+	*params = p;
 	return 0;
 }
 

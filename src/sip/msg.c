@@ -519,9 +519,15 @@ enum om_sip_frame_res om_sip_frame(const char *buf, size_t len, size_t max, size
 		*msg_len = i;
 		return OM_SIP_FRAME_SKIP;
 	}
+	*msg_len = 0; /* MORE: total length not known yet */
 	if (len == 0)
 		return OM_SIP_FRAME_MORE;
 	size_t lim = len < max ? len : max;
+	/* The caller calls again each time bytes arrive: look for the empty
+	 * line with memmem first, so a peer trickling a header byte by byte
+	 * costs a fast scan per call, not a full parse. */
+	if (!memmem(buf, lim, "\r\n\r\n", 4))
+		goto incomplete;
 	/* start line */
 	enum om_sip_reason r = OM_SIP_R_OK;
 	size_t e = next_line_end(buf, lim, 0, &r);
@@ -561,9 +567,10 @@ enum om_sip_frame_res om_sip_frame(const char *buf, size_t len, size_t max, size
 		*reason = OM_SIP_R_MSG_TOO_LARGE;
 		return OM_SIP_FRAME_ERROR;
 	}
-	if (i + cl > len)
-		return OM_SIP_FRAME_MORE;
 	*msg_len = i + cl;
+	if (i + cl > len)
+		return OM_SIP_FRAME_MORE; /* header complete: the caller may wait for
+					   * *msg_len bytes before calling again */
 	return OM_SIP_FRAME_MSG;
 incomplete:
 	if (len >= max) {
@@ -708,7 +715,8 @@ int om_sip_msg_parse(const char *buf, size_t len, const struct om_sip_limits *li
 		r = OM_SIP_R_HEADERS_INCOMPLETE;
 		goto out;
 	}
-	if (e - start > lim.max_line) {
+	/* the Request-URI has its own bound (414), checked below */
+	if (e - start > lim.max_line && e - start - lim.max_line > lim.max_uri) {
 		r = OM_SIP_R_LINE_TOO_LONG;
 		goto out;
 	}

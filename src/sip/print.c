@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <string.h>
 
-/* Copy a received header value with folds (CR, LF) turned into spaces. */
+/* Copy a received header value. Inside a value CR and LF only occur in
+ * folds (CRLF followed by SP/HT, RFC 3261 §7.3.1): dropping them leaves
+ * the white space the fold stands for. */
 static void add_value(struct om_buf *b, struct om_str v)
 {
 	size_t i = 0;
@@ -19,8 +21,6 @@ static void add_value(struct om_buf *b, struct om_str v)
 		while (j < v.len && v.p[j] != '\r' && v.p[j] != '\n')
 			j++;
 		om_buf_add(b, v.p + i, j - i);
-		if (j < v.len)
-			om_buf_add(b, " ", 1);
 		i = j + 1;
 	}
 }

@@ -103,7 +103,7 @@ void om_sip_limits_default(struct om_sip_limits *l);
 /* Stream framing (RFC 3261 §18.3, §7.5; RFC 5626 §3.5.1 keep-alives)  */
 
 enum om_sip_frame_res {
-	OM_SIP_FRAME_MORE,  /* not enough bytes yet */
+	OM_SIP_FRAME_MORE,  /* not enough bytes yet; *len: total needed, 0 if unknown */
 	OM_SIP_FRAME_MSG,   /* a complete message of *len bytes starts at buf */
 	OM_SIP_FRAME_SKIP,  /* *len CR/LF bytes (keep-alive) to drop first */
 	OM_SIP_FRAME_ERROR, /* framing lost: close the connection (*reason) */
@@ -113,7 +113,11 @@ enum om_sip_frame_res {
  * the message (headers + body). A negative, non-numeric, duplicated-and-
  * different or absurd (> max) Content-Length is a framing error; so is a
  * header section that reaches `max` without ending. A missing
- * Content-Length means an empty body. */
+ * Content-Length means an empty body. Once the header section is complete
+ * but the body is not, MORE sets *msg_len to the total length, so the
+ * caller can wait for that many bytes instead of calling again per read
+ * (a body trickled byte by byte then costs one header parse, not one per
+ * byte). */
 enum om_sip_frame_res om_sip_frame(const char *buf, size_t len, size_t max, size_t *msg_len,
                                    enum om_sip_reason *reason);
 
@@ -257,6 +261,15 @@ long om_sip_unescape(struct om_str in, char *out, size_t cap);
 /* Compare two URI components after decoding escapes (case-sensitive,
  * RFC 3261 §19.1.4 for user and password); false if either is malformed. */
 bool om_sip_escaped_eq(struct om_str a, struct om_str b);
+
+/* RFC 3261 §19.1.4 equality: same scheme; user and password
+ * case-sensitive after decoding escapes; host case-insensitive (IP
+ * literals by value, RFC 5954); port present in both or neither and equal;
+ * user, ttl, method, maddr and transport parameters equal when present in
+ * either, other parameters only when present in both; headers equal.
+ * (Header order is not normalised: differently ordered headers are
+ * reported unequal.) */
+bool om_sip_uri_eq(const struct om_sip_uri *a, const struct om_sip_uri *b);
 
 /* ------------------------------------------------------------------ */
 /* The message                                                         */

@@ -454,3 +454,86 @@ int om_sip_uri_parse(struct om_str s, size_t max, struct om_sip_uri *out)
 	*out = u;
 	return 0;
 }
+
+/* ================================================================== */
+/* Comparison (RFC 3261 §19.1.4; RFC 5954 §4: IP literals by value)      */
+
+static bool host_eq(const struct om_sip_uri *a, const struct om_sip_uri *b)
+{
+	unsigned char x[16], y[16];
+	char ta[64], tb[64];
+	if (a->ipv6 != b->ipv6)
+		return false;
+	if (a->ipv6) {
+		if (a->host.len >= sizeof(ta) || b->host.len >= sizeof(tb))
+			return false;
+		memcpy(ta, a->host.p, a->host.len);
+		ta[a->host.len] = '\0';
+		memcpy(tb, b->host.p, b->host.len);
+		tb[b->host.len] = '\0';
+		return inet_pton(AF_INET6, ta, x) == 1 && inet_pton(AF_INET6, tb, y) == 1 &&
+		       memcmp(x, y, 16) == 0;
+	}
+	return om_sip_i_caseeq(a->host, b->host.p, b->host.len);
+}
+
+/* A parameter that must match when present in either URI (§19.1.4). */
+static bool param_must_match(struct om_str n)
+{
+	return om_sip_i_caseeq(n, "user", 4) || om_sip_i_caseeq(n, "ttl", 3) ||
+	       om_sip_i_caseeq(n, "method", 6) || om_sip_i_caseeq(n, "maddr", 5) ||
+	       om_sip_i_caseeq(n, "transport", 9);
+}
+
+/* Every parameter of `a` either is absent from `b` (and is not one that
+ * must match) or has an equal value in `b` (case-insensitive). */
+static bool params_cover(struct om_str pa, struct om_str pb)
+{
+	struct om_str rest = pa, n, v, w;
+	int err;
+	while ((err = om_sip_param_next(&rest, &n, &v)) == 0) {
+		char name[64];
+		if (n.len >= sizeof(name))
+			return false;
+		memcpy(name, n.p, n.len);
+		name[n.len] = '\0';
+		int f = om_sip_param_find(pb, name, &w);
+		if (f == ENOENT) {
+			if (param_must_match(n))
+				return false;
+			continue;
+		}
+		if (f != 0 || !om_sip_escaped_eq(v, w)) {
+			/* values compare case-insensitively; escapes decoded */
+			char dv[256], dw[256];
+			long lv = om_sip_unescape(v, dv, sizeof(dv));
+			long lw = om_sip_unescape(w, dw, sizeof(dw));
+			if (f != 0 || lv < 0 || lw < 0 ||
+			    !om_sip_i_caseeq((struct om_str){ dv, (size_t)lv }, dw, (size_t)lw))
+				return false;
+		}
+	}
+	return err == ENOENT;
+}
+
+bool om_sip_uri_eq(const struct om_sip_uri *a, const struct om_sip_uri *b)
+{
+	if (a->scheme != b->scheme)
+		return false;
+	if (a->scheme != OM_SIP_SCHEME_SIP && a->scheme != OM_SIP_SCHEME_SIPS)
+		return a->scheme == OM_SIP_SCHEME_TEL ? om_sip_escaped_eq(a->user, b->user) &&
+		                                            params_cover(a->params, b->params) &&
+		                                            params_cover(b->params, a->params)
+		                                      : om_str_eq(a->raw, b->raw);
+	if (a->has_user != b->has_user || !om_sip_escaped_eq(a->user, b->user))
+		return false;
+	if (a->has_password != b->has_password || !om_sip_escaped_eq(a->password, b->password))
+		return false;
+	if (!host_eq(a, b) || a->has_port != b->has_port || a->port != b->port)
+		return false;
+	if (!params_cover(a->params, b->params) || !params_cover(b->params, a->params))
+		return false;
+	/* headers: all of them, both ways, exact after unescaping */
+	return (a->headers.len == 0 && b->headers.len == 0) ||
+	       om_sip_escaped_eq(a->headers, b->headers);
+}

@@ -30,6 +30,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		while (om_sip_param_next(&rest, &n, &val) == 0)
 			;
 		(void)om_sip_param_find(u.params, "lr", &val);
+		(void)om_sip_uri_eq(&u, &u);
+		/* the first and second halves as two URIs */
+		struct om_sip_uri w;
+		if (om_sip_uri_parse((struct om_str){ s.p, s.len / 2 }, 0, &w) == 0)
+			(void)om_sip_uri_eq(&u, &w);
 	}
 	(void)om_sip_uri_parse(s, 32, &u);
 	if (om_sip_addr_parse(s, 2048, &a) == 0) {
