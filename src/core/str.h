@@ -45,7 +45,8 @@ void om_buf_add(struct om_buf *b, const void *data, size_t n);
 void om_buf_adds(struct om_buf *b, const char *s);
 void om_buf_addstr(struct om_buf *b, struct om_str s);
 void om_buf_printf(struct om_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void om_buf_vprintf(struct om_buf *b, const char *fmt, va_list ap);
+void om_buf_vprintf(struct om_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* JSON string with quotes and escapes. */
 void om_buf_json_str(struct om_buf *b, const char *s);
 /* NUL-terminated view of the contents ("" when empty); NULL after ENOMEM. */
