@@ -1,9 +1,11 @@
 /* fuzz_srtp_unprotect.c — libFuzzer target for the SRTP/SRTCP receive path.
  *
  * Input layout (compatible with PJSIP's fuzz-srtp seeds, whose first byte
- * is the crypto-suite index): byte 0 picks the suite (mod 5); byte 1 bit 0
- * picks the libsrtp2 backend instead of OpenSSL; bytes 2-3 are a sequence
- * step; the rest is one packet.
+ * is the crypto-suite index): byte 0 picks the suite (mod 5); byte 1 picks
+ * the libsrtp2 backend instead of OpenSSL when its low four bits are all
+ * set (libsrtp2 on NSS sets up and tears down far more per session than
+ * the OpenSSL backend, so it gets one input in sixteen); bytes 2-3 are a
+ * sequence step; the rest is one packet.
  *
  * 1. The packet is unprotected as SRTP and as SRTCP (it will almost never
  *    authenticate: this checks parsing and bounds before the tag).
