@@ -10,6 +10,11 @@
  *   RFC 6188        AES-256 counter mode and its PRF
  *   RFC 7714 §8-11  AEAD_AES_128_GCM / AEAD_AES_256_GCM for SRTP and SRTCP
  *
+ * An EVP call failing inside a packet operation can only be OpenSSL
+ * running out of memory (HMAC re-initialisation duplicates two digest
+ * contexts in OpenSSL 3.0): it is reported as ENOMEM, the stream state is
+ * left as it was and the next packet works again.
+ *
  * Every cipher and MAC context is keyed once, in om_srtp_new; a packet only
  * re-initialises it with its IV (EVP_CipherInit_ex with NULL cipher and key;
  * EVP_MAC_init with a NULL key keeps the HMAC key), so the cost per packet
@@ -18,6 +23,7 @@
  * verified, so a forged packet changes nothing. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 
@@ -85,26 +91,35 @@ int om_srtp_backend_parse(const char *name, enum om_srtp_backend *out)
 /* ------------------------------------------------------------ algorithms */
 
 /* Fetched once for the process (EVP_CIPHER_fetch / EVP_MAC_fetch): an
- * implicit fetch per context would look the provider up every time. */
+ * implicit fetch per context would look the provider up every time. A
+ * failed fetch (out of memory) is retried by the next caller. */
 static EVP_CIPHER *alg_ctr128, *alg_ctr256, *alg_gcm128, *alg_gcm256;
 static EVP_MAC *alg_hmac;
-static pthread_once_t alg_once = PTHREAD_ONCE_INIT;
+static atomic_int alg_ready;
+static pthread_mutex_t alg_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void alg_fetch(void)
+static void fetch_cipher(EVP_CIPHER **c, const char *name)
 {
-	alg_ctr128 = EVP_CIPHER_fetch(NULL, "AES-128-CTR", NULL);
-	alg_ctr256 = EVP_CIPHER_fetch(NULL, "AES-256-CTR", NULL);
-	alg_gcm128 = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
-	alg_gcm256 = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-	alg_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	if (!*c)
+		*c = EVP_CIPHER_fetch(NULL, name, NULL);
 }
 
 static int alg_init(void)
 {
-	pthread_once(&alg_once, alg_fetch);
-	if (!alg_ctr128 || !alg_ctr256 || !alg_gcm128 || !alg_gcm256 || !alg_hmac)
-		return ENOTSUP;
-	return 0;
+	if (atomic_load_explicit(&alg_ready, memory_order_acquire))
+		return 0;
+	pthread_mutex_lock(&alg_lock);
+	fetch_cipher(&alg_ctr128, "AES-128-CTR");
+	fetch_cipher(&alg_ctr256, "AES-256-CTR");
+	fetch_cipher(&alg_gcm128, "AES-128-GCM");
+	fetch_cipher(&alg_gcm256, "AES-256-GCM");
+	if (!alg_hmac)
+		alg_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	int ok = alg_ctr128 && alg_ctr256 && alg_gcm128 && alg_gcm256 && alg_hmac;
+	if (ok)
+		atomic_store_explicit(&alg_ready, 1, memory_order_release);
+	pthread_mutex_unlock(&alg_lock);
+	return ok ? 0 : ENOMEM;
 }
 
 /* ------------------------------------------------------- key derivation */
@@ -456,9 +471,9 @@ static int ctr_xor(EVP_CIPHER_CTX *c, const uint8_t iv[16], uint8_t *p, size_t n
 {
 	int outl;
 	if (!EVP_CipherInit_ex(c, NULL, NULL, NULL, iv, -1))
-		return EPROTO;
+		return ENOMEM;
 	if (n && !EVP_CipherUpdate(c, p, &outl, p, (int)n))
-		return EPROTO;
+		return ENOMEM;
 	return 0;
 }
 
@@ -469,7 +484,7 @@ static int hmac(EVP_MAC_CTX *m, const uint8_t *a, size_t alen, const uint8_t *b,
 	size_t outl;
 	if (!EVP_MAC_init(m, NULL, 0, NULL) || !EVP_MAC_update(m, a, alen) ||
 	    (blen && !EVP_MAC_update(m, b, blen)) || !EVP_MAC_final(m, out, &outl, 20))
-		return EPROTO;
+		return ENOMEM;
 	return 0;
 }
 
@@ -481,19 +496,19 @@ static int gcm(EVP_CIPHER_CTX *c, int enc, const uint8_t iv[12], const uint8_t *
 {
 	int outl;
 	if (!EVP_CipherInit_ex(c, NULL, NULL, NULL, iv, -1))
-		return EPROTO;
+		return ENOMEM;
 	if (!EVP_CipherUpdate(c, NULL, &outl, aad1, (int)aad1_len) ||
 	    (aad2_len && !EVP_CipherUpdate(c, NULL, &outl, aad2, (int)aad2_len)) ||
 	    (n && !EVP_CipherUpdate(c, p, &outl, p, (int)n)))
-		return EPROTO;
+		return ENOMEM;
 	if (enc) {
 		if (!EVP_CipherFinal_ex(c, p + n, &outl) ||
 		    !EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, 16, tag))
-			return EPROTO;
+			return ENOMEM;
 		return 0;
 	}
 	if (!EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, 16, tag))
-		return EPROTO;
+		return ENOMEM;
 	return EVP_CipherFinal_ex(c, p + n, &outl) > 0 ? 0 : EBADMSG;
 }
 

@@ -23,7 +23,8 @@
  *   EOVERFLOW the SRTCP index (2^31) or packet index (2^48) is exhausted
  *   EINVAL    wrong direction for this session, or a bad policy
  *   ENOTSUP   suite/backend/KDR combination not supported
- *   ENOMEM    out of memory (only in om_srtp_new) */
+ *   ENOMEM    out of memory (om_srtp_new; or OpenSSL failing to allocate
+ *             inside a packet operation: drop the packet, the next works) */
 #ifndef OM_MEDIA_SRTP_H
 #define OM_MEDIA_SRTP_H
 
