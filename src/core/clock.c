@@ -37,7 +37,7 @@ void om_time_format(int64_t ms, char *out, size_t outlen)
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 int om_time_parse(const char *s, int64_t now_ms, int64_t *out_ms)
@@ -73,13 +73,13 @@ int om_time_parse(const char *s, int64_t now_ms, int64_t *out_ms)
 	if (len == 10)
 		matched = sscanf(s, "%4d-%2d-%2d%c", &y, &mo, &d, &extra) == 3;
 	else
-		matched = (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c%c", &y, &mo, &d, &h, &mi, &se, &unit,
-				  &extra) == 7 &&
-			   unit == 'Z') ||
-			  (sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &se, &extra) ==
-			   6) ||
-			  (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &se, &extra) ==
-			   6);
+		matched = (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c%c", &y, &mo, &d, &h, &mi, &se,
+		                  &unit, &extra) == 7 &&
+		           unit == 'Z') ||
+		          (sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &se,
+		                  &extra) == 6) ||
+		          (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &se,
+		                  &extra) == 6);
 	if (!matched || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 ||
 	    y < 1970 || y > 9999 || h < 0 || mi < 0 || se < 0)
 		return EINVAL;

@@ -104,7 +104,7 @@ static int syslog_prio(enum om_level l)
 }
 
 static void to_journal(enum om_level l, int event_id, const char *msg, const struct om_kv *kv,
-		       size_t n)
+                       size_t n)
 {
 	struct iovec iov[40];
 	char *lines[40];
@@ -128,7 +128,8 @@ static void to_journal(enum om_level l, int event_id, const char *msg, const str
 		char key[64];
 		size_t j = 0;
 		for (const char *p = kv[i].k; *p && j < sizeof(key) - 1; p++)
-			key[j++] = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
+			key[j++] =
+			    isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
 		key[j] = '\0';
 		if (asprintf(&lines[k], "OPENUM_%s=%s", key, kv[i].v) >= 0)
 			k++;

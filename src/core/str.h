@@ -14,9 +14,9 @@ struct om_str {
 	size_t len;
 };
 
-#define OM_STR_NULL ((struct om_str){ NULL, 0 })
+#define OM_STR_NULL   ((struct om_str){ NULL, 0 })
 #define OM_STR_LIT(s) ((struct om_str){ (s), sizeof(s) - 1 })
-#define OM_STR_FMT "%.*s"
+#define OM_STR_FMT    "%.*s"
 #define OM_STR_ARG(s) (int)(s).len, (s).p
 
 struct om_str om_str_c(const char *s);

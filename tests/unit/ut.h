@@ -29,51 +29,55 @@ static jmp_buf ut_jmp;
 static int ut_failed_now;
 
 #define UT_TEST(name) static void name(void)
-#define UT_CASE(fn) { #fn, fn }
+#define UT_CASE(fn)     \
+	{               \
+#fn, fn \
+	}
 
-#define UT_FAIL(...)                                                                               \
-	do {                                                                                       \
-		fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);                                  \
-		fprintf(stderr, __VA_ARGS__);                                                      \
-		fprintf(stderr, "\n");                                                             \
-		ut_failed_now = 1;                                                                 \
-		longjmp(ut_jmp, 1);                                                                \
+#define UT_FAIL(...)                                              \
+	do {                                                      \
+		fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__); \
+		fprintf(stderr, __VA_ARGS__);                     \
+		fprintf(stderr, "\n");                            \
+		ut_failed_now = 1;                                \
+		longjmp(ut_jmp, 1);                               \
 	} while (0)
 
-#define UT_TRUE(c)                                                                                 \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			UT_FAIL("expected true: %s", #c);                                          \
+#define UT_TRUE(c)                                        \
+	do {                                              \
+		if (!(c))                                 \
+			UT_FAIL("expected true: %s", #c); \
 	} while (0)
 
-#define UT_EQ_INT(exp, got)                                                                        \
-	do {                                                                                       \
-		long long ut_e = (long long)(exp), ut_g = (long long)(got);                        \
-		if (ut_e != ut_g)                                                                  \
-			UT_FAIL("%s == %s: expected %lld, got %lld", #exp, #got, ut_e, ut_g);      \
+#define UT_EQ_INT(exp, got)                                                                   \
+	do {                                                                                  \
+		long long ut_e = (long long)(exp), ut_g = (long long)(got);                   \
+		if (ut_e != ut_g)                                                             \
+			UT_FAIL("%s == %s: expected %lld, got %lld", #exp, #got, ut_e, ut_g); \
 	} while (0)
 
-#define UT_EQ_STR(exp, got)                                                                        \
-	do {                                                                                       \
-		const char *ut_e = (exp), *ut_g = (got);                                           \
-		if (!ut_e || !ut_g || strcmp(ut_e, ut_g) != 0)                                     \
-			UT_FAIL("%s == %s: expected \"%s\", got \"%s\"", #exp, #got,               \
-				ut_e ? ut_e : "(null)", ut_g ? ut_g : "(null)");                   \
+#define UT_EQ_STR(exp, got)                                                          \
+	do {                                                                         \
+		const char *ut_e = (exp), *ut_g = (got);                             \
+		if (!ut_e || !ut_g || strcmp(ut_e, ut_g) != 0)                       \
+			UT_FAIL("%s == %s: expected \"%s\", got \"%s\"", #exp, #got, \
+			        ut_e ? ut_e : "(null)", ut_g ? ut_g : "(null)");     \
 	} while (0)
 
 /* Compare a slice (p, len) with a C string. */
-#define UT_EQ_SLICE(exp, p, len)                                                                   \
-	do {                                                                                       \
-		const char *ut_e = (exp);                                                          \
-		size_t ut_l = (size_t)(len);                                                       \
-		if (strlen(ut_e) != ut_l || memcmp(ut_e, (p), ut_l) != 0)                          \
-			UT_FAIL("expected \"%s\", got \"%.*s\"", ut_e, (int)ut_l, (const char *)(p)); \
+#define UT_EQ_SLICE(exp, p, len)                                                  \
+	do {                                                                      \
+		const char *ut_e = (exp);                                         \
+		size_t ut_l = (size_t)(len);                                      \
+		if (strlen(ut_e) != ut_l || memcmp(ut_e, (p), ut_l) != 0)         \
+			UT_FAIL("expected \"%s\", got \"%.*s\"", ut_e, (int)ut_l, \
+			        (const char *)(p));                               \
 	} while (0)
 
-#define UT_EQ_MEM(exp, got, n)                                                                     \
-	do {                                                                                       \
-		if (memcmp((exp), (got), (n)) != 0)                                                \
-			UT_FAIL("memory %s != %s (%zu bytes)", #exp, #got, (size_t)(n));           \
+#define UT_EQ_MEM(exp, got, n)                                                           \
+	do {                                                                             \
+		if (memcmp((exp), (got), (n)) != 0)                                      \
+			UT_FAIL("memory %s != %s (%zu bytes)", #exp, #got, (size_t)(n)); \
 	} while (0)
 
 /* Runs fn(arg) with allocation 1, 2, 3 ... failing until a run does not
@@ -122,11 +126,11 @@ static inline int ut_main(int argc, char **argv, const struct ut_case *cases, si
 	return failed ? 1 : 0;
 }
 
-#define UT_MAIN(...)                                                                               \
-	int main(int argc, char **argv)                                                            \
-	{                                                                                          \
-		static const struct ut_case ut_cases[] = { __VA_ARGS__ };                          \
-		return ut_main(argc, argv, ut_cases, sizeof(ut_cases) / sizeof(ut_cases[0]));      \
+#define UT_MAIN(...)                                                                          \
+	int main(int argc, char **argv)                                                       \
+	{                                                                                     \
+		static const struct ut_case ut_cases[] = { __VA_ARGS__ };                     \
+		return ut_main(argc, argv, ut_cases, sizeof(ut_cases) / sizeof(ut_cases[0])); \
 	}
 
 #endif

@@ -57,4 +57,4 @@ UT_TEST(sweep_stops_after_clean_run)
 }
 
 UT_MAIN(UT_CASE(fails_nth_only), UT_CASE(sticky_fails_all_after), UT_CASE(off_by_default),
-	UT_CASE(sweep_stops_after_clean_run))
+        UT_CASE(sweep_stops_after_clean_run))

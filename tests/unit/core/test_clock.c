@@ -29,8 +29,14 @@ UT_TEST(parse_duration)
 UT_TEST(parse_rejects)
 {
 	int64_t ms;
-	const char *bad[] = { "", "yesterday", "10x", "5mm", "2026-13-01", "2026-11-27T25:00:00Z",
-			      "2026-11-27X", "-5m" };
+	const char *bad[] = { "",
+		              "yesterday",
+		              "10x",
+		              "5mm",
+		              "2026-13-01",
+		              "2026-11-27T25:00:00Z",
+		              "2026-11-27X",
+		              "-5m" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (om_time_parse(bad[i], 0, &ms) != EINVAL)
 			UT_FAIL("accepted \"%s\"", bad[i]);
@@ -54,4 +60,4 @@ UT_TEST(injectable_clock)
 }
 
 UT_MAIN(UT_CASE(parse_absolute), UT_CASE(parse_duration), UT_CASE(parse_rejects),
-	UT_CASE(injectable_clock))
+        UT_CASE(injectable_clock))

@@ -51,4 +51,4 @@ UT_TEST(buf_enomem_sticks)
 }
 
 UT_MAIN(UT_CASE(compare), UT_CASE(to_u64_bounds), UT_CASE(buf_json_and_printf),
-	UT_CASE(buf_enomem_sticks))
+        UT_CASE(buf_enomem_sticks))

@@ -1,0 +1,410 @@
+/* server.c — the server process. One libuv loop (the control thread of
+ * DESIGN.md); listeners and call handling hang off it in later modules.
+ *
+ * Reload is validate-then-swap: the new configuration (and, with the
+ * directory, the new snapshot) is built aside; on any error the old one
+ * stays, event 1181 says why, and the CLI is told. */
+#include "app/server.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/ctl.h"
+#include "core/events.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "app/resolve.h"
+#include "app/sipd.h"
+#include "directory/db.h"
+#include "directory/directory.h"
+#include "directory/eventlog.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+#include <uv.h>
+
+struct server {
+	const struct om_server_opts *opts;
+	uv_loop_t loop;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t tick;
+	struct om_ctl_server *ctl;
+	struct om_db *db;
+	struct om_config *cfg;
+	struct om_dir_snapshot *dir; /* the directory as the server uses it */
+	struct om_sipd *sipd;
+	uv_timer_t dns_timer; /* re-resolve gateway FQDNs when their TTL runs out */
+	bool secured;
+	const char *mode_why;
+	int64_t started_ms;
+	int64_t last_prune_ms;
+	unsigned long reloads, reloads_rejected;
+	unsigned long generation;
+	bool draining;
+	char ctl_path[4096];
+};
+
+bool om_server_decide_secured(int n_plans, int n_secured_plans, bool start_secured,
+                              const char **why)
+{
+	if (n_secured_plans > 0) {
+		*why = "an associated dial plan is SIPSecured or Secured";
+		return true;
+	}
+	if (n_plans > 0) {
+		*why = "every associated dial plan is Unsecured";
+		return false;
+	}
+	*why = start_secured ? "no dial plan associated; start_secured = 1"
+	                     : "no dial plan associated; start_secured = 0";
+	return start_secured;
+}
+
+/* The dial plans associated with this server, from a directory snapshot
+ * (R9: one secured plan is enough for a secured start). */
+static void decide_mode(const struct om_dir_snapshot *dir, const struct om_config *cfg,
+                        bool *secured, const char **why)
+{
+	int n = dir ? (int)om_dir_snapshot_server_plan_count(dir) : 0;
+	int nsec = dir && om_dir_snapshot_server_secured(dir) ? 1 : 0;
+	*secured = om_server_decide_secured(n, nsec, cfg->start_secured, why);
+}
+
+static void log_mode(struct server *s)
+{
+	char tcp[256], tls[256];
+	om_config_listen_str(s->cfg->sip_tcp, s->cfg->n_sip_tcp, tcp, sizeof(tcp));
+	om_config_listen_str(s->cfg->sip_tls, s->cfg->n_sip_tls, tls, sizeof(tls));
+	if (s->secured)
+		om_event(OM_EV_START_SECURED, "server", "the service started in secured mode",
+		         "reason", s->mode_why, "fqdn", s->cfg->fqdn, "sip_tcp", tcp, "sip_tls",
+		         tls, NULL);
+	else
+		om_event(OM_EV_START_UNSECURED, "server", "the service started unsecured", "reason",
+		         s->mode_why, "fqdn", s->cfg->fqdn, "sip_tcp", tcp, NULL);
+}
+
+static int load_config(struct server *s, struct om_config **out, char *err, size_t errlen)
+{
+	return om_config_load(s->opts->config_path, !s->opts->config_explicit, out, err, errlen);
+}
+
+static void apply_config_globals(const struct om_config *cfg)
+{
+	om_log_set_level((enum om_level)cfg->log_level);
+	om_events_set_interval((int64_t)cfg->events_interval * 1000);
+}
+
+/* Gateway FQDNs: a new snapshot with fresh addresses, swapped in without
+ * a reload event (nothing an administrator changed). */
+static void on_dns_timer(uv_timer_t *t)
+{
+	struct server *s = t->data;
+	struct om_dir_snapshot *dir = NULL;
+	struct om_dir_err derr = { "" };
+	uint64_t next;
+	if (om_dir_snapshot_build(s->db, &dir, &derr)) {
+		om_log(OM_LOG_WARNING, "directory refresh failed", "error", derr.msg, NULL);
+		uv_timer_start(t, on_dns_timer, 30000, 0);
+		return;
+	}
+	om_resolve_snapshot(dir, s->cfg->dns_servers, 3000, &next);
+	struct om_dir_snapshot *old = s->dir;
+	s->dir = dir;
+	if (s->sipd)
+		om_sipd_set_snapshot(s->sipd, dir);
+	om_dir_snapshot_free(old);
+	if (next)
+		uv_timer_start(t, on_dns_timer, next, 0);
+}
+
+/* Returns 0 and swaps, or an errno with err filled (old config kept). */
+static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *changes)
+{
+	struct om_config *next = NULL;
+	int rc = load_config(s, &next, err, errlen);
+	if (rc) {
+		s->reloads_rejected++;
+		om_event(OM_EV_RELOAD_REJECTED, "server",
+		         "reload rejected (the old configuration stays)", "error", err, NULL);
+		return rc;
+	}
+	struct om_dir_snapshot *dir = NULL;
+	struct om_dir_err derr = { "" };
+	rc = om_dir_snapshot_build(s->db, &dir, &derr);
+	if (rc) {
+		snprintf(err, errlen, "directory: %s", derr.msg);
+		om_config_free(next);
+		s->reloads_rejected++;
+		om_event(OM_EV_RELOAD_REJECTED, "server",
+		         "reload rejected (the old configuration stays)", "error", err, NULL);
+		return rc;
+	}
+	uint64_t dns_next;
+	om_resolve_snapshot(dir, next->dns_servers, 3000, &dns_next);
+	if (dns_next)
+		uv_timer_start(&s->dns_timer, on_dns_timer, dns_next, 0);
+	else
+		uv_timer_stop(&s->dns_timer);
+	bool secured;
+	const char *why;
+	decide_mode(dir, next, &secured, &why);
+	if (om_dir_snapshot_gateway_count(dir) != om_dir_snapshot_gateway_count(s->dir))
+		om_buf_printf(changes, "gateways %zu -> %zu; ",
+		              om_dir_snapshot_gateway_count(s->dir),
+		              om_dir_snapshot_gateway_count(dir));
+	if (secured != s->secured)
+		om_buf_printf(changes, "mode %s -> %s; ", s->secured ? "secured" : "unsecured",
+		              secured ? "secured" : "unsecured");
+	if (strcmp(next->fqdn, s->cfg->fqdn))
+		om_buf_printf(changes, "fqdn %s -> %s; ", s->cfg->fqdn, next->fqdn);
+	char lnew[256], lold[256];
+	om_config_listen_str(next->sip_tcp, next->n_sip_tcp, lnew, sizeof(lnew));
+	om_config_listen_str(s->cfg->sip_tcp, s->cfg->n_sip_tcp, lold, sizeof(lold));
+	if (strcmp(lnew, lold))
+		om_buf_printf(changes, "sip_tcp %s -> %s (takes effect at restart); ", lold, lnew);
+	struct om_config *old = s->cfg;
+	struct om_dir_snapshot *old_dir = s->dir;
+	s->cfg = next;
+	s->dir = dir; /* the swap: readers holding a reference keep the old one */
+	if (s->sipd)
+		om_sipd_set_snapshot(s->sipd, dir); /* re-checks live connections */
+	om_dir_snapshot_free(old_dir);
+	s->secured = secured;
+	s->mode_why = why;
+	s->generation++;
+	s->reloads++;
+	om_config_free(old);
+	apply_config_globals(s->cfg);
+	om_event(OM_EV_RELOAD_APPLIED, "server", "reload applied", "config", s->cfg->path, "mode",
+	         s->secured ? "secured" : "unsecured", "changes",
+	         changes->len ? om_buf_cstr(changes) : "none", NULL);
+	return 0;
+}
+
+static void status_json(struct server *s, struct om_buf *r)
+{
+	char started[40], tcp[256], tls[256];
+	om_time_format(s->started_ms, started, sizeof(started));
+	om_config_listen_str(s->cfg->sip_tcp, s->cfg->n_sip_tcp, tcp, sizeof(tcp));
+	om_config_listen_str(s->cfg->sip_tls, s->cfg->n_sip_tls, tls, sizeof(tls));
+	om_buf_printf(r, "{\"ok\":true,\"state\":\"%s\",\"pid\":%ld,\"version\":\"%s\",",
+	              s->draining ? "draining" : "running", (long)getpid(), OM_VERSION);
+	om_buf_printf(r, "\"mode\":\"%s\",\"mode_reason\":", s->secured ? "secured" : "unsecured");
+	om_buf_json_str(r, s->mode_why);
+	om_buf_adds(r, ",\"fqdn\":");
+	om_buf_json_str(r, s->cfg->fqdn);
+	om_buf_adds(r, ",\"config\":");
+	om_buf_json_str(r, s->cfg->path);
+	om_buf_adds(r, ",\"data\":");
+	om_buf_json_str(r, s->opts->data_dir);
+	om_buf_adds(r, ",\"sip_tcp\":");
+	om_buf_json_str(r, tcp);
+	om_buf_adds(r, ",\"sip_tls\":");
+	om_buf_json_str(r, s->secured ? tls : "");
+	om_buf_printf(r,
+	              ",\"started\":\"%s\",\"uptime_s\":%lld,\"reloads\":%lu,"
+	              "\"reloads_rejected\":%lu,\"generation\":%lu,\"max_calls\":%u",
+	              started, (long long)((om_now_ms() - s->started_ms) / 1000), s->reloads,
+	              s->reloads_rejected, s->generation, s->cfg->max_calls);
+	/* the directory snapshot in use */
+	om_buf_printf(r,
+	              ",\"directory\":{\"generation\":%llu,\"dialplans\":%zu,\"gateways\":%zu,"
+	              "\"mailboxes\":%zu}",
+	              (unsigned long long)om_dir_snapshot_generation(s->dir),
+	              om_dir_snapshot_dialplan_count(s->dir), om_dir_snapshot_gateway_count(s->dir),
+	              om_dir_snapshot_mailbox_count(s->dir));
+	if (s->sipd)
+		om_sipd_status_json(s->sipd, r);
+	om_buf_adds(r, "}");
+}
+
+static void on_ctl(const char *cmd, struct om_buf *r, void *arg)
+{
+	struct server *s = arg;
+	if (!strcmp(cmd, "status")) {
+		status_json(s, r);
+	} else if (!strcmp(cmd, "reload")) {
+		char err[512] = "";
+		struct om_buf changes;
+		om_buf_init(&changes);
+		sd_notify(0, "RELOADING=1");
+		if (do_reload(s, err, sizeof(err), &changes) == 0) {
+			om_buf_printf(
+			    r, "{\"ok\":true,\"generation\":%lu,\"mode\":\"%s\",\"changes\":",
+			    s->generation, s->secured ? "secured" : "unsecured");
+			om_buf_json_str(r, changes.len ? om_buf_cstr(&changes) : "none");
+			om_buf_adds(r, "}");
+		} else {
+			om_buf_adds(r, "{\"ok\":false,\"error\":");
+			om_buf_json_str(r, err);
+			om_buf_adds(r, "}");
+		}
+		om_buf_free(&changes);
+		sd_notify(0, "READY=1");
+	} else {
+		om_buf_adds(r, "{\"ok\":false,\"error\":\"unknown command\"}");
+	}
+}
+
+static void on_walk_close(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void begin_shutdown(struct server *s, const char *why)
+{
+	if (s->draining)
+		return;
+	s->draining = true;
+	sd_notify(0, "STOPPING=1");
+	om_log(OM_LOG_INFO, "stopping", "reason", why, NULL);
+	/* No calls exist yet to drain; close everything and let the loop end. */
+	om_sipd_close(s->sipd);
+	s->sipd = NULL;
+	om_ctl_server_close(s->ctl);
+	s->ctl = NULL;
+	uv_timer_stop(&s->tick);
+	uv_walk(&s->loop, on_walk_close, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct server *s = h->data;
+	if (signum == SIGHUP) {
+		char err[512];
+		struct om_buf changes;
+		om_buf_init(&changes);
+		do_reload(s, err, sizeof(err), &changes);
+		om_buf_free(&changes);
+		return;
+	}
+	begin_shutdown(s, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void prune(struct server *s)
+{
+	int64_t now = om_now_ms();
+	long n = om_eventlog_prune(s->db, now - (int64_t)s->cfg->events_keep_days * 86400000LL);
+	if (n > 0) {
+		char num[24];
+		snprintf(num, sizeof(num), "%ld", n);
+		om_log(OM_LOG_INFO, "old events pruned", "count", num, NULL);
+	}
+	s->last_prune_ms = now;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct server *s = t->data;
+	om_events_flush(0);
+	if (om_now_ms() - s->last_prune_ms >= 3600 * 1000)
+		prune(s);
+}
+
+int om_server_run(const struct om_server_opts *opts)
+{
+	struct server s;
+	char err[1024];
+	int rc, code = 1;
+	memset(&s, 0, sizeof(s));
+	s.opts = opts;
+	s.started_ms = om_now_ms();
+	umask(077);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = om_db_open(opts->data_dir, 0, &s.db, err, sizeof(err));
+	if (rc) {
+		om_log(OM_LOG_ERROR, "cannot open the store", "error", err, NULL);
+		fprintf(stderr, "openum: error: %s\n", err);
+		return 1;
+	}
+	rc = load_config(&s, &s.cfg, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "openum: error: %s\n", err);
+		om_db_free(s.db);
+		return 1;
+	}
+	{
+		struct om_dir_err derr = { "" };
+		if (om_dir_snapshot_build(s.db, &s.dir, &derr)) {
+			fprintf(stderr, "openum: error: the directory cannot be used: %s\n",
+			        derr.msg);
+			om_config_free(s.cfg);
+			om_db_free(s.db);
+			return 1;
+		}
+	}
+	apply_config_globals(s.cfg);
+	om_events_set_sink(om_eventlog_sink, s.db);
+	prune(&s);
+
+	if (uv_loop_init(&s.loop) != 0) {
+		fprintf(stderr, "openum: error: cannot create the event loop\n");
+		goto out;
+	}
+	snprintf(s.ctl_path, sizeof(s.ctl_path), "%s/control.sock", opts->data_dir);
+	rc = om_ctl_server_start(&s.loop, s.ctl_path, on_ctl, &s, &s.ctl);
+	if (rc) {
+		fprintf(stderr, "openum: error: control socket %s: %s\n", s.ctl_path,
+		        rc == EADDRINUSE ? "another openum serve is running on this store"
+		                         : strerror(rc));
+		uv_walk(&s.loop, on_walk_close, NULL);
+		uv_run(&s.loop, UV_RUN_DEFAULT);
+		uv_loop_close(&s.loop);
+		goto out;
+	}
+	decide_mode(s.dir, s.cfg, &s.secured, &s.mode_why);
+	log_mode(&s);
+
+	uv_signal_init(&s.loop, &s.sig_term);
+	uv_signal_init(&s.loop, &s.sig_int);
+	uv_signal_init(&s.loop, &s.sig_hup);
+	s.sig_term.data = s.sig_int.data = s.sig_hup.data = &s;
+	uv_signal_start(&s.sig_term, on_signal, SIGTERM);
+	uv_signal_start(&s.sig_int, on_signal, SIGINT);
+	uv_signal_start(&s.sig_hup, on_signal, SIGHUP);
+	uv_timer_init(&s.loop, &s.tick);
+	s.tick.data = &s;
+	uv_timer_start(&s.tick, on_tick, 1000, 1000);
+	uv_timer_init(&s.loop, &s.dns_timer);
+	s.dns_timer.data = &s;
+	{
+		uint64_t next;
+		om_resolve_snapshot(s.dir, s.cfg->dns_servers, 3000, &next);
+		if (next)
+			uv_timer_start(&s.dns_timer, on_dns_timer, next, 0);
+	}
+
+	if (s.cfg->n_sip_tcp && om_sipd_new(&s.loop, s.cfg, &s.sipd, err, sizeof(err)) != 0) {
+		fprintf(stderr, "openum: error: %s\n", err);
+		om_log(OM_LOG_ERROR, "cannot start SIP", "error", err, NULL);
+		begin_shutdown(&s, "start failed");
+		uv_run(&s.loop, UV_RUN_DEFAULT);
+		uv_loop_close(&s.loop);
+		goto out;
+	}
+	if (s.sipd)
+		om_sipd_set_snapshot(s.sipd, s.dir);
+
+	sd_notifyf(0, "READY=1\nSTATUS=%s, control socket %s", s.secured ? "secured" : "unsecured",
+	           s.ctl_path);
+	om_log(OM_LOG_INFO, "ready", "control", s.ctl_path, "mode",
+	       s.secured ? "secured" : "unsecured", NULL);
+	uv_run(&s.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&s.loop);
+	om_events_flush(1);
+	om_log(OM_LOG_INFO, "stopped", NULL);
+	code = 0;
+out:
+	om_events_set_sink(NULL, NULL);
+	om_config_free(s.cfg);
+	om_dir_snapshot_free(s.dir);
+	om_db_free(s.db);
+	return code;
+}

@@ -1,0 +1,398 @@
+/* sipd.c — SIP service: TCP transport → trust → parse → stateless answer.
+ *
+ * Trust first (R4, DESIGN "Trust first"): a TCP peer whose address is no
+ * enabled (or nonewcalls) gateway's is closed at accept, before a byte is
+ * read, with event 1131 rate-limited per source address: a scanner learns
+ * nothing but that the port is open. Every message is re-checked against
+ * the current snapshot, so a gateway disabled by a reload gets no further
+ * request processed on a connection it already had. */
+#include "app/sipd.h"
+#include "core/alloc.h"
+#include "core/events.h"
+#include "core/log.h"
+#include "sip/sip.h"
+#include "transport/tcp.h"
+#include "trust/trust.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+struct om_sipd {
+	uv_loop_t *loop;
+	struct om_tcp_server *tcp;
+	struct om_dir_snapshot *snap;
+	struct om_flow_table *flows;
+	struct om_sip_limits limits;
+	char fqdn[254];
+	uint64_t answered, dropped_untrusted, refused_mode, bad_requests, responses_ignored;
+};
+
+static const char allow_hdr[] = "Allow: OPTIONS\r\n";
+static const char *const supported_tags[] = { NULL };
+
+static void peer_ip(const struct sockaddr *sa, char *out, size_t len)
+{
+	if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+		          (socklen_t)len);
+	else
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+		          (socklen_t)len);
+}
+
+static int on_accept(struct om_tcp_conn *c, const struct sockaddr *peer, void **user, void *arg)
+{
+	struct om_sipd *d = arg;
+	const struct om_dir_gateway *gw =
+	    d->snap ? om_dir_snapshot_gateway_by_addr(d->snap, peer) : NULL;
+	if (!gw) {
+		char ip[INET6_ADDRSTRLEN];
+		peer_ip(peer, ip, sizeof(ip));
+		d->dropped_untrusted++;
+		om_event(OM_EV_UNTRUSTED_DEVICE, ip, "SIP from an untrusted device dropped", "peer",
+		         om_tcp_conn_peer_str(c), "transport", "tcp", NULL);
+		return 1;
+	}
+	if (om_flow_add(d->flows, om_tcp_conn_id(c), gw->id, peer, OM_FLOW_TCP) != 0)
+		return 1;
+	*user = NULL;
+	return 0;
+}
+
+static void on_close(struct om_tcp_conn *c, enum om_tcp_close_reason why, void *user, void *arg)
+{
+	struct om_sipd *d = arg;
+	om_flow_remove(d->flows, om_tcp_conn_id(c));
+	if (why != OM_TCP_CLOSE_PEER && why != OM_TCP_CLOSE_LOCAL)
+		om_log(OM_LOG_INFO, "connection closed", "peer", om_tcp_conn_peer_str(c), "reason",
+		       om_tcp_close_reason_str(why), NULL);
+}
+
+static void on_frame_error(struct om_tcp_conn *c, const char *reason, void *user, void *arg)
+{
+	om_log(OM_LOG_WARNING, "SIP framing lost: closing the connection", "peer",
+	       om_tcp_conn_peer_str(c), "reason", reason, NULL);
+}
+
+static void new_tag(char *out, size_t len)
+{
+	unsigned char r[8];
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		memset(r, 0x5a, sizeof(r));
+	snprintf(out, len, "%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5],
+	         r[6], r[7]);
+}
+
+static void respond(struct om_sipd *d, struct om_tcp_conn *c, const struct om_sip_msg *req,
+                    int status, const char *phrase, const char *extra)
+{
+	struct om_buf out;
+	char tag[24];
+	new_tag(tag, sizeof(tag));
+	struct om_sip_resp_opts o = { .to_tag = tag, .extra = extra };
+	om_buf_init(&out);
+	if (om_sip_response_build(req, status, phrase, &o, &out) == 0 && !om_buf_err(&out)) {
+		om_tcp_conn_send(c, out.p, out.len);
+		d->answered++;
+	}
+	om_buf_free(&out);
+}
+
+/* A request the parser refused (bad start line, bad version) still gets
+ * its status when the headers needed to address an answer are there: the
+ * Via, From, To, Call-ID and CSeq lines are copied raw, each bounded and
+ * printable, never anything else (RFC 4475 §3.1.2.9, §3.1.2.16). */
+static int raw_hdr_is(const char *line, size_t len, const char *full, char compact, size_t *vstart)
+{
+	size_t n = strlen(full), i = 0;
+	if (len > n && !strncasecmp(line, full, n))
+		i = n;
+	else if (len > 1 && (line[0] == compact || line[0] == compact - 32))
+		i = 1;
+	else
+		return 0;
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (i >= len || line[i] != ':')
+		return 0;
+	*vstart = i + 1;
+	return 1;
+}
+
+static void respond_unparsable(struct om_sipd *d, struct om_tcp_conn *c, const char *buf,
+                               size_t len, int status)
+{
+	static const struct {
+		const char *name;
+		char compact;
+		int many;
+	} want[] = { { "Via", 'v', 1 },
+		     { "From", 'f', 0 },
+		     { "To", 't', 0 },
+		     { "Call-ID", 'i', 0 },
+		     { "CSeq", 0, 0 } };
+	int have[5] = { 0 };
+	struct om_buf out;
+	om_buf_init(&out);
+	/* Only requests: a response is never answered. */
+	if (len < 4 || !memcmp(buf, "SIP/", 4))
+		return;
+	om_buf_printf(&out, "SIP/2.0 %d %s\r\n", status, om_sip_status_phrase(status));
+	size_t pos = 0, nlines = 0;
+	while (pos < len && nlines++ < 256) {
+		const char *eol = memchr(buf + pos, '\n', len - pos);
+		size_t l = eol ? (size_t)(eol - buf - pos) : len - pos;
+		const char *line = buf + pos;
+		pos += l + 1;
+		if (l && line[l - 1] == '\r')
+			l--;
+		if (l == 0)
+			break; /* end of the header section */
+		for (size_t k = 0; k < 5; k++) {
+			size_t v;
+			if (!raw_hdr_is(line, l, want[k].name,
+			                want[k].compact ? want[k].compact : '\x01', &v))
+				continue;
+			if ((have[k] && !want[k].many) || have[k] >= 10 || l > 1024)
+				break;
+			for (size_t i = 0; i < l; i++)
+				if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
+					goto out;
+			om_buf_printf(&out, "%s:%.*s\r\n", want[k].name, (int)(l - v), line + v);
+			have[k]++;
+			break;
+		}
+	}
+	for (size_t k = 0; k < 5; k++)
+		if (!have[k])
+			goto out;
+	om_buf_adds(&out, "Content-Length: 0\r\n\r\n");
+	if (!om_buf_err(&out)) {
+		om_tcp_conn_send(c, out.p, out.len);
+		d->answered++;
+	}
+out:
+	om_buf_free(&out);
+}
+
+static void handle_request(struct om_sipd *d, struct om_tcp_conn *c,
+                           const struct om_dir_gateway *gw, const struct om_sip_msg *m)
+{
+	enum om_sip_reason reason;
+	if (m->method == OM_SIP_METHOD_ACK)
+		return; /* never answered */
+	if (om_sip_msg_validate(m, &reason) != 0) {
+		d->bad_requests++;
+		char warn[320];
+		snprintf(warn, sizeof(warn), "Warning: 399 %s \"%s\"\r\n", d->fqdn,
+		         om_sip_reason_str(reason));
+		respond(d, c, m, om_sip_reason_status(reason), NULL, warn);
+		return;
+	}
+	/* R3: a SIPSecured or Secured plan takes nothing over TCP. */
+	const struct om_dir_dialplan *plan = om_dir_snapshot_gateway_plan(d->snap, gw);
+	if (plan && plan->security != OM_SEC_UNSECURED) {
+		d->refused_mode++;
+		om_event(OM_EV_SECURITY_MODE_REFUSED, gw->name,
+		         "request refused: the gateway's dial plan requires TLS", "gateway",
+		         gw->name, "dialplan", plan->name, "security",
+		         plan->security == OM_SEC_SECURED ? "Secured" : "SIPSecured", "transport",
+		         "tcp", "peer", om_tcp_conn_peer_str(c), NULL);
+		respond(d, c, m, 403, "Forbidden (TLS required by the dial plan)", NULL);
+		return;
+	}
+	/* RFC 3261 §8.2.2: URI scheme, then Require. */
+	struct om_sip_uri ruri;
+	if (om_sip_uri_parse(m->ruri, m->limits.max_uri, &ruri) != 0 ||
+	    (ruri.scheme != OM_SIP_SCHEME_SIP && ruri.scheme != OM_SIP_SCHEME_SIPS &&
+	     ruri.scheme != OM_SIP_SCHEME_TEL)) {
+		respond(d, c, m, 416, NULL, NULL);
+		return;
+	}
+	if (m->method != OM_SIP_METHOD_CANCEL) {
+		struct om_buf uns;
+		om_buf_init(&uns);
+		long n = om_sip_msg_unsupported(m, supported_tags, false, &uns);
+		if (n > 0) {
+			struct om_buf extra;
+			om_buf_init(&extra);
+			om_buf_printf(&extra, "Unsupported: %s\r\n",
+			              om_buf_cstr(&uns) ? om_buf_cstr(&uns) : "");
+			respond(d, c, m, 420, NULL, om_buf_cstr(&extra));
+			om_buf_free(&extra);
+			om_buf_free(&uns);
+			return;
+		}
+		om_buf_free(&uns);
+	}
+	switch (m->method) {
+	case OM_SIP_METHOD_OPTIONS:
+		respond(d, c, m, 200, NULL,
+		        "Allow: OPTIONS\r\nAccept: application/sdp\r\nSupported: \r\n");
+		return;
+	case OM_SIP_METHOD_INVITE:
+		if (gw->status == OM_GW_NONEWCALLS) {
+			respond(d, c, m, 503, "Service Unavailable (gateway draining)",
+			        "Retry-After: 300\r\n");
+			return;
+		}
+		respond(d, c, m, 405, NULL, allow_hdr);
+		return;
+	case OM_SIP_METHOD_CANCEL:
+		respond(d, c, m, 481, NULL, NULL);
+		return;
+	case OM_SIP_METHOD_OTHER:
+		respond(d, c, m, 501, NULL, allow_hdr);
+		return;
+	default:
+		respond(d, c, m, 405, NULL, allow_hdr);
+		return;
+	}
+}
+
+static void on_msg(struct om_tcp_conn *c, const char *buf, size_t len, void *user, void *arg)
+{
+	struct om_sipd *d = arg;
+	/* Trust again, against the snapshot in force now. */
+	const struct om_dir_gateway *gw =
+	    d->snap ? om_dir_snapshot_gateway_by_addr(d->snap, om_tcp_conn_peer(c)) : NULL;
+	if (!gw) {
+		om_tcp_conn_abort(c);
+		return;
+	}
+	struct om_sip_msg *m = NULL;
+	enum om_sip_reason reason = 0;
+	int rc = om_sip_msg_parse(buf, len, &d->limits, &m, &reason);
+	if (rc != 0) {
+		/* The framing is intact, so the connection stays. */
+		d->bad_requests++;
+		om_log(OM_LOG_INFO, "unparsable SIP message", "peer", om_tcp_conn_peer_str(c),
+		       "reason", om_sip_reason_str(reason), NULL);
+		if (reason != OM_SIP_R_BAD_STATUS && reason != OM_SIP_R_NOMEM)
+			respond_unparsable(d, c, buf, len, om_sip_reason_status(reason));
+		return;
+	}
+	if (!m->is_request) {
+		d->responses_ignored++; /* no client transactions yet: stray */
+	} else {
+		struct om_sip_via via;
+		if (om_sip_msg_via_top(m, &via) == 0 && via.has_alias)
+			om_flow_set_alias(d->flows, om_tcp_conn_id(c), true);
+		handle_request(d, c, gw, m);
+	}
+	om_sip_msg_free(m);
+}
+
+static void recheck(struct om_tcp_conn *c, void *user, void *arg)
+{
+	struct om_sipd *d = arg;
+	const struct om_dir_gateway *gw =
+	    om_dir_snapshot_gateway_by_addr(d->snap, om_tcp_conn_peer(c));
+	if (!gw) {
+		om_log(OM_LOG_INFO, "peer no longer a trusted gateway: disconnected", "peer",
+		       om_tcp_conn_peer_str(c), NULL);
+		om_tcp_conn_abort(c);
+	} else {
+		om_flow_set_gateway(d->flows, om_tcp_conn_id(c), gw->id);
+	}
+}
+
+void om_sipd_set_snapshot(struct om_sipd *d, struct om_dir_snapshot *snap)
+{
+	struct om_dir_snapshot *old = d->snap;
+	d->snap = om_dir_snapshot_ref(snap);
+	om_dir_snapshot_free(old);
+	if (d->tcp)
+		om_tcp_server_foreach(d->tcp, recheck, d);
+}
+
+int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **out, char *err,
+                size_t errlen)
+{
+	struct om_sipd *d = om_calloc(1, sizeof(*d));
+	int rc;
+	if (!d) {
+		snprintf(err, errlen, "out of memory");
+		return ENOMEM;
+	}
+	d->loop = loop;
+	om_sip_limits_default(&d->limits);
+	snprintf(d->fqdn, sizeof(d->fqdn), "%s", cfg->fqdn);
+	rc = om_flow_table_new(&d->flows);
+	if (rc) {
+		snprintf(err, errlen, "out of memory");
+		om_free(d);
+		return rc;
+	}
+	struct om_tcp_handlers h = {
+		.accept_h = on_accept,
+		.msg_h = on_msg,
+		.frame_error_h = on_frame_error,
+		.close_h = on_close,
+		.arg = d,
+	};
+	struct om_tcp_limits lim;
+	om_tcp_limits_default(&lim);
+	lim.max_msg = d->limits.max_msg;
+	lim.idle_ms = (uint64_t)cfg->tcp_idle_timeout * 1000;
+	lim.partial_ms = (uint64_t)cfg->sip_message_timeout * 1000;
+	lim.max_conns = cfg->max_connections;
+	lim.max_conns_peer = cfg->max_connections_per_peer;
+	rc = om_tcp_server_new(loop, &lim, &h, &d->tcp);
+	if (rc) {
+		snprintf(err, errlen, "out of memory");
+		om_flow_table_free(d->flows);
+		om_free(d);
+		return rc;
+	}
+	for (size_t i = 0; i < cfg->n_sip_tcp; i++) {
+		rc = om_tcp_server_listen(d->tcp, cfg->sip_tcp[i].host, cfg->sip_tcp[i].port);
+		if (rc) {
+			char where[128];
+			om_config_listen_str(&cfg->sip_tcp[i], 1, where, sizeof(where));
+			snprintf(err, errlen, "cannot listen on TCP %s: %s", where, strerror(rc));
+			om_sipd_close(d);
+			return rc;
+		}
+	}
+	*out = d;
+	return 0;
+}
+
+int om_sipd_tcp_port(struct om_sipd *d, size_t i)
+{
+	return om_tcp_server_port(d->tcp, i);
+}
+
+void om_sipd_close(struct om_sipd *d)
+{
+	if (!d)
+		return;
+	om_tcp_server_close(d->tcp);
+	om_flow_table_free(d->flows);
+	om_dir_snapshot_free(d->snap);
+	om_free(d);
+}
+
+void om_sipd_status_json(struct om_sipd *d, struct om_buf *out)
+{
+	struct om_tcp_stats st;
+	om_tcp_server_stats(d->tcp, &st);
+	om_buf_printf(out,
+	              ",\"sip\":{\"tcp_connections\":%zu,\"tcp_accepted\":%llu,"
+	              "\"untrusted_dropped\":%llu,\"over_limit\":%llu,\"messages\":%llu,"
+	              "\"answered\":%llu,\"bad_requests\":%llu,\"refused_mode\":%llu,"
+	              "\"keepalives\":%llu,\"closed_idle\":%llu,\"closed_partial\":%llu,"
+	              "\"closed_framing\":%llu,\"closed_overflow\":%llu,\"flows\":%zu}",
+	              st.conns, (unsigned long long)st.accepted,
+	              (unsigned long long)d->dropped_untrusted, (unsigned long long)st.over_limit,
+	              (unsigned long long)st.messages, (unsigned long long)d->answered,
+	              (unsigned long long)d->bad_requests, (unsigned long long)d->refused_mode,
+	              (unsigned long long)st.keepalives, (unsigned long long)st.closed_idle,
+	              (unsigned long long)st.closed_partial, (unsigned long long)st.closed_framing,
+	              (unsigned long long)st.closed_overflow, om_flow_count(d->flows));
+}

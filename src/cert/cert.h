@@ -1,0 +1,236 @@
+/* cert.h — openum's certificate stores, selection policy, pinning,
+ * generation, CSRs, import/export and expiry watch (R6, R7, R8, R9).
+ *
+ * Stores live in the data directory (docs/modules/cert.md):
+ *   certs/personal/<sha256>.pem   certificate + chain; <sha256>.key (0600)
+ *   certs/trusted/<sha256>.pem    trusted roots and intermediates
+ *   certs/crl/<sha256>.pem        revocation lists
+ *   certs/requests/<spki>.key     keys of CSRs waiting for their certificate
+ * Every write goes through om_file_write_atomic; folders 0700, files 0600.
+ *
+ * Selection (R7, the seed's "How Unified Messaging Determines Security Mode
+ * and Selects Certificates"): among valid personal certificates, CA-issued
+ * ones with the latest not-after first, then self-signed ones with the
+ * latest not-after. Valid means: within not-before..not-after, has its
+ * private key, and serverAuth in the EKU when an EKU is present. A pin (the
+ * directory's `servers.pinned_certificate`, `openum server set
+ * --certificate`, passed in by the caller)
+ * overrides the order. */
+#ifndef OM_CERT_CERT_H
+#define OM_CERT_CERT_H
+
+#include <stdbool.h>
+
+#include "core/events.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+/* Event raised when the pinned certificate is missing, keyless, expired,
+ * not yet valid or lacks serverAuth (error level). Not in the DESIGN table
+ * yet: 1125 is the free neighbour of 1123/1124. */
+#define OM_CERT_EV_PIN_INVALID OM_EV_CERT_PIN_INVALID
+
+/* Days before not-after from which 1120/1124 are raised. */
+#define OM_CERT_WARN_DAYS    30
+/* Default validity of generated self-signed certificates (two years). */
+#define OM_CERT_DEFAULT_DAYS 730
+
+enum om_cert_where { OM_CERT_PERSONAL = 0, OM_CERT_TRUSTED = 1 };
+
+enum om_cert_keytype { OM_CERT_KEY_EC = 0, OM_CERT_KEY_RSA2048, OM_CERT_KEY_RSA3072 };
+
+/* One certificate of a store, with what `openum cert list` shows. Owned by
+ * its store. */
+struct om_cert {
+	X509 *x509;
+	STACK_OF(X509) * chain; /* the rest of the file (intermediates), may be NULL */
+	EVP_PKEY *key;          /* NULL: keyless (or the key did not match) */
+	enum om_cert_where where;
+	char sha1[41];    /* uppercase hex, no colons: the thumbprint */
+	char sha256[65];  /* lowercase hex: the file name */
+	char serial[130]; /* uppercase hex */
+	char *subject;    /* RFC 2253 one line */
+	char *issuer;
+	char *sans;        /* "DNS:a, IP:b" or "" */
+	char key_type[80]; /* "EC P-256", "RSA 2048" */
+	int64_t not_before_ms, not_after_ms;
+	bool self_signed; /* issuer == subject and its own key verifies it */
+	bool eku_present, eku_server, eku_client;
+	bool is_ca; /* basicConstraints CA:TRUE */
+};
+
+struct om_cert_store;
+
+/* Loads the personal and trusted stores of DATA_DIR (missing folders are
+ * empty stores). Files that cannot be read are skipped with a log line. */
+int om_cert_store_open(const char *data_dir, struct om_cert_store **out);
+void om_cert_store_free(struct om_cert_store *s);
+const char *om_cert_store_dir(const struct om_cert_store *s);
+size_t om_cert_store_count(const struct om_cert_store *s, enum om_cert_where w);
+const struct om_cert *om_cert_store_at(const struct om_cert_store *s, enum om_cert_where w,
+                                       size_t i);
+/* ID: any unique prefix of the SHA-1 thumbprint (colons allowed) or the
+ * full SHA-256, case-insensitive, looked up in both stores. 0, ENOENT (no
+ * match), EEXIST (ambiguous prefix) or EINVAL (not hex). */
+int om_cert_store_find(const struct om_cert_store *s, const char *id, const struct om_cert **out);
+
+/* Adds a certificate (and its chain; key only for personal). Takes no
+ * ownership (copies are kept). Writes the files atomically; an existing
+ * entry with the same SHA-256 is replaced (a key already stored is kept
+ * when `key` is NULL). */
+int om_cert_store_add(struct om_cert_store *s, enum om_cert_where w, X509 *x,
+                      STACK_OF(X509) * chain, EVP_PKEY *key, const struct om_cert **out);
+/* Removes the files of a certificate (by SHA-256). The pointer becomes
+ * invalid. */
+int om_cert_store_remove(struct om_cert_store *s, const struct om_cert *c);
+/* Adds a CRL to certs/crl/. sha256 (65 bytes) receives its name. */
+int om_cert_store_add_crl(struct om_cert_store *s, X509_CRL *crl, char *sha256);
+/* X509_STORE with every trusted certificate and CRL (for the TLS module);
+ * caller frees. CRL checking is turned on when at least one CRL exists. */
+int om_cert_store_x509(const struct om_cert_store *s, X509_STORE **out);
+
+/* Only among the personal certificates; same ID rules and errors. */
+int om_cert_store_find_personal(const struct om_cert_store *s, const char *id,
+                                const struct om_cert **out);
+
+/* ---- facts about one certificate ---- */
+
+/* Why a certificate is or is not a candidate. */
+enum om_cert_verdict {
+	OM_CERT_CHOSEN = 0,
+	OM_CERT_RANKED_LOWER, /* valid, but the chosen one ranks first */
+	OM_CERT_NOT_PINNED,   /* valid, but another one is pinned */
+	OM_CERT_EXPIRED,
+	OM_CERT_NOT_YET_VALID,
+	OM_CERT_NO_KEY,
+	OM_CERT_NO_SERVERAUTH,
+	OM_CERT_TOO_WEAK, /* key or signature below tls_security_level */
+};
+const char *om_cert_verdict_str(enum om_cert_verdict v);
+/* 0 (OM_CERT_CHOSEN) when usable at now_ms, else the first reason. */
+enum om_cert_verdict om_cert_check(const struct om_cert *c, int64_t now_ms);
+/* Ranking order: <0 when a comes before b. */
+int om_cert_rank_cmp(const struct om_cert *a, const struct om_cert *b);
+
+/* ---- selection ---- */
+
+struct om_cert_cand {
+	const struct om_cert *cert;
+	enum om_cert_verdict verdict;
+};
+
+struct om_cert_selection {
+	const struct om_cert *chosen;     /* NULL: nothing usable */
+	bool pinned;                      /* a pin is set */
+	char pin[100];                    /* as given */
+	bool pin_found;                   /* the pin names exactly one personal certificate */
+	bool pin_ambiguous;               /* the pin's prefix names several */
+	enum om_cert_verdict pin_verdict; /* its validity (OM_CERT_CHOSEN: valid) */
+	struct om_cert_cand *cands;       /* every personal certificate, best first */
+	size_t ncands;
+};
+
+/* Pure: no event, no file written. pin: NULL or "" for the automatic
+ * order, else an ID (SHA-1 prefix or SHA-256, as in om_cert_store_find). A pinned certificate that exists with its key is chosen even when
+ * invalid (pin_verdict says why); a missing or keyless pin chooses nothing.
+ * security_level (openum.conf tls_security_level, 0-5): a certificate whose
+ * key, chain keys or signature an OpenSSL TLS context at that level would
+ * refuse is OM_CERT_TOO_WEAK; 0 checks nothing. */
+int om_cert_select(const struct om_cert_store *s, const char *pin, int64_t now_ms,
+                   int security_level, struct om_cert_selection *out);
+void om_cert_selection_free(struct om_cert_selection *sel);
+
+/* ---- generation, CSR, import, export ---- */
+
+int om_cert_key_new(enum om_cert_keytype t, EVP_PKEY **out);
+int om_cert_keytype_parse(const char *s, enum om_cert_keytype *out);
+/* Self-signed: CN and SAN DNS = fqdn, EKU serverAuth + clientAuth,
+ * CA:FALSE, SHA-256, random 128-bit serial, not-before one hour before now. */
+int om_cert_selfsigned_new(EVP_PKEY *key, const char *fqdn, int days, int64_t now_ms, X509 **out);
+/* Generates and stores a self-signed certificate in the personal store. */
+int om_cert_store_new_selfsigned(struct om_cert_store *s, const char *fqdn, enum om_cert_keytype t,
+                                 int days, int64_t now_ms, const struct om_cert **out);
+/* New key kept in certs/requests/ and a PEM CSR for fqdn (CN, SAN, EKU
+ * serverAuth + clientAuth). *pem is om_free'd by the caller. */
+int om_cert_request_new(struct om_cert_store *s, const char *fqdn, enum om_cert_keytype t,
+                        char **pem, size_t *len);
+
+/* What a file holds, parsed (PEM with any number of certificates, keys and
+ * CRLs; DER certificate or CRL; PKCS#12 with the password, old RC2/3DES
+ * files through the legacy provider). */
+struct om_cert_bundle {
+	STACK_OF(X509) * certs;
+	STACK_OF(X509_CRL) * crls;
+	EVP_PKEY *key; /* first private key, NULL if none */
+	bool had_key;  /* the file held a private key (even one not decrypted) */
+	bool pkcs12;
+	bool legacy; /* needed the legacy provider */
+};
+/* 0, EINVAL (not a certificate file), EACCES (wrong password / cannot
+ * decrypt), ENOKEY (only a private key, no certificate), ENOTSUP (needs the
+ * legacy provider, which cannot be loaded), ENOMEM. Nothing to free on error. */
+int om_cert_bundle_parse(const void *data, size_t len, const char *password,
+                         struct om_cert_bundle *out);
+void om_cert_bundle_free(struct om_cert_bundle *b);
+/* True when the text holds a PEM private key block of any kind. */
+bool om_cert_has_pem_key(const void *data, size_t len);
+
+/* Imports a bundle into the personal store: the leaf is the certificate of
+ * the bundle's key, else the one matching a pending CSR key, else the first
+ * non-CA certificate; the rest becomes its chain. EKEYREJECTED: the key
+ * belongs to none of them; EPERM: only CA certificates and no key (they
+ * belong in the trusted store). */
+int om_cert_import_personal(struct om_cert_store *s, const struct om_cert_bundle *b,
+                            const struct om_cert **out, bool *matched_request);
+
+enum om_cert_format { OM_CERT_FMT_PEM = 0, OM_CERT_FMT_DER, OM_CERT_FMT_PFX };
+int om_cert_format_parse(const char *s, enum om_cert_format *out);
+/* Serialises c. Key only when with_key (PEM: encrypted with AES-256 when a
+ * password is given; PFX: password required). legacy: PFX with
+ * RC2-40/3DES and a SHA-1 MAC for old gateways. *data om_free'd by caller. */
+int om_cert_export(const struct om_cert *c, enum om_cert_format f, bool with_key,
+                   const char *password, bool legacy, char **data, size_t *len);
+
+/* Loads OpenSSL's legacy (and default) provider once. 0 or ENOENT. */
+int om_cert_legacy_load(void);
+
+/* ---- the server's view: certificate in use, events, expiry watch ---- */
+
+struct om_cert_policy {
+	const char *fqdn;     /* for generated certificates */
+	bool auto_selfsigned; /* generate one when none is valid */
+	enum om_cert_keytype key;
+	int days;               /* validity of generated ones (0: default) */
+	int tls_security_level; /* 0-5, see om_cert_select */
+	const char *pin;        /* the directory's pinned certificate; NULL/"": auto */
+};
+
+struct om_cert_mgr;
+
+int om_cert_mgr_new(const char *data_dir, const struct om_cert_policy *pol,
+                    struct om_cert_mgr **out);
+void om_cert_mgr_free(struct om_cert_mgr *m);
+/* Re-reads the store, takes the pin from pol, and decides the certificate in use,
+ * generating one when allowed (1122). Events: 1114 at the first apply and
+ * whenever the certificate changes, 1115, 1123, 1125. Validate-then-swap:
+ * on error the previous choice stays. ENOENT when nothing is usable. */
+int om_cert_mgr_apply(struct om_cert_mgr *m, const struct om_cert_policy *pol, int64_t now_ms);
+/* The certificate in use (NULL before a successful apply). Valid until the
+ * next apply or free. */
+const struct om_cert *om_cert_mgr_current(const struct om_cert_mgr *m);
+const struct om_cert_store *om_cert_mgr_store(const struct om_cert_mgr *m);
+
+/* Expiry watch (R8): call at start and daily. 1120 when the certificate in
+ * use is within its last 30 days, 1121 after it expired, 1124 per trusted
+ * certificate within 30 days of (or past) its not-after; each at most once
+ * per UTC day per certificate. Returns the number of events raised. */
+int om_cert_watch_tick(struct om_cert_mgr *m, int64_t now_ms);
+/* The same rule for a gateway's certificate seen in a handshake (R8
+ * beyond): 1124 once per UTC day per certificate when it has 30 days or less
+ * left. `peer` names the gateway (address or TLS name). 1 when raised. */
+int om_cert_watch_peer(struct om_cert_mgr *m, X509 *cert, const char *peer, int64_t now_ms);
+
+#endif

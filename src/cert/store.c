@@ -1,0 +1,688 @@
+/* store.c — the personal, trusted and CRL stores under DATA/certs/, the
+ * facts shown for each certificate (thumbprints, names, EKU, self-signed),
+ * lookup by thumbprint prefix and the pin file (R6, R7).
+ *
+ * Self-signed means what the seed says ("the subject and the name of the
+ * certificate match") made exact: issuer equals subject AND the
+ * certificate's own public key verifies its signature. Anything else is
+ * CA-issued (PKI or commercial). */
+#include "cert/cert_int.h"
+#include "core/alloc.h"
+#include "core/file.h"
+#include "core/log.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+struct om_cert_store {
+	char *dir;
+	struct om_cert **v[2];
+	size_t n[2];
+	size_t cap[2];
+};
+
+static const char *const sub_dirs[2] = { "personal", "trusted" };
+
+/* ===================== small helpers ===================== */
+
+void om_cert_hex(const unsigned char *p, size_t n, bool upper, char *out)
+{
+	const char *d = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = d[p[i] >> 4];
+		out[2 * i + 1] = d[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int om_cert_bio_take(BIO *b, char **data, size_t *len)
+{
+	char *p;
+	long n = BIO_get_mem_data(b, &p);
+	if (n < 0)
+		return EIO;
+	char *copy = om_malloc((size_t)n + 1);
+	if (!copy)
+		return ENOMEM;
+	if (n > 0)
+		memcpy(copy, p, (size_t)n);
+	copy[n] = '\0';
+	*data = copy;
+	*len = (size_t)n;
+	return 0;
+}
+
+int om_cert_path(const char *data_dir, const char *sub, const char *name, char *buf, size_t len)
+{
+	int n;
+	if (name)
+		n = snprintf(buf, len, "%s/certs/%s/%s", data_dir, sub, name);
+	else
+		n = snprintf(buf, len, "%s/certs/%s", data_dir, sub);
+	return n < 0 || (size_t)n >= len ? ENAMETOOLONG : 0;
+}
+
+int64_t om_cert_asn1_ms(const ASN1_TIME *t)
+{
+	struct tm tm;
+	if (!t || !ASN1_TIME_to_tm(t, &tm))
+		return 0;
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+int om_cert_spki_sha256(EVP_PKEY *key, char out[65])
+{
+	unsigned char *der = NULL, md[32];
+	unsigned int mdlen = 0;
+	int n = i2d_PUBKEY(key, &der);
+	if (n <= 0)
+		return EINVAL;
+	int ok = EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL);
+	OPENSSL_free(der);
+	if (!ok)
+		return EIO;
+	om_cert_hex(md, mdlen, false, out);
+	return 0;
+}
+
+int om_cert_key_pem(EVP_PKEY *key, char **data, size_t *len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int err;
+	if (!b)
+		return ENOMEM;
+	if (!PEM_write_bio_PKCS8PrivateKey(b, key, NULL, NULL, 0, NULL, NULL))
+		err = EIO;
+	else
+		err = om_cert_bio_take(b, data, len);
+	BIO_free(b);
+	return err;
+}
+
+static char *name_line(const X509_NAME *n)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *s = NULL;
+	size_t len;
+	if (!b)
+		return NULL;
+	if (X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0)
+		(void)om_cert_bio_take(b, &s, &len);
+	BIO_free(b);
+	return s;
+}
+
+static char *sans_line(X509 *x)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	BIO *b = BIO_new(BIO_s_mem());
+	char *s = NULL;
+	size_t len;
+	if (!b) {
+		GENERAL_NAMES_free(gens);
+		return NULL;
+	}
+	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		if (i)
+			BIO_puts(b, ", ");
+		GENERAL_NAME_print(b, g);
+	}
+	(void)om_cert_bio_take(b, &s, &len);
+	BIO_free(b);
+	GENERAL_NAMES_free(gens);
+	return s;
+}
+
+static void key_type(EVP_PKEY *pk, char *out, size_t len)
+{
+	char grp[64];
+	if (!pk) {
+		snprintf(out, len, "unknown");
+	} else if (EVP_PKEY_is_a(pk, "EC")) {
+		size_t gl = 0;
+		if (!EVP_PKEY_get_utf8_string_param(pk, "group", grp, sizeof(grp), &gl))
+			snprintf(grp, sizeof(grp), "?");
+		snprintf(out, len, "EC %s",
+		         strcmp(grp, "prime256v1") == 0  ? "P-256"
+		         : strcmp(grp, "secp384r1") == 0 ? "P-384"
+		                                         : grp);
+	} else if (EVP_PKEY_is_a(pk, "RSA")) {
+		snprintf(out, len, "RSA %d", EVP_PKEY_get_bits(pk));
+	} else {
+		snprintf(out, len, "%s %d", EVP_PKEY_get0_type_name(pk), EVP_PKEY_get_bits(pk));
+	}
+}
+
+/* ===================== entries ===================== */
+
+void om_cert_entry_free(struct om_cert *c)
+{
+	if (!c)
+		return;
+	X509_free(c->x509);
+	om_cert_chain_free(c->chain);
+	EVP_PKEY_free(c->key);
+	om_free(c->subject);
+	om_free(c->issuer);
+	om_free(c->sans);
+	om_free(c);
+}
+
+struct om_cert *om_cert_entry_new(X509 *x, STACK_OF(X509) * chain, EVP_PKEY *key,
+                                  enum om_cert_where w)
+{
+	struct om_cert *c = om_calloc(1, sizeof(*c));
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	if (!c)
+		return NULL;
+	c->where = w;
+	if (!X509_up_ref(x)) {
+		om_free(c);
+		return NULL;
+	}
+	c->x509 = x;
+	if (chain && sk_X509_num(chain) > 0) {
+		c->chain = X509_chain_up_ref(chain);
+		if (!c->chain)
+			goto fail;
+	}
+	if (key) {
+		if (!EVP_PKEY_up_ref(key))
+			goto fail;
+		c->key = key;
+	}
+	if (!X509_digest(x, EVP_sha1(), md, &mdlen))
+		goto fail;
+	om_cert_hex(md, mdlen, true, c->sha1);
+	if (!X509_digest(x, EVP_sha256(), md, &mdlen))
+		goto fail;
+	om_cert_hex(md, mdlen, false, c->sha256);
+
+	const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
+	BIGNUM *bn = ASN1_INTEGER_to_BN(sn, NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+	snprintf(c->serial, sizeof(c->serial), "%s", hex ? hex : "?");
+	OPENSSL_free(hex);
+	BN_free(bn);
+
+	c->subject = name_line(X509_get_subject_name(x));
+	c->issuer = name_line(X509_get_issuer_name(x));
+	c->sans = sans_line(x);
+	if (!c->subject || !c->issuer || !c->sans)
+		goto fail;
+	c->not_before_ms = om_cert_asn1_ms(X509_get0_notBefore(x));
+	c->not_after_ms = om_cert_asn1_ms(X509_get0_notAfter(x));
+
+	EVP_PKEY *pub = X509_get0_pubkey(x);
+	key_type(pub, c->key_type, sizeof(c->key_type));
+	c->self_signed = X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0 &&
+	                 pub && X509_verify(x, pub) == 1;
+	ERR_clear_error();
+
+	uint32_t xf = X509_get_extension_flags(x); /* also caches the extensions */
+	c->is_ca = (xf & EXFLAG_CA) != 0;
+	c->eku_present = (xf & EXFLAG_XKUSAGE) != 0;
+	if (c->eku_present) {
+		uint32_t xku = X509_get_extended_key_usage(x);
+		c->eku_server = (xku & (XKU_SSL_SERVER | XKU_ANYEKU)) != 0;
+		c->eku_client = (xku & (XKU_SSL_CLIENT | XKU_ANYEKU)) != 0;
+	} else {
+		c->eku_server = c->eku_client = true; /* no EKU: any purpose */
+	}
+	return c;
+fail:
+	om_cert_entry_free(c);
+	return NULL;
+}
+
+/* ===================== loading ===================== */
+
+static int is_hex_name(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), sl = strlen(suffix);
+	if (n != 64 + sl || strcmp(s + 64, suffix) != 0)
+		return 0;
+	for (size_t i = 0; i < 64; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+static int push(struct om_cert_store *s, enum om_cert_where w, struct om_cert *c)
+{
+	if (s->n[w] == s->cap[w]) {
+		size_t cap = s->cap[w] ? 2 * s->cap[w] : 8;
+		struct om_cert **v = om_realloc(s->v[w], cap * sizeof(*v));
+		if (!v)
+			return ENOMEM;
+		s->v[w] = v;
+		s->cap[w] = cap;
+	}
+	s->v[w][s->n[w]++] = c;
+	return 0;
+}
+
+static EVP_PKEY *load_key(const char *path, X509 *x)
+{
+	char *data = NULL;
+	size_t len;
+	EVP_PKEY *k = NULL;
+	struct stat st;
+	if (stat(path, &st) == 0 && (st.st_mode & 077))
+		om_log(OM_LOG_WARNING, "private key readable by group or others: chmod 600 it",
+		       "file", path, NULL);
+	if (om_file_read(path, 1 << 20, &data, &len) != 0)
+		return NULL;
+	BIO *b = BIO_new_mem_buf(data, (int)len);
+	if (b)
+		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	OPENSSL_cleanse(data, len);
+	om_free(data);
+	if (k && x && X509_check_private_key(x, k) != 1) {
+		om_log(OM_LOG_WARNING, "certificate key does not match its certificate", "file",
+		       path, NULL);
+		EVP_PKEY_free(k);
+		k = NULL;
+	}
+	ERR_clear_error();
+	return k;
+}
+
+/* One PEM file: the first certificate is the entry, the rest its chain. */
+static int load_one(struct om_cert_store *s, enum om_cert_where w, const char *dir,
+                    const char *name)
+{
+	char path[PATH_MAX];
+	char *data = NULL;
+	size_t len;
+	int err;
+	X509 *x = NULL;
+	STACK_OF(X509) *chain = NULL;
+	EVP_PKEY *key = NULL;
+	BIO *b = NULL;
+	struct om_cert *c = NULL;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+		return ENAMETOOLONG;
+	err = om_file_read(path, 4 << 20, &data, &len);
+	if (err)
+		goto out;
+	b = BIO_new_mem_buf(data, (int)len);
+	chain = sk_X509_new_null();
+	if (!b || !chain) {
+		err = ENOMEM;
+		goto out;
+	}
+	x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	if (!x) {
+		err = EINVAL;
+		goto out;
+	}
+	for (X509 *ix; (ix = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL;) {
+		if (!sk_X509_push(chain, ix)) {
+			X509_free(ix);
+			err = ENOMEM;
+			goto out;
+		}
+	}
+	ERR_clear_error();
+	if (w == OM_CERT_PERSONAL) {
+		char kpath[PATH_MAX];
+		if (snprintf(kpath, sizeof(kpath), "%s/%.64s.key", dir, name) < (int)sizeof(kpath))
+			key = load_key(kpath, x);
+	}
+	c = om_cert_entry_new(x, chain, key, w);
+	if (!c) {
+		err = ENOMEM;
+		goto out;
+	}
+	err = push(s, w, c);
+	if (err == 0)
+		c = NULL;
+out:
+	if (err && err != ENOMEM)
+		om_log(OM_LOG_WARNING, "certificate file skipped", "file", path, "error",
+		       strerror(err), NULL);
+	om_cert_entry_free(c);
+	BIO_free(b);
+	X509_free(x);
+	om_cert_chain_free(chain);
+	EVP_PKEY_free(key);
+	om_free(data);
+	return err == ENOMEM ? ENOMEM : 0;
+}
+
+static int load_dir(struct om_cert_store *s, enum om_cert_where w)
+{
+	char dir[PATH_MAX];
+	int err = om_cert_path(s->dir, sub_dirs[w], NULL, dir, sizeof(dir));
+	if (err)
+		return err;
+	DIR *d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : errno;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		if (!is_hex_name(e->d_name, ".pem"))
+			continue;
+		err = load_one(s, w, dir, e->d_name);
+		if (err)
+			break;
+	}
+	closedir(d);
+	return err;
+}
+
+int om_cert_store_open(const char *data_dir, struct om_cert_store **out)
+{
+	struct om_cert_store *s = om_calloc(1, sizeof(*s));
+	int err;
+	if (!s)
+		return ENOMEM;
+	s->dir = om_strdup(data_dir);
+	if (!s->dir) {
+		err = ENOMEM;
+		goto out;
+	}
+	err = load_dir(s, OM_CERT_PERSONAL);
+	if (!err)
+		err = load_dir(s, OM_CERT_TRUSTED);
+out:
+	if (err) {
+		om_cert_store_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+void om_cert_store_free(struct om_cert_store *s)
+{
+	if (!s)
+		return;
+	for (int w = 0; w < 2; w++) {
+		for (size_t i = 0; i < s->n[w]; i++)
+			om_cert_entry_free(s->v[w][i]);
+		om_free(s->v[w]);
+	}
+	om_free(s->dir);
+	om_free(s);
+}
+
+const char *om_cert_store_dir(const struct om_cert_store *s)
+{
+	return s->dir;
+}
+
+size_t om_cert_store_count(const struct om_cert_store *s, enum om_cert_where w)
+{
+	return s->n[w];
+}
+
+const struct om_cert *om_cert_store_at(const struct om_cert_store *s, enum om_cert_where w,
+                                       size_t i)
+{
+	return i < s->n[w] ? s->v[w][i] : NULL;
+}
+
+/* ===================== lookup ===================== */
+
+static int find_in(const struct om_cert_store *s, int w0, int w1, const char *id,
+                   const struct om_cert **out)
+{
+	char norm[65];
+	size_t n = 0;
+	for (const char *p = id; *p; p++) {
+		if (*p == ':' || *p == ' ')
+			continue;
+		if (!isxdigit((unsigned char)*p) || n >= 64)
+			return EINVAL;
+		norm[n++] = (char)toupper((unsigned char)*p);
+	}
+	norm[n] = '\0';
+	if (n == 0)
+		return EINVAL;
+	const struct om_cert *found = NULL;
+	for (int w = w0; w <= w1; w++) {
+		for (size_t i = 0; i < s->n[w]; i++) {
+			const struct om_cert *c = s->v[w][i];
+			bool hit = n == 64 ? strcasecmp(c->sha256, norm) == 0
+			                   : n <= 40 && strncmp(c->sha1, norm, n) == 0;
+			if (!hit)
+				continue;
+			/* The same certificate in both stores is one match (personal). */
+			if (found && strcmp(found->sha256, c->sha256) != 0)
+				return EEXIST;
+			if (!found)
+				found = c;
+		}
+	}
+	if (!found)
+		return ENOENT;
+	*out = found;
+	return 0;
+}
+
+int om_cert_store_find(const struct om_cert_store *s, const char *id, const struct om_cert **out)
+{
+	return find_in(s, OM_CERT_PERSONAL, OM_CERT_TRUSTED, id, out);
+}
+
+int om_cert_store_find_personal(const struct om_cert_store *s, const char *id,
+                                const struct om_cert **out)
+{
+	return find_in(s, OM_CERT_PERSONAL, OM_CERT_PERSONAL, id, out);
+}
+
+/* ===================== writing ===================== */
+
+static int ensure_dir(const char *data_dir, const char *sub)
+{
+	char dir[PATH_MAX];
+	int err = om_cert_path(data_dir, sub, NULL, dir, sizeof(dir));
+	return err ? err : om_mkdir_p(dir, 0700);
+}
+
+static int chain_pem(X509 *x, STACK_OF(X509) * chain, char **data, size_t *len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int err = 0;
+	if (!b)
+		return ENOMEM;
+	if (!PEM_write_bio_X509(b, x))
+		err = EIO;
+	for (int i = 0; !err && chain && i < sk_X509_num(chain); i++)
+		if (!PEM_write_bio_X509(b, sk_X509_value(chain, i)))
+			err = EIO;
+	if (!err)
+		err = om_cert_bio_take(b, data, len);
+	BIO_free(b);
+	return err;
+}
+
+int om_cert_store_add(struct om_cert_store *s, enum om_cert_where w, X509 *x,
+                      STACK_OF(X509) * chain, EVP_PKEY *key, const struct om_cert **out)
+{
+	char path[PATH_MAX], name[80];
+	char *pem = NULL, *kpem = NULL;
+	size_t len, klen = 0;
+	int err;
+	struct om_cert *c = NULL;
+	size_t old = (size_t)-1;
+
+	if (w != OM_CERT_PERSONAL)
+		key = NULL;
+	if (key && X509_check_private_key(x, key) != 1) {
+		ERR_clear_error();
+		return EKEYREJECTED;
+	}
+	c = om_cert_entry_new(x, chain, key, w);
+	if (!c)
+		return ENOMEM;
+	for (size_t i = 0; i < s->n[w]; i++)
+		if (strcmp(s->v[w][i]->sha256, c->sha256) == 0)
+			old = i;
+	if (!key && old != (size_t)-1 && s->v[w][old]->key) {
+		c->key = s->v[w][old]->key; /* keep the key already stored */
+		EVP_PKEY_up_ref(c->key);
+	}
+	err = ensure_dir(s->dir, sub_dirs[w]);
+	if (err)
+		goto out;
+	err = chain_pem(x, c->chain, &pem, &len);
+	if (err)
+		goto out;
+	if (key) {
+		err = om_cert_key_pem(key, &kpem, &klen);
+		if (err)
+			goto out;
+		snprintf(name, sizeof(name), "%s.key", c->sha256);
+		err = om_cert_path(s->dir, sub_dirs[w], name, path, sizeof(path));
+		if (!err)
+			err = om_file_write_atomic(path, kpem, klen, 0600);
+		if (err)
+			goto out;
+	}
+	/* The certificate is written after its key: a crash in between leaves
+	 * an orphan key file, never a certificate whose key is missing. */
+	snprintf(name, sizeof(name), "%s.pem", c->sha256);
+	err = om_cert_path(s->dir, sub_dirs[w], name, path, sizeof(path));
+	if (!err)
+		err = om_file_write_atomic(path, pem, len, 0600);
+	if (err)
+		goto out;
+	if (old != (size_t)-1) {
+		om_cert_entry_free(s->v[w][old]);
+		s->v[w][old] = c;
+	} else {
+		err = push(s, w, c);
+		if (err)
+			goto out;
+	}
+	*out = c;
+	c = NULL;
+out:
+	om_cert_entry_free(c);
+	om_free(pem);
+	if (kpem) {
+		OPENSSL_cleanse(kpem, klen);
+		om_free(kpem);
+	}
+	return err;
+}
+
+int om_cert_store_remove(struct om_cert_store *s, const struct om_cert *c)
+{
+	enum om_cert_where w = c->where;
+	char path[PATH_MAX], name[80];
+	int err;
+	size_t i;
+	for (i = 0; i < s->n[w]; i++)
+		if (s->v[w][i] == c)
+			break;
+	if (i == s->n[w])
+		return ENOENT;
+	snprintf(name, sizeof(name), "%s.pem", c->sha256);
+	err = om_cert_path(s->dir, sub_dirs[w], name, path, sizeof(path));
+	if (err)
+		return err;
+	if (unlink(path) != 0 && errno != ENOENT)
+		return errno;
+	snprintf(name, sizeof(name), "%s.key", c->sha256);
+	if (om_cert_path(s->dir, sub_dirs[w], name, path, sizeof(path)) == 0)
+		(void)unlink(path);
+	if (om_cert_path(s->dir, sub_dirs[w], NULL, path, sizeof(path)) == 0)
+		(void)om_fsync_dir(path);
+	om_cert_entry_free(s->v[w][i]);
+	s->v[w][i] = s->v[w][--s->n[w]];
+	return 0;
+}
+
+int om_cert_store_add_crl(struct om_cert_store *s, X509_CRL *crl, char *sha256)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	char path[PATH_MAX], name[80], hex[65];
+	char *pem = NULL;
+	size_t len;
+	int err;
+	if (!X509_CRL_digest(crl, EVP_sha256(), md, &mdlen))
+		return EINVAL;
+	om_cert_hex(md, mdlen, false, hex);
+	BIO *b = BIO_new(BIO_s_mem());
+	if (!b)
+		return ENOMEM;
+	err = PEM_write_bio_X509_CRL(b, crl) ? om_cert_bio_take(b, &pem, &len) : EIO;
+	BIO_free(b);
+	if (err)
+		return err;
+	err = ensure_dir(s->dir, "crl");
+	snprintf(name, sizeof(name), "%s.pem", hex);
+	if (!err)
+		err = om_cert_path(s->dir, "crl", name, path, sizeof(path));
+	if (!err)
+		err = om_file_write_atomic(path, pem, len, 0600);
+	om_free(pem);
+	if (!err)
+		memcpy(sha256, hex, 65);
+	return err;
+}
+
+int om_cert_store_x509(const struct om_cert_store *s, X509_STORE **out)
+{
+	X509_STORE *st = X509_STORE_new();
+	char dir[PATH_MAX];
+	int err = 0, ncrl = 0;
+	if (!st)
+		return ENOMEM;
+	for (size_t i = 0; i < s->n[OM_CERT_TRUSTED]; i++) {
+		if (!X509_STORE_add_cert(st, s->v[OM_CERT_TRUSTED][i]->x509)) {
+			err = ENOMEM;
+			goto out;
+		}
+	}
+	err = om_cert_path(s->dir, "crl", NULL, dir, sizeof(dir));
+	if (err)
+		goto out;
+	DIR *d = opendir(dir);
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+		char path[PATH_MAX];
+		char *data = NULL;
+		size_t len;
+		if (!is_hex_name(e->d_name, ".pem") ||
+		    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path) ||
+		    om_file_read(path, 16 << 20, &data, &len) != 0)
+			continue;
+		BIO *b = BIO_new_mem_buf(data, (int)len);
+		X509_CRL *crl = b ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
+		if (crl && X509_STORE_add_crl(st, crl))
+			ncrl++;
+		X509_CRL_free(crl);
+		BIO_free(b);
+		om_free(data);
+	}
+	if (d)
+		closedir(d);
+	ERR_clear_error();
+	if (ncrl)
+		X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
+out:
+	if (err) {
+		X509_STORE_free(st);
+		return err;
+	}
+	*out = st;
+	return 0;
+}

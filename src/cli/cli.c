@@ -1,0 +1,185 @@
+/* cli.c — shared helpers of the `openum` sub-commands (see cli.h). */
+#include "cli/cli.h"
+#include "core/alloc.h"
+#include "core/ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void om_cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("openum: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void om_cli_note(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("openum: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+const char *om_cli_path(const struct om_cli *cli, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", cli->data_dir, name);
+	return buf;
+}
+
+static const char *user_name(uid_t uid, char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(uid);
+	if (pw)
+		snprintf(buf, len, "%s", pw->pw_name);
+	else
+		snprintf(buf, len, "uid %u", (unsigned)uid);
+	return buf;
+}
+
+/* Become the owner of the store (uid and gid, supplementary groups
+ * dropped) so that nothing written belongs to the caller. */
+static int become_owner(const struct om_cli *cli, const struct stat *st)
+{
+	char who[64];
+	if (geteuid() != 0) {
+		om_cli_error("--as-owner needs root to act as %s, the owner of %s",
+		             user_name(st->st_uid, who, sizeof(who)), cli->data_dir);
+		return OM_EXIT_FAIL;
+	}
+	gid_t gid = st->st_gid;
+	if (setgroups(1, &gid) != 0 || setgid(st->st_gid) != 0 || setuid(st->st_uid) != 0 ||
+	    geteuid() != st->st_uid || getegid() != st->st_gid) {
+		om_cli_error("cannot act as the owner of %s: %s", cli->data_dir, strerror(errno));
+		return OM_EXIT_FAIL;
+	}
+	return OM_EXIT_OK;
+}
+
+int om_cli_store_check(struct om_cli *cli, bool write)
+{
+	struct stat st;
+	char db[4096], who[64], me[64];
+	if (stat(cli->data_dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+	    stat(om_cli_path(cli, "openum.db", db, sizeof(db)), &st) != 0) {
+		om_cli_error("no openum store at %s; create it with `openum init --data %s` "
+		             "(or point --data / OPENUM_DATA at an existing one)",
+		             cli->data_dir, cli->data_dir);
+		return OM_EXIT_FAIL;
+	}
+	if (stat(cli->data_dir, &st) != 0)
+		return OM_EXIT_FAIL;
+	if (st.st_uid != geteuid()) {
+		if (!cli->as_owner) {
+			om_cli_error(
+			    "the store %s belongs to %s, not to %s: run this as that user "
+			    "(e.g. `sudo -u %s openum ...`) or add --as-owner so that openum "
+			    "acts as %s and leaves no file %s cannot read",
+			    cli->data_dir, user_name(st.st_uid, who, sizeof(who)),
+			    user_name(geteuid(), me, sizeof(me)), who, who, who);
+			return OM_EXIT_FAIL;
+		}
+		return become_owner(cli, &st);
+	}
+	(void)write;
+	return OM_EXIT_OK;
+}
+
+int om_cli_store_open(struct om_cli *cli, bool write, struct om_db **out)
+{
+	char err[1024];
+	int rc = om_cli_store_check(cli, write);
+	if (rc)
+		return rc;
+	umask(077);
+	if (om_db_open(cli->data_dir, 0, out, err, sizeof(err)) != 0) {
+		om_cli_error("%s", err);
+		return OM_EXIT_FAIL;
+	}
+	return OM_EXIT_OK;
+}
+
+int om_cli_reload(struct om_cli *cli)
+{
+	char path[4096], *reply = NULL;
+	om_cli_path(cli, "control.sock", path, sizeof(path));
+	int rc = om_ctl_request(path, "reload", 15000, &reply);
+	if (rc == ENOENT || rc == ECONNREFUSED) {
+		if (!cli->json)
+			printf("no server running on %s: the change takes effect when it starts\n",
+			       cli->data_dir);
+		return 0;
+	}
+	if (rc) {
+		om_cli_error("could not ask the running server to reload: %s; run `openum reload`",
+		             strerror(rc));
+		return 1;
+	}
+	int ok = strstr(reply, "\"ok\":true") != NULL;
+	if (!cli->json) {
+		if (ok)
+			printf("running server reloaded: the change is in effect\n");
+		else
+			printf("running server rejected the reload: %s\n", reply);
+	}
+	om_free(reply);
+	return ok ? 0 : 1;
+}
+
+int om_cli_read_secret(const char *file, char *buf, size_t len)
+{
+	int fd;
+	struct stat st;
+	size_t n = 0;
+	if (!strcmp(file, "-")) {
+		fd = 0;
+	} else {
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			om_cli_error("cannot read %s: %s", file, strerror(errno));
+			return OM_EXIT_FAIL;
+		}
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+			om_cli_error("%s is not a regular file", file);
+			close(fd);
+			return OM_EXIT_FAIL;
+		}
+		if (st.st_mode & 077) {
+			om_cli_error("%s is readable by group or others (mode %03o); "
+			             "secrets must be private: chmod 600 %s",
+			             file, (unsigned)(st.st_mode & 0777), file);
+			close(fd);
+			return OM_EXIT_FAIL;
+		}
+	}
+	while (n + 1 < len) {
+		ssize_t r = read(fd, buf + n, len - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	if (fd != 0)
+		close(fd);
+	buf[n] = '\0';
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	if (n == 0) {
+		om_cli_error("the secret in %s is empty", file);
+		return OM_EXIT_FAIL;
+	}
+	return OM_EXIT_OK;
+}

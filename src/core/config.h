@@ -1,0 +1,75 @@
+/* config.h — openum.conf: an INI file with one section, [server].
+ *
+ *   file    = *( line LF )
+ *   line    = WS* ( comment / section / setting / "" ) WS*
+ *   comment = ( "#" / ";" ) *any            ; whole lines only
+ *   section = "[" name "]"
+ *   setting = key WS* "=" WS* value         ; value runs to end of line
+ *
+ * Every key DESIGN.md lists is known; an unknown section or key, a key set
+ * twice, or a bad value is an error naming file:line and what to write
+ * instead. Keys left out take their defaults (om_config_default_text()
+ * prints them all, commented). */
+#ifndef OM_CORE_CONFIG_H
+#define OM_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define OM_CONFIG_MAX_LISTEN 4
+#define OM_CONFIG_MAX_BYTES  (256 * 1024)
+
+struct om_listen {
+	char host[64]; /* numeric address: "0.0.0.0", "::", "127.0.0.1" */
+	uint16_t port;
+};
+
+enum om_srtp_backend_cfg { OM_CFG_SRTP_OPENSSL = 0, OM_CFG_SRTP_LIBSRTP2 };
+
+struct om_config {
+	char *path; /* where it was read from ("(defaults)" when none) */
+	char fqdn[254];
+	struct om_listen sip_tcp[OM_CONFIG_MAX_LISTEN];
+	size_t n_sip_tcp;
+	struct om_listen sip_tls[OM_CONFIG_MAX_LISTEN];
+	size_t n_sip_tls;
+	char sip_advertise[254]; /* host for Contact/Via; empty: fqdn */
+	char media_address[64];  /* empty: the address the call came in on */
+	bool start_secured;
+	uint16_t rtp_port_min, rtp_port_max;
+	unsigned media_threads; /* 0: one per core */
+	unsigned max_calls;
+	int tls_min_version; /* 12 or 13 */
+	int tls_security_level;
+	bool strict_eku;
+	bool auto_selfsigned;
+	enum om_srtp_backend_cfg srtp_backend;
+	unsigned events_keep_days;
+	unsigned recordings_keep_days;
+	unsigned events_interval;     /* seconds of the per-source event rate limit */
+	int log_level;                /* enum om_level */
+	unsigned tcp_idle_timeout;    /* s without a byte before a connection is closed */
+	unsigned sip_message_timeout; /* s a message may take to arrive completely */
+	unsigned max_connections;     /* SIP connections in all */
+	unsigned max_connections_per_peer;
+	char dns_servers[256]; /* "" = system resolver; else "IP[:PORT],..." */
+};
+
+/* Defaults (fqdn from gethostname). */
+int om_config_defaults(struct om_config **out);
+/* Parse text; `name` is used in messages. On error returns EINVAL (or
+ * ENOMEM) and writes "name:line: what" to err. */
+int om_config_parse(const char *text, size_t len, const char *name, struct om_config **out,
+                    char *err, size_t errlen);
+/* Read and parse a file; a missing file is an error unless missing_ok, in
+ * which case the defaults are returned. */
+int om_config_load(const char *path, bool missing_ok, struct om_config **out, char *err,
+                   size_t errlen);
+void om_config_free(struct om_config *c);
+/* A complete commented openum.conf with every key at its default. */
+const char *om_config_default_text(void);
+/* "0.0.0.0:5060,[::]:5060" */
+void om_config_listen_str(const struct om_listen *l, size_t n, char *out, size_t outlen);
+
+#endif

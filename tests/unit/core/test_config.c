@@ -1,0 +1,196 @@
+/* test_config.c — openum.conf: every key, errors with file:line, bounds,
+ * and an out-of-memory sweep. */
+#include "ut.h"
+#include "core/config.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <string.h>
+
+static struct om_config *parse_ok(const char *text)
+{
+	struct om_config *c = NULL;
+	char err[256] = "";
+	int rc = om_config_parse(text, strlen(text), "t.conf", &c, err, sizeof(err));
+	if (rc)
+		UT_FAIL("parse failed: %s", err);
+	return c;
+}
+
+static void parse_err(const char *text, const char *expect)
+{
+	struct om_config *c = NULL;
+	char err[256] = "";
+	int rc = om_config_parse(text, strlen(text), "t.conf", &c, err, sizeof(err));
+	if (rc != EINVAL)
+		UT_FAIL("accepted: %s", text);
+	if (!strstr(err, expect))
+		UT_FAIL("error \"%s\" lacks \"%s\"", err, expect);
+}
+
+UT_TEST(defaults)
+{
+	struct om_config *c = parse_ok("");
+	UT_EQ_INT(2, c->n_sip_tcp);
+	UT_EQ_STR("0.0.0.0", c->sip_tcp[0].host);
+	UT_EQ_INT(5060, c->sip_tcp[0].port);
+	UT_EQ_STR("::", c->sip_tcp[1].host);
+	UT_EQ_INT(5061, c->sip_tls[1].port);
+	UT_EQ_INT(0, c->start_secured);
+	UT_EQ_INT(12, c->tls_min_version);
+	UT_EQ_INT(2, c->tls_security_level);
+	UT_EQ_INT(1, c->auto_selfsigned);
+	UT_EQ_INT(90, c->events_keep_days);
+	UT_EQ_INT(20000, c->rtp_port_min);
+	UT_TRUE(c->fqdn[0] != '\0');
+	om_config_free(c);
+}
+
+UT_TEST(every_key)
+{
+	struct om_config *c = parse_ok("# comment\n"
+	                               "; also a comment\n"
+	                               "[server]\n"
+	                               "  fqdn = um1.example.com  \n"
+	                               "sip_tcp = 127.0.0.1:5070, [::1]:5070\n"
+	                               "sip_tls = off\n"
+	                               "sip_advertise = 192.0.2.10\n"
+	                               "media_address = 192.0.2.11\n"
+	                               "start_secured = 1\n"
+	                               "rtp_ports = 30000-30100\n"
+	                               "media_threads = 3\n"
+	                               "max_calls = 250\n"
+	                               "tls_min_version = 1.3\n"
+	                               "tls_security_level = 3\n"
+	                               "strict_eku = yes\n"
+	                               "auto_selfsigned = 0\n"
+	                               "srtp_backend = libsrtp2\n"
+	                               "events_keep_days = 7\n"
+	                               "recordings_keep_days = 14\n"
+	                               "events_interval = 5\n"
+	                               "log_level = debug\n");
+	UT_EQ_STR("um1.example.com", c->fqdn);
+	UT_EQ_INT(2, c->n_sip_tcp);
+	UT_EQ_STR("::1", c->sip_tcp[1].host);
+	UT_EQ_INT(5070, c->sip_tcp[1].port);
+	UT_EQ_INT(0, c->n_sip_tls);
+	UT_EQ_STR("192.0.2.10", c->sip_advertise);
+	UT_EQ_STR("192.0.2.11", c->media_address);
+	UT_EQ_INT(1, c->start_secured);
+	UT_EQ_INT(30000, c->rtp_port_min);
+	UT_EQ_INT(30100, c->rtp_port_max);
+	UT_EQ_INT(3, c->media_threads);
+	UT_EQ_INT(250, c->max_calls);
+	UT_EQ_INT(13, c->tls_min_version);
+	UT_EQ_INT(3, c->tls_security_level);
+	UT_EQ_INT(1, c->strict_eku);
+	UT_EQ_INT(0, c->auto_selfsigned);
+	UT_EQ_INT(OM_CFG_SRTP_LIBSRTP2, c->srtp_backend);
+	UT_EQ_INT(7, c->events_keep_days);
+	UT_EQ_INT(14, c->recordings_keep_days);
+	UT_EQ_INT(5, c->events_interval);
+	UT_EQ_INT(OM_LOG_DEBUG, c->log_level);
+	char s[128];
+	om_config_listen_str(c->sip_tcp, c->n_sip_tcp, s, sizeof(s));
+	UT_EQ_STR("127.0.0.1:5070,[::1]:5070", s);
+	om_config_free(c);
+}
+
+UT_TEST(default_text_is_valid_and_complete)
+{
+	const char *t = om_config_default_text();
+	struct om_config *c = parse_ok(t);
+	om_config_free(c);
+	const char *keys[] = { "fqdn",
+		               "sip_tcp",
+		               "sip_tls",
+		               "sip_advertise",
+		               "media_address",
+		               "start_secured",
+		               "rtp_ports",
+		               "media_threads",
+		               "max_calls",
+		               "tls_min_version",
+		               "tls_security_level",
+		               "strict_eku",
+		               "auto_selfsigned",
+		               "srtp_backend",
+		               "events_keep_days",
+		               "recordings_keep_days" };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char pat[64];
+		snprintf(pat, sizeof(pat), "#%s =", keys[i]);
+		if (!strstr(t, pat))
+			UT_FAIL("default text lacks %s", keys[i]);
+	}
+}
+
+UT_TEST(errors_name_line)
+{
+	parse_err("[server]\nfoo = 1\n", "t.conf:2: unknown key 'foo'");
+	parse_err("fqdn = a.example\n", "t.conf:1: 'fqdn' is outside a section");
+	parse_err("[server]\n\n[client]\n", "t.conf:3: unknown section [client]");
+	parse_err("[server\n", "t.conf:1: section header must be [name]");
+	parse_err("[server]\nmax_calls = 1\nmax_calls = 2\n",
+	          "t.conf:3: 'max_calls' is set twice (first at line 2)");
+	parse_err("[server]\nmax_calls = 0\n", "t.conf:2: max_calls must be 1 to 100000");
+	parse_err("[server]\nmax_calls = 99999999999999999999999\n", "max_calls must be");
+	parse_err("[server]\nmax_calls = -1\n", "max_calls must be");
+	parse_err("[server]\nsip_tcp = 5060\n", "ADDRESS:PORT");
+	parse_err("[server]\nsip_tcp = localhost:5060\n", "not an IPv4 address");
+	parse_err("[server]\nsip_tcp = [::1:5060\n", "[ADDRESS]:PORT");
+	parse_err("[server]\nsip_tcp = [zz::1]:5060\n", "not an IPv6 address");
+	parse_err("[server]\nsip_tcp = 127.0.0.1:0\n", "port must be 1-65535");
+	parse_err("[server]\nsip_tls = 1.1.1.1:1,1.1.1.1:2,1.1.1.1:3,1.1.1.1:4,1.1.1.1:5\n",
+	          "at most 4");
+	parse_err("[server]\nstart_secured = true\n", "start_secured must be 0 or 1");
+	parse_err("[server]\ntls_min_version = 1.0\n", "1.2 or 1.3");
+	parse_err("[server]\ntls_security_level = 6\n", "0 to 5");
+	parse_err("[server]\nstrict_eku = perhaps\n", "strict_eku must be 0 or 1");
+	parse_err("[server]\nrtp_ports = 20000\n", "rtp_ports must be");
+	parse_err("[server]\nrtp_ports = 80-90\n", "rtp_ports must be");
+	parse_err("[server]\nfqdn = -bad.example\n", "fqdn must be a host name");
+	parse_err("[server]\nfqdn = 192.0.2.1\n", "fqdn must be a host name");
+	parse_err("[server]\nmedia_address = um.example.com\n", "media_address must be an IP");
+	parse_err("[server]\nlog_level = loud\n", "log_level must be");
+	parse_err("[server]\nnoequals\n", "t.conf:2: expected key = value");
+}
+
+UT_TEST(nul_and_size_bounds)
+{
+	struct om_config *c = NULL;
+	char err[256];
+	const char t[] = "[server]\nfqdn = a\0b.example\n";
+	UT_EQ_INT(EINVAL, om_config_parse(t, sizeof(t) - 1, "t.conf", &c, err, sizeof(err)));
+	UT_TRUE(strstr(err, "t.conf:2: NUL") != NULL);
+	size_t big = OM_CONFIG_MAX_BYTES + 1;
+	char *b = om_malloc(big);
+	memset(b, '#', big);
+	UT_EQ_INT(EINVAL, om_config_parse(b, big, "t.conf", &c, err, sizeof(err)));
+	om_free(b);
+	char longv[1024] = "[server]\nfqdn = ";
+	memset(longv + strlen(longv), 'a', 600);
+	UT_EQ_INT(EINVAL, om_config_parse(longv, strlen(longv), "t.conf", &c, err, sizeof(err)));
+	UT_TRUE(strstr(err, "too long") != NULL);
+}
+
+static int parse_all(void *arg)
+{
+	struct om_config *c = NULL;
+	char err[256];
+	const char *t = arg;
+	int rc = om_config_parse(t, strlen(t), "t.conf", &c, err, sizeof(err));
+	om_config_free(c);
+	return rc;
+}
+
+UT_TEST(oom_sweep)
+{
+	unsigned long runs = ut_oom_sweep(parse_all, (void *)om_config_default_text());
+	UT_TRUE(runs >= 2);
+	runs = ut_oom_sweep(parse_all, "[server]\nfoo = 1\n");
+	UT_TRUE(runs >= 2);
+}
+
+UT_MAIN(UT_CASE(defaults), UT_CASE(every_key), UT_CASE(default_text_is_valid_and_complete),
+        UT_CASE(errors_name_line), UT_CASE(nul_and_size_bounds), UT_CASE(oom_sweep))
