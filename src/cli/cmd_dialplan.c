@@ -12,6 +12,45 @@
 
 /* ------------------------------------------------------------------ shared */
 
+int dc_args_parse(int argc, char **argv, const char *cmd, const char *what, struct dc_opt *opts,
+                  size_t nopts, size_t nother, const char *usage, struct dc_args *a)
+{
+	const char *pos[2];
+	size_t npos = 0;
+	int rc;
+	memset(a, 0, sizeof(*a));
+	if (argc < 2) {
+		om_cli_error("which action? new, set, show, list or remove\n%s", usage);
+		return OM_EXIT_USAGE;
+	}
+	a->act = argv[1];
+	a->is_new = !strcmp(a->act, "new");
+	a->is_set = !strcmp(a->act, "set");
+	a->is_show = !strcmp(a->act, "show");
+	a->is_list = !strcmp(a->act, "list");
+	a->is_rm = !strcmp(a->act, "remove");
+	if (!a->is_new && !a->is_set && !a->is_show && !a->is_list && !a->is_rm) {
+		om_cli_error("unknown action '%s': use new, set, show, list or remove", a->act);
+		return OM_EXIT_USAGE;
+	}
+	bool change = a->is_new || a->is_set;
+	rc = dc_parse(argc, argv, 2, opts, change ? nopts : nother, pos, 1, &npos,
+	              change ? &a->dry : NULL, (a->is_list || a->is_show) ? NULL : &a->no_reload,
+	              usage);
+	if (rc)
+		return rc;
+	if (!a->is_list && npos != 1) {
+		om_cli_error("`openum %s %s` needs %s", cmd, a->act, what);
+		return OM_EXIT_USAGE;
+	}
+	if (a->is_list && npos) {
+		om_cli_error("unexpected argument '%s'", pos[0]);
+		return OM_EXIT_USAGE;
+	}
+	a->pos = npos ? pos[0] : NULL;
+	return OM_EXIT_OK;
+}
+
 struct dc_opt *dc_find(struct dc_opt *opts, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -241,9 +280,6 @@ int om_cmd_dialplan(struct om_cli *cli, int argc, char **argv)
 		{ "max-greeting", true, NULL, false },
 	};
 	const size_t nopts = sizeof(opts) / sizeof(opts[0]);
-	const char *pos[2];
-	size_t npos = 0;
-	bool dry = false, no_reload = false;
 	struct om_dir_dialplan in, out;
 	struct om_dir_err e = { "" };
 	struct om_db *db = NULL;
@@ -252,31 +288,15 @@ int om_cmd_dialplan(struct om_cli *cli, int argc, char **argv)
 
 	if (om_cli_wants_help(argc, argv, usage))
 		return OM_EXIT_OK;
-	if (argc < 2) {
-		om_cli_error("which action? new, set, show, list or remove\n%s", usage);
-		return OM_EXIT_USAGE;
-	}
-	const char *act = argv[1];
-	bool is_new = !strcmp(act, "new"), is_set = !strcmp(act, "set");
-	bool is_show = !strcmp(act, "show"), is_list = !strcmp(act, "list");
-	bool is_rm = !strcmp(act, "remove");
-	if (!is_new && !is_set && !is_show && !is_list && !is_rm) {
-		om_cli_error("unknown action '%s': use new, set, show, list or remove", act);
-		return OM_EXIT_USAGE;
-	}
-	rc = dc_parse(argc, argv, 2, opts, (is_new || is_set) ? nopts : 0, pos, 1, &npos,
-	              (is_new || is_set) ? &dry : NULL, (is_list || is_show) ? NULL : &no_reload,
-	              usage);
+	struct dc_args a;
+	rc = dc_args_parse(argc, argv, "dialplan", "the dial plan's NAME", opts, nopts, 0, usage,
+	                   &a);
 	if (rc)
 		return rc;
-	if (!is_list && npos != 1) {
-		om_cli_error("`openum dialplan %s` needs the dial plan's NAME", act);
-		return OM_EXIT_USAGE;
-	}
-	if (is_list && npos) {
-		om_cli_error("unexpected argument '%s'", pos[0]);
-		return OM_EXIT_USAGE;
-	}
+	bool is_new = a.is_new, is_set = a.is_set, is_show = a.is_show, is_list = a.is_list;
+	bool is_rm = a.is_rm, dry = a.dry, no_reload = a.no_reload;
+	size_t npos = a.pos ? 1 : 0;
+	const char *pos[1] = { a.pos };
 	memset(&in, 0, sizeof(in));
 	if (npos)
 		snprintf(in.name, sizeof(in.name), "%s", pos[0]);

@@ -238,9 +238,6 @@ int om_cmd_gateway(struct om_cli *cli, int argc, char **argv)
 		[O_OUT] = { "outcalls", true, NULL, false },
 		[O_MWI] = { "mwi", true, NULL, false },
 	};
-	const char *pos[2];
-	size_t npos = 0;
-	bool dry = false, no_reload = false;
 	struct om_dir_gateway in, out;
 	struct om_dir_err e = { "" };
 	struct om_db *db = NULL;
@@ -249,31 +246,14 @@ int om_cmd_gateway(struct om_cli *cli, int argc, char **argv)
 
 	if (om_cli_wants_help(argc, argv, usage))
 		return OM_EXIT_OK;
-	if (argc < 2) {
-		om_cli_error("which action? new, set, show, list or remove\n%s", usage);
-		return OM_EXIT_USAGE;
-	}
-	const char *act = argv[1];
-	bool is_new = !strcmp(act, "new"), is_set = !strcmp(act, "set");
-	bool is_show = !strcmp(act, "show"), is_list = !strcmp(act, "list");
-	bool is_rm = !strcmp(act, "remove");
-	if (!is_new && !is_set && !is_show && !is_list && !is_rm) {
-		om_cli_error("unknown action '%s': use new, set, show, list or remove", act);
-		return OM_EXIT_USAGE;
-	}
-	rc = dc_parse(argc, argv, 2, opts, (is_new || is_set) ? O_N : 0, pos, 1, &npos,
-	              (is_new || is_set) ? &dry : NULL, (is_list || is_show) ? NULL : &no_reload,
-	              usage);
+	struct dc_args a;
+	rc = dc_args_parse(argc, argv, "gateway", "the gateway's NAME", opts, O_N, 0, usage, &a);
 	if (rc)
 		return rc;
-	if (!is_list && npos != 1) {
-		om_cli_error("`openum gateway %s` needs the gateway's NAME", act);
-		return OM_EXIT_USAGE;
-	}
-	if (is_list && npos) {
-		om_cli_error("unexpected argument '%s'", pos[0]);
-		return OM_EXIT_USAGE;
-	}
+	bool is_new = a.is_new, is_set = a.is_set, is_show = a.is_show, is_list = a.is_list;
+	bool is_rm = a.is_rm, dry = a.dry, no_reload = a.no_reload;
+	size_t npos = a.pos ? 1 : 0;
+	const char *pos[1] = { a.pos };
 	memset(&in, 0, sizeof(in));
 	if (npos) {
 		if (!om_dir_name_valid(pos[0])) {

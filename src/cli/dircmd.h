@@ -24,6 +24,20 @@ struct dc_opt {
  * arguments. Prints the error and returns OM_EXIT_USAGE on anything else. */
 int dc_parse(int argc, char **argv, int first, struct dc_opt *opts, size_t nopts, const char **pos,
              size_t maxpos, size_t *npos, bool *dry, bool *no_reload, const char *usage);
+/* The action word and its arguments, shared by dialplan, gateway and
+ * mailbox: ACTION (new|set|show|list|remove), the options (all of `opts`
+ * for new/set, the first `nother` for the others), --dry-run for new/set,
+ * --no-reload for new/set/remove, and exactly one positional argument
+ * (`what`, e.g. "the gateway's NAME") except for list. Prints the error and
+ * returns OM_EXIT_USAGE on anything else. */
+struct dc_args {
+	bool is_new, is_set, is_show, is_list, is_rm;
+	const char *act;
+	const char *pos; /* NULL for list */
+	bool dry, no_reload;
+};
+int dc_args_parse(int argc, char **argv, const char *cmd, const char *what, struct dc_opt *opts,
+                  size_t nopts, size_t nother, const char *usage, struct dc_args *out);
 struct dc_opt *dc_find(struct dc_opt *opts, size_t n, const char *name);
 
 /* Strict decimal in [min, max]: 0 or OM_EXIT_USAGE (message printed). */
