@@ -51,6 +51,15 @@ int dc_args_parse(int argc, char **argv, const char *cmd, const char *what, stru
 	return OM_EXIT_OK;
 }
 
+void dc_report(const char *noun, const char *name, const struct dc_args *a)
+{
+	const char *what = a->dry      ? (a->is_new ? "would be created" : "would be changed")
+	                   : a->is_new ? "created"
+	                   : a->is_set ? "changed"
+	                               : "removed";
+	printf("%s %s %s\n", noun, name, what);
+}
+
 struct dc_opt *dc_find(struct dc_opt *opts, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -377,11 +386,7 @@ int om_cmd_dialplan(struct om_cli *cli, int argc, char **argv)
 			if (!is_rm)
 				plan_json(&b, &out);
 			if (!cli->json) {
-				printf("dial plan %s %s\n", is_rm ? in.name : out.name,
-				       dry      ? (is_new ? "would be created" : "would be changed")
-				       : is_new ? "created"
-				       : is_set ? "changed"
-				                : "removed");
+				dc_report("dial plan", is_rm ? in.name : out.name, &a);
 				if (!is_rm)
 					plan_text(&out);
 			}

@@ -308,11 +308,7 @@ int om_cmd_gateway(struct om_cli *cli, int argc, char **argv)
 			if (!is_rm)
 				gw_json(&b, &out);
 			if (!cli->json) {
-				printf("gateway %s %s\n", is_rm ? in.name : out.name,
-				       dry      ? (is_new ? "would be created" : "would be changed")
-				       : is_new ? "created"
-				       : is_set ? "changed"
-				                : "removed");
+				dc_report("gateway", is_rm ? in.name : out.name, &a);
 				if (!is_rm)
 					gw_text(&out);
 			}

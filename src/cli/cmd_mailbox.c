@@ -223,11 +223,7 @@ int om_cmd_mailbox(struct om_cli *cli, int argc, char **argv)
 			if (!is_rm)
 				mb_json(&b, &out);
 			if (!cli->json) {
-				printf("mailbox %s %s\n", in.extension,
-				       dry      ? (is_new ? "would be created" : "would be changed")
-				       : is_new ? "created"
-				       : is_set ? "changed"
-				                : "removed");
+				dc_report("mailbox", in.extension, &a);
 				if (!is_rm)
 					mb_text(&out);
 			}

@@ -38,6 +38,8 @@ struct dc_args {
 };
 int dc_args_parse(int argc, char **argv, const char *cmd, const char *what, struct dc_opt *opts,
                   size_t nopts, size_t nother, const char *usage, struct dc_args *out);
+/* For people: "gateway gw1 created" / "would be changed" (dry run) / ... */
+void dc_report(const char *noun, const char *name, const struct dc_args *a);
 struct dc_opt *dc_find(struct dc_opt *opts, size_t n, const char *name);
 
 /* Strict decimal in [min, max]: 0 or OM_EXIT_USAGE (message printed). */

@@ -197,18 +197,19 @@ static int dp_load(sqlite3 *h, const char *name, int64_t id, struct om_dir_dialp
 	return rc;
 }
 
-int om_dir_load_dialplans(sqlite3 *h, struct om_dir_dialplan **out, size_t *n)
+/* Steps `st` (finalized here) to its end, one element of `size` bytes per
+ * row filled by `row`, into an array that grows as needed. On success
+ * *out (om_free'd by the caller) and *n; on failure nothing is kept. */
+static int load_rows(sqlite3_stmt *st, size_t size, void (*row)(sqlite3_stmt *, void *), void **out,
+                     size_t *n)
 {
-	sqlite3_stmt *st = NULL;
-	struct om_dir_dialplan *arr = NULL;
+	char *arr = NULL;
 	size_t cnt = 0, cap = 0;
-	int rc = prep(h, &st, "SELECT " DP_COLS " FROM dialplans ORDER BY name", NULL);
-	if (rc)
-		return rc;
+	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (cnt == cap) {
 			size_t ncap = cap ? cap * 2 : 8;
-			void *p = om_realloc(arr, ncap * sizeof(*arr));
+			void *p = om_realloc(arr, ncap * size);
 			if (!p) {
 				rc = ENOMEM;
 				goto out;
@@ -216,7 +217,7 @@ int om_dir_load_dialplans(sqlite3 *h, struct om_dir_dialplan **out, size_t *n)
 			arr = p;
 			cap = ncap;
 		}
-		dp_row(st, &arr[cnt++]);
+		row(st, arr + size * cnt++);
 	}
 	rc = rc == SQLITE_DONE ? 0 : EIO;
 out:
@@ -227,6 +228,24 @@ out:
 	}
 	*out = arr;
 	*n = cnt;
+	return 0;
+}
+
+static void dp_row_v(sqlite3_stmt *st, void *p)
+{
+	dp_row(st, p);
+}
+
+int om_dir_load_dialplans(sqlite3 *h, struct om_dir_dialplan **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prep(h, &st, "SELECT " DP_COLS " FROM dialplans ORDER BY name", NULL);
+	if (rc)
+		return rc;
+	void *arr;
+	if ((rc = load_rows(st, sizeof(**out), dp_row_v, &arr, n)))
+		return rc;
+	*out = arr;
 	return 0;
 }
 
@@ -595,32 +614,23 @@ static int gw_load(sqlite3 *h, const char *name, struct om_dir_gateway *out)
 	return rc ? rc : gw_hosts(h, out);
 }
 
+static void gw_row_v(sqlite3_stmt *st, void *g)
+{
+	gw_row(st, g);
+}
+
 int om_dir_load_gateways(sqlite3 *h, struct om_dir_gateway **out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
-	struct om_dir_gateway *arr = NULL;
-	size_t cnt = 0, cap = 0;
+	struct om_dir_gateway *arr;
+	void *v;
+	size_t cnt;
 	int rc = prep(h, &st, GW_SELECT "ORDER BY g.name", NULL);
-	if (rc)
+	if (rc || (rc = load_rows(st, sizeof(*arr), gw_row_v, &v, &cnt)))
 		return rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			void *p = om_realloc(arr, ncap * sizeof(*arr));
-			if (!p) {
-				rc = ENOMEM;
-				goto out;
-			}
-			arr = p;
-			cap = ncap;
-		}
-		gw_row(st, &arr[cnt++]);
-	}
-	rc = rc == SQLITE_DONE ? 0 : EIO;
+	arr = v;
 	for (size_t i = 0; rc == 0 && i < cnt; i++)
 		rc = gw_hosts(h, &arr[i]);
-out:
-	sqlite3_finalize(st);
 	if (rc) {
 		om_free(arr);
 		return rc;
@@ -1150,38 +1160,23 @@ static void mb_row(sqlite3_stmt *st, struct om_dir_mailbox *m)
 	m->pin_must_change = sqlite3_column_int(st, 11) != 0;
 }
 
+static void mb_row_v(sqlite3_stmt *st, void *m)
+{
+	mb_row(st, m);
+}
+
 int om_dir_load_mailboxes(sqlite3 *h, const char *dialplan, struct om_dir_mailbox **out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
-	struct om_dir_mailbox *arr = NULL;
-	size_t cnt = 0, cap = 0;
 	int rc = dialplan ? prep(h, &st, MB_SELECT "WHERE d.name = ? ORDER BY d.name, m.extension",
 	                         "t", dialplan)
 	                  : prep(h, &st, MB_SELECT "ORDER BY d.name, m.extension", NULL);
 	if (rc)
 		return rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			void *p = om_realloc(arr, ncap * sizeof(*arr));
-			if (!p) {
-				rc = ENOMEM;
-				goto out;
-			}
-			arr = p;
-			cap = ncap;
-		}
-		mb_row(st, &arr[cnt++]);
-	}
-	rc = rc == SQLITE_DONE ? 0 : EIO;
-out:
-	sqlite3_finalize(st);
-	if (rc) {
-		om_free(arr);
+	void *arr;
+	if ((rc = load_rows(st, sizeof(**out), mb_row_v, &arr, n)))
 		return rc;
-	}
 	*out = arr;
-	*n = cnt;
 	return 0;
 }
 
