@@ -210,7 +210,7 @@ enum {
 	OM_MB_F_PIN = 1 << 2,
 };
 
-/* PIN: 4..24 digits, not the extension. Stored as
+/* PIN: om_dir_pin_rules_check's rules. Stored as
  * "scrypt$N$r$p$<salt hex>$<hash hex>" of HMAC-SHA256(pepper, PIN); the
  * pepper is DATA/pepper (0600), outside the database (R14). */
 struct om_dir_pin {
@@ -234,6 +234,14 @@ int om_dir_mailbox_get(struct om_db *db, const char *dialplan, const char *ext,
 /* dialplan NULL: every plan. */
 int om_dir_mailbox_list(struct om_db *db, const char *dialplan, struct om_dir_mailbox **out,
                         size_t *n);
+/* R14's PIN rules (dir_pin_rules.c): 4..24 digits and none of the common
+ * patterns — the extension (whole, reversed, a part, or contained), the
+ * pilot number likewise, one digit or a group repeated, a sequence (steps
+ * of +-1 with 0 after 9, or +-2), straight lines on the telephone keypad.
+ * extension and pilot may be NULL. 0, or EINVAL with err naming the rule
+ * (the PIN itself is never put into the message). */
+int om_dir_pin_rules_check(const char *pin, const char *extension, const char *pilot,
+                           struct om_dir_err *err);
 /* Checks a PIN against the stored hash: 0 match, EACCES mismatch, ENOENT no PIN. */
 int om_dir_mailbox_pin_check(struct om_db *db, const char *data_dir, int64_t mailbox_id,
                              const char *pin);
