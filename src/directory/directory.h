@@ -309,5 +309,22 @@ const struct om_dir_mailbox *om_dir_snapshot_mailbox(const struct om_dir_snapsho
                                                      const struct om_dir_dialplan *plan,
                                                      const char *ext);
 size_t om_dir_snapshot_mailbox_count(const struct om_dir_snapshot *s);
+/* Mailbox i, in (dial plan id, extension) order; NULL past the end. */
+const struct om_dir_mailbox *om_dir_snapshot_mailbox_at(const struct om_dir_snapshot *s, size_t i);
+
+/* What an administrator changed between two snapshots, for `openum
+ * reload` and event 1180 (dir_diff.c): dial plans added, removed or
+ * changed (each field), gateways likewise (addresses, TLS name, port,
+ * transport, plan, status, call limit, outcalls, MWI), this server's
+ * settings (FQDN, pinned certificate, status, associated plans) and
+ * mailboxes (extension, plan, name, e-mail, greetings, PIN set or
+ * cleared). Items are appended to out separated by "; " (none before the
+ * first when out is empty, none after the last); after about 4 KiB the
+ * rest is summed up as "and N more changes". Addresses resolved from
+ * gateway FQDNs are not compared (DNS is nobody's change). Returns the
+ * number of changes; ENOMEM in out (om_buf_err) is the only failure. */
+struct om_buf;
+size_t om_dir_snapshot_diff(const struct om_dir_snapshot *old, const struct om_dir_snapshot *now,
+                            struct om_buf *out);
 
 #endif
