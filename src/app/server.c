@@ -481,6 +481,12 @@ int om_server_run(const struct om_server_opts *opts)
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 
+	rc = om_server_check_store(opts->data_dir, opts->config_path, err, sizeof(err));
+	if (rc) {
+		om_log(OM_LOG_ERROR, "the store is not private to the service", "error", err, NULL);
+		fprintf(stderr, "openum: error: %s\n", err);
+		return 1;
+	}
 	rc = om_db_open(opts->data_dir, 0, &s.db, err, sizeof(err));
 	if (rc) {
 		om_log(OM_LOG_ERROR, "cannot open the store", "error", err, NULL);
