@@ -42,6 +42,7 @@ struct server {
 	uv_loop_t loop;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t tick;
+	uv_timer_t watchdog; /* systemd WatchdogSec: WATCHDOG=1 every half period */
 	struct om_ctl_server *ctl;
 	struct om_db *db;
 	struct om_config *cfg;
@@ -444,6 +445,28 @@ static void on_signal(uv_signal_t *h, int signum)
 	begin_shutdown(s, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+/* systemd's watchdog (sd_watchdog_enabled(3)): when the service manager
+ * set WATCHDOG_USEC for this process, a timer on the control loop sends
+ * WATCHDOG=1 every half period, so a stuck loop gets the service
+ * restarted. Nothing happens without it. */
+static void on_watchdog(uv_timer_t *t)
+{
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static void start_watchdog(struct server *s)
+{
+	uint64_t usec = 0;
+	uv_timer_init(&s->loop, &s->watchdog);
+	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+		return;
+	uint64_t ms = usec / 2000 ? usec / 2000 : 1;
+	char num[24];
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)ms);
+	uv_timer_start(&s->watchdog, on_watchdog, 0, ms);
+	om_log(OM_LOG_INFO, "systemd watchdog", "interval_ms", num, NULL);
+}
+
 static void prune(struct server *s)
 {
 	int64_t now = om_now_ms();
@@ -542,6 +565,7 @@ int om_server_run(const struct om_server_opts *opts)
 	uv_timer_init(&s.loop, &s.tick);
 	s.tick.data = &s;
 	uv_timer_start(&s.tick, on_tick, 1000, 1000);
+	start_watchdog(&s);
 	uv_timer_init(&s.loop, &s.dns_timer);
 	s.dns_timer.data = &s;
 	{

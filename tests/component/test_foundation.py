@@ -430,3 +430,56 @@ def test_serve_refuses_a_store_folder_of_another_user(store):
     p = store.run("serve", timeout=30)
     assert p.returncode == 1 and "mail belongs to uid 65534" in p.stderr, p.stderr
     os.chown(mail, 0, 0)
+
+
+def notify_listener(tmp_path):
+    path = str(tmp_path / "notify.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    s.settimeout(20)
+    return s, path
+
+
+def test_sd_notify_watchdog_pings_at_half_the_period(store, tmp_path):
+    """With WATCHDOG_USEC set (systemd's WatchdogSec), the control loop sends
+    WATCHDOG=1 repeatedly, and still does after a reload; without it, or when
+    WATCHDOG_PID names another process, it sends none."""
+    s, path = notify_listener(tmp_path)
+    store.conf(f"sip_tcp = 127.0.0.1:{free_port()}\n")
+    p = store.serve(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"}, wait=False)
+    msgs = []
+    while sum("WATCHDOG=1" in m for m in msgs) < 3 or not any("READY=1" in m for m in msgs):
+        msgs.append(s.recv(4096).decode())
+    store.wait_ready(p)
+    store.ok("reload")
+    after = []
+    while sum("WATCHDOG=1" in m for m in after) < 2:
+        after.append(s.recv(4096).decode())
+    assert 'msg="systemd watchdog" interval_ms=200' in store.log()
+    p.terminate()
+    assert p.wait(20) == 0
+    s.close()
+
+    for env in ({}, {"WATCHDOG_USEC": "400000", "WATCHDOG_PID": "1"}):
+        o = Openum(tmp_path / f"quiet{len(env)}" / "data")
+        o.ok("init")
+        o.conf(f"sip_tcp = 127.0.0.1:{free_port()}\n")
+        s, path = notify_listener(tmp_path / f"quiet{len(env)}")
+        p = o.serve(env={"NOTIFY_SOCKET": path, **env}, wait=False)
+        msgs = []
+        try:
+            while not any("READY=1" in m for m in msgs):
+                msgs.append(s.recv(4096).decode())
+            o.wait_ready(p)
+            o.ok("reload")  # a reload's RELOADING=1/READY=1 come after any early ping
+            while sum("READY=1" in m for m in msgs) < 2:
+                msgs.append(s.recv(4096).decode())
+            p.terminate()
+            while not any("STOPPING=1" in m for m in msgs):
+                msgs.append(s.recv(4096).decode())
+            assert p.wait(20) == 0
+        finally:
+            o.close()
+            s.close()
+        assert not any("WATCHDOG=1" in m for m in msgs), (env, msgs)
+        assert "systemd watchdog" not in o.log()
