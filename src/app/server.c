@@ -311,8 +311,10 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 	struct om_dir_snapshot *old_dir = s->dir;
 	s->cfg = next;
 	s->dir = dir; /* the swap: readers holding a reference keep the old one */
-	if (s->sipd)
+	if (s->sipd) {
+		om_sipd_set_config(s->sipd, s->cfg);
 		om_sipd_set_snapshot(s->sipd, dir); /* re-checks live connections */
+	}
 	om_dir_snapshot_free(old_dir);
 	if (tls) {
 		char terr[512] = "";
@@ -386,6 +388,11 @@ static void on_ctl(const char *cmd, struct om_buf *r, void *arg)
 	struct server *s = arg;
 	if (!strcmp(cmd, "status")) {
 		status_json(s, r);
+	} else if (!strcmp(cmd, "calls")) {
+		if (s->sipd)
+			om_sipd_calls_json(s->sipd, r);
+		else
+			om_buf_adds(r, "{\"calls\":[],\"count\":0}");
 	} else if (!strcmp(cmd, "reload")) {
 		char err[512] = "";
 		struct om_buf changes;

@@ -17,6 +17,7 @@
  * new snapshot and the new trusted store. Over TLS every plan's calls are
  * admitted (the media rules come with calls). */
 #include "app/sipd.h"
+#include "app/call.h"
 #include "core/alloc.h"
 #include "core/events.h"
 #include "core/log.h"
@@ -38,6 +39,7 @@ struct tls_peer {
 };
 
 struct om_sipd {
+	struct om_calls *calls; /* INVITE and everything after it (call.h) */
 	uv_loop_t *loop;
 	struct om_tcp_server *tcp;
 	struct om_tls_ctx *tls; /* for new handshakes; its store for re-checks */
@@ -53,8 +55,9 @@ struct om_sipd {
 	uint64_t answered, dropped_untrusted, refused_mode, bad_requests, responses_ignored;
 };
 
-static const char allow_hdr[] = "Allow: OPTIONS\r\n";
-static const char *const supported_tags[] = { NULL };
+static const char allow_hdr[] = "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE\r\n";
+/* RFC 4028 session timers; 100rel is refused (docs/modules/calls.md). */
+static const char *const supported_tags[] = { "timer", NULL };
 
 static void peer_ip(const struct sockaddr *sa, char *out, size_t len)
 {
@@ -90,12 +93,16 @@ static int on_accept(struct om_tcp_conn *c, const struct sockaddr *peer, void **
 	    om_flow_add(d->flows, om_tcp_conn_id(c), gw->id, peer, OM_FLOW_TCP) != 0)
 		return 1;
 	*user = NULL;
+	if (d->calls)
+		om_calls_conn_up(d->calls, c); /* responses go back on it */
 	return 0;
 }
 
 static void on_close(struct om_tcp_conn *c, enum om_tcp_close_reason why, void *user, void *arg)
 {
 	struct om_sipd *d = arg;
+	if (d->calls)
+		om_calls_conn_down(d->calls, c);
 	om_flow_remove(d->flows, om_tcp_conn_id(c));
 	om_free(user); /* struct tls_peer, or NULL */
 	if (why != OM_TCP_CLOSE_PEER && why != OM_TCP_CLOSE_LOCAL)
@@ -211,6 +218,8 @@ static int on_tls(struct om_tcp_conn *c, struct om_tls_sess *t, void **user, voi
 		return 1;
 	}
 	*user = p;
+	if (d->calls)
+		om_calls_conn_up(d->calls, c);
 	om_log(OM_LOG_INFO, "mutual TLS gateway connected", "gateway", gw->name, "peer",
 	       om_tcp_conn_peer_str(c), "version", om_tls_sess_version(t), "cipher",
 	       om_tls_sess_cipher(t), NULL);
@@ -343,8 +352,12 @@ static int handle_request(struct om_sipd *d, struct om_tcp_conn *c, const struct
                           const struct om_sip_msg *m, bool tls)
 {
 	enum om_sip_reason reason;
-	if (m->method == OM_SIP_METHOD_ACK)
-		return 0; /* never answered */
+	if (m->method == OM_SIP_METHOD_ACK) {
+		/* Never answered; a broken one is dropped. */
+		if (d->calls && om_sip_msg_validate(m, &reason) == 0)
+			om_calls_recv(d->calls, c, gw, m);
+		return 0;
+	}
 	if (om_sip_msg_validate(m, &reason) != 0) {
 		d->bad_requests++;
 		char warn[320];
@@ -356,7 +369,13 @@ static int handle_request(struct om_sipd *d, struct om_tcp_conn *c, const struct
 	/* R3: a SIPSecured or Secured plan takes nothing over TCP; over
 	 * mutual TLS every plan is admitted. */
 	const struct om_dir_dialplan *plan = om_dir_snapshot_gateway_plan(d->snap, gw);
-	if (!tls && plan && plan->security != OM_SEC_UNSECURED) {
+	bool call_request = m->method == OM_SIP_METHOD_INVITE || m->method == OM_SIP_METHOD_BYE ||
+	                    m->method == OM_SIP_METHOD_CANCEL || m->method == OM_SIP_METHOD_INFO ||
+	                    m->method == OM_SIP_METHOD_UPDATE || m->method == OM_SIP_METHOD_PRACK;
+	/* An INVITE meets the same rule in the calls' admission order
+	 * (call_admit.c), with the offer named in the event. */
+	if (!tls && plan && plan->security != OM_SEC_UNSECURED &&
+	    !(d->calls && m->method == OM_SIP_METHOD_INVITE)) {
 		d->refused_mode++;
 		om_event(OM_EV_SECURITY_MODE_REFUSED, gw->name,
 		         "request refused: the gateway's dial plan requires TLS", "gateway",
@@ -390,10 +409,13 @@ static int handle_request(struct om_sipd *d, struct om_tcp_conn *c, const struct
 		}
 		om_buf_free(&uns);
 	}
+	if (d->calls && call_request)
+		return om_calls_recv(d->calls, c, gw, m);
 	switch (m->method) {
 	case OM_SIP_METHOD_OPTIONS:
 		respond(d, c, m, 200, NULL,
-		        "Allow: OPTIONS\r\nAccept: application/sdp\r\nSupported: \r\n");
+		        "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE\r\n"
+		        "Accept: application/sdp\r\nSupported: timer\r\n");
 		return 200;
 	case OM_SIP_METHOD_INVITE:
 		if (gw->status == OM_GW_NONEWCALLS) {
@@ -441,7 +463,10 @@ static void on_msg(struct om_tcp_conn *c, const char *buf, size_t len, void *use
 		return;
 	}
 	if (!m->is_request) {
-		d->responses_ignored++; /* no client transactions yet: stray */
+		if (d->calls)
+			om_calls_recv(d->calls, c, gw, m); /* our BYE, refresh... */
+		else
+			d->responses_ignored++;
 	} else {
 		int status = handle_request(d, c, gw, m, tls);
 		/* RFC 5923 ;alias: only a mutual-TLS peer, and only a request
@@ -517,6 +542,8 @@ void om_sipd_set_snapshot(struct om_sipd *d, struct om_dir_snapshot *snap)
 	struct om_dir_snapshot *old = d->snap;
 	d->snap = om_dir_snapshot_ref(snap);
 	om_dir_snapshot_free(old);
+	if (d->calls)
+		om_calls_set_snapshot(d->calls, snap);
 	if (d->tcp)
 		om_tcp_server_foreach(d->tcp, recheck, d);
 }
@@ -561,6 +588,12 @@ int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **o
 		snprintf(err, errlen, "out of memory");
 		om_flow_table_free(d->flows);
 		om_free(d);
+		return rc;
+	}
+	struct om_calls_env env = { .loop = loop, .flows = d->flows, .arg = d };
+	rc = om_calls_new(&env, cfg, &d->calls, err, errlen);
+	if (rc) {
+		om_sipd_close(d);
 		return rc;
 	}
 	for (size_t i = 0; i < cfg->n_sip_tcp; i++) {
@@ -629,11 +662,27 @@ void om_sipd_close(struct om_sipd *d)
 {
 	if (!d)
 		return;
+	om_calls_close(d->calls); /* BYEs queued before the connections close */
+	d->calls = NULL;
 	om_tcp_server_close(d->tcp);
 	om_tls_ctx_free(d->tls);
 	om_flow_table_free(d->flows);
 	om_dir_snapshot_free(d->snap);
 	om_free(d);
+}
+
+void om_sipd_set_config(struct om_sipd *d, const struct om_config *cfg)
+{
+	if (d->calls)
+		om_calls_set_config(d->calls, cfg);
+}
+
+void om_sipd_calls_json(struct om_sipd *d, struct om_buf *out)
+{
+	if (d->calls)
+		om_calls_json(d->calls, out);
+	else
+		om_buf_adds(out, "{\"calls\":[],\"count\":0}");
 }
 
 void om_sipd_status_json(struct om_sipd *d, struct om_buf *out)
@@ -659,4 +708,6 @@ void om_sipd_status_json(struct om_sipd *d, struct om_buf *out)
 	              om_flow_alias_count(d->flows), d->n_tls,
 	              (unsigned long long)st.tls_handshakes, (unsigned long long)st.tls_failed,
 	              (unsigned long long)d->tls_rejected, (unsigned long long)st.tls_deferred);
+	if (d->calls)
+		om_calls_status_json(d->calls, out);
 }

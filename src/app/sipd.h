@@ -38,6 +38,10 @@ void om_sipd_set_peer_cert_hook(struct om_sipd *d, om_sipd_peer_cert_h h, void *
 void om_sipd_set_snapshot(struct om_sipd *d, struct om_dir_snapshot *snap);
 /* Closes listeners and connections (memory freed by the loop). */
 void om_sipd_close(struct om_sipd *d);
+/* Configuration replaced by a reload (the calls' caps and timers). */
+void om_sipd_set_config(struct om_sipd *d, const struct om_config *cfg);
+/* `openum calls`: {"calls":[...]} (never keys). */
+void om_sipd_calls_json(struct om_sipd *d, struct om_buf *out);
 /* ,"sip":{...} fields for `openum status --json` */
 void om_sipd_status_json(struct om_sipd *d, struct om_buf *out);
 /* The bound port of TCP listener i (tests bind port 0). */

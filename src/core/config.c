@@ -59,7 +59,16 @@ static const char default_text[] =
     "#max_connections_per_peer = 64\n"
     "# DNS servers for gateway FQDNs, ADDRESS[:PORT] comma-separated;\n"
     "# empty: the system's resolver.\n"
-    "#dns_servers =\n";
+    "#dns_servers =\n"
+    "# Calls: new calls per second before 503 + Retry-After (0: no cap); ring\n"
+    "# for this many ms (180 Ringing) before answering; session timers (RFC 4028):\n"
+    "# the interval asked when the gateway asks none (0: none) and our Min-SE.\n"
+    "#max_calls_per_second = 50\n"
+    "#answer_delay_ms = 0\n"
+    "#session_expires = 1800\n"
+    "#min_se = 90\n"
+    "# SIP timer T1 in ms (RFC 3261 §17): 2xx retransmission, 64*T1 timeouts.\n"
+    "#sip_t1 = 500\n";
 
 const char *om_config_default_text(void)
 {
@@ -98,6 +107,11 @@ int om_config_defaults(struct om_config **out)
 	c->sip_message_timeout = 10;
 	c->max_connections = 1024;
 	c->max_connections_per_peer = 64;
+	c->max_calls_per_second = 50;
+	c->answer_delay_ms = 0;
+	c->session_expires = 1800;
+	c->min_se = 90;
+	c->sip_t1_ms = 500;
 	*out = c;
 	return 0;
 }
@@ -280,6 +294,11 @@ enum key_id {
 	K_MAX_CONNECTIONS,
 	K_MAX_CONNECTIONS_PER_PEER,
 	K_DNS_SERVERS,
+	K_MAX_CALLS_PER_SECOND,
+	K_ANSWER_DELAY_MS,
+	K_SESSION_EXPIRES,
+	K_MIN_SE,
+	K_SIP_T1,
 	K_COUNT
 };
 
@@ -307,6 +326,11 @@ static const char *const key_names[K_COUNT] = {
 	"max_connections",
 	"max_connections_per_peer",
 	"dns_servers",
+	"max_calls_per_second",
+	"answer_delay_ms",
+	"session_expires",
+	"min_se",
+	"sip_t1",
 };
 
 /* Applies one setting; on error writes the reason (without file:line). */
@@ -490,6 +514,42 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 		copy_str(c->dns_servers, sizeof(c->dns_servers), v);
 		return 0;
 	}
+	case K_MAX_CALLS_PER_SECOND:
+		if (parse_uint(v, 0, 100000, &u)) {
+			snprintf(why, wl, "max_calls_per_second must be 0 (no cap) to 100000");
+			return EINVAL;
+		}
+		c->max_calls_per_second = (unsigned)u;
+		return 0;
+	case K_ANSWER_DELAY_MS:
+		if (parse_uint(v, 0, 60000, &u)) {
+			snprintf(why, wl, "answer_delay_ms must be 0 to 60000");
+			return EINVAL;
+		}
+		c->answer_delay_ms = (unsigned)u;
+		return 0;
+	case K_SESSION_EXPIRES:
+		if (parse_uint(v, 0, 86400, &u) || (u && u < 90)) {
+			snprintf(why, wl,
+			         "session_expires must be 0 (none) or 90 to 86400 seconds");
+			return EINVAL;
+		}
+		c->session_expires = (unsigned)u;
+		return 0;
+	case K_MIN_SE:
+		if (parse_uint(v, 90, 86400, &u)) {
+			snprintf(why, wl, "min_se must be 90 to 86400 seconds (RFC 4028)");
+			return EINVAL;
+		}
+		c->min_se = (unsigned)u;
+		return 0;
+	case K_SIP_T1:
+		if (parse_uint(v, 50, 5000, &u)) {
+			snprintf(why, wl, "sip_t1 must be 50 to 5000 ms");
+			return EINVAL;
+		}
+		c->sip_t1_ms = (unsigned)u;
+		return 0;
 	case K_LOG_LEVEL: {
 		enum om_level l;
 		if (om_level_parse(v, &l)) {
@@ -588,6 +648,21 @@ int om_config_value_str(const struct om_config *c, size_t i, char *out, size_t o
 		break;
 	case K_DNS_SERVERS:
 		s = c->dns_servers;
+		break;
+	case K_MAX_CALLS_PER_SECOND:
+		u = c->max_calls_per_second;
+		break;
+	case K_ANSWER_DELAY_MS:
+		u = c->answer_delay_ms;
+		break;
+	case K_SESSION_EXPIRES:
+		u = c->session_expires;
+		break;
+	case K_MIN_SE:
+		u = c->min_se;
+		break;
+	case K_SIP_T1:
+		u = c->sip_t1_ms;
 		break;
 	default:
 		is_num = false;

@@ -54,6 +54,11 @@ struct om_config {
 	unsigned max_connections;     /* SIP connections in all */
 	unsigned max_connections_per_peer;
 	char dns_servers[256]; /* "" = system resolver; else "IP[:PORT],..." */
+	unsigned max_calls_per_second; /* new calls per second, 0: no cap */
+	unsigned answer_delay_ms;      /* ring (180) this long before answering */
+	unsigned session_expires;      /* s, RFC 4028, when the gateway asks none; 0: none */
+	unsigned min_se;               /* s, our Min-SE (>= 90) */
+	unsigned sip_t1_ms;            /* RFC 3261 T1 */
 };
 
 /* Defaults (fqdn from gethostname). */
