@@ -43,7 +43,7 @@ struct om_sipd {
 	struct om_tls_ctx *tls; /* for new handshakes; its store for re-checks */
 	bool strict_eku;
 	bool tls_source_check; /* TLS from a non-gateway address: dropped at accept */
-	size_t n_tcp, n_tls; /* listeners opened */
+	size_t n_tcp, n_tls;   /* listeners opened */
 	uint64_t tls_rejected;
 	om_sipd_peer_cert_h peer_cert_h;
 	void *peer_cert_arg;
@@ -338,7 +338,16 @@ static void respond_unparsable(struct om_sipd *d, struct om_tcp_conn *c, const c
 			for (size_t i = 0; i < l; i++)
 				if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
 					goto out;
-			om_buf_printf(&out, "%s:%.*s\r\n", want[k].name, (int)(l - v), line + v);
+			om_buf_printf(&out, "%s:%.*s", want[k].name, (int)(l - v), line + v);
+			/* RFC 3261 §8.2.6.2: the UAS adds a To tag when there
+			 * is none, salvaged responses too. */
+			if (k == 2 && !om_sip_addr_has_tag((struct om_str){ line + v, l - v },
+			                                   OM_SIP_MAX_URI)) {
+				char tag[24];
+				new_tag(tag, sizeof(tag));
+				om_buf_printf(&out, ";tag=%s", tag);
+			}
+			om_buf_adds(&out, "\r\n");
 			have[k]++;
 			break;
 		}

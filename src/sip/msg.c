@@ -581,8 +581,7 @@ incomplete:
 }
 
 enum om_sip_frame_res om_sip_framer_next(struct om_sip_framer *f, const char *buf, size_t len,
-                                         size_t max, size_t *msg_len,
-                                         enum om_sip_reason *reason)
+                                         size_t max, size_t *msg_len, enum om_sip_reason *reason)
 {
 	enum om_sip_frame_res r;
 	if (f->need) {
@@ -766,8 +765,12 @@ int om_sip_msg_parse(const char *buf, size_t len, const struct om_sip_limits *li
 			if (r == OM_SIP_R_HEADERS_INCOMPLETE && f.name.p == NULL && f.value.p &&
 			    f.value.p + f.value.len + 2 == buf + len) {
 				r = OM_SIP_R_OK;
-				nfields++;
 				hdr_end = len;
+				/* it counts against max_headers like any other */
+				if (++nfields > lim.max_headers) {
+					r = OM_SIP_R_TOO_MANY_HEADERS;
+					goto out;
+				}
 				break;
 			}
 			goto out;

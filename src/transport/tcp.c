@@ -20,9 +20,9 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define MAX_LISTENERS    8
-#define READ_CHUNK       4096
-#define ACCEPT_RETRY_MS  100 /* out of memory at accept: try again after */
+#define MAX_LISTENERS   8
+#define READ_CHUNK      4096
+#define ACCEPT_RETRY_MS 100 /* out of memory at accept: try again after */
 
 struct listener {
 	uv_tcp_t h;
@@ -54,9 +54,9 @@ struct om_tcp_server {
 	uv_check_t check;        /* refills the handshake budget each loop turn */
 	uv_idle_t idle;          /* runs handshakes put off to the next turn */
 	unsigned hs_budget;
-	struct om_tcp_conn *deferred;  /* waiting for budget, oldest first */
-	uv_timer_t retry;              /* accepts put off for lack of memory */
-	struct peer *peers;            /* open addressing, peer_mask + 1 slots */
+	struct om_tcp_conn *deferred; /* waiting for budget, oldest first */
+	uv_timer_t retry;             /* accepts put off for lack of memory */
+	struct peer *peers;           /* open addressing, peer_mask + 1 slots */
 	size_t peer_mask;
 	uint64_t peer_seed;
 	char scratch[16 * 1024 + 512]; /* TLS reads land here, then go to the BIO */
@@ -76,13 +76,13 @@ struct om_tcp_conn {
 	struct om_sip_framer fr; /* framing state between reads */
 	size_t crlf_run;         /* CR/LF bytes skipped since the last message (ping = 4) */
 	uint64_t last_rx;
-	uint64_t msg_since;    /* first byte of the current message (0: none) */
-	uint64_t hs_deadline;  /* TLS not yet identified: close at (0: identified) */
-	uint8_t pkey[16];      /* peer key (om_tcp_peer_key) */
-	int counted;           /* in the peer table */
-	int pending;           /* counted in the budget of unidentified connections */
-	int known;             /* om_tcp_conn_set_known: outside that budget */
-	int tls_listener;      /* accepted on a TLS listener */
+	uint64_t msg_since;   /* first byte of the current message (0: none) */
+	uint64_t hs_deadline; /* TLS not yet identified: close at (0: identified) */
+	uint8_t pkey[16];     /* peer key (om_tcp_peer_key) */
+	int counted;          /* in the peer table */
+	int pending;          /* counted in the budget of unidentified connections */
+	int known;            /* om_tcp_conn_set_known: outside that budget */
+	int tls_listener;     /* accepted on a TLS listener */
 	size_t queued;
 	int accepted;
 	int closing;
@@ -119,10 +119,10 @@ void om_tcp_limits_default(struct om_tcp_limits *l)
 
 const char *om_tcp_close_reason_str(enum om_tcp_close_reason r)
 {
-	static const char *const s[] = { "peer closed",         "closed",
-		                         "idle",                "message too slow",
-		                         "framing lost",        "peer does not read",
-		                         "out of memory",       "handshake too slow" };
+	static const char *const s[] = { "peer closed",   "closed",
+		                         "idle",          "message too slow",
+		                         "framing lost",  "peer does not read",
+		                         "out of memory", "handshake too slow" };
 	return (unsigned)r < sizeof(s) / sizeof(s[0]) ? s[r] : "?";
 }
 
@@ -659,8 +659,9 @@ static void tls_advance(struct om_tcp_conn *c)
 			if (!got) {
 				/* Full and nothing framed: only when memory ran out
 				 * (the framer refuses a message past max_msg). */
-				conn_close_now(c, c->rcap < s->lim.max_msg + 4 ? OM_TCP_CLOSE_NOMEM
-				                                              : OM_TCP_CLOSE_FRAMING);
+				conn_close_now(c, c->rcap < s->lim.max_msg + 4
+				                      ? OM_TCP_CLOSE_NOMEM
+				                      : OM_TCP_CLOSE_FRAMING);
 				return;
 			}
 			continue;

@@ -112,13 +112,13 @@ struct om_tcp_handlers {
 struct om_tcp_stats {
 	size_t conns;
 	uint64_t accepted;
-	uint64_t refused;          /* by accept_h */
-	uint64_t over_limit;       /* any limit below */
-	uint64_t over_conns;       /* max_conns */
-	uint64_t over_conns_peer;  /* max_conns_peer */
-	uint64_t over_pending;     /* max_pending, max_pending_peer */
-	size_t pending;            /* TLS connections not yet identified, now */
-	uint64_t accept_nomem;     /* accepts put off for lack of memory */
+	uint64_t refused;         /* by accept_h */
+	uint64_t over_limit;      /* any limit below */
+	uint64_t over_conns;      /* max_conns */
+	uint64_t over_conns_peer; /* max_conns_peer */
+	uint64_t over_pending;    /* max_pending, max_pending_peer */
+	size_t pending;           /* TLS connections not yet identified, now */
+	uint64_t accept_nomem;    /* accepts put off for lack of memory */
 	uint64_t messages;
 	uint64_t keepalives; /* CRLF CRLF pings answered */
 	uint64_t closed_idle, closed_partial, closed_framing, closed_overflow, closed_handshake;

@@ -81,3 +81,36 @@ def test_alias_on_mutual_tls_only_for_an_accepted_request(door, pki):  # noqa: F
     assert sip(door)["flows_alias"] == base + 1
     s.close()
     assert wait_for(lambda: sip(door)["flows_alias"] == base)
+
+
+# -------------------------------------------------------- salvaged answers
+
+def _to_has_tag(head):
+    to = next(l for l in head.split("\r\n") if l.lower().startswith("to:"))
+    return ";tag=" in to.lower()
+
+
+def test_513_for_too_many_headers_carries_a_to_tag(door):
+    """RFC 3261 §8.2.6.2: the parser refuses the request (257 header
+    fields), the salvaged 513 still adds a To tag."""
+    s = connect(door.tcp, src="127.0.0.11")
+    extra = b"".join(b"X-H%d: v\r\n" % i for i in range(300))
+    s.sendall(options(port=door.tcp, src="127.0.0.11", extra=extra))
+    st, head, _ = read_response(s)
+    assert st == 513
+    assert _to_has_tag(head), head
+    # the connection stays (the framing was intact)
+    s.sendall(options(port=door.tcp, src="127.0.0.11"))
+    assert read_response(s)[0] == 200
+    s.close()
+
+
+def test_400_for_a_broken_to_still_adds_a_tag(door):
+    s = connect(door.tcp, src="127.0.0.11")
+    req = options(port=door.tcp, src="127.0.0.11")
+    req = req.replace(b"To: <sip:um@127.0.0.1:%d>" % door.tcp, b"To: <sip:um@host x>")
+    s.sendall(req)
+    st, head, _ = read_response(s)
+    assert st == 400
+    assert _to_has_tag(head), head
+    s.close()

@@ -6,10 +6,10 @@
 
 #include <string.h>
 
-#define REQ(cl, body)                                                        \
-	"INVITE sip:100@um.example SIP/2.0\r\n"                              \
-	"Via: SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bK1\r\n"               \
-	"From: <sip:gw@192.0.2.1>;tag=a\r\nTo: <sip:100@um.example>\r\n"     \
+#define REQ(cl, body)                                                           \
+	"INVITE sip:100@um.example SIP/2.0\r\n"                                 \
+	"Via: SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bK1\r\n"                   \
+	"From: <sip:gw@192.0.2.1>;tag=a\r\nTo: <sip:100@um.example>\r\n"        \
 	"Call-ID: c1@192.0.2.1\r\nCSeq: 1 INVITE\r\nContent-Length: " cl "\r\n" \
 	"\r\n" body
 
