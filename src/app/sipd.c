@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 /* The gateway a TLS connection proved to be (its tcp user pointer). */
 struct tls_peer {
@@ -547,6 +548,28 @@ void om_sipd_set_snapshot(struct om_sipd *d, struct om_dir_snapshot *snap)
 		om_tcp_server_foreach(d->tcp, recheck, d);
 }
 
+/* Enough descriptors for max_connections and the calls' RTP sockets
+ * (systemd gives a service a soft limit of 1024): the soft limit is raised
+ * toward the hard one; short of it, a warning says what cannot be reached. */
+static void raise_nofile(const struct om_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)cfg->max_connections + 2 * (rlim_t)cfg->max_calls + 256;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ? rl.rlim_max : need;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < need) {
+		char have[24], want[24];
+		snprintf(have, sizeof(have), "%llu", (unsigned long long)rl.rlim_cur);
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)need);
+		om_log(OM_LOG_WARNING,
+		       "too few file descriptors for max_connections and max_calls: raise "
+		       "LimitNOFILE",
+		       "limit", have, "needed", want, NULL);
+	}
+}
+
 int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **out, char *err,
                 size_t errlen)
 {
@@ -558,6 +581,7 @@ int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **o
 	}
 	d->loop = loop;
 	d->strict_eku = cfg->strict_eku;
+	raise_nofile(cfg);
 	om_sip_limits_default(&d->limits);
 	snprintf(d->fqdn, sizeof(d->fqdn), "%s", cfg->fqdn);
 	rc = om_flow_table_new(&d->flows);

@@ -848,12 +848,12 @@ static void on_connection(uv_stream_t *l, int status)
 		 * the strangers' budget, unless the owner knows the address. */
 		if (!c->known) {
 			p = peer_find(s, c->pkey, NULL);
-			if (s->st.pending >= s->lim.max_pending) {
-				refuse(c, OM_TCP_LIMIT_PENDING);
-				return;
-			}
 			if (p && p->pending >= s->lim.max_pending_peer) {
 				refuse(c, OM_TCP_LIMIT_PENDING_PEER);
+				return;
+			}
+			if (s->st.pending >= s->lim.max_pending) {
+				refuse(c, OM_TCP_LIMIT_PENDING);
 				return;
 			}
 			if (p)
