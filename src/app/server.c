@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -220,7 +221,29 @@ static void on_dns_timer(uv_timer_t *t)
 		uv_timer_start(t, on_dns_timer, next, 0);
 }
 
-/* Returns 0 and swaps, or an errno with err filled (old config kept). */
+/* One item of the reload report: items are separated by "; ". */
+static void change(struct om_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void change(struct om_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	if (b->len)
+		om_buf_adds(b, "; ");
+	va_start(ap, fmt);
+	om_buf_vprintf(b, fmt, ap);
+	va_end(ap);
+}
+
+static const char *changes_text(struct om_buf *b)
+{
+	const char *t = b->len ? om_buf_cstr(b) : "none";
+	return t ? t : "(not listed: out of memory)";
+}
+
+/* Returns 0 and swaps, or an errno with err filled (old config kept). The
+ * report names every change: the certificate, the mode, every
+ * openum.conf key (om_config_diff) and every directory change
+ * (om_dir_snapshot_diff). */
 static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *changes)
 {
 	struct om_config *next = NULL;
@@ -270,23 +293,20 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 		}
 		const struct om_cert *now = om_cert_mgr_current(s->certs);
 		if (strcmp(before_sha1, now->sha1))
-			om_buf_printf(changes, "certificate %s -> %s; ",
-			              before_sha1[0] ? before_sha1 : "none", now->sha1);
+			change(changes, "certificate %s -> %s",
+			       before_sha1[0] ? before_sha1 : "none", now->sha1);
 	}
-	if (om_dir_snapshot_gateway_count(dir) != om_dir_snapshot_gateway_count(s->dir))
-		om_buf_printf(changes, "gateways %zu -> %zu; ",
-		              om_dir_snapshot_gateway_count(s->dir),
-		              om_dir_snapshot_gateway_count(dir));
 	if (secured != s->secured)
-		om_buf_printf(changes, "mode %s -> %s; ", s->secured ? "secured" : "unsecured",
-		              secured ? "secured" : "unsecured");
-	if (strcmp(next->fqdn, s->cfg->fqdn))
-		om_buf_printf(changes, "fqdn %s -> %s; ", s->cfg->fqdn, next->fqdn);
+		change(changes, "mode %s -> %s", s->secured ? "secured" : "unsecured",
+		       secured ? "secured" : "unsecured");
+	/* every openum.conf key, then every directory change */
+	om_config_diff(s->cfg, next, changes);
 	char lnew[256], lold[256];
 	om_config_listen_str(next->sip_tcp, next->n_sip_tcp, lnew, sizeof(lnew));
 	om_config_listen_str(s->cfg->sip_tcp, s->cfg->n_sip_tcp, lold, sizeof(lold));
 	if (strcmp(lnew, lold))
-		om_buf_printf(changes, "sip_tcp %s -> %s (takes effect at restart); ", lold, lnew);
+		change(changes, "sip_tcp takes effect at restart");
+	om_dir_snapshot_diff(s->dir, dir, changes);
 	struct om_config *old = s->cfg;
 	struct om_dir_snapshot *old_dir = s->dir;
 	s->cfg = next;
@@ -299,12 +319,11 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 		/* New handshakes take the new context; open TLS connections
 		 * are re-checked against its trusted store. */
 		if (start_tls(s, tls, terr, sizeof(terr)) != 0) {
-			om_buf_printf(changes, "TLS listener: %s; ", terr);
+			change(changes, "TLS listener: %s", terr);
 			om_log(OM_LOG_ERROR, "cannot start the TLS listener", "error", terr, NULL);
 		}
 		if (!s->sipd || !s->cfg->n_sip_tls)
-			om_buf_printf(changes,
-			              "no TLS listener (sip_tls or SIP service missing); ");
+			change(changes, "no TLS listener (sip_tls or SIP service missing)");
 	}
 	s->secured = secured;
 	s->mode_why = why;
@@ -313,8 +332,7 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 	om_config_free(old);
 	apply_config_globals(s->cfg);
 	om_event(OM_EV_RELOAD_APPLIED, "server", "reload applied", "config", s->cfg->path, "mode",
-	         s->secured ? "secured" : "unsecured", "changes",
-	         changes->len ? om_buf_cstr(changes) : "none", NULL);
+	         s->secured ? "secured" : "unsecured", "changes", changes_text(changes), NULL);
 	return 0;
 }
 
@@ -377,7 +395,7 @@ static void on_ctl(const char *cmd, struct om_buf *r, void *arg)
 			om_buf_printf(
 			    r, "{\"ok\":true,\"generation\":%lu,\"mode\":\"%s\",\"changes\":",
 			    s->generation, s->secured ? "secured" : "unsecured");
-			om_buf_json_str(r, changes.len ? om_buf_cstr(&changes) : "none");
+			om_buf_json_str(r, changes_text(&changes));
 			om_buf_adds(r, "}");
 		} else {
 			om_buf_adds(r, "{\"ok\":false,\"error\":");
@@ -486,6 +504,12 @@ int om_server_run(const struct om_server_opts *opts)
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 
+	rc = om_server_check_store(opts->data_dir, opts->config_path, err, sizeof(err));
+	if (rc) {
+		om_log(OM_LOG_ERROR, "the store is not private to the service", "error", err, NULL);
+		fprintf(stderr, "openum: error: %s\n", err);
+		return 1;
+	}
 	rc = om_db_open(opts->data_dir, 0, &s.db, err, sizeof(err));
 	if (rc) {
 		om_log(OM_LOG_ERROR, "cannot open the store", "error", err, NULL);

@@ -33,7 +33,8 @@ def test_version_and_help_everywhere(openum):
 
 def test_bad_usage_exits_2(openum):
     assert openum.run("nosuchcommand").returncode == 2
-    assert openum.run().returncode in (2,) or True
+    p = openum.run()  # only --data: no command
+    assert p.returncode == 2 and "usage: openum" in p.stderr, p
     assert openum.run("init", "extra").returncode == 2
     assert openum.run("events", "--since", "yesterday-ish").returncode == 2
     assert openum.run("events", "--id", "9999").returncode == 2
@@ -180,6 +181,38 @@ def test_bad_reload_keeps_old_configuration(server):
     st = server.json("status")
     assert st["fqdn"] == "new.test.example" and st["generation"] == gen0 + 1
     assert server.events("--id", "1180")
+
+
+def test_reload_lists_every_change(server):
+    """`openum reload` and event 1180 name each change: directory objects
+    added, removed or changed (a gateway disabled keeps the count), and
+    every openum.conf key; items separated by "; " with none trailing."""
+    conf = os.path.join(server.data, "openum.conf")
+    server.ok("dialplan", "new", "P", "--digits", "4", "--no-reload")
+    server.ok("gateway", "new", "gw1", "--address", "127.0.0.2", "--dialplan", "P", "--no-reload")
+    server.ok("mailbox", "new", "1001", "--dialplan", "P", "--no-reload")
+    first = server.json("reload")["changes"]
+    for part in ("dial plan P added", "gateway gw1 added", "mailbox 1001 in P added"):
+        assert part in first, first
+    server.ok("gateway", "set", "gw1", "--status", "disabled", "--no-reload")
+    server.ok("dialplan", "new", "Q", "--digits", "3", "--no-reload")
+    server.ok("dialplan", "set", "P", "--pilot", "5000", "--no-reload")
+    with open(conf, "a") as f:
+        f.write("strict_eku = 1\nmax_calls = 9\n")
+    text = open(conf).read().replace("events_interval = 1", "events_interval = 2")
+    with open(conf, "w") as f:
+        f.write(text)
+    r = server.json("reload")
+    ch = r["changes"]
+    for part in ("gateway gw1: status enabled -> disabled", "dial plan Q added",
+                 "dial plan P: pilot (none) -> 5000", "strict_eku 0 -> 1",
+                 "events_interval 1 -> 2", "max_calls 100 -> 9"):
+        assert part in ch, (part, ch)
+    assert not ch.rstrip().endswith(";") and ";;" not in ch, ch
+    p = server.ok("reload")
+    assert p.stdout.strip() == "reloaded (changes: none)", p.stdout
+    ev = [e for e in server.events("--id", "1180") if "strict_eku" in e["fields"]["changes"]]
+    assert len(ev) == 1 and ev[0]["fields"]["changes"] == ch
 
 
 def test_sighup_reloads(server):
@@ -336,6 +369,67 @@ def test_server_fqdn_from_directory_overrides_config(server):
     assert server.json("status")["fqdn"] == "um2.test.example"
     server.ok("server", "set", "--fqdn", "")
     assert server.json("status")["fqdn"] == "um.test.example"
+
+
+def test_every_allocation_goes_through_om_alloc():
+    """The out-of-memory sweeps reach every heap allocation only when none
+    bypasses core/alloc (STYLE.md): no malloc/calloc/realloc/free/strdup/
+    asprintf/getline... in src/ outside core/alloc.c."""
+    import re
+    src = os.path.join(os.path.dirname(__file__), "..", "..", "src")
+    banned = re.compile(r"(?<![\w.>])(malloc|calloc|realloc|reallocarray|free|strdup|strndup|"
+                        r"asprintf|vasprintf|aligned_alloc|posix_memalign|getline|getdelim|"
+                        r"open_memstream|scandir)\s*\(")
+    found = []
+    for root, _, files in os.walk(src):
+        for name in files:
+            path = os.path.join(root, name)
+            if not name.endswith((".c", ".h")) or path.endswith(os.path.join("core", "alloc.c")):
+                continue
+            text = open(path, encoding="utf-8", errors="replace").read()
+            text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)  # comments
+            text = re.sub(r'"(\\.|[^"\\\n])*"', '""', text)     # strings
+            for n, line in enumerate(text.splitlines(), 1):
+                if re.sub(r"//.*", "", line) and banned.search(re.sub(r"//.*", "", line)):
+                    found.append(f"{os.path.relpath(path, src)}:{n}: {line.strip()}")
+    assert not found, "allocations outside om_alloc:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("path,mode,words", [
+    ("", 0o750, ["is readable by its group", "chmod 700"]),
+    ("", 0o705, ["is readable by others", "chmod 700"]),
+    ("certs/trusted", 0o770, ["certs/trusted is writable by its group", "chmod 700"]),
+    ("spool", 0o755, ["spool is readable by its group", "chmod 700"]),
+    ("openum.db", 0o644, ["openum.db is readable by its group", "chmod 600"]),
+    ("openum.conf", 0o622, ["openum.conf is writable by its group", "chmod go-w"]),
+])
+def test_serve_refuses_a_store_others_can_reach(store, path, mode, words):
+    """`serve` checks the data directory's owner and mode before it opens
+    anything: a store others can read or write is refused, naming the path
+    and the chmod to run; fixed, it starts."""
+    store.conf(f"sip_tcp = 127.0.0.1:{free_port()}\nsip_tls = off\n")
+    target = os.path.join(store.data, path) if path else store.data
+    good = stat.S_IMODE(os.stat(target).st_mode)
+    os.chmod(target, mode)
+    p = store.run("serve", timeout=30)
+    assert p.returncode == 1, p
+    for w in words:
+        assert w in p.stderr, (w, p.stderr)
+    assert not os.path.exists(os.path.join(store.data, "control.sock"))
+    os.chmod(target, good)
+    proc = store.serve()
+    assert store.stop(proc) == 0
+
+
+def test_serve_refuses_a_store_folder_of_another_user(store):
+    store.conf(f"sip_tcp = 127.0.0.1:{free_port()}\nsip_tls = off\n")
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a folder to another user")
+    mail = os.path.join(store.data, "mail")
+    os.chown(mail, 65534, 65534)
+    p = store.run("serve", timeout=30)
+    assert p.returncode == 1 and "mail belongs to uid 65534" in p.stderr, p.stderr
+    os.chown(mail, 0, 0)
 
 
 def notify_listener(tmp_path):
