@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <uv.h>
 
@@ -95,9 +96,10 @@ struct om_media_engine;
 struct om_media_session;
 
 /* Spool write hook (tests: a disk that fails or fills). Called on the spool
- * writer thread instead of write(2); returns bytes written or -1 with
- * errno set. */
-typedef ssize_t (*om_media_write_h)(int fd, const void *buf, size_t len, void *arg);
+ * writer thread instead of pwrite(2) (offset in bytes); returns bytes
+ * written or -1 with errno set. */
+typedef ssize_t (*om_media_write_h)(int fd, const void *buf, size_t len, off_t offset,
+                                    void *arg);
 
 struct om_media_engine_cfg {
 	unsigned threads;           /* media threads; 0 = one per online CPU */
@@ -108,7 +110,13 @@ struct om_media_engine_cfg {
 	const char *spool_dir;      /* existing folder (0700) for <id>.json/.raw; copied */
 	unsigned spool_flush_ms;    /* audio reaches write(2) at least this often; 0 = 250 */
 	unsigned spool_sync_ms;     /* and fdatasync(2) at least this often; 0 = 5000 */
-	struct om_media_prompts *prompts; /* a reference is taken; NULL: built-ins */
+	/* Prompts: a set to share (a reference is taken), or NULL: the engine
+	 * loads the built-ins, each replaced by prompts_dir/NAME.wav|flac|ogg
+	 * when present (DATA/prompts; NULL: none). A file that cannot be used
+	 * raises event 1144 and the built-in one plays. Loading reads files:
+	 * om_media_engine_new is called at start, not on a live path. */
+	struct om_media_prompts *prompts;
+	const char *prompts_dir;
 	om_media_write_h write_h;   /* NULL: write(2) */
 	void *write_arg;
 };
@@ -119,9 +127,11 @@ enum om_media_event_type {
 	OM_MEDIA_EV_RECORD_SILENCE, /* no voice for silence_timeout_ms (recording goes on) */
 	OM_MEDIA_EV_RECORD_LIMIT,   /* max_ms recorded: the recording stopped itself */
 	OM_MEDIA_EV_RECORD_STOPPED, /* final: after stop, limit, session end or error */
-	OM_MEDIA_EV_TIMEOUT,        /* nothing received for rtp_timeout_ms (once) */
-	OM_MEDIA_EV_SRTP_FAIL,      /* SRTP/SRTCP auth or replay failures since the last */
+	OM_MEDIA_EV_TIMEOUT,        /* nothing received for rtp_timeout_ms (once; event 1142) */
+	OM_MEDIA_EV_SRTP_FAIL,      /* SRTP/SRTCP auth or replay failures since the last
+	                             * (≤ 1/s; event 1140, rate-limited per call) */
 	OM_MEDIA_EV_CLOSED,         /* last event of a session: final statistics */
+	OM_MEDIA_EV_STRANGERS,      /* packets from elsewhere dropped since the last (≤ 1/s) */
 };
 
 enum om_media_dtmf_source {
@@ -170,6 +180,10 @@ struct om_media_event {
 		struct {
 			uint64_t auth, replay; /* since the previous SRTP_FAIL */
 		} srtp;
+		struct {
+			uint64_t count;  /* since the previous STRANGERS */
+			char from[64];   /* the last one: "ADDRESS:PORT" */
+		} strangers;
 		struct om_media_stats stats; /* CLOSED */
 	} u;
 };
