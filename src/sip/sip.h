@@ -465,4 +465,9 @@ struct om_sip_req_opts {
 };
 int om_sip_request_build(enum om_sip_method m, const struct om_sip_req_opts *o, struct om_buf *out);
 
+/* Transactions (txn.h) and dialogs (dialog.h) are part of this module's
+ * interface. */
+#include "sip/dialog.h"
+#include "sip/txn.h"
+
 #endif
