@@ -141,8 +141,8 @@ const int16_t *om_media_audio_pcm(const struct om_media_audio *a)
 	return a->pcm;
 }
 
-int om_media_audio_load(const char *path, unsigned max_ms, struct om_media_audio **out,
-                        char *why, size_t whylen)
+int om_media_audio_load(const char *path, unsigned max_ms, struct om_media_audio **out, char *why,
+                        size_t whylen)
 {
 	SF_INFO info;
 	float *in = NULL, *res = NULL;
@@ -255,8 +255,8 @@ static pthread_once_t names_once = PTHREAD_ONCE_INIT;
 
 static void names_build(void)
 {
-	for (size_t i = 0; i + 1 < sizeof(prompt_names) / sizeof(prompt_names[0]) &&
-	                   om_media_builtins[i].name;
+	for (size_t i = 0;
+	     i + 1 < sizeof(prompt_names) / sizeof(prompt_names[0]) && om_media_builtins[i].name;
 	     i++)
 		prompt_names[i] = om_media_builtins[i].name;
 }

@@ -19,8 +19,7 @@
 #include "core/alloc.h"
 #include "media/media_int.h"
 
-static void emit(struct om_media_session *s, char digit, unsigned ms,
-                 enum om_media_dtmf_source src)
+static void emit(struct om_media_session *s, char digit, unsigned ms, enum om_media_dtmf_source src)
 {
 	struct evnode *n = om_calloc(1, sizeof(*n));
 	if (!n)

@@ -55,8 +55,8 @@ struct keyarena {
 
 static int keyarena_grow(struct keyarena *a)
 {
-	void *m = mmap(NULL, KEYPAGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-	               -1, 0);
+	void *m =
+	    mmap(NULL, KEYPAGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return ENOMEM;
 	(void)madvise(m, KEYPAGE_BYTES, MADV_DONTDUMP);
@@ -64,7 +64,8 @@ static int keyarena_grow(struct keyarena *a)
 	pg->bytes = KEYPAGE_BYTES;
 	pg->next = a->pages;
 	a->pages = pg;
-	size_t first = (sizeof(*pg) + _Alignof(struct keyslot) - 1) & ~(_Alignof(struct keyslot) - 1);
+	size_t first =
+	    (sizeof(*pg) + _Alignof(struct keyslot) - 1) & ~(_Alignof(struct keyslot) - 1);
 	for (size_t off = first; off + sizeof(struct keyslot) <= KEYPAGE_BYTES;
 	     off += sizeof(struct keyslot)) {
 		struct keyslot *k = (struct keyslot *)((char *)m + off);
@@ -246,7 +247,8 @@ static void log_event(struct om_media_engine *e, const struct om_media_event *ev
 			snprintf(a, sizeof(a), "%llu", (unsigned long long)ev->u.record.bytes);
 			om_event(OM_EV_RECORDING_WRITE_FAILED, s->call_id,
 			         "recording stopped: the spool could not be written", "call_id",
-			         s->call_id, "error", strerror(ev->u.record.error), "bytes", a, NULL);
+			         s->call_id, "error", strerror(ev->u.record.error), "bytes", a,
+			         NULL);
 		}
 		break;
 	default:
@@ -387,7 +389,8 @@ int om_media_engine_new(uv_loop_t *control, const struct om_media_engine_cfg *cf
 	unsigned r = 0;
 	(void)getrandom(&r, sizeof(r), 0);
 	e->cursor = r % e->npairs;
-	if (!(e->pair_used = om_calloc(e->npairs, 1)) || !(e->spool_dir = om_strdup(cfg->spool_dir)) ||
+	if (!(e->pair_used = om_calloc(e->npairs, 1)) ||
+	    !(e->spool_dir = om_strdup(cfg->spool_dir)) ||
 	    !(e->keys = om_calloc(1, sizeof(*e->keys))))
 		goto fail;
 	if (cfg->prompts) {
@@ -526,8 +529,8 @@ static int check_params(const struct om_media_params *p, bool is_new)
 		return EINVAL;
 	if (p->codec != OM_MEDIA_PCMU && p->codec != OM_MEDIA_PCMA)
 		return EINVAL;
-	if (p->pt > 127 || p->te_pt > 127 || p->te_pt < -1 || p->te_pt == p->pt ||
-	    p->cn_pt > 127 || p->cn_pt < -1)
+	if (p->pt > 127 || p->te_pt > 127 || p->te_pt < -1 || p->te_pt == p->pt || p->cn_pt > 127 ||
+	    p->cn_pt < -1)
 		return EINVAL;
 	if (p->ptime_ms != 0 && (p->ptime_ms < 10 || p->ptime_ms > 60 || p->ptime_ms % 10))
 		return EINVAL;
@@ -784,7 +787,8 @@ int om_media_session_play(struct om_media_session *s, const struct om_media_play
 		case OM_MEDIA_PLAY_SILENCE:
 		case OM_MEDIA_PLAY_TONE:
 			if (it->ms == 0 || it->ms > 600000 ||
-			    (it->kind == OM_MEDIA_PLAY_TONE && (it->freq_hz < 50 || it->freq_hz > 3900)))
+			    (it->kind == OM_MEDIA_PLAY_TONE &&
+			     (it->freq_hz < 50 || it->freq_hz > 3900)))
 				return EINVAL;
 			slots++;
 			break;
@@ -804,8 +808,7 @@ int om_media_session_play(struct om_media_session *s, const struct om_media_play
 	struct playlist *pl = om_calloc(1, sizeof(*pl) + slots * sizeof(pl->items[0]));
 	struct cmd *c = NULL;
 	int err = ENOMEM;
-	if (!pl || !(pl->done = om_calloc(1, sizeof(*pl->done))) ||
-	    !(c = om_calloc(1, sizeof(*c))))
+	if (!pl || !(pl->done = om_calloc(1, sizeof(*pl->done))) || !(c = om_calloc(1, sizeof(*c))))
 		goto fail;
 	pl->token = token;
 	for (size_t i = 0; i < n; i++) {
@@ -830,7 +833,8 @@ int om_media_session_play(struct om_media_session *s, const struct om_media_play
 			for (const char *d = it->digits; *d && !err; d++) {
 				char name[8] = "digit-0";
 				name[6] = *d;
-				struct om_media_audio *a = om_media_prompts_get(s->e->prompts, name);
+				struct om_media_audio *a =
+				    om_media_prompts_get(s->e->prompts, name);
 				err = a ? add_audio(pl, a) : ENOENT;
 			}
 			break;
@@ -907,8 +911,10 @@ int om_media_session_record_start(struct om_media_session *s, const char *spool_
 	sr->fd = -1;
 	if (!(sr->json_path = join(e->spool_dir, spool_id, ".json")) ||
 	    !(sr->raw_path = join(e->spool_dir, spool_id, ".raw")) ||
-	    !(sr->meta = om_strdup(meta_json)) || !(sr->stopped = om_calloc(1, sizeof(*sr->stopped))) ||
-	    !(sr->open_msg = om_media_wmsg_new(W_OPEN, 0)) || !(sr->close_msg = om_media_wmsg_new(W_CLOSE, 0)) ||
+	    !(sr->meta = om_strdup(meta_json)) ||
+	    !(sr->stopped = om_calloc(1, sizeof(*sr->stopped))) ||
+	    !(sr->open_msg = om_media_wmsg_new(W_OPEN, 0)) ||
+	    !(sr->close_msg = om_media_wmsg_new(W_CLOSE, 0)) ||
 	    !(r->chunk = om_media_wmsg_new(W_DATA, MS_CHUNK_SAMPLES)))
 		goto fail;
 	sr->meta_len = ml;

@@ -52,8 +52,8 @@ int om_media_audio_new(const int16_t *pcm, size_t n, struct om_media_audio **out
  * the live path (never on a media thread). At most max_ms of audio (0: 10
  * minutes). 0; ENOENT; EINVAL (not audio, empty) or EFBIG (too long), with
  * a reason in why; ENOMEM. */
-int om_media_audio_load(const char *path, unsigned max_ms, struct om_media_audio **out,
-                        char *why, size_t whylen);
+int om_media_audio_load(const char *path, unsigned max_ms, struct om_media_audio **out, char *why,
+                        size_t whylen);
 /* Takes a reference; returns a. */
 struct om_media_audio *om_media_audio_ref(struct om_media_audio *a);
 /* Drops a reference; the last one frees. NULL is ignored. */
@@ -72,8 +72,7 @@ struct om_media_prompts;
 /* Called once per prompt that an administrator's file replaced, or that
  * could not be read (then the built-in one stays): path, and NULL or the
  * reason. For the log/events of the caller. */
-typedef void (*om_media_prompt_h)(const char *name, const char *path, const char *error,
-                                  void *arg);
+typedef void (*om_media_prompt_h)(const char *name, const char *path, const char *error, void *arg);
 
 /* The built-in prompts (embedded in the binary), each replaced by an
  * administrator's file DIR/NAME.wav, .flac or .ogg when one exists (dir may
@@ -98,18 +97,17 @@ struct om_media_session;
 /* Spool write hook (tests: a disk that fails or fills). Called on the spool
  * writer thread instead of pwrite(2) (offset in bytes); returns bytes
  * written or -1 with errno set. */
-typedef ssize_t (*om_media_write_h)(int fd, const void *buf, size_t len, off_t offset,
-                                    void *arg);
+typedef ssize_t (*om_media_write_h)(int fd, const void *buf, size_t len, off_t offset, void *arg);
 
 struct om_media_engine_cfg {
-	unsigned threads;           /* media threads; 0 = one per online CPU */
-	uint16_t port_min;          /* rtp_ports: RTP on even ports, RTCP on the next */
-	uint16_t port_max;          /* inclusive */
+	unsigned threads;  /* media threads; 0 = one per online CPU */
+	uint16_t port_min; /* rtp_ports: RTP on even ports, RTCP on the next */
+	uint16_t port_max; /* inclusive */
 	enum om_srtp_backend srtp_backend;
-	unsigned rtp_timeout_ms;    /* no RTP/RTCP/CN for this long: TIMEOUT; 0 = 30000 */
-	const char *spool_dir;      /* existing folder (0700) for <id>.json/.raw; copied */
-	unsigned spool_flush_ms;    /* audio reaches write(2) at least this often; 0 = 250 */
-	unsigned spool_sync_ms;     /* and fdatasync(2) at least this often; 0 = 5000 */
+	unsigned rtp_timeout_ms; /* no RTP/RTCP/CN for this long: TIMEOUT; 0 = 30000 */
+	const char *spool_dir;   /* existing folder (0700) for <id>.json/.raw; copied */
+	unsigned spool_flush_ms; /* audio reaches write(2) at least this often; 0 = 250 */
+	unsigned spool_sync_ms;  /* and fdatasync(2) at least this often; 0 = 5000 */
 	/* Prompts: a set to share (a reference is taken), or NULL: the engine
 	 * loads the built-ins, each replaced by prompts_dir/NAME.wav|flac|ogg
 	 * when present (DATA/prompts; NULL: none). A file that cannot be used
@@ -117,7 +115,7 @@ struct om_media_engine_cfg {
 	 * om_media_engine_new is called at start, not on a live path. */
 	struct om_media_prompts *prompts;
 	const char *prompts_dir;
-	om_media_write_h write_h;   /* NULL: write(2) */
+	om_media_write_h write_h; /* NULL: write(2) */
 	void *write_arg;
 };
 
@@ -142,19 +140,19 @@ enum om_media_dtmf_source {
 
 /* Counters of one session (CLOSED) or of the whole engine. */
 struct om_media_stats {
-	uint64_t rtp_in;        /* RTP packets accepted (after SRTP) */
-	uint64_t rtp_out;       /* RTP packets sent */
+	uint64_t rtp_in;  /* RTP packets accepted (after SRTP) */
+	uint64_t rtp_out; /* RTP packets sent */
 	uint64_t rtcp_in, rtcp_out;
-	uint64_t bytes_in;      /* UDP payload bytes received, accepted or not */
-	uint64_t lost;          /* sequence numbers never received (RFC 3550 A.3) */
-	uint64_t late;          /* arrived after their place was written to the spool */
-	uint64_t duplicates;    /* plain RTP seen twice (SRTP ones are replays) */
-	uint64_t strangers;     /* from an address/port the SDP does not name */
-	uint64_t malformed;     /* not RTP/RTCP, unknown payload type, bad RFC 4733 */
-	uint64_t srtp_auth;     /* SRTP/SRTCP tag or MKI did not verify */
-	uint64_t srtp_replay;   /* SRTP/SRTCP index seen before or too old */
-	uint64_t send_errors;   /* sendto failed (EAGAIN: dropped) */
-	uint64_t ssrc_changes;  /* new segments: SSRC change or timestamp jump */
+	uint64_t bytes_in;     /* UDP payload bytes received, accepted or not */
+	uint64_t lost;         /* sequence numbers never received (RFC 3550 A.3) */
+	uint64_t late;         /* arrived after their place was written to the spool */
+	uint64_t duplicates;   /* plain RTP seen twice (SRTP ones are replays) */
+	uint64_t strangers;    /* from an address/port the SDP does not name */
+	uint64_t malformed;    /* not RTP/RTCP, unknown payload type, bad RFC 4733 */
+	uint64_t srtp_auth;    /* SRTP/SRTCP tag or MKI did not verify */
+	uint64_t srtp_replay;  /* SRTP/SRTCP index seen before or too old */
+	uint64_t send_errors;  /* sendto failed (EAGAIN: dropped) */
+	uint64_t ssrc_changes; /* new segments: SSRC change or timestamp jump */
 };
 
 struct om_media_event {
@@ -181,8 +179,8 @@ struct om_media_event {
 			uint64_t auth, replay; /* since the previous SRTP_FAIL */
 		} srtp;
 		struct {
-			uint64_t count;  /* since the previous STRANGERS */
-			char from[64];   /* the last one: "ADDRESS:PORT" */
+			uint64_t count; /* since the previous STRANGERS */
+			char from[64];  /* the last one: "ADDRESS:PORT" */
 		} strangers;
 		struct om_media_stats stats; /* CLOSED */
 	} u;
@@ -207,10 +205,10 @@ void om_media_engine_close(struct om_media_engine *e, om_media_done_h done, void
 
 struct om_media_engine_stats {
 	unsigned threads;
-	uint64_t sessions;      /* open now */
+	uint64_t sessions; /* open now */
 	uint64_t sessions_total;
-	uint64_t recordings;    /* open now */
-	uint64_t ports_free;    /* RTP ports (pairs) left in rtp_ports */
+	uint64_t recordings;          /* open now */
+	uint64_t ports_free;          /* RTP ports (pairs) left in rtp_ports */
 	struct om_media_stats totals; /* of closed sessions plus live counters */
 };
 /* A snapshot for `openum status` and metrics (relaxed reads of counters
@@ -252,10 +250,10 @@ struct om_media_params {
 	uint16_t remote_rtcp_port; /* a=rtcp (RFC 3605); 0: RTP port + 1 */
 	bool rtcp_mux;             /* a=rtcp-mux agreed: RTCP on the RTP port */
 	enum om_media_codec codec;
-	uint8_t pt;         /* payload type of the codec (0/8 or a dynamic one) */
-	int te_pt;          /* telephone-event pt, -1: none (in-band DTMF detection) */
-	int cn_pt;          /* comfort noise pt, usually 13; -1: none */
-	unsigned ptime_ms;  /* packet time we send with; 0 = 20 (10..60) */
+	uint8_t pt;        /* payload type of the codec (0/8 or a dynamic one) */
+	int te_pt;         /* telephone-event pt, -1: none (in-band DTMF detection) */
+	int cn_pt;         /* comfort noise pt, usually 13; -1: none */
+	unsigned ptime_ms; /* packet time we send with; 0 = 20 (10..60) */
 	enum om_media_dir dir;
 	/* SRTP: the suite agreed (SDES), the peer's key (what we receive) and
 	 * ours (what we send). srtp false: plain RTP, keys ignored. */

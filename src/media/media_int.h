@@ -29,9 +29,9 @@
 #include "media/rtp.h"
 #include "media/srtp.h"
 
-#define MS_RATE          8 /* samples per ms (8 kHz) */
-#define MS_TICK_MS       50  /* housekeeping tick of a media thread */
-#define MS_REORDER_MS    500 /* a late packet still lands in its place */
+#define MS_RATE          8    /* samples per ms (8 kHz) */
+#define MS_TICK_MS       50   /* housekeeping tick of a media thread */
+#define MS_REORDER_MS    500  /* a late packet still lands in its place */
 #define MS_CHUNK_SAMPLES 8192 /* staging of recorded audio (1.024 s) */
 #define MS_JUMP_SLACK_MS 500  /* timestamps may run ahead of wall clock this much */
 #define MS_RTCP_MS       5000 /* RTCP report interval (RFC 3550 §6.2, ± 50 %) */
@@ -243,9 +243,9 @@ struct cmd {
 	enum ctype type;
 	struct om_media_session *s;
 	union {
-		struct sess_cfg cfg;   /* MODIFY */
-		struct playlist *pl;   /* PLAY */
-		struct recorder *rec;  /* REC_START */
+		struct sess_cfg cfg;  /* MODIFY */
+		struct playlist *pl;  /* PLAY */
+		struct recorder *rec; /* REC_START */
 		struct {
 			char digit;
 			unsigned ms;
@@ -264,11 +264,11 @@ struct om_media_session {
 	bool freed, recording, closed_done;
 	struct om_media_session *prev, *next;
 	char call_id[128];
-	struct keyslot *keys;       /* master keys, in MADV_DONTDUMP memory */
-	struct evnode closed;       /* CLOSED, sent last */
-	struct wmsg closed_fwd;     /* carries `closed` through the writer */
+	struct keyslot *keys;   /* master keys, in MADV_DONTDUMP memory */
+	struct evnode closed;   /* CLOSED, sent last */
+	struct wmsg closed_fwd; /* carries `closed` through the writer */
 	struct cmd free_cmd;
-	int fd_rtp, fd_rtcp;        /* until the media thread owns them */
+	int fd_rtp, fd_rtcp; /* until the media thread owns them */
 	int family;
 	/* ---- shared */
 	struct ctrs c;
@@ -385,8 +385,7 @@ int om_media_sendto(struct om_media_session *s, bool rtcp, const uint8_t *p, siz
 int64_t om_media_now(struct mthread *t);
 
 /* rx.c */
-void om_media_rx_rtp(struct om_media_session *s, uint8_t *p, size_t n,
-                     const struct sockaddr *from);
+void om_media_rx_rtp(struct om_media_session *s, uint8_t *p, size_t n, const struct sockaddr *from);
 void om_media_rx_rtcp(struct om_media_session *s, uint8_t *p, size_t n,
                       const struct sockaddr *from);
 /* Updates the `lost` counter (RFC 3550 A.3) from the sequence numbers. */
@@ -399,8 +398,8 @@ void om_media_tx_rtcp(struct om_media_session *s, int64_t now, bool bye);
 
 /* rec.c */
 void om_media_rec_start(struct om_media_session *s, struct recorder *r);
-void om_media_rec_audio(struct om_media_session *s, uint32_t ssrc, uint32_t ts,
-                        const int16_t *pcm, size_t n, int64_t now);
+void om_media_rec_audio(struct om_media_session *s, uint32_t ssrc, uint32_t ts, const int16_t *pcm,
+                        size_t n, int64_t now);
 void om_media_rec_tick(struct om_media_session *s, int64_t now);
 void om_media_rec_stop(struct om_media_session *s);
 void om_media_rec_free_unstarted(struct recorder *r);
@@ -410,8 +409,7 @@ int om_media_dtmf_init(struct om_media_session *s);
 void om_media_dtmf_free(struct om_media_session *s);
 void om_media_dtmf_event(struct om_media_session *s, uint32_t ssrc, uint32_t ts,
                          const struct om_rtp_event *ev, int64_t now);
-void om_media_dtmf_audio(struct om_media_session *s, const int16_t *pcm, size_t n,
-                         int64_t now);
+void om_media_dtmf_audio(struct om_media_session *s, const int16_t *pcm, size_t n, int64_t now);
 void om_media_dtmf_info(struct om_media_session *s, char digit, unsigned ms, int64_t now);
 void om_media_dtmf_tick(struct om_media_session *s, int64_t now);
 

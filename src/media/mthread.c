@@ -305,14 +305,16 @@ static void on_tick(uv_timer_t *h)
 		next = s->mnext;
 		const struct sess_cfg *c = &s->cfg;
 		/* On hold the peer need not send (RFC 3264 §8.4): no timeout. */
-		bool expect = c->remote_known && (c->dir == OM_MEDIA_SENDRECV || c->dir == OM_MEDIA_RECVONLY);
+		bool expect =
+		    c->remote_known && (c->dir == OM_MEDIA_SENDRECV || c->dir == OM_MEDIA_RECVONLY);
 		if (!expect)
 			s->last_rx_ms = now;
 		else if (!s->timed_out && now - s->last_rx_ms >= timeout) {
 			s->timed_out = true;
 			emit_simple(s, OM_MEDIA_EV_TIMEOUT);
 		}
-		if ((s->srtp_auth_new || s->srtp_replay_new) && now - s->srtp_ev_at >= MS_SRTP_EV_MS)
+		if ((s->srtp_auth_new || s->srtp_replay_new) &&
+		    now - s->srtp_ev_at >= MS_SRTP_EV_MS)
 			emit_srtp(s, now);
 		if (s->strangers_new && now - s->strangers_ev_at >= MS_SRTP_EV_MS)
 			emit_strangers(s, now);

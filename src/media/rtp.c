@@ -167,9 +167,9 @@ size_t om_rtp_write_hdr(uint8_t *p, uint8_t pt, bool marker, uint16_t seq, uint3
 	return 12;
 }
 
-size_t om_rtcp_write(uint8_t *p, size_t cap, uint32_t ssrc, bool sr, uint64_t ntp,
-                     uint32_t rtp_ts, uint32_t sent_packets, uint32_t sent_octets,
-                     const struct om_rtcp_block *blk, const char *cname, bool bye)
+size_t om_rtcp_write(uint8_t *p, size_t cap, uint32_t ssrc, bool sr, uint64_t ntp, uint32_t rtp_ts,
+                     uint32_t sent_packets, uint32_t sent_octets, const struct om_rtcp_block *blk,
+                     const char *cname, bool bye)
 {
 	size_t cl = strlen(cname);
 	if (cl > 255)

@@ -22,11 +22,11 @@ struct om_rtp_hdr {
 	bool marker;
 	uint16_t seq;
 	uint32_t ts, ssrc;
-	uint8_t cc;        /* CSRC count */
-	bool ext;          /* header extension present */
-	size_t hdr_len;    /* fixed header + CSRCs + extension */
+	uint8_t cc;         /* CSRC count */
+	bool ext;           /* header extension present */
+	size_t hdr_len;     /* fixed header + CSRCs + extension */
 	size_t payload_len; /* without padding */
-	uint8_t padding;   /* padding octets removed */
+	uint8_t padding;    /* padding octets removed */
 };
 
 /* Parses an RTP header (RFC 3550 §5.1): version 2, CSRCs, extension and
@@ -38,10 +38,10 @@ int om_rtp_parse(const uint8_t *p, size_t n, struct om_rtp_hdr *h);
 bool om_rtp_is_rtcp(const uint8_t *p, size_t n);
 
 struct om_rtcp_info {
-	uint32_t ssrc;      /* sender of the first packet (SR or RR) */
+	uint32_t ssrc; /* sender of the first packet (SR or RR) */
 	bool has_sr;
 	uint32_t sr_ntp_mid; /* middle 32 bits of the SR's NTP timestamp */
-	unsigned packets;   /* packets in the compound */
+	unsigned packets;    /* packets in the compound */
 	bool bye;
 };
 
@@ -82,8 +82,8 @@ struct om_rtcp_block {
 /* A compound packet: SR (when sent_packets > 0 or force_sr) or RR, with 0
  * or 1 report block, then SDES CNAME, then BYE when `bye`. Returns its
  * length, or 0 when cap is too small. ntp: 64-bit NTP time of now. */
-size_t om_rtcp_write(uint8_t *p, size_t cap, uint32_t ssrc, bool sr, uint64_t ntp,
-                     uint32_t rtp_ts, uint32_t sent_packets, uint32_t sent_octets,
-                     const struct om_rtcp_block *blk, const char *cname, bool bye);
+size_t om_rtcp_write(uint8_t *p, size_t cap, uint32_t ssrc, bool sr, uint64_t ntp, uint32_t rtp_ts,
+                     uint32_t sent_packets, uint32_t sent_octets, const struct om_rtcp_block *blk,
+                     const char *cname, bool bye);
 
 #endif

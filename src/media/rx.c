@@ -47,8 +47,8 @@ static void stranger(struct om_media_session *s, const struct sockaddr *from)
 {
 	ctr_add(&s->c, C_STRANGERS, 1);
 	s->strangers_new++;
-	size_t l = from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-	                                       : sizeof(struct sockaddr_in);
+	size_t l =
+	    from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	memcpy(&s->stranger, from, l);
 }
 
@@ -62,7 +62,7 @@ static void srtp_failed(struct om_media_session *s, int err)
 		break;
 	case ENOMEM:
 		break; /* only this packet is lost */
-	default:   /* EBADMSG, EKEYREJECTED, EKEYEXPIRED, EPROTO, ENOSPC */
+	default:       /* EBADMSG, EKEYREJECTED, EKEYEXPIRED, EPROTO, ENOSPC */
 		ctr_add(&s->c, C_SRTP_AUTH, 1);
 		s->srtp_auth_new++;
 		break;

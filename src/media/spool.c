@@ -102,8 +102,9 @@ static void do_write(struct spool *sp, struct wmsg *m)
 	size_t len = (size_t)m->n * 2, done = 0;
 	off_t off = (off_t)(m->pos * 2);
 	while (done < len) {
-		ssize_t w = sp->wh ? sp->wh(r->fd, p + done, len - done, off + (off_t)done, sp->warg)
-		                   : pwrite(r->fd, p + done, len - done, off + (off_t)done);
+		ssize_t w = sp->wh
+		                ? sp->wh(r->fd, p + done, len - done, off + (off_t)done, sp->warg)
+		                : pwrite(r->fd, p + done, len - done, off + (off_t)done);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
@@ -162,8 +163,8 @@ static void do_close(struct spool *sp, struct spool_rec *r)
 	n->ev.u.record.voiced_ms = r->voiced_ms;
 	n->ev.u.record.error = r->error ? r->error : r->media_error;
 	if (n->ev.u.record.error)
-		om_log(OM_LOG_WARNING, "recording ended with an error", "file", r->raw_path, "error",
-		       strerror(n->ev.u.record.error), NULL);
+		om_log(OM_LOG_WARNING, "recording ended with an error", "file", r->raw_path,
+		       "error", strerror(n->ev.u.record.error), NULL);
 	r->stopped = NULL;
 	rec_free(r);
 	to_control(sp, n);

@@ -81,7 +81,8 @@ static bool fill(struct om_media_session *s, int16_t *pcm, size_t n)
 static void send_frame(struct om_media_session *s, const int16_t *pcm, size_t n)
 {
 	uint8_t pkt[12 + MS_MAX_FRAME + OM_SRTP_MAX_TRAILER];
-	size_t len = om_rtp_write_hdr(pkt, s->cfg.pt, !s->tx_talking, s->tx_seq, s->tx_ts, s->tx_ssrc);
+	size_t len =
+	    om_rtp_write_hdr(pkt, s->cfg.pt, !s->tx_talking, s->tx_seq, s->tx_ts, s->tx_ssrc);
 	om_media_g711_encode(s->cfg.codec, pcm, n, pkt + len);
 	len += n;
 	if (s->cfg.srtp) {
@@ -182,7 +183,8 @@ void om_media_tx_rtcp(struct om_media_session *s, int64_t now, bool bye)
 		s->rx_received_prior = s->rx_received;
 		memset(&blk, 0, sizeof(blk));
 		blk.ssrc = s->rx_ssrc;
-		blk.fraction_lost = exp_int > 0 && lost_int > 0 ? (uint8_t)((lost_int << 8) / exp_int) : 0;
+		blk.fraction_lost =
+		    exp_int > 0 && lost_int > 0 ? (uint8_t)((lost_int << 8) / exp_int) : 0;
 		blk.cum_lost = lost > INT32_MAX ? INT32_MAX : (int32_t)lost;
 		blk.ext_max_seq = s->rx_cycles + s->rx_max_seq;
 		blk.jitter = s->rx_jitter >> 4;
@@ -195,9 +197,9 @@ void om_media_tx_rtcp(struct om_media_session *s, int64_t now, bool bye)
 	uint32_t ts = s->tx_ts;
 	if (s->tx_last_ms)
 		ts += (uint32_t)((now - s->tx_last_ms) * MS_RATE);
-	size_t len = om_rtcp_write(pkt, sizeof(pkt) - OM_SRTCP_MAX_TRAILER, s->tx_ssrc,
-	                           s->tx_packets > 0, ntp_now(), ts, s->tx_packets, s->tx_octets,
-	                           bp, s->cname, bye);
+	size_t len =
+	    om_rtcp_write(pkt, sizeof(pkt) - OM_SRTCP_MAX_TRAILER, s->tx_ssrc, s->tx_packets > 0,
+	                  ntp_now(), ts, s->tx_packets, s->tx_octets, bp, s->cname, bye);
 	if (len == 0)
 		return;
 	if (s->cfg.srtp && (!s->stx || om_srtp_protect_rtcp(s->stx, pkt, &len, sizeof(pkt)) != 0)) {

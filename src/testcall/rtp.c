@@ -59,7 +59,9 @@ size_t om_tc_tx_audio(struct om_tc_tx *tx, const int16_t *pcm, const uint8_t *ra
 {
 	size_t h = om_rtp_write_hdr(out, tx->pt, tx->talkspurt, tx->seq, tx->ts, tx->ssrc);
 	for (size_t i = 0; i < n; i++)
-		out[h + i] = raw ? raw[i] : tx->alaw ? linear_to_alaw(pcm[i]) : linear_to_ulaw(pcm[i]);
+		out[h + i] = raw        ? raw[i]
+		             : tx->alaw ? linear_to_alaw(pcm[i])
+		                        : linear_to_ulaw(pcm[i]);
 	tx->talkspurt = false;
 	tx->seq++;
 	tx->ts += (uint32_t)n;
@@ -132,7 +134,8 @@ static void place(struct om_tc_rx *rx, uint32_t ts, const uint8_t *g711, size_t 
 		rx->cap = cap;
 	}
 	for (size_t i = 0; i < n; i++)
-		rx->pcm[off + (int64_t)i] = alaw ? alaw_to_linear(g711[i]) : ulaw_to_linear(g711[i]);
+		rx->pcm[off + (int64_t)i] =
+		    alaw ? alaw_to_linear(g711[i]) : ulaw_to_linear(g711[i]);
 	if (end > rx->samples)
 		rx->samples = end;
 }

@@ -28,13 +28,13 @@ struct om_tc_srtp {
 
 /* The sending side of one stream. */
 struct om_tc_tx {
-	uint8_t pt;      /* audio payload type */
-	bool alaw;       /* PCMA (else PCMU) */
-	int te_pt;       /* telephone-event pt, -1 none */
-	unsigned ptime;  /* ms */
+	uint8_t pt;     /* audio payload type */
+	bool alaw;      /* PCMA (else PCMU) */
+	int te_pt;      /* telephone-event pt, -1 none */
+	unsigned ptime; /* ms */
 	uint32_t ssrc, ts;
 	uint16_t seq;
-	bool talkspurt;  /* next audio packet carries the marker */
+	bool talkspurt;       /* next audio packet carries the marker */
 	struct om_srtp *srtp; /* SEND session (RTP and RTCP) */
 	uint32_t packets, octets;
 };

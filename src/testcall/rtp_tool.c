@@ -170,7 +170,8 @@ static int bind_to(const char *spec, int family, int *fd)
 	if (s < 0)
 		return errno;
 	if (spec) {
-		if (om_tc_parse_addr(spec, &a, &al) != 0 || bind(s, (struct sockaddr *)&a, al) != 0) {
+		if (om_tc_parse_addr(spec, &a, &al) != 0 ||
+		    bind(s, (struct sockaddr *)&a, al) != 0) {
 			int err = errno ? errno : EINVAL;
 			close(s);
 			return err;
@@ -198,55 +199,121 @@ static int cmd_send(int argc, char **argv)
 	static struct dtmf_spec dtmf[32], inband[32];
 	size_t ndtmf = 0, ninband = 0;
 	static const struct option opts[] = {
-		{ "to", 1, 0, 't' },          { "from", 1, 0, 'f' },       { "wav", 1, 0, 'w' },
-		{ "tone", 1, 0, 'T' },        { "payload", 1, 0, 'P' },    { "silence", 1, 0, 'S' },
-		{ "pt", 1, 0, 'p' },          { "alaw", 0, 0, 'a' },       { "te-pt", 1, 0, 'e' },
-		{ "ptime", 1, 0, 'm' },       { "ssrc", 1, 0, 'x' },       { "seq", 1, 0, 'q' },
-		{ "ts", 1, 0, 'z' },          { "rtcp-every", 1, 0, 'R' }, { "rtcp-to", 1, 0, 'r' },
-		{ "rate", 1, 0, 'y' },        { "suite", 1, 0, 's' },      { "key", 1, 0, 'k' },
-		{ "mki", 1, 0, 'M' },         { "backend", 1, 0, 'b' },    { "drop", 1, 0, 1 },
-		{ "dup", 1, 0, 2 },           { "swap", 1, 0, 3 },         { "late", 1, 0, 4 },
-		{ "tamper", 1, 0, 5 },        { "replay", 1, 0, 6 },       { "ssrc-change", 1, 0, 7 },
-		{ "ts-jump", 1, 0, 8 },       { "dtmf", 1, 0, 9 },         { "inband", 1, 0, 10 },
-		{ "mark-at", 1, 0, 11 },      { "help", 0, 0, 'h' },       { 0, 0, 0, 0 },
+		{ "to", 1, 0, 't' },     { "from", 1, 0, 'f' },       { "wav", 1, 0, 'w' },
+		{ "tone", 1, 0, 'T' },   { "payload", 1, 0, 'P' },    { "silence", 1, 0, 'S' },
+		{ "pt", 1, 0, 'p' },     { "alaw", 0, 0, 'a' },       { "te-pt", 1, 0, 'e' },
+		{ "ptime", 1, 0, 'm' },  { "ssrc", 1, 0, 'x' },       { "seq", 1, 0, 'q' },
+		{ "ts", 1, 0, 'z' },     { "rtcp-every", 1, 0, 'R' }, { "rtcp-to", 1, 0, 'r' },
+		{ "rate", 1, 0, 'y' },   { "suite", 1, 0, 's' },      { "key", 1, 0, 'k' },
+		{ "mki", 1, 0, 'M' },    { "backend", 1, 0, 'b' },    { "drop", 1, 0, 1 },
+		{ "dup", 1, 0, 2 },      { "swap", 1, 0, 3 },         { "late", 1, 0, 4 },
+		{ "tamper", 1, 0, 5 },   { "replay", 1, 0, 6 },       { "ssrc-change", 1, 0, 7 },
+		{ "ts-jump", 1, 0, 8 },  { "dtmf", 1, 0, 9 },         { "inband", 1, 0, 10 },
+		{ "mark-at", 1, 0, 11 }, { "help", 0, 0, 'h' },       { 0, 0, 0, 0 },
 	};
 	long mark_at = -1;
 	int c, bad = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 't': to = optarg; break;
-		case 'f': from = optarg; break;
-		case 'w': wav = optarg; break;
-		case 'T': bad |= sscanf(optarg, "%u:%u", &tone_hz, &tone_ms) != 2; break;
-		case 'P': payload = optarg; break;
-		case 'S': silence_ms = (unsigned)atoi(optarg); break;
-		case 'p': tx.pt = (uint8_t)atoi(optarg); break;
-		case 'a': tx.alaw = true; break;
-		case 'e': tx.te_pt = atoi(optarg); break;
-		case 'm': ptime = (unsigned)atoi(optarg); break;
-		case 'x': tx.ssrc = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'q': tx.seq = (uint16_t)strtoul(optarg, NULL, 0); break;
-		case 'z': tx.ts = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'R': rtcp_every = (unsigned)atoi(optarg); break;
-		case 'r': rtcp_to = optarg; break;
-		case 'y': rate = atof(optarg); break;
-		case 's': suite = optarg; break;
-		case 'k': key = optarg; break;
-		case 'M': mki = optarg; break;
-		case 'b': backend = optarg; break;
-		case 1: bad |= parse_list(optarg, &drop, false); break;
-		case 2: bad |= parse_list(optarg, &dup, false); break;
-		case 3: bad |= parse_list(optarg, &swap, false); break;
-		case 4: bad |= parse_list(optarg, &late, true); break;
-		case 5: bad |= parse_list(optarg, &tamper, false); break;
-		case 6: bad |= parse_list(optarg, &replay, true); break;
-		case 7: bad |= parse_list(optarg, &ssrc_change, false); break;
-		case 8: bad |= parse_list(optarg, &ts_jump, true); break;
-		case 9: bad |= !(ndtmf = parse_dtmf(optarg, dtmf, 32)); break;
-		case 10: bad |= !(ninband = parse_dtmf(optarg, inband, 32)); break;
-		case 11: mark_at = atol(optarg); break;
-		case 'h': fputs(usage, stdout); return 0;
-		default: bad = 1; break;
+		case 't':
+			to = optarg;
+			break;
+		case 'f':
+			from = optarg;
+			break;
+		case 'w':
+			wav = optarg;
+			break;
+		case 'T':
+			bad |= sscanf(optarg, "%u:%u", &tone_hz, &tone_ms) != 2;
+			break;
+		case 'P':
+			payload = optarg;
+			break;
+		case 'S':
+			silence_ms = (unsigned)atoi(optarg);
+			break;
+		case 'p':
+			tx.pt = (uint8_t)atoi(optarg);
+			break;
+		case 'a':
+			tx.alaw = true;
+			break;
+		case 'e':
+			tx.te_pt = atoi(optarg);
+			break;
+		case 'm':
+			ptime = (unsigned)atoi(optarg);
+			break;
+		case 'x':
+			tx.ssrc = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'q':
+			tx.seq = (uint16_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'z':
+			tx.ts = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'R':
+			rtcp_every = (unsigned)atoi(optarg);
+			break;
+		case 'r':
+			rtcp_to = optarg;
+			break;
+		case 'y':
+			rate = atof(optarg);
+			break;
+		case 's':
+			suite = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'M':
+			mki = optarg;
+			break;
+		case 'b':
+			backend = optarg;
+			break;
+		case 1:
+			bad |= parse_list(optarg, &drop, false);
+			break;
+		case 2:
+			bad |= parse_list(optarg, &dup, false);
+			break;
+		case 3:
+			bad |= parse_list(optarg, &swap, false);
+			break;
+		case 4:
+			bad |= parse_list(optarg, &late, true);
+			break;
+		case 5:
+			bad |= parse_list(optarg, &tamper, false);
+			break;
+		case 6:
+			bad |= parse_list(optarg, &replay, true);
+			break;
+		case 7:
+			bad |= parse_list(optarg, &ssrc_change, false);
+			break;
+		case 8:
+			bad |= parse_list(optarg, &ts_jump, true);
+			break;
+		case 9:
+			bad |= !(ndtmf = parse_dtmf(optarg, dtmf, 32));
+			break;
+		case 10:
+			bad |= !(ninband = parse_dtmf(optarg, inband, 32));
+			break;
+		case 11:
+			mark_at = atol(optarg);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			bad = 1;
+			break;
 		}
 	}
 	if (bad || !to || ptime < 10 || ptime > 60) {
@@ -264,8 +331,9 @@ static int cmd_send(int argc, char **argv)
 	if (rtcp_to && strcmp(rtcp_to, "mux") != 0 && om_tc_parse_addr(rtcp_to, &rdst, &rlen) != 0)
 		return 2;
 	if (!rtcp_to) {
-		uint16_t *pp = dst.ss_family == AF_INET ? &((struct sockaddr_in *)&rdst)->sin_port
-		                                        : &((struct sockaddr_in6 *)&rdst)->sin6_port;
+		uint16_t *pp = dst.ss_family == AF_INET
+		                   ? &((struct sockaddr_in *)&rdst)->sin_port
+		                   : &((struct sockaddr_in6 *)&rdst)->sin6_port;
 		*pp = htons((uint16_t)(ntohs(*pp) + 1));
 	}
 	struct om_tc_srtp sc;
@@ -290,7 +358,8 @@ static int cmd_send(int argc, char **argv)
 		total = (size_t)ms * 8;
 		pcm = om_calloc(total + 1, 2);
 		for (size_t i = 0; tone_hz && i < total; i++)
-			pcm[i] = (int16_t)lrint(14654.0 * sin(2 * M_PI * tone_hz * (double)i / 8000.0));
+			pcm[i] =
+			    (int16_t)lrint(14654.0 * sin(2 * M_PI * tone_hz * (double)i / 8000.0));
 	}
 	if (!pcm && !raw)
 		return 1;
@@ -303,7 +372,10 @@ static int cmd_send(int argc, char **argv)
 			dtmf_tx_put(&dt, d, 1);
 			size_t at = (size_t)inband[k].at * 8;
 			if (at < total)
-				dtmf_tx(&dt, pcm + at, (int)(total - at < (size_t)inband[k].dur * 8 ? total - at : (size_t)inband[k].dur * 8));
+				dtmf_tx(&dt, pcm + at,
+				        (int)(total - at < (size_t)inband[k].dur * 8
+				                  ? total - at
+				                  : (size_t)inband[k].dur * 8));
 		}
 	}
 	if (om_tc_tx_init(&tx, &sc) != 0) {
@@ -344,8 +416,8 @@ static int cmd_send(int argc, char **argv)
 			uint16_t dur = (uint16_t)((i - s0 + 1) * frame);
 			int copies = i == s1 ? 3 : 1;
 			for (int r = 0; r < copies; r++) {
-				pk[np].len = om_tc_tx_event(&tx, (uint8_t)ev, ev_ts[k], dur, i == s1,
-				                            i == s0, pk[np].b);
+				pk[np].len = om_tc_tx_event(&tx, (uint8_t)ev, ev_ts[k], dur,
+				                            i == s1, i == s0, pk[np].b);
 				pk[np].at_us = at;
 				np++;
 			}
@@ -359,7 +431,8 @@ static int cmd_send(int argc, char **argv)
 		memset(rb, 0xff, sizeof(rb));
 		if (raw)
 			memcpy(rb, raw + i * frame, n);
-		pk[np].len = om_tc_tx_audio(&tx, pcm ? buf : NULL, raw ? rb : NULL, frame, pk[np].b);
+		pk[np].len =
+		    om_tc_tx_audio(&tx, pcm ? buf : NULL, raw ? rb : NULL, frame, pk[np].b);
 		pk[np].at_us = at;
 		np++;
 		if (rtcp_every && (i + 1) % rtcp_every == 0) {
@@ -386,7 +459,8 @@ static int cmd_send(int argc, char **argv)
 		}
 		/* packets held back to come after this one, and replays */
 		for (size_t k = 0; k < late.n; k++)
-			if ((size_t)(late.v[k] + late.w[k]) == i && !in_list(&drop, late.v[k], NULL))
+			if ((size_t)(late.v[k] + late.w[k]) == i &&
+			    !in_list(&drop, late.v[k], NULL))
 				order[no++] = (size_t)late.v[k];
 		for (size_t k = 0; k < replay.n; k++)
 			if ((size_t)(replay.v[k] + replay.w[k]) == i)
@@ -404,7 +478,8 @@ static int cmd_send(int argc, char **argv)
 	}
 	int fd = -1, rfd = -1, err = bind_to(from, dst.ss_family, &fd);
 	if (err) {
-		fprintf(stderr, "om-testrtp: cannot bind %s: %s\n", from ? from : "", strerror(err));
+		fprintf(stderr, "om-testrtp: cannot bind %s: %s\n", from ? from : "",
+		        strerror(err));
 		return 1;
 	}
 	/* RTCP from the next port (RFC 3550 §11), or the same one with mux. */
@@ -484,18 +559,42 @@ static int cmd_recv(int argc, char **argv)
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'l': listen_at = optarg; break;
-		case 'o': out = optarg; break;
-		case 't': timeout_ms = atoi(optarg); break;
-		case 'x': max_ms = atoi(optarg); break;
-		case 's': suite = optarg; break;
-		case 'k': key = optarg; break;
-		case 'M': mki = optarg; break;
-		case 'b': backend = optarg; break;
-		case 'u': mux = true; break;
-		case 'e': te_pt = atoi(optarg); break;
-		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
+		case 'l':
+			listen_at = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 't':
+			timeout_ms = atoi(optarg);
+			break;
+		case 'x':
+			max_ms = atoi(optarg);
+			break;
+		case 's':
+			suite = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'M':
+			mki = optarg;
+			break;
+		case 'b':
+			backend = optarg;
+			break;
+		case 'u':
+			mux = true;
+			break;
+		case 'e':
+			te_pt = atoi(optarg);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
 		}
 	}
 	struct sockaddr_storage a;

@@ -89,7 +89,8 @@ static void print_stats(const char *ev, const char *name, const struct om_media_
 	    ",\"rtcp_in\":%" PRIu64 ",\"rtcp_out\":%" PRIu64 ",\"bytes_in\":%" PRIu64
 	    ",\"lost\":%" PRIu64 ",\"late\":%" PRIu64 ",\"duplicates\":%" PRIu64
 	    ",\"strangers\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"srtp_auth\":%" PRIu64
-	    ",\"srtp_replay\":%" PRIu64 ",\"send_errors\":%" PRIu64 ",\"ssrc_changes\":%" PRIu64 "}",
+	    ",\"srtp_replay\":%" PRIu64 ",\"send_errors\":%" PRIu64 ",\"ssrc_changes\":%" PRIu64
+	    "}",
 	    ev, name, x->rtp_in, x->rtp_out, x->rtcp_in, x->rtcp_out, x->bytes_in, x->lost, x->late,
 	    x->duplicates, x->strangers, x->malformed, x->srtp_auth, x->srtp_replay, x->send_errors,
 	    x->ssrc_changes);
@@ -102,8 +103,8 @@ static void on_event(const struct om_media_event *ev, void *arg)
 	static const char *src[] = { "", "rfc4733", "info", "inband" };
 	switch (ev->type) {
 	case OM_MEDIA_EV_DTMF:
-		out("{\"ev\":\"dtmf\",\"name\":\"%s\",\"digit\":\"%c\",\"ms\":%u,\"source\":\"%s\"}", n,
-		    ev->u.dtmf.digit, ev->u.dtmf.duration_ms, src[ev->u.dtmf.source]);
+		out("{\"ev\":\"dtmf\",\"name\":\"%s\",\"digit\":\"%c\",\"ms\":%u,\"source\":\"%s\"}",
+		    n, ev->u.dtmf.digit, ev->u.dtmf.duration_ms, src[ev->u.dtmf.source]);
 		break;
 	case OM_MEDIA_EV_PLAY_DONE:
 		out("{\"ev\":\"play_done\",\"name\":\"%s\",\"token\":%u,\"stopped\":%s}", n,
@@ -124,12 +125,13 @@ static void on_event(const struct om_media_event *ev, void *arg)
 		out("{\"ev\":\"timeout\",\"name\":\"%s\"}", n);
 		break;
 	case OM_MEDIA_EV_SRTP_FAIL:
-		out("{\"ev\":\"srtp_fail\",\"name\":\"%s\",\"auth\":%" PRIu64 ",\"replay\":%" PRIu64 "}",
+		out("{\"ev\":\"srtp_fail\",\"name\":\"%s\",\"auth\":%" PRIu64 ",\"replay\":%" PRIu64
+		    "}",
 		    n, ev->u.srtp.auth, ev->u.srtp.replay);
 		break;
 	case OM_MEDIA_EV_STRANGERS:
-		out("{\"ev\":\"strangers\",\"name\":\"%s\",\"count\":%" PRIu64 ",\"from\":\"%s\"}", n,
-		    ev->u.strangers.count, ev->u.strangers.from);
+		out("{\"ev\":\"strangers\",\"name\":\"%s\",\"count\":%" PRIu64 ",\"from\":\"%s\"}",
+		    n, ev->u.strangers.count, ev->u.strangers.from);
 		break;
 	case OM_MEDIA_EV_CLOSED:
 		print_stats("closed", n, &ev->u.stats);
@@ -181,7 +183,8 @@ static int params(char **w, int n, struct om_media_params *p)
 		return EINVAL;
 	p->remote_rtcp_port = (uint16_t)((v = arg(w, n, "rtcp")) ? atoi(v) : 0);
 	p->rtcp_mux = (v = arg(w, n, "mux")) && atoi(v);
-	p->codec = (v = arg(w, n, "codec")) && strcmp(v, "pcma") == 0 ? OM_MEDIA_PCMA : OM_MEDIA_PCMU;
+	p->codec =
+	    (v = arg(w, n, "codec")) && strcmp(v, "pcma") == 0 ? OM_MEDIA_PCMA : OM_MEDIA_PCMU;
 	p->pt = (uint8_t)((v = arg(w, n, "pt")) ? atoi(v) : (int)p->codec);
 	p->te_pt = (v = arg(w, n, "te")) ? atoi(v) : 101;
 	p->cn_pt = (v = arg(w, n, "cn")) ? atoi(v) : 13;
@@ -307,11 +310,12 @@ static void command(char *l)
 	} else if (strcmp(c, "stats") == 0) {
 		struct om_media_engine_stats x;
 		om_media_engine_stats(engine, &x);
-		out("{\"ev\":\"stats\",\"threads\":%u,\"sessions\":%" PRIu64 ",\"recordings\":%" PRIu64
-		    ",\"ports_free\":%" PRIu64 ",\"rtp_in\":%" PRIu64 ",\"late\":%" PRIu64
-		    ",\"lost\":%" PRIu64 ",\"strangers\":%" PRIu64 ",\"srtp_auth\":%" PRIu64 "}",
-		    x.threads, x.sessions, x.recordings, x.ports_free, x.totals.rtp_in, x.totals.late,
-		    x.totals.lost, x.totals.strangers, x.totals.srtp_auth);
+		out("{\"ev\":\"stats\",\"threads\":%u,\"sessions\":%" PRIu64
+		    ",\"recordings\":%" PRIu64 ",\"ports_free\":%" PRIu64 ",\"rtp_in\":%" PRIu64
+		    ",\"late\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"strangers\":%" PRIu64
+		    ",\"srtp_auth\":%" PRIu64 "}",
+		    x.threads, x.sessions, x.recordings, x.ports_free, x.totals.rtp_in,
+		    x.totals.late, x.totals.lost, x.totals.strangers, x.totals.srtp_auth);
 		return;
 	} else if (strcmp(c, "quit") == 0) {
 		uv_read_stop((uv_stream_t *)&in);
@@ -320,8 +324,8 @@ static void command(char *l)
 	} else {
 		err = EINVAL;
 	}
-	out("{\"ev\":\"%s\",\"cmd\":\"%s\",\"error\":%d,\"why\":\"%s\"}", err ? "error" : "ok", c, err,
-	    err ? strerror(err) : "");
+	out("{\"ev\":\"%s\",\"cmd\":\"%s\",\"error\":%d,\"why\":\"%s\"}", err ? "error" : "ok", c,
+	    err, err ? strerror(err) : "");
 }
 
 static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
@@ -383,9 +387,15 @@ int main(int argc, char **argv)
 	cfg.port_min = 20000;
 	cfg.port_max = 29999;
 	static const struct option opts[] = {
-		{ "spool", 1, 0, 's' },       { "ports", 1, 0, 'p' }, { "threads", 1, 0, 't' },
-		{ "backend", 1, 0, 'b' },     { "rtp-timeout", 1, 0, 'o' }, { "flush", 1, 0, 'f' },
-		{ "sync", 1, 0, 'y' },        { "prompts-dir", 1, 0, 'd' }, { "fail-after", 1, 0, 'F' },
+		{ "spool", 1, 0, 's' },
+		{ "ports", 1, 0, 'p' },
+		{ "threads", 1, 0, 't' },
+		{ "backend", 1, 0, 'b' },
+		{ "rtp-timeout", 1, 0, 'o' },
+		{ "flush", 1, 0, 'f' },
+		{ "sync", 1, 0, 'y' },
+		{ "prompts-dir", 1, 0, 'd' },
+		{ "fail-after", 1, 0, 'F' },
 		{ "fail-file", 1, 0, 'N' },
 		{ 0, 0, 0, 0 },
 	};
@@ -393,28 +403,43 @@ int main(int argc, char **argv)
 	unsigned lo, hi;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': cfg.spool_dir = optarg; break;
+		case 's':
+			cfg.spool_dir = optarg;
+			break;
 		case 'p':
 			if (sscanf(optarg, "%u-%u", &lo, &hi) != 2)
 				return 2;
 			cfg.port_min = (uint16_t)lo;
 			cfg.port_max = (uint16_t)hi;
 			break;
-		case 't': cfg.threads = (unsigned)atoi(optarg); break;
+		case 't':
+			cfg.threads = (unsigned)atoi(optarg);
+			break;
 		case 'b':
 			if (om_srtp_backend_parse(optarg, &cfg.srtp_backend) != 0)
 				return 2;
 			break;
-		case 'o': cfg.rtp_timeout_ms = (unsigned)atoi(optarg); break;
-		case 'f': cfg.spool_flush_ms = (unsigned)atoi(optarg); break;
-		case 'y': cfg.spool_sync_ms = (unsigned)atoi(optarg); break;
-		case 'd': cfg.prompts_dir = optarg; break;
+		case 'o':
+			cfg.rtp_timeout_ms = (unsigned)atoi(optarg);
+			break;
+		case 'f':
+			cfg.spool_flush_ms = (unsigned)atoi(optarg);
+			break;
+		case 'y':
+			cfg.spool_sync_ms = (unsigned)atoi(optarg);
+			break;
+		case 'd':
+			cfg.prompts_dir = optarg;
+			break;
 		case 'F':
 			atomic_store(&fail_after, strtoull(optarg, NULL, 10));
 			cfg.write_h = failing_write;
 			break;
-		case 'N': fail_file = optarg; break;
-		default: return 2;
+		case 'N':
+			fail_file = optarg;
+			break;
+		default:
+			return 2;
 		}
 	}
 	if (!cfg.spool_dir) {
