@@ -53,13 +53,22 @@ struct om_config {
 	unsigned sip_message_timeout; /* s a message may take to arrive completely */
 	unsigned max_connections;     /* SIP connections in all */
 	unsigned max_connections_per_peer;
-	char dns_servers[256]; /* "" = system resolver; else "IP[:PORT],..." */
+	char dns_servers[256];     /* "" = system resolver; else "IP[:PORT],..." */
+	unsigned peer_ipv6_prefix; /* bits of an IPv6 address that make one peer (64) */
+	unsigned max_handshakes;   /* TLS connections not yet identified; 0 = auto */
+	unsigned max_handshakes_per_peer;
+	unsigned tls_handshake_timeout; /* s a TLS handshake may take */
+	bool tls_source_check;          /* TLS from a non-gateway address: closed at accept */
 	unsigned max_calls_per_second; /* new calls per second, 0: no cap */
 	unsigned answer_delay_ms;      /* ring (180) this long before answering */
 	unsigned session_expires;      /* s, RFC 4028, when the gateway asks none; 0: none */
 	unsigned min_se;               /* s, our Min-SE (>= 90) */
 	unsigned sip_t1_ms;            /* RFC 3261 T1 */
 };
+
+/* max_handshakes in force: the configured value, or (0) a quarter of
+ * max_connections, at most 128, at least 1. */
+unsigned om_config_max_handshakes(const struct om_config *c);
 
 /* Defaults (fqdn from gethostname). */
 int om_config_defaults(struct om_config **out);
