@@ -292,7 +292,9 @@ static void on_ack(struct om_sip_stx *stx, const struct om_sip_msg *ack, void *a
 		/* The answer to our offer (RFC 3264 §5, R3 delayed offer). */
 		struct om_sdp *a = NULL;
 		struct om_sdp_error e;
-		if (!ack->body.len || om_sdp_parse(ack->body.p, ack->body.len, &a, &e) != 0 ||
+		struct om_str body = OM_STR_NULL;
+		if (om_sip_msg_sdp(ack, &body) != 0 ||
+		    om_sdp_parse(body.p, body.len, &a, &e) != 0 ||
 		    om_sdp_answer_take(&c->sdp, a) != 0 || c->sdp.kind == OM_SDP_REFUSED) {
 			const char *why = !ack->body.len ? "no answer in the ACK"
 			                  : c->sdp.kind == OM_SDP_REFUSED && c->sdp.reason
@@ -455,7 +457,11 @@ static int new_offer(struct om_call *c, const struct om_sip_msg *m, char **body)
 	struct om_sdp_error e;
 	struct om_sdp_result r;
 	struct om_buf out;
-	int rc = om_sdp_parse(m->body.p, m->body.len, &offer, &e);
+	struct om_str sdp;
+	int rc = om_sip_msg_sdp(m, &sdp);
+	if (rc)
+		return rc == ENOENT ? 415 : 400;
+	rc = om_sdp_parse(sdp.p, sdp.len, &offer, &e);
 	if (rc)
 		return rc == ENOMEM ? 500 : 488;
 	struct om_sdp_local l = { .addr = c->local_ip,

@@ -36,6 +36,7 @@ struct om_calls;
 struct om_calls_env {
 	uv_loop_t *loop;
 	struct om_flow_table *flows; /* borrowed: outlives the calls */
+	const char *data_dir;        /* the store: spool/ and prompts/ under it */
 	/* Opens a connection for a request to a gateway with no open flow
 	 * (ob from om_trust_outbound: address, transport, TLS name). On 0 the
 	 * connection's id; it reaches om_calls_conn_up when it is usable and
@@ -49,9 +50,10 @@ struct om_calls_env {
  * must stay valid until om_calls_set_config replaces it. */
 int om_calls_new(const struct om_calls_env *env, const struct om_config *cfg, struct om_calls **out,
                  char *err, size_t errlen);
-/* Ends every call (BYE), stops the media engine; the memory goes in loop
- * callbacks. */
-void om_calls_close(struct om_calls *c);
+/* Ends every call (BYE), stops the media engine; done(arg) (may be NULL)
+ * runs on the loop once the engine's threads have ended — the loop's
+ * handles must not be closed before (the engine still signals it). */
+void om_calls_close(struct om_calls *c, void (*done)(void *arg), void *arg);
 /* The snapshot in force (a reference is taken) and the configuration. */
 void om_calls_set_snapshot(struct om_calls *c, struct om_dir_snapshot *snap);
 void om_calls_set_config(struct om_calls *c, const struct om_config *cfg);

@@ -213,13 +213,18 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 		       "Retry-After: 1\r\n");
 		return;
 	}
-	/* The body: SDP or nothing. */
-	struct om_str ctype, cparams;
-	if (m->body.len && (om_sip_msg_content_type(m, &ctype, &cparams) != 0 ||
-	                    !om_str_caseeq_c(ctype, "application/sdp"))) {
-		cs->refused_other++;
-		refuse(cs, stx, 415, NULL, "Accept: application/sdp\r\n");
-		return;
+	/* The body: SDP (or a multipart with an SDP part, RFC 5621) or none. */
+	struct om_str sdp_body = OM_STR_NULL;
+	if (m->body.len) {
+		int brc = om_sip_msg_sdp(m, &sdp_body);
+		if (brc) {
+			cs->refused_other++;
+			if (brc == ENOENT)
+				refuse(cs, stx, 415, NULL, "Accept: application/sdp\r\n");
+			else
+				refuse(cs, stx, 400, "Bad Request (multipart body)", NULL);
+			return;
+		}
 	}
 	struct om_sip_session_timer se;
 	int st = om_sip_session_timer_uas(m, cfg->min_se, cfg->session_expires, &se);
@@ -230,9 +235,9 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 		return;
 	}
 	struct om_sdp *offer = NULL;
-	if (m->body.len) {
+	if (sdp_body.len) {
 		struct om_sdp_error e;
-		int rc = om_sdp_parse(m->body.p, m->body.len, &offer, &e);
+		int rc = om_sdp_parse(sdp_body.p, sdp_body.len, &offer, &e);
 		if (rc) {
 			cs->refused_other++;
 			snprintf(buf, sizeof(buf), "Warning: 399 %s \"bad SDP: %s (line %u)\"\r\n",

@@ -123,7 +123,8 @@ struct om_tcp_conn *call_net_conn(struct om_calls *cs, uint64_t id);
 
 /* call_media.c */
 int call_media_engine_start(struct om_calls *cs, char *err, size_t errlen);
-void call_media_engine_stop(struct om_calls *cs);
+/* done(arg) once the engine has stopped (at once when there is none). */
+void call_media_engine_stop(struct om_calls *cs, void (*done)(void *arg), void *arg);
 /* Binds the RTP port for a call (params completed by call_media_apply). */
 int call_media_open(struct om_call *c, const char *local_ip, uint16_t *port);
 /* Applies what the offer/answer agreed (remote address, codec, keys,

@@ -33,6 +33,8 @@ struct call_media {
 struct media_hub {
 	struct om_calls *cs;
 	struct om_media_engine *e;
+	void (*done)(void *arg); /* after the engine has stopped */
+	void *done_arg;
 };
 
 static struct om_media_engine *engine(struct om_calls *cs)
@@ -49,20 +51,11 @@ static void on_event(const struct om_media_event *ev, void *arg)
 		return; /* the calls are gone (server stop) */
 	switch (ev->type) {
 	case OM_MEDIA_EV_TIMEOUT:
-		om_event(OM_EV_CALL_ENDED_BY_US, c->gateway,
-		         "call ended: no media from the gateway", "call", c->call_id, "gateway",
-		         c->gateway, "reason", "rtp-timeout", NULL);
+		/* The engine raised 1142; the call ends with our BYE. */
+		om_log(OM_LOG_INFO, "no media from the gateway: hanging up", "call", c->call_id,
+		       "gateway", c->gateway, NULL);
 		call_hangup(c, "rtp-timeout");
 		break;
-	case OM_MEDIA_EV_SRTP_FAIL: {
-		char a[24], r[24];
-		snprintf(a, sizeof(a), "%llu", (unsigned long long)ev->u.srtp.auth);
-		snprintf(r, sizeof(r), "%llu", (unsigned long long)ev->u.srtp.replay);
-		om_event(OM_EV_SRTP_AUTH_FAIL, c->gateway,
-		         "SRTP packets failed authentication or replay", "call", c->call_id,
-		         "gateway", c->gateway, "auth", a, "replay", r, NULL);
-		break;
-	}
 	case OM_MEDIA_EV_CLOSED: {
 		struct call_media *m = c->media;
 		if (m) {
@@ -80,13 +73,17 @@ static void on_event(const struct om_media_event *ev, void *arg)
 int call_media_engine_start(struct om_calls *cs, char *err, size_t errlen)
 {
 	const struct om_config *cfg = cs->cfg;
+	char spool[4096], prompts[4096];
+	snprintf(spool, sizeof(spool), "%s/spool", cs->env.data_dir ? cs->env.data_dir : ".");
+	snprintf(prompts, sizeof(prompts), "%s/prompts", cs->env.data_dir ? cs->env.data_dir : ".");
 	struct om_media_engine_cfg ec = {
 		.threads = cfg->media_threads,
 		.port_min = cfg->rtp_port_min,
 		.port_max = cfg->rtp_port_max,
 		.srtp_backend = cfg->srtp_backend == OM_CFG_SRTP_LIBSRTP2 ? OM_SRTP_BACKEND_LIBSRTP2
 		                                                          : OM_SRTP_BACKEND_OPENSSL,
-		.spool_dir = NULL, /* recording comes with the call flows */
+		.spool_dir = spool,
+		.prompts_dir = prompts,
 	};
 	struct media_hub *hub = om_calloc(1, sizeof(*hub));
 	if (!hub) {
@@ -106,10 +103,15 @@ int call_media_engine_start(struct om_calls *cs, char *err, size_t errlen)
 
 static void engine_closed(void *arg)
 {
-	om_free(arg); /* the hub */
+	struct media_hub *hub = arg;
+	void (*done)(void *) = hub->done;
+	void *darg = hub->done_arg;
+	om_free(hub);
+	if (done)
+		done(darg);
 }
 
-void call_media_engine_stop(struct om_calls *cs)
+void call_media_engine_stop(struct om_calls *cs, void (*done)(void *arg), void *arg)
 {
 	/* Sessions of calls that are going away: no event reaches them. */
 	for (struct om_call *c = cs->list; c; c = c->next) {
@@ -123,7 +125,11 @@ void call_media_engine_stop(struct om_calls *cs)
 	cs->media_engine = NULL;
 	if (hub) {
 		hub->cs = NULL; /* what the engine still delivers finds no call */
+		hub->done = done;
+		hub->done_arg = arg;
 		om_media_engine_close(hub->e, engine_closed, hub);
+	} else if (done) {
+		done(arg);
 	}
 }
 
@@ -195,6 +201,13 @@ static void key_of(struct om_media_key *k, const struct om_sdp_crypto_key *s)
 	size_t n = s->keysalt_len < sizeof(k->key) ? s->keysalt_len : sizeof(k->key);
 	memcpy(k->key, s->keysalt, n);
 	k->key_len = n;
+	/* RFC 3711 §3.1: the MKI value as mki_len big-endian octets. */
+	if (s->mki_len && s->mki_len <= OM_MEDIA_MKI_MAX) {
+		k->mki_len = s->mki_len;
+		for (uint32_t i = 0; i < s->mki_len; i++)
+			k->mki[i] = (uint8_t)(s->mki_value >> (8 * (s->mki_len - 1 - i)));
+	}
+	k->lifetime = s->lifetime;
 }
 
 int call_media_apply(struct om_call *c, const struct om_sdp_result *r)

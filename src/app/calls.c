@@ -159,16 +159,19 @@ static void timer_closed(uv_handle_t *h)
 	om_free(h);
 }
 
-void om_calls_close(struct om_calls *cs)
+void om_calls_close(struct om_calls *cs, void (*done)(void *arg), void *arg)
 {
-	if (!cs)
+	if (!cs) {
+		if (done)
+			done(arg);
 		return;
+	}
 	cs->closing = true;
 	/* BYE every answered call (queued on its connection), then let go. */
 	for (struct om_call *c = cs->list; c; c = c->next)
 		if (c->state == CALL_CONFIRMED || c->state == CALL_WAIT_ACK)
 			call_hangup(c, "server-stop");
-	call_media_engine_stop(cs); /* every call's media is gone now */
+	call_media_engine_stop(cs, done, arg); /* every call's media goes with it */
 	while (cs->list) {
 		cs->list->media = NULL;
 		call_free(cs->list);

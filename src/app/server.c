@@ -422,6 +422,12 @@ static void on_walk_close(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+static void close_the_rest(void *arg)
+{
+	struct server *s = arg;
+	uv_walk(&s->loop, on_walk_close, NULL);
+}
+
 static void begin_shutdown(struct server *s, const char *why)
 {
 	if (s->draining)
@@ -429,13 +435,14 @@ static void begin_shutdown(struct server *s, const char *why)
 	s->draining = true;
 	sd_notify(0, "STOPPING=1");
 	om_log(OM_LOG_INFO, "stopping", "reason", why, NULL);
-	/* No calls exist yet to drain; close everything and let the loop end. */
-	om_sipd_close(s->sipd);
-	s->sipd = NULL;
+	/* Calls get our BYE; the rest is closed once the media engine's
+	 * threads have ended (they signal the loop until then). */
 	om_ctl_server_close(s->ctl);
 	s->ctl = NULL;
 	uv_timer_stop(&s->tick);
-	uv_walk(&s->loop, on_walk_close, NULL);
+	struct om_sipd *d = s->sipd;
+	s->sipd = NULL;
+	om_sipd_close_then(d, close_the_rest, s);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -597,7 +604,7 @@ int om_server_run(const struct om_server_opts *opts)
 		s.last_watch_ms = om_now_ms();
 	}
 	if ((s.cfg->n_sip_tcp || (tls && s.cfg->n_sip_tls)) &&
-	    om_sipd_new(&s.loop, s.cfg, &s.sipd, err, sizeof(err)) != 0) {
+	    om_sipd_new(&s.loop, s.cfg, s.opts->data_dir, &s.sipd, err, sizeof(err)) != 0) {
 		om_tls_ctx_free(tls);
 		fprintf(stderr, "openum: error: %s\n", err);
 		om_log(OM_LOG_ERROR, "cannot start SIP", "error", err, NULL);

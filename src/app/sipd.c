@@ -37,10 +37,12 @@
 struct tls_peer {
 	int64_t gw_id;
 	char tls_name[OM_DIR_HOST_MAX + 1];
+	bool outbound; /* we connected to the gateway (call_net.c) */
 };
 
 struct om_sipd {
-	struct om_calls *calls; /* INVITE and everything after it (call.h) */
+	struct om_calls *calls;        /* INVITE and everything after it (call.h) */
+	struct om_tls_ctx *tls_client; /* our certificate, for connections we open */
 	uv_loop_t *loop;
 	struct om_tcp_server *tcp;
 	struct om_tls_ctx *tls; /* for new handshakes; its store for re-checks */
@@ -128,6 +130,51 @@ static void on_close(struct om_tcp_conn *c, enum om_tcp_close_reason why, void *
 		       om_tcp_close_reason_str(why), NULL);
 }
 
+/* A connection we opened is usable (or failed: close_h follows). */
+static void on_connected(struct om_tcp_conn *c, int status, void *user, void *arg)
+{
+	struct om_sipd *d = arg;
+	if (status) {
+		om_log(OM_LOG_WARNING, "could not connect to a gateway", "peer",
+		       om_tcp_conn_peer_str(c), "error", strerror(status), NULL);
+		return;
+	}
+	if (!om_tcp_conn_tls(c)) {
+		const struct om_dir_gateway *gw =
+		    d->snap ? om_dir_snapshot_gateway_by_addr(d->snap, om_tcp_conn_peer(c)) : NULL;
+		if (!gw || om_flow_add(d->flows, om_tcp_conn_id(c), gw->id, om_tcp_conn_peer(c),
+		                       OM_FLOW_TCP) != 0) {
+			om_tcp_conn_abort(c);
+			return;
+		}
+	}
+	if (d->calls)
+		om_calls_conn_up(d->calls, c); /* what waited for it goes now */
+}
+
+/* The calls ask for a connection to a gateway (om_trust_outbound gave its
+ * configured address): TLS with our certificate when the gateway is TLS. */
+static int calls_connect(const struct om_outbound *ob, int64_t gateway_id, uint64_t *id, void *arg)
+{
+	struct om_sipd *d = arg;
+	if (ob->transport == OM_FLOW_TCP)
+		return om_tcp_server_connect(d->tcp, (const struct sockaddr *)&ob->addr, NULL, NULL,
+		                             NULL, id);
+	if (!d->tls_client)
+		return ENOTSUP; /* an unsecured start has no certificate to present */
+	struct tls_peer *p = om_calloc(1, sizeof(*p));
+	if (!p)
+		return ENOMEM;
+	p->gw_id = gateway_id;
+	p->outbound = true;
+	snprintf(p->tls_name, sizeof(p->tls_name), "%s", ob->tls_name);
+	int rc = om_tcp_server_connect(d->tcp, (const struct sockaddr *)&ob->addr, d->tls_client,
+	                               ob->tls_name, p, id);
+	if (rc)
+		om_free(p);
+	return rc;
+}
+
 static void on_frame_error(struct om_tcp_conn *c, const char *reason, void *user, void *arg)
 {
 	om_log(OM_LOG_WARNING, "SIP framing lost: closing the connection", "peer",
@@ -207,9 +254,39 @@ static void serveronly_event(struct om_sipd *d, struct om_tcp_conn *c, X509 *x,
 	         "strict_eku", d->strict_eku ? "1" : "0", NULL);
 }
 
+static const struct om_dir_gateway *tls_gateway(struct om_sipd *d, const struct tls_peer *p);
+
+/* A connection we opened to a gateway (DESIGN "Flows"): its server
+ * certificate must carry the TLS name of the gateway we meant (RFC 5922
+ * §7.2, the same rules as inbound), and it must still be trusted. */
+static int on_tls_outbound(struct om_sipd *d, struct om_tcp_conn *c, struct om_tls_sess *t,
+                           struct tls_peer *p)
+{
+	enum om_tls_reject why = OM_TLS_R_NONE;
+	const struct om_dir_gateway *gw = tls_gateway(d, p);
+	if (!gw)
+		why = OM_TLS_R_UNTRUSTED_NOW;
+	else
+		om_tls_client_check_name(t, p->tls_name, &why);
+	if (why != OM_TLS_R_NONE) {
+		tls_reject_event(d, c, why,
+		                 "the gateway's server certificate (openum connected out)",
+		                 om_tls_sess_peer_cert(t), "connect");
+		return 1;
+	}
+	if (om_flow_add(d->flows, om_tcp_conn_id(c), gw->id, om_tcp_conn_peer(c), OM_FLOW_TLS))
+		return 1;
+	om_log(OM_LOG_INFO, "mutual TLS connection to a gateway", "gateway", gw->name, "peer",
+	       om_tcp_conn_peer_str(c), "version", om_tls_sess_version(t), NULL);
+	return 0;
+}
+
 static int on_tls(struct om_tcp_conn *c, struct om_tls_sess *t, void **user, void *arg)
 {
 	struct om_sipd *d = arg;
+	struct tls_peer *out = *user;
+	if (om_tcp_conn_outbound(c) && out)
+		return on_tls_outbound(d, c, t, out);
 	X509 *x = om_tls_sess_peer_cert(t);
 	const struct om_dir_gateway *gw = NULL;
 	bool server_only;
@@ -514,6 +591,23 @@ static void recheck_tls(struct om_sipd *d, struct om_tcp_conn *c, struct om_tls_
 {
 	if (!p)
 		return; /* handshake not finished: it will meet the new trust */
+	if (p->outbound) {
+		/* Ours: the gateway must still be trusted and named so. */
+		enum om_tls_reject why = OM_TLS_R_NONE;
+		if (!tls_gateway(d, p))
+			why = OM_TLS_R_UNTRUSTED_NOW;
+		else if (d->tls && om_tls_chain_verify(om_tls_ctx_store(d->tls),
+		                                       om_tls_ctx_opts(d->tls)->security_level,
+		                                       om_tls_sess_peer_cert(t),
+		                                       om_tls_sess_peer_chain(t), &why) == 0)
+			om_tls_client_check_name(t, p->tls_name, &why);
+		if (why != OM_TLS_R_NONE) {
+			tls_reject_event(d, c, why, "re-checked after a reload",
+			                 om_tls_sess_peer_cert(t), "reload");
+			om_tcp_conn_abort(c);
+		}
+		return;
+	}
 	X509 *x = om_tls_sess_peer_cert(t);
 	enum om_tls_reject r = OM_TLS_R_NONE;
 	const struct om_dir_gateway *gw = NULL;
@@ -597,8 +691,8 @@ static void raise_nofile(const struct om_config *cfg)
 	}
 }
 
-int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **out, char *err,
-                size_t errlen)
+int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, const char *data_dir,
+                struct om_sipd **out, char *err, size_t errlen)
 {
 	struct om_sipd *d = om_calloc(1, sizeof(*d));
 	int rc;
@@ -624,6 +718,7 @@ int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **o
 		.close_h = on_close,
 		.tls_h = on_tls,
 		.tls_fail_h = on_tls_fail,
+		.connect_h = on_connected,
 		.refuse_h = on_refuse,
 		.arg = d,
 	};
@@ -646,7 +741,11 @@ int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **o
 		om_free(d);
 		return rc;
 	}
-	struct om_calls_env env = { .loop = loop, .flows = d->flows, .arg = d };
+	struct om_calls_env env = { .loop = loop,
+		                    .flows = d->flows,
+		                    .data_dir = data_dir,
+		                    .connect_h = calls_connect,
+		                    .arg = d };
 	rc = om_calls_new(&env, cfg, &d->calls, err, errlen);
 	if (rc) {
 		om_sipd_close(d);
@@ -704,6 +803,14 @@ void om_sipd_set_tls(struct om_sipd *d, struct om_tls_ctx *ctx, bool strict_eku)
 	d->tls = om_tls_ctx_ref(ctx);
 	d->strict_eku = strict_eku;
 	om_tls_ctx_free(old);
+	/* Connections we open present the same certificate (R5). */
+	struct om_tls_ctx *client = NULL;
+	char err[256];
+	if (ctx && om_tls_client_ctx_from(ctx, &client, err, sizeof(err)) != 0)
+		om_log(OM_LOG_ERROR, "no TLS client context: openum cannot connect out", "error",
+		       err, NULL);
+	om_tls_ctx_free(d->tls_client);
+	d->tls_client = client;
 	om_tcp_server_set_tls(d->tcp, ctx);
 	if (old && old != ctx)
 		om_tcp_server_foreach(d->tcp, recheck, d);
@@ -717,12 +824,22 @@ void om_sipd_set_peer_cert_hook(struct om_sipd *d, om_sipd_peer_cert_h h, void *
 
 void om_sipd_close(struct om_sipd *d)
 {
-	if (!d)
+	om_sipd_close_then(d, NULL, NULL);
+}
+
+void om_sipd_close_then(struct om_sipd *d, void (*done)(void *arg), void *arg)
+{
+	if (!d) {
+		if (done)
+			done(arg);
 		return;
-	om_calls_close(d->calls); /* BYEs queued before the connections close */
+	}
+	/* BYEs are queued before the connections close. */
+	om_calls_close(d->calls, done, arg);
 	d->calls = NULL;
 	om_tcp_server_close(d->tcp);
 	om_tls_ctx_free(d->tls);
+	om_tls_ctx_free(d->tls_client);
 	om_flow_table_free(d->flows);
 	om_dir_snapshot_free(d->snap);
 	om_free(d);

@@ -59,11 +59,11 @@ struct om_config {
 	unsigned max_handshakes_per_peer;
 	unsigned tls_handshake_timeout; /* s a TLS handshake may take */
 	bool tls_source_check;          /* TLS from a non-gateway address: closed at accept */
-	unsigned max_calls_per_second; /* new calls per second, 0: no cap */
-	unsigned answer_delay_ms;      /* ring (180) this long before answering */
-	unsigned session_expires;      /* s, RFC 4028, when the gateway asks none; 0: none */
-	unsigned min_se;               /* s, our Min-SE (>= 90) */
-	unsigned sip_t1_ms;            /* RFC 3261 T1 */
+	unsigned max_calls_per_second;  /* new calls per second, 0: no cap */
+	unsigned answer_delay_ms;       /* ring (180) this long before answering */
+	unsigned session_expires;       /* s, RFC 4028, when the gateway asks none; 0: none */
+	unsigned min_se;                /* s, our Min-SE (>= 90) */
+	unsigned sip_t1_ms;             /* RFC 3261 T1 */
 };
 
 /* max_handshakes in force: the configured value, or (0) a quarter of
