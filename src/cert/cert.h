@@ -33,6 +33,10 @@
  * yet: 1125 is the free neighbour of 1123/1124. */
 #define OM_CERT_EV_PIN_INVALID OM_EV_CERT_PIN_INVALID
 
+/* Largest certificate, key or CRL file read, by import and by the store
+ * loader alike (what one accepts the other loads): 16 MiB. */
+#define OM_CERT_FILE_MAX (16u << 20)
+
 /* Days before not-after from which 1120/1124 are raised. */
 #define OM_CERT_WARN_DAYS    30
 /* Default validity of generated self-signed certificates (two years). */
@@ -64,6 +68,9 @@ struct om_cert {
 
 struct om_cert_store;
 
+/* An ASN.1 time as Unix ms (0 when NULL or unreadable). */
+int64_t om_cert_asn1_ms(const ASN1_TIME *t);
+
 /* Loads the personal and trusted stores of DATA_DIR (missing folders are
  * empty stores). Files that cannot be read are skipped with a log line. */
 int om_cert_store_open(const char *data_dir, struct om_cert_store **out);
@@ -86,10 +93,41 @@ int om_cert_store_add(struct om_cert_store *s, enum om_cert_where w, X509 *x,
 /* Removes the files of a certificate (by SHA-256). The pointer becomes
  * invalid. */
 int om_cert_store_remove(struct om_cert_store *s, const struct om_cert *c);
-/* Adds a CRL to certs/crl/. sha256 (65 bytes) receives its name. */
-int om_cert_store_add_crl(struct om_cert_store *s, X509_CRL *crl, char *sha256);
-/* X509_STORE with every trusted certificate and CRL (for the TLS module);
- * caller frees. CRL checking is turned on when at least one CRL exists. */
+/* A revocation list of certs/crl/ (RFC 5280 §5). Owned by its store. */
+struct om_cert_crl {
+	X509_CRL *crl;
+	char sha1[41];                          /* of the DER, uppercase: the ID shown and typed */
+	char sha256[65];                        /* of the DER, lowercase: the file name */
+	char *issuer;                           /* RFC 2253 one line */
+	int64_t this_update_ms, next_update_ms; /* next 0: none given */
+	size_t nrevoked;
+	bool signed_by_trusted; /* a trusted certificate of its issuer name signed it */
+	char signer_sha256[65]; /* that certificate */
+};
+size_t om_cert_store_crl_count(const struct om_cert_store *s);
+const struct om_cert_crl *om_cert_store_crl_at(const struct om_cert_store *s, size_t i);
+/* Whether a CRL may be believed (R5, "checked before believed"): signed by
+ * a trusted certificate (or one of also_trusted, about to be trusted; may
+ * be NULL) whose subject is the CRL's issuer. 0, ENOENT (no such
+ * certificate has its issuer name: import the CA first), EBADMSG (one has,
+ * and its key does not verify the CRL: forged or foreign), ESTALE (its
+ * nextUpdate is past), EAGAIN (its thisUpdate is more than an hour in the
+ * future). */
+int om_cert_crl_check(const struct om_cert_store *s, X509_CRL *crl, int64_t now_ms,
+                      STACK_OF(X509) * also_trusted);
+/* Checks (om_cert_crl_check: its errors) and stores a CRL in certs/crl/
+ * (<sha256>.pem, atomic, 0600). *out valid until the store changes. */
+int om_cert_store_add_crl(struct om_cert_store *s, X509_CRL *crl, int64_t now_ms,
+                          const struct om_cert_crl **out);
+/* Removes a CRL's file; the pointer becomes invalid. 0 or errno. */
+int om_cert_store_remove_crl(struct om_cert_store *s, const struct om_cert_crl *c);
+/* ID rules of om_cert_store_find, over the CRLs (SHA-1 prefix of the DER
+ * or full SHA-256). */
+int om_cert_store_find_crl(const struct om_cert_store *s, const char *id,
+                           const struct om_cert_crl **out);
+/* X509_STORE with every trusted certificate and every CRL a trusted
+ * certificate signed (stale ones included; others ignored); caller frees.
+ * How CRLs are checked is the TLS module's policy (om_tls_chain_verify). */
 int om_cert_store_x509(const struct om_cert_store *s, X509_STORE **out);
 
 /* Only among the personal certificates; same ID rules and errors. */

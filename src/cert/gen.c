@@ -9,6 +9,7 @@
 #include "cert/cert_int.h"
 #include "core/alloc.h"
 #include "core/file.h"
+#include "core/fqdn.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -73,21 +74,18 @@ static int add_ext(X509 *x, X509_REQ *req, STACK_OF(X509_EXTENSION) * sk, X509V3
 	return ok ? 0 : ENOMEM;
 }
 
-/* A DNS name we are willing to put in a certificate: letters, digits,
- * '-', '.', no leading dot, at most 253 characters. Keeps commas and
- * colons out of the extension configuration strings below. */
-static int fqdn_ok(const char *s)
+/* A DNS name we are willing to put in a certificate: the one set of host
+ * name rules (core/fqdn.h); written in its canonical form (lower case, no
+ * root dot). Also keeps commas and colons out of the extension
+ * configuration strings below. A single label is allowed here (the host
+ * name is the default of `fqdn`, and a secured start must be able to
+ * generate a certificate for it); names people type are checked for two
+ * labels by the CLI and openum.conf. */
+static int fqdn_canon(const char *s, char *out, size_t len)
 {
-	size_t n = strlen(s);
-	if (n == 0 || n > 253 || s[0] == '.' || s[0] == '-')
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '.'))
-			return 0;
-	}
-	return 1;
+	if (om_fqdn_check(s, 0, NULL, 0) != 0)
+		return EINVAL;
+	return om_fqdn_norm(s, strlen(s), out, len) ? EINVAL : 0;
 }
 
 static int common_exts(X509 *x, STACK_OF(X509_EXTENSION) * sk, X509V3_CTX *ctx, const char *fqdn,
@@ -129,9 +127,11 @@ int om_cert_selfsigned_new(EVP_PKEY *key, const char *fqdn, int days, int64_t no
 	X509V3_CTX ctx;
 	int err = 0;
 	time_t now = (time_t)(now_ms / 1000);
+	char name_buf[OM_FQDN_MAX + 1];
 
-	if (!fqdn_ok(fqdn) || days <= 0 || days > 36500)
+	if (fqdn_canon(fqdn, name_buf, sizeof(name_buf)) || days <= 0 || days > 36500)
 		return EINVAL;
+	fqdn = name_buf;
 	x = X509_new();
 	name = cn_name(fqdn);
 	if (!x || !name) {
@@ -215,9 +215,11 @@ int om_cert_request_new(struct om_cert_store *s, const char *fqdn, enum om_cert_
 	BIO *b = NULL;
 	int err;
 	const char *data_dir = om_cert_store_dir(s);
+	char name_buf[OM_FQDN_MAX + 1];
 
-	if (!fqdn_ok(fqdn))
+	if (fqdn_canon(fqdn, name_buf, sizeof(name_buf)))
 		return EINVAL;
+	fqdn = name_buf;
 	err = om_cert_key_new(t, &key);
 	if (err)
 		return err;

@@ -160,7 +160,7 @@ int om_cert_bundle_parse(const void *data, size_t len, const char *password,
 	struct om_cert_bundle o = { 0 };
 	int err = 0;
 	const unsigned char *p;
-	if (len == 0 || len > (16u << 20))
+	if (len == 0 || len > OM_CERT_FILE_MAX)
 		return EINVAL;
 	o.certs = sk_X509_new_null();
 	o.crls = sk_X509_CRL_new_null();

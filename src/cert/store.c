@@ -29,9 +29,14 @@ struct om_cert_store {
 	struct om_cert **v[2];
 	size_t n[2];
 	size_t cap[2];
+	struct om_cert_crl **crls;
+	size_t ncrls, capcrls;
 };
 
 static const char *const sub_dirs[2] = { "personal", "trusted" };
+
+static int load_crls(struct om_cert_store *s);
+static void crl_entry_free(struct om_cert_crl *c);
 
 /* ===================== small helpers ===================== */
 
@@ -317,7 +322,7 @@ static int load_one(struct om_cert_store *s, enum om_cert_where w, const char *d
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
 		return ENAMETOOLONG;
-	err = om_file_read(path, 4 << 20, &data, &len);
+	err = om_file_read(path, OM_CERT_FILE_MAX, &data, &len);
 	if (err)
 		goto out;
 	b = BIO_new_mem_buf(data, (int)len);
@@ -399,6 +404,8 @@ int om_cert_store_open(const char *data_dir, struct om_cert_store **out)
 	err = load_dir(s, OM_CERT_PERSONAL);
 	if (!err)
 		err = load_dir(s, OM_CERT_TRUSTED);
+	if (!err)
+		err = load_crls(s);
 out:
 	if (err) {
 		om_cert_store_free(s);
@@ -417,6 +424,9 @@ void om_cert_store_free(struct om_cert_store *s)
 			om_cert_entry_free(s->v[w][i]);
 		om_free(s->v[w]);
 	}
+	for (size_t i = 0; i < s->ncrls; i++)
+		crl_entry_free(s->crls[i]);
+	om_free(s->crls);
 	om_free(s->dir);
 	om_free(s);
 }
@@ -439,10 +449,9 @@ const struct om_cert *om_cert_store_at(const struct om_cert_store *s, enum om_ce
 
 /* ===================== lookup ===================== */
 
-static int find_in(const struct om_cert_store *s, int w0, int w1, const char *id,
-                   const struct om_cert **out)
+/* An ID as typed: hex digits with optional ':' or ' ', upper-cased. */
+static int norm_id(const char *id, char norm[65])
 {
-	char norm[65];
 	size_t n = 0;
 	for (const char *p = id; *p; p++) {
 		if (*p == ':' || *p == ' ')
@@ -452,8 +461,17 @@ static int find_in(const struct om_cert_store *s, int w0, int w1, const char *id
 		norm[n++] = (char)toupper((unsigned char)*p);
 	}
 	norm[n] = '\0';
-	if (n == 0)
-		return EINVAL;
+	return n == 0 ? EINVAL : 0;
+}
+
+static int find_in(const struct om_cert_store *s, int w0, int w1, const char *id,
+                   const struct om_cert **out)
+{
+	char norm[65];
+	int err = norm_id(id, norm);
+	if (err)
+		return err;
+	size_t n = strlen(norm);
 	const struct om_cert *found = NULL;
 	for (int w = w0; w <= w1; w++) {
 		for (size_t i = 0; i < s->n[w]; i++) {
@@ -610,41 +628,271 @@ int om_cert_store_remove(struct om_cert_store *s, const struct om_cert *c)
 	return 0;
 }
 
-int om_cert_store_add_crl(struct om_cert_store *s, X509_CRL *crl, char *sha256)
+/* ===================== revocation lists ===================== */
+
+static void crl_entry_free(struct om_cert_crl *c)
+{
+	if (!c)
+		return;
+	X509_CRL_free(c->crl);
+	om_free(c->issuer);
+	om_free(c);
+}
+
+/* The trusted certificate that issued crl (its subject is the CRL's issuer
+ * and its key verifies the CRL's signature), or NULL. */
+static const struct om_cert *crl_signer(const struct om_cert_store *s, X509_CRL *crl,
+                                        bool *name_known)
+{
+	const X509_NAME *iss = X509_CRL_get_issuer(crl);
+	*name_known = false;
+	for (size_t i = 0; i < s->n[OM_CERT_TRUSTED]; i++) {
+		const struct om_cert *t = s->v[OM_CERT_TRUSTED][i];
+		if (X509_NAME_cmp(X509_get_subject_name(t->x509), iss) != 0)
+			continue;
+		*name_known = true;
+		EVP_PKEY *pk = X509_get0_pubkey(t->x509);
+		if (pk && X509_CRL_verify(crl, pk) == 1) {
+			ERR_clear_error();
+			return t;
+		}
+	}
+	ERR_clear_error();
+	return NULL;
+}
+
+static struct om_cert_crl *crl_entry_new(const struct om_cert_store *s, X509_CRL *crl)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen;
-	char path[PATH_MAX], name[80], hex[65];
-	char *pem = NULL;
-	size_t len;
-	int err;
+	struct om_cert_crl *c = om_calloc(1, sizeof(*c));
+	bool known;
+	if (!c)
+		return NULL;
+	if (!X509_CRL_up_ref(crl)) {
+		om_free(c);
+		return NULL;
+	}
+	c->crl = crl;
+	c->issuer = name_line(X509_CRL_get_issuer(crl));
+	if (!c->issuer || !X509_CRL_digest(crl, EVP_sha1(), md, &mdlen))
+		goto fail;
+	om_cert_hex(md, mdlen, true, c->sha1);
 	if (!X509_CRL_digest(crl, EVP_sha256(), md, &mdlen))
-		return EINVAL;
-	om_cert_hex(md, mdlen, false, hex);
-	BIO *b = BIO_new(BIO_s_mem());
-	if (!b)
-		return ENOMEM;
-	err = PEM_write_bio_X509_CRL(b, crl) ? om_cert_bio_take(b, &pem, &len) : EIO;
-	BIO_free(b);
+		goto fail;
+	om_cert_hex(md, mdlen, false, c->sha256);
+	c->this_update_ms = om_cert_asn1_ms(X509_CRL_get0_lastUpdate(crl));
+	c->next_update_ms =
+	    X509_CRL_get0_nextUpdate(crl) ? om_cert_asn1_ms(X509_CRL_get0_nextUpdate(crl)) : 0;
+	STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED(crl);
+	c->nrevoked = rev ? (size_t)sk_X509_REVOKED_num(rev) : 0;
+	const struct om_cert *signer = crl_signer(s, crl, &known);
+	c->signed_by_trusted = signer != NULL;
+	if (signer)
+		memcpy(c->signer_sha256, signer->sha256, sizeof(c->signer_sha256));
+	ERR_clear_error();
+	return c;
+fail:
+	ERR_clear_error();
+	crl_entry_free(c);
+	return NULL;
+}
+
+static int push_crl(struct om_cert_store *s, struct om_cert_crl *c)
+{
+	if (s->ncrls == s->capcrls) {
+		size_t cap = s->capcrls ? 2 * s->capcrls : 8;
+		struct om_cert_crl **v = om_realloc(s->crls, cap * sizeof(*v));
+		if (!v)
+			return ENOMEM;
+		s->crls = v;
+		s->capcrls = cap;
+	}
+	s->crls[s->ncrls++] = c;
+	return 0;
+}
+
+static int load_crls(struct om_cert_store *s)
+{
+	char dir[PATH_MAX];
+	int err = om_cert_path(s->dir, "crl", NULL, dir, sizeof(dir));
 	if (err)
 		return err;
-	err = ensure_dir(s->dir, "crl");
-	snprintf(name, sizeof(name), "%s.pem", hex);
+	DIR *d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : errno;
+	for (struct dirent *e; !err && (e = readdir(d)) != NULL;) {
+		char path[PATH_MAX];
+		char *data = NULL;
+		size_t len;
+		if (!is_hex_name(e->d_name, ".pem") ||
+		    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
+			continue;
+		int rerr = om_file_read(path, OM_CERT_FILE_MAX, &data, &len);
+		if (rerr) {
+			if (rerr == ENOMEM)
+				err = ENOMEM;
+			else
+				om_log(OM_LOG_WARNING, "revocation list skipped", "file", path,
+				       "error", om_file_strerror(rerr), NULL);
+			continue;
+		}
+		BIO *b = BIO_new_mem_buf(data, (int)len);
+		X509_CRL *crl = b ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
+		if (!b) {
+			err = ENOMEM;
+		} else if (!crl) {
+			om_log(OM_LOG_WARNING, "revocation list skipped", "file", path, "error",
+			       "not a PEM CRL", NULL);
+		} else {
+			struct om_cert_crl *c = crl_entry_new(s, crl);
+			if (!c || push_crl(s, c) != 0) {
+				crl_entry_free(c);
+				err = ENOMEM;
+			}
+		}
+		X509_CRL_free(crl);
+		BIO_free(b);
+		om_free(data);
+	}
+	closedir(d);
+	ERR_clear_error();
+	return err;
+}
+
+size_t om_cert_store_crl_count(const struct om_cert_store *s)
+{
+	return s->ncrls;
+}
+
+const struct om_cert_crl *om_cert_store_crl_at(const struct om_cert_store *s, size_t i)
+{
+	return i < s->ncrls ? s->crls[i] : NULL;
+}
+
+int om_cert_crl_check(const struct om_cert_store *s, X509_CRL *crl, int64_t now_ms,
+                      STACK_OF(X509) * also_trusted)
+{
+	bool known;
+	if (!crl_signer(s, crl, &known)) {
+		bool signed_by_new = false;
+		for (int i = 0; also_trusted && i < sk_X509_num(also_trusted); i++) {
+			X509 *t = sk_X509_value(also_trusted, i);
+			if (X509_NAME_cmp(X509_get_subject_name(t), X509_CRL_get_issuer(crl)))
+				continue;
+			known = true;
+			EVP_PKEY *pk = X509_get0_pubkey(t);
+			signed_by_new = signed_by_new || (pk && X509_CRL_verify(crl, pk) == 1);
+		}
+		ERR_clear_error();
+		if (!signed_by_new)
+			return known ? EBADMSG : ENOENT;
+	}
+	const ASN1_TIME *nu = X509_CRL_get0_nextUpdate(crl);
+	if (nu && om_cert_asn1_ms(nu) < now_ms)
+		return ESTALE;
+	const ASN1_TIME *lu = X509_CRL_get0_lastUpdate(crl);
+	if (lu && om_cert_asn1_ms(lu) > now_ms + 3600 * 1000)
+		return EAGAIN; /* issued in the future: a clock is wrong */
+	return 0;
+}
+
+int om_cert_store_add_crl(struct om_cert_store *s, X509_CRL *crl, int64_t now_ms,
+                          const struct om_cert_crl **out)
+{
+	char path[PATH_MAX], name[80];
+	char *pem = NULL;
+	size_t len;
+	int err = om_cert_crl_check(s, crl, now_ms, NULL);
+	if (err)
+		return err;
+	struct om_cert_crl *c = crl_entry_new(s, crl);
+	if (!c)
+		return ENOMEM;
+	BIO *b = BIO_new(BIO_s_mem());
+	if (!b) {
+		crl_entry_free(c);
+		return ENOMEM;
+	}
+	err = PEM_write_bio_X509_CRL(b, crl) ? om_cert_bio_take(b, &pem, &len) : EIO;
+	BIO_free(b);
+	if (!err)
+		err = ensure_dir(s->dir, "crl");
+	snprintf(name, sizeof(name), "%s.pem", c->sha256);
 	if (!err)
 		err = om_cert_path(s->dir, "crl", name, path, sizeof(path));
 	if (!err)
 		err = om_file_write_atomic(path, pem, len, 0600);
 	om_free(pem);
-	if (!err)
-		memcpy(sha256, hex, 65);
-	return err;
+	size_t old = (size_t)-1;
+	for (size_t i = 0; !err && i < s->ncrls; i++)
+		if (!strcmp(s->crls[i]->sha256, c->sha256))
+			old = i;
+	if (!err && old != (size_t)-1) {
+		crl_entry_free(s->crls[old]);
+		s->crls[old] = c;
+	} else if (!err) {
+		err = push_crl(s, c);
+	}
+	if (err) {
+		crl_entry_free(c);
+		return err;
+	}
+	*out = c;
+	return 0;
+}
+
+int om_cert_store_remove_crl(struct om_cert_store *s, const struct om_cert_crl *c)
+{
+	char path[PATH_MAX], name[80];
+	size_t i;
+	for (i = 0; i < s->ncrls; i++)
+		if (s->crls[i] == c)
+			break;
+	if (i == s->ncrls)
+		return ENOENT;
+	snprintf(name, sizeof(name), "%s.pem", c->sha256);
+	int err = om_cert_path(s->dir, "crl", name, path, sizeof(path));
+	if (err)
+		return err;
+	if (unlink(path) != 0 && errno != ENOENT)
+		return errno;
+	if (om_cert_path(s->dir, "crl", NULL, path, sizeof(path)) == 0)
+		(void)om_fsync_dir(path);
+	crl_entry_free(s->crls[i]);
+	s->crls[i] = s->crls[--s->ncrls];
+	return 0;
+}
+
+int om_cert_store_find_crl(const struct om_cert_store *s, const char *id,
+                           const struct om_cert_crl **out)
+{
+	char norm[65];
+	int err = norm_id(id, norm);
+	if (err)
+		return err;
+	size_t n = strlen(norm);
+	const struct om_cert_crl *found = NULL;
+	for (size_t i = 0; i < s->ncrls; i++) {
+		const struct om_cert_crl *c = s->crls[i];
+		bool hit = n == 64 ? strcasecmp(c->sha256, norm) == 0
+		                   : n <= 40 && strncmp(c->sha1, norm, n) == 0;
+		if (!hit)
+			continue;
+		if (found)
+			return EEXIST;
+		found = c;
+	}
+	if (!found)
+		return ENOENT;
+	*out = found;
+	return 0;
 }
 
 int om_cert_store_x509(const struct om_cert_store *s, X509_STORE **out)
 {
 	X509_STORE *st = X509_STORE_new();
-	char dir[PATH_MAX];
-	int err = 0, ncrl = 0;
+	int err = 0;
 	if (!st)
 		return ENOMEM;
 	for (size_t i = 0; i < s->n[OM_CERT_TRUSTED]; i++) {
@@ -653,32 +901,20 @@ int om_cert_store_x509(const struct om_cert_store *s, X509_STORE **out)
 			goto out;
 		}
 	}
-	err = om_cert_path(s->dir, "crl", NULL, dir, sizeof(dir));
-	if (err)
-		goto out;
-	DIR *d = opendir(dir);
-	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
-		char path[PATH_MAX];
-		char *data = NULL;
-		size_t len;
-		if (!is_hex_name(e->d_name, ".pem") ||
-		    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path) ||
-		    om_file_read(path, 16 << 20, &data, &len) != 0)
+	/* Only CRLs a trusted certificate signed: one whose CA was removed
+	 * (or that was put here by hand) is not believed. Stale ones stay:
+	 * the TLS module then refuses that CA's certificates as "CRL is
+	 * stale" (docs/modules/tls.md). */
+	for (size_t i = 0; i < s->ncrls; i++) {
+		if (!s->crls[i]->signed_by_trusted)
 			continue;
-		BIO *b = BIO_new_mem_buf(data, (int)len);
-		X509_CRL *crl = b ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
-		if (crl && X509_STORE_add_crl(st, crl))
-			ncrl++;
-		X509_CRL_free(crl);
-		BIO_free(b);
-		om_free(data);
+		if (!X509_STORE_add_crl(st, s->crls[i]->crl)) {
+			err = ENOMEM;
+			goto out;
+		}
 	}
-	if (d)
-		closedir(d);
-	ERR_clear_error();
-	if (ncrl)
-		X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
 out:
+	ERR_clear_error();
 	if (err) {
 		X509_STORE_free(st);
 		return err;

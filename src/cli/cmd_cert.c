@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/file.h"
+#include "core/fqdn.h"
 #include "core/str.h"
 #include "directory/db.h"
 #include "directory/directory.h"
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -42,14 +44,16 @@ static const char usage[] =
     "usage: openum cert list [--store personal|trusted]\n"
     "       openum cert show ID\n"
     "       openum cert new-selfsigned [--fqdn NAME] [--key ec|rsa2048|rsa3072] [--days N]\n"
-    "       openum cert request --fqdn NAME --out FILE [--key ec|rsa2048|rsa3072]\n"
+    "       openum cert request --fqdn NAME --out FILE [--key ec|rsa2048|rsa3072] [--force]\n"
     "       openum cert import FILE [--trusted --yes] [--password-file F|-]\n"
     "       openum cert export ID --out FILE [--format pem|der|pfx] [--with-key]\n"
-    "                          [--password-file F|-] [--legacy]\n"
+    "                          [--password-file F|-] [--legacy] [--force]\n"
     "       openum cert remove ID [--force]\n"
     "       openum cert select\n"
     "ID is a unique prefix of the SHA-1 thumbprint, or the SHA-256.\n"
-    "Commands that change the certificate in use reload a running server unless --no-reload.\n";
+    "Commands that change the certificate in use reload a running server unless --no-reload.\n"
+    "--out never replaces an existing file without --force, and never a device, FIFO or\n"
+    "symbolic link.\n";
 
 /* ===================== options ===================== */
 
@@ -220,6 +224,31 @@ static int security_level(struct om_cli *cli)
 		om_config_free(cfg);
 	}
 	return level;
+}
+
+/* The FQDN the server uses (dir_db open): `openum server set --fqdn` in
+ * the directory, else fqdn from openum.conf (the host name by default). */
+static int server_fqdn(struct om_cli *cli, char *buf, size_t len)
+{
+	struct om_dir_server srv;
+	struct om_dir_err e = { "" };
+	struct om_config *cfg = NULL;
+	char why[512];
+	if (dir_db && om_dir_server_get(dir_db, &srv, &e) == 0 && srv.fqdn[0]) {
+		snprintf(buf, len, "%s", srv.fqdn);
+		return OM_EXIT_OK;
+	}
+	if (om_config_load(cli->config_path, !cli->config_explicit, &cfg, why, sizeof(why)) != 0) {
+		om_cli_error("%s (or give --fqdn NAME)", why);
+		return OM_EXIT_FAIL;
+	}
+	snprintf(buf, len, "%s", cfg->fqdn);
+	om_config_free(cfg);
+	if (!*buf) {
+		om_cli_error("no fqdn in %s: give --fqdn NAME", cli->config_path);
+		return OM_EXIT_USAGE;
+	}
+	return OM_EXIT_OK;
 }
 
 /* The pinned certificate from the directory ("" = auto). */
@@ -497,7 +526,39 @@ static int cmd_show(struct om_cli *cli, const struct opts *o)
 	return rc;
 }
 
+/* ===================== output files ===================== */
+
+/* --out is checked before anything is made: an existing file needs
+ * --force, and a device, FIFO, socket, directory or symbolic link is never
+ * replaced (om_file_write_new checks again when writing). */
+static int out_path_ok(const struct opts *o)
+{
+	struct stat st;
+	if (lstat(o->out, &st) != 0)
+		return OM_EXIT_OK;
+	if (S_ISREG(st.st_mode) && o->force)
+		return OM_EXIT_OK;
+	int err = S_ISREG(st.st_mode)                              ? EEXIST
+	          : S_ISDIR(st.st_mode)                            ? EISDIR
+	          : S_ISLNK(st.st_mode)                            ? ELOOP
+	          : (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) ? ESPIPE
+	                                                           : ENODEV;
+	om_cli_error("cannot write %s: it %s%s", o->out, om_file_strerror(err),
+	             err == EEXIST ? "" : " (never replaced, even with --force)");
+	return OM_EXIT_FAIL;
+}
+
 /* ===================== new-selfsigned / request ===================== */
+
+/* The host-name rules every name openum takes follows (core/fqdn.h). */
+static int fqdn_ok(const char *fqdn, const char *what)
+{
+	char why[160];
+	if (om_fqdn_check(fqdn, OM_FQDN_MULTI_LABEL, why, sizeof(why)) == 0)
+		return OM_EXIT_OK;
+	om_cli_error("%s '%s' is not a fully qualified host name: %s", what, fqdn, why);
+	return OM_EXIT_USAGE;
+}
 
 static int key_opt(const struct opts *o, enum om_cert_keytype *t)
 {
@@ -531,27 +592,21 @@ static int cmd_new_selfsigned(struct om_cli *cli, const struct opts *o)
 		}
 		days = (int)v;
 	}
+	rc = o->fqdn ? fqdn_ok(fqdn, "--fqdn") : OM_EXIT_OK;
+	if (!rc)
+		rc = open_store(cli, true, &s);
+	if (rc)
+		return rc;
 	if (!fqdn) {
-		/* The server's fqdn from openum.conf (itself defaulting to the
-		 * host name). */
-		struct om_config *cfg = NULL;
-		char why[512];
-		if (om_config_load(cli->config_path, !cli->config_explicit, &cfg, why,
-		                   sizeof(why)) != 0) {
-			om_cli_error("%s (or give --fqdn NAME)", why);
-			return OM_EXIT_FAIL;
-		}
-		snprintf(host, sizeof(host), "%s", cfg->fqdn);
-		om_config_free(cfg);
-		if (!*host) {
-			om_cli_error("no fqdn in %s: give --fqdn NAME", cli->config_path);
-			return OM_EXIT_USAGE;
+		/* The server's FQDN: `server set --fqdn`, else openum.conf's
+		 * (itself the host name by default). */
+		rc = server_fqdn(cli, host, sizeof(host));
+		if (rc) {
+			om_cert_store_free(s);
+			return rc;
 		}
 		fqdn = host;
 	}
-	rc = open_store(cli, true, &s);
-	if (rc)
-		return rc;
 	int err = om_cert_store_new_selfsigned(s, fqdn, t, days, om_now_ms(), &c);
 	if (err == EINVAL) {
 		om_cli_error(
@@ -592,7 +647,7 @@ static int cmd_request(struct om_cli *cli, const struct opts *o)
 	enum om_cert_keytype t;
 	char *pem = NULL;
 	size_t len;
-	int rc = only(o, "request", 0, " --fqdn --key --out ");
+	int rc = only(o, "request", 0, " --fqdn --key --out --force ");
 	if (!rc)
 		rc = key_opt(o, &t);
 	if (rc)
@@ -601,7 +656,11 @@ static int cmd_request(struct om_cli *cli, const struct opts *o)
 		om_cli_error("cert request needs --fqdn NAME and --out FILE");
 		return OM_EXIT_USAGE;
 	}
-	rc = open_store(cli, true, &s);
+	rc = fqdn_ok(o->fqdn, "--fqdn");
+	if (!rc)
+		rc = out_path_ok(o);
+	if (!rc)
+		rc = open_store(cli, true, &s);
 	if (rc)
 		return rc;
 	int err = om_cert_request_new(s, o->fqdn, t, &pem, &len);
@@ -613,8 +672,8 @@ static int cmd_request(struct om_cli *cli, const struct opts *o)
 	} else if (err) {
 		om_cli_error("could not create the request: %s", strerror(err));
 		rc = OM_EXIT_FAIL;
-	} else if ((err = om_file_write_atomic(o->out, pem, len, 0644)) != 0) {
-		om_cli_error("cannot write %s: %s", o->out, strerror(err));
+	} else if ((err = om_file_write_new(o->out, pem, len, 0644, o->force)) != 0) {
+		om_cli_error("cannot write %s: it %s", o->out, om_file_strerror(err));
 		rc = OM_EXIT_FAIL;
 	} else if (cli->json) {
 		printf("{\"ok\":true,\"out\":");
@@ -634,6 +693,101 @@ static int cmd_request(struct om_cli *cli, const struct opts *o)
 }
 
 /* ===================== import ===================== */
+
+/* ---- revocation lists in an imported file ---- */
+
+/* Every CRL of the file is checked before anything is written (R5: checked
+ * before believed). also_trusted: the CA certificates this import is about
+ * to trust. */
+static int check_crls(const struct om_cert_store *s, struct om_cert_bundle *b,
+                      STACK_OF(X509) * also_trusted, const char *file)
+{
+	int64_t now = om_now_ms();
+	for (int i = 0; i < sk_X509_CRL_num(b->crls); i++) {
+		X509_CRL *crl = sk_X509_CRL_value(b->crls, i);
+		char issuer[512], when[40];
+		X509_NAME_oneline(X509_CRL_get_issuer(crl), issuer, sizeof(issuer));
+		int err = om_cert_crl_check(s, crl, now, also_trusted);
+		switch (err) {
+		case 0:
+			continue;
+		case ENOENT:
+			om_cli_error(
+			    "%s: the revocation list of %s is signed by no trusted "
+			    "certificate: import that CA first (openum cert import CA-FILE "
+			    "--trusted --yes). Nothing imported",
+			    file, issuer);
+			break;
+		case EBADMSG:
+			om_cli_error(
+			    "%s: the revocation list names %s as its issuer, but that CA's "
+			    "key does not verify its signature (forged, or another CA with "
+			    "the same name). Nothing imported",
+			    file, issuer);
+			break;
+		case ESTALE:
+			om_time_format(om_cert_asn1_ms(X509_CRL_get0_nextUpdate(crl)), when,
+			               sizeof(when));
+			om_cli_error(
+			    "%s: the revocation list of %s is stale: its next update was due "
+			    "%s. Get the current one from the CA. Nothing imported",
+			    file, issuer, when);
+			break;
+		case EAGAIN:
+			om_time_format(om_cert_asn1_ms(X509_CRL_get0_lastUpdate(crl)), when,
+			               sizeof(when));
+			om_cli_error("%s: the revocation list of %s was issued in the future (%s): "
+			             "check this server's clock. Nothing imported",
+			             file, issuer, when);
+			break;
+		default:
+			om_cli_error("%s: cannot check the revocation list of %s: %s", file, issuer,
+			             strerror(err));
+		}
+		return OM_EXIT_FAIL;
+	}
+	return OM_EXIT_OK;
+}
+
+static int store_crls(struct om_cli *cli, struct om_cert_store *s, struct om_cert_bundle *b)
+{
+	for (int i = 0; i < sk_X509_CRL_num(b->crls); i++) {
+		const struct om_cert_crl *c;
+		char when[40];
+		int err = om_cert_store_add_crl(s, sk_X509_CRL_value(b->crls, i), om_now_ms(), &c);
+		if (err) {
+			om_cli_error("could not store the revocation list: %s", strerror(err));
+			return OM_EXIT_FAIL;
+		}
+		if (c->next_update_ms)
+			om_time_format(c->next_update_ms, when, sizeof(when));
+		else
+			snprintf(when, sizeof(when), "none given");
+		fprintf(cli->json ? stderr : stdout,
+		        "revocation list %s of %s: %zu revoked, next update %s\n", c->sha1,
+		        c->issuer, c->nrevoked, when);
+	}
+	return OM_EXIT_OK;
+}
+
+/* The revocation policy, said when it matters: a trusted CA without a CRL
+ * here is not checked (docs/modules/tls.md). */
+static void note_cas_without_crl(struct om_cli *cli, const struct om_cert_store *s)
+{
+	for (size_t i = 0; i < om_cert_store_count(s, OM_CERT_TRUSTED); i++) {
+		const struct om_cert *t = om_cert_store_at(s, OM_CERT_TRUSTED, i);
+		bool has = false;
+		for (size_t k = 0; k < om_cert_store_crl_count(s) && !has; k++) {
+			const struct om_cert_crl *c = om_cert_store_crl_at(s, k);
+			has = c->signed_by_trusted && !strcmp(c->signer_sha256, t->sha256);
+		}
+		if (!has)
+			fprintf(cli->json ? stderr : stdout,
+			        "note: no revocation list here for %s: the certificates it issues "
+			        "are not checked for revocation (import its CRL to check them)\n",
+			        t->subject);
+	}
+}
 
 static int import_trusted(struct om_cli *cli, const struct opts *o, struct om_cert_store *s,
                           struct om_cert_bundle *b)
@@ -661,6 +815,9 @@ static int import_trusted(struct om_cli *cli, const struct opts *o, struct om_ce
 		             n == 1 ? "it" : "them");
 		return OM_EXIT_FAIL;
 	}
+	int rc = check_crls(s, b, b->certs, o->pos[0]);
+	if (rc)
+		return rc;
 	for (int i = 0; i < n; i++) {
 		const struct om_cert *c;
 		int err = om_cert_store_add(s, OM_CERT_TRUSTED, sk_X509_value(b->certs, i), NULL,
@@ -670,17 +827,14 @@ static int import_trusted(struct om_cli *cli, const struct opts *o, struct om_ce
 			return OM_EXIT_FAIL;
 		}
 	}
-	for (int i = 0; i < nc; i++) {
-		int err = om_cert_store_add_crl(s, sk_X509_CRL_value(b->crls, i), sha);
-		if (err) {
-			om_cli_error("could not store the revocation list: %s", strerror(err));
-			return OM_EXIT_FAIL;
-		}
-	}
+	rc = store_crls(cli, s, b);
+	if (rc)
+		return rc;
 	if (cli->json)
 		printf("{\"ok\":true,\"trusted\":%d,\"crls\":%d}\n", n, nc);
 	else
 		printf("trusted %d certificate(s), %d revocation list(s)\n", n, nc);
+	note_cas_without_crl(cli, s);
 	return OM_EXIT_OK;
 }
 
@@ -689,15 +843,12 @@ static int import_personal(struct om_cli *cli, const struct opts *o, struct om_c
 {
 	const struct om_cert *c;
 	bool matched;
-	char sha[65];
 	int nc = sk_X509_CRL_num(b->crls);
-	for (int i = 0; i < nc; i++) {
-		int err = om_cert_store_add_crl(s, sk_X509_CRL_value(b->crls, i), sha);
-		if (err) {
-			om_cli_error("could not store the revocation list: %s", strerror(err));
-			return OM_EXIT_FAIL;
-		}
-	}
+	int rc = check_crls(s, b, NULL, o->pos[0]);
+	if (!rc)
+		rc = store_crls(cli, s, b);
+	if (rc)
+		return rc;
 	if (sk_X509_num(b->certs) == 0) {
 		if (cli->json)
 			printf("{\"ok\":true,\"crls\":%d}\n", nc);
@@ -767,9 +918,9 @@ static int cmd_import(struct om_cli *cli, const struct opts *o)
 	rc = open_store(cli, true, &s);
 	if (rc)
 		goto out;
-	int err = om_file_read(o->pos[0], 16 << 20, &data, &len);
+	int err = om_file_read(o->pos[0], OM_CERT_FILE_MAX, &data, &len);
 	if (err) {
-		om_cli_error("cannot read %s: %s", o->pos[0], strerror(err));
+		om_cli_error("cannot read %s: it %s", o->pos[0], om_file_strerror(err));
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}
@@ -837,7 +988,8 @@ static int cmd_export(struct om_cli *cli, const struct opts *o)
 	char pw[1024];
 	char *data = NULL;
 	size_t len = 0;
-	int rc = only(o, "export", 1, " --out --format --with-key --password-file --legacy ");
+	int rc =
+	    only(o, "export", 1, " --out --format --with-key --password-file --legacy --force ");
 	if (rc)
 		return rc;
 	if (o->npos != 1 || !o->out) {
@@ -866,7 +1018,9 @@ static int cmd_export(struct om_cli *cli, const struct opts *o)
 		om_cli_error("--password-file protects the key: it goes with --with-key");
 		return OM_EXIT_USAGE;
 	}
-	rc = read_password(o->password_file, pw, sizeof(pw));
+	rc = out_path_ok(o);
+	if (!rc)
+		rc = read_password(o->password_file, pw, sizeof(pw));
 	if (rc)
 		return rc;
 	rc = open_store(cli, false, &s);
@@ -887,9 +1041,9 @@ static int cmd_export(struct om_cli *cli, const struct opts *o)
 		goto out;
 	}
 	/* A file with a key is readable by its owner only. */
-	err = om_file_write_atomic(o->out, data, len, o->with_key ? 0600 : 0644);
+	err = om_file_write_new(o->out, data, len, o->with_key ? 0600 : 0644, o->force);
 	if (err) {
-		om_cli_error("cannot write %s: %s", o->out, strerror(err));
+		om_cli_error("cannot write %s: it %s", o->out, om_file_strerror(err));
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}
@@ -937,6 +1091,7 @@ static int cmd_remove(struct om_cli *cli, const struct opts *o)
 	if (rc)
 		goto out;
 	snprintf(sha1, sizeof(sha1), "%s", c->sha1);
+	bool was_trusted = c->where == OM_CERT_TRUSTED;
 	bool pinned = sel.pinned && om_cert_store_find_personal(s, sel.pin, &pc) == 0 && pc == c;
 	bool in_use = c->where == OM_CERT_PERSONAL && (sel.chosen == c || pinned);
 	if (in_use && !o->force) {
@@ -973,7 +1128,9 @@ static int cmd_remove(struct om_cli *cli, const struct opts *o)
 		       pinned   ? "; it was pinned: the pin is now auto"
 		       : in_use ? " (was in use)"
 		                : "");
-	if (in_use)
+	/* A trusted CA removed takes effect like one added: its gateways are
+	 * refused at once (and open connections re-checked). */
+	if (in_use || was_trusted)
 		rc = reload(cli, o);
 out:
 	om_cert_selection_free(&sel);

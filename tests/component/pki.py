@@ -96,9 +96,9 @@ class PKI:
         cert = b.sign(ca.key, digest or hashes.SHA256())
         return Issued(self, name, cert, k, [ca.cert] + ca.chain if ca.chain else [])
 
-    def crl(self, name, ca, revoked):
+    def crl(self, name, ca, revoked, last_update=None, next_update=None):
         b = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
-             .last_update(NOW - DAY).next_update(NOW + 30 * DAY))
+             .last_update(last_update or NOW - DAY).next_update(next_update or NOW + 30 * DAY))
         for serial in revoked:
             b = b.add_revoked_certificate(
                 x509.RevokedCertificateBuilder().serial_number(serial)
