@@ -5,6 +5,7 @@
  * on reload and when the smallest TTL runs out. All names are asked at
  * once, so the wait is one round trip, not one per name. */
 #include "app/resolve.h"
+#include "core/alloc.h"
 #include "core/log.h"
 
 #include <ares.h>
@@ -115,7 +116,7 @@ size_t om_resolve_snapshot(struct om_dir_snapshot *snap, const char *servers, in
 		ares_destroy(ch);
 		return count;
 	}
-	ls = calloc(count, sizeof(*ls));
+	ls = om_calloc(count, sizeof(*ls));
 	if (!ls) {
 		ares_destroy(ch);
 		return count;
@@ -177,7 +178,7 @@ size_t om_resolve_snapshot(struct om_dir_snapshot *snap, const char *servers, in
 		if (min_ttl < 0 || min_ttl > 30)
 			min_ttl = 30; /* try again soon */
 	}
-	free(ls);
+	om_free(ls);
 	if (min_ttl < 5)
 		min_ttl = 5;
 	if (min_ttl > 3600)

@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -41,6 +42,7 @@ struct server {
 	uv_loop_t loop;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t tick;
+	uv_timer_t watchdog; /* systemd WatchdogSec: WATCHDOG=1 every half period */
 	struct om_ctl_server *ctl;
 	struct om_db *db;
 	struct om_config *cfg;
@@ -219,7 +221,29 @@ static void on_dns_timer(uv_timer_t *t)
 		uv_timer_start(t, on_dns_timer, next, 0);
 }
 
-/* Returns 0 and swaps, or an errno with err filled (old config kept). */
+/* One item of the reload report: items are separated by "; ". */
+static void change(struct om_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void change(struct om_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	if (b->len)
+		om_buf_adds(b, "; ");
+	va_start(ap, fmt);
+	om_buf_vprintf(b, fmt, ap);
+	va_end(ap);
+}
+
+static const char *changes_text(struct om_buf *b)
+{
+	const char *t = b->len ? om_buf_cstr(b) : "none";
+	return t ? t : "(not listed: out of memory)";
+}
+
+/* Returns 0 and swaps, or an errno with err filled (old config kept). The
+ * report names every change: the certificate, the mode, every
+ * openum.conf key (om_config_diff) and every directory change
+ * (om_dir_snapshot_diff). */
 static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *changes)
 {
 	struct om_config *next = NULL;
@@ -269,23 +293,20 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 		}
 		const struct om_cert *now = om_cert_mgr_current(s->certs);
 		if (strcmp(before_sha1, now->sha1))
-			om_buf_printf(changes, "certificate %s -> %s; ",
-			              before_sha1[0] ? before_sha1 : "none", now->sha1);
+			change(changes, "certificate %s -> %s",
+			       before_sha1[0] ? before_sha1 : "none", now->sha1);
 	}
-	if (om_dir_snapshot_gateway_count(dir) != om_dir_snapshot_gateway_count(s->dir))
-		om_buf_printf(changes, "gateways %zu -> %zu; ",
-		              om_dir_snapshot_gateway_count(s->dir),
-		              om_dir_snapshot_gateway_count(dir));
 	if (secured != s->secured)
-		om_buf_printf(changes, "mode %s -> %s; ", s->secured ? "secured" : "unsecured",
-		              secured ? "secured" : "unsecured");
-	if (strcmp(next->fqdn, s->cfg->fqdn))
-		om_buf_printf(changes, "fqdn %s -> %s; ", s->cfg->fqdn, next->fqdn);
+		change(changes, "mode %s -> %s", s->secured ? "secured" : "unsecured",
+		       secured ? "secured" : "unsecured");
+	/* every openum.conf key, then every directory change */
+	om_config_diff(s->cfg, next, changes);
 	char lnew[256], lold[256];
 	om_config_listen_str(next->sip_tcp, next->n_sip_tcp, lnew, sizeof(lnew));
 	om_config_listen_str(s->cfg->sip_tcp, s->cfg->n_sip_tcp, lold, sizeof(lold));
 	if (strcmp(lnew, lold))
-		om_buf_printf(changes, "sip_tcp %s -> %s (takes effect at restart); ", lold, lnew);
+		change(changes, "sip_tcp takes effect at restart");
+	om_dir_snapshot_diff(s->dir, dir, changes);
 	struct om_config *old = s->cfg;
 	struct om_dir_snapshot *old_dir = s->dir;
 	s->cfg = next;
@@ -298,12 +319,11 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 		/* New handshakes take the new context; open TLS connections
 		 * are re-checked against its trusted store. */
 		if (start_tls(s, tls, terr, sizeof(terr)) != 0) {
-			om_buf_printf(changes, "TLS listener: %s; ", terr);
+			change(changes, "TLS listener: %s", terr);
 			om_log(OM_LOG_ERROR, "cannot start the TLS listener", "error", terr, NULL);
 		}
 		if (!s->sipd || !s->cfg->n_sip_tls)
-			om_buf_printf(changes,
-			              "no TLS listener (sip_tls or SIP service missing); ");
+			change(changes, "no TLS listener (sip_tls or SIP service missing)");
 	}
 	s->secured = secured;
 	s->mode_why = why;
@@ -312,8 +332,7 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 	om_config_free(old);
 	apply_config_globals(s->cfg);
 	om_event(OM_EV_RELOAD_APPLIED, "server", "reload applied", "config", s->cfg->path, "mode",
-	         s->secured ? "secured" : "unsecured", "changes",
-	         changes->len ? om_buf_cstr(changes) : "none", NULL);
+	         s->secured ? "secured" : "unsecured", "changes", changes_text(changes), NULL);
 	return 0;
 }
 
@@ -376,7 +395,7 @@ static void on_ctl(const char *cmd, struct om_buf *r, void *arg)
 			om_buf_printf(
 			    r, "{\"ok\":true,\"generation\":%lu,\"mode\":\"%s\",\"changes\":",
 			    s->generation, s->secured ? "secured" : "unsecured");
-			om_buf_json_str(r, changes.len ? om_buf_cstr(&changes) : "none");
+			om_buf_json_str(r, changes_text(&changes));
 			om_buf_adds(r, "}");
 		} else {
 			om_buf_adds(r, "{\"ok\":false,\"error\":");
@@ -426,6 +445,28 @@ static void on_signal(uv_signal_t *h, int signum)
 	begin_shutdown(s, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+/* systemd's watchdog (sd_watchdog_enabled(3)): when the service manager
+ * set WATCHDOG_USEC for this process, a timer on the control loop sends
+ * WATCHDOG=1 every half period, so a stuck loop gets the service
+ * restarted. Nothing happens without it. */
+static void on_watchdog(uv_timer_t *t)
+{
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static void start_watchdog(struct server *s)
+{
+	uint64_t usec = 0;
+	uv_timer_init(&s->loop, &s->watchdog);
+	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+		return;
+	uint64_t ms = usec / 2000 ? usec / 2000 : 1;
+	char num[24];
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)ms);
+	uv_timer_start(&s->watchdog, on_watchdog, 0, ms);
+	om_log(OM_LOG_INFO, "systemd watchdog", "interval_ms", num, NULL);
+}
+
 static void prune(struct server *s)
 {
 	int64_t now = om_now_ms();
@@ -463,6 +504,12 @@ int om_server_run(const struct om_server_opts *opts)
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 
+	rc = om_server_check_store(opts->data_dir, opts->config_path, err, sizeof(err));
+	if (rc) {
+		om_log(OM_LOG_ERROR, "the store is not private to the service", "error", err, NULL);
+		fprintf(stderr, "openum: error: %s\n", err);
+		return 1;
+	}
 	rc = om_db_open(opts->data_dir, 0, &s.db, err, sizeof(err));
 	if (rc) {
 		om_log(OM_LOG_ERROR, "cannot open the store", "error", err, NULL);
@@ -518,6 +565,7 @@ int om_server_run(const struct om_server_opts *opts)
 	uv_timer_init(&s.loop, &s.tick);
 	s.tick.data = &s;
 	uv_timer_start(&s.tick, on_tick, 1000, 1000);
+	start_watchdog(&s);
 	uv_timer_init(&s.loop, &s.dns_timer);
 	s.dns_timer.data = &s;
 	{

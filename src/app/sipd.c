@@ -83,7 +83,11 @@ static int on_accept(struct om_tcp_conn *c, const struct sockaddr *peer, void **
 		         om_tcp_conn_peer_str(c), "transport", "tcp", NULL);
 		return 1;
 	}
-	if (om_flow_add(d->flows, om_tcp_conn_id(c), gw->id, peer, OM_FLOW_TCP) != 0)
+	/* A plain-TCP connection from a TLS gateway's address is answered
+	 * (its plan decides how) but is no flow of that gateway: nothing
+	 * openum sends to a TLS gateway ever goes over it. */
+	if (gw->transport == OM_TRANSPORT_TCP &&
+	    om_flow_add(d->flows, om_tcp_conn_id(c), gw->id, peer, OM_FLOW_TCP) != 0)
 		return 1;
 	*user = NULL;
 	return 0;
@@ -335,19 +339,20 @@ out:
 	om_buf_free(&out);
 }
 
-static void handle_request(struct om_sipd *d, struct om_tcp_conn *c,
-                           const struct om_dir_gateway *gw, const struct om_sip_msg *m, bool tls)
+/* Answers one request; returns the status sent (0: none). */
+static int handle_request(struct om_sipd *d, struct om_tcp_conn *c, const struct om_dir_gateway *gw,
+                          const struct om_sip_msg *m, bool tls)
 {
 	enum om_sip_reason reason;
 	if (m->method == OM_SIP_METHOD_ACK)
-		return; /* never answered */
+		return 0; /* never answered */
 	if (om_sip_msg_validate(m, &reason) != 0) {
 		d->bad_requests++;
 		char warn[320];
 		snprintf(warn, sizeof(warn), "Warning: 399 %s \"%s\"\r\n", d->fqdn,
 		         om_sip_reason_str(reason));
 		respond(d, c, m, om_sip_reason_status(reason), NULL, warn);
-		return;
+		return om_sip_reason_status(reason);
 	}
 	/* R3: a SIPSecured or Secured plan takes nothing over TCP; over
 	 * mutual TLS every plan is admitted. */
@@ -360,7 +365,7 @@ static void handle_request(struct om_sipd *d, struct om_tcp_conn *c,
 		         plan->security == OM_SEC_SECURED ? "Secured" : "SIPSecured", "transport",
 		         "tcp", "peer", om_tcp_conn_peer_str(c), NULL);
 		respond(d, c, m, 403, "Forbidden (TLS required by the dial plan)", NULL);
-		return;
+		return 403;
 	}
 	/* RFC 3261 §8.2.2: URI scheme, then Require. */
 	struct om_sip_uri ruri;
@@ -368,7 +373,7 @@ static void handle_request(struct om_sipd *d, struct om_tcp_conn *c,
 	    (ruri.scheme != OM_SIP_SCHEME_SIP && ruri.scheme != OM_SIP_SCHEME_SIPS &&
 	     ruri.scheme != OM_SIP_SCHEME_TEL)) {
 		respond(d, c, m, 416, NULL, NULL);
-		return;
+		return 416;
 	}
 	if (m->method != OM_SIP_METHOD_CANCEL) {
 		struct om_buf uns;
@@ -382,7 +387,7 @@ static void handle_request(struct om_sipd *d, struct om_tcp_conn *c,
 			respond(d, c, m, 420, NULL, om_buf_cstr(&extra));
 			om_buf_free(&extra);
 			om_buf_free(&uns);
-			return;
+			return 420;
 		}
 		om_buf_free(&uns);
 	}
@@ -390,24 +395,24 @@ static void handle_request(struct om_sipd *d, struct om_tcp_conn *c,
 	case OM_SIP_METHOD_OPTIONS:
 		respond(d, c, m, 200, NULL,
 		        "Allow: OPTIONS\r\nAccept: application/sdp\r\nSupported: \r\n");
-		return;
+		return 200;
 	case OM_SIP_METHOD_INVITE:
 		if (gw->status == OM_GW_NONEWCALLS) {
 			respond(d, c, m, 503, "Service Unavailable (gateway draining)",
 			        "Retry-After: 300\r\n");
-			return;
+			return 503;
 		}
 		respond(d, c, m, 405, NULL, allow_hdr);
-		return;
+		return 405;
 	case OM_SIP_METHOD_CANCEL:
 		respond(d, c, m, 481, NULL, NULL);
-		return;
+		return 481;
 	case OM_SIP_METHOD_OTHER:
 		respond(d, c, m, 501, NULL, allow_hdr);
-		return;
+		return 501;
 	default:
 		respond(d, c, m, 405, NULL, allow_hdr);
-		return;
+		return 405;
 	}
 }
 
@@ -439,10 +444,14 @@ static void on_msg(struct om_tcp_conn *c, const char *buf, size_t len, void *use
 	if (!m->is_request) {
 		d->responses_ignored++; /* no client transactions yet: stray */
 	} else {
+		int status = handle_request(d, c, gw, m, tls);
+		/* RFC 5923 ;alias: only a mutual-TLS peer, and only a request
+		 * openum accepted, may make the connection reusable for
+		 * requests to the gateway (trust/trust.h). */
 		struct om_sip_via via;
-		if (om_sip_msg_via_top(m, &via) == 0 && via.has_alias)
+		if (tls && status >= 100 && status < 300 && om_sip_msg_via_top(m, &via) == 0 &&
+		    via.has_alias)
 			om_flow_set_alias(d->flows, om_tcp_conn_id(c), true);
-		handle_request(d, c, gw, m, tls);
 	}
 	om_sip_msg_free(m);
 }
@@ -492,9 +501,16 @@ static void recheck(struct om_tcp_conn *c, void *user, void *arg)
 		om_log(OM_LOG_INFO, "peer no longer a trusted gateway: disconnected", "peer",
 		       om_tcp_conn_peer_str(c), NULL);
 		om_tcp_conn_abort(c);
-	} else {
-		om_flow_set_gateway(d->flows, om_tcp_conn_id(c), gw->id);
+		return;
 	}
+	/* A flow only while the gateway is configured for TCP (see on_accept). */
+	uint64_t id = om_tcp_conn_id(c);
+	if (gw->transport != OM_TRANSPORT_TCP)
+		om_flow_remove(d->flows, id);
+	else if (om_flow_get(d->flows, id))
+		om_flow_set_gateway(d->flows, id, gw->id);
+	else if (om_flow_add(d->flows, id, gw->id, om_tcp_conn_peer(c), OM_FLOW_TCP) != 0)
+		om_tcp_conn_abort(c);
 }
 
 void om_sipd_set_snapshot(struct om_sipd *d, struct om_dir_snapshot *snap)
@@ -632,6 +648,7 @@ void om_sipd_status_json(struct om_sipd *d, struct om_buf *out)
 	              "\"answered\":%llu,\"bad_requests\":%llu,\"refused_mode\":%llu,"
 	              "\"keepalives\":%llu,\"closed_idle\":%llu,\"closed_partial\":%llu,"
 	              "\"closed_framing\":%llu,\"closed_overflow\":%llu,\"flows\":%zu,"
+	              "\"flows_alias\":%zu,"
 	              "\"tls_listeners\":%zu,\"tls_handshakes\":%llu,\"tls_failed\":%llu,"
 	              "\"tls_rejected\":%llu,\"tls_deferred\":%llu}",
 	              st.conns, (unsigned long long)st.accepted,
@@ -640,7 +657,8 @@ void om_sipd_status_json(struct om_sipd *d, struct om_buf *out)
 	              (unsigned long long)d->bad_requests, (unsigned long long)d->refused_mode,
 	              (unsigned long long)st.keepalives, (unsigned long long)st.closed_idle,
 	              (unsigned long long)st.closed_partial, (unsigned long long)st.closed_framing,
-	              (unsigned long long)st.closed_overflow, om_flow_count(d->flows), d->n_tls,
+	              (unsigned long long)st.closed_overflow, om_flow_count(d->flows),
+	              om_flow_alias_count(d->flows), d->n_tls,
 	              (unsigned long long)st.tls_handshakes, (unsigned long long)st.tls_failed,
 	              (unsigned long long)d->tls_rejected, (unsigned long long)st.tls_deferred);
 }

@@ -192,8 +192,23 @@ struct om_cert_mgr {
 	bool cur_ca;
 	struct watch_mark inuse;
 	struct watch_mark *marks; /* trusted certificates */
-	size_t nmarks;
+	size_t nmarks, capmarks;
 };
+
+/* Room for `extra` more watch marks, so that the daily watch never needs
+ * memory it could fail to get (0 or ENOMEM). */
+static int marks_reserve(struct om_cert_mgr *m, size_t extra)
+{
+	size_t want = m->nmarks + extra;
+	if (want <= m->capmarks)
+		return 0;
+	struct watch_mark *v = om_realloc(m->marks, want * sizeof(*v));
+	if (!v)
+		return ENOMEM;
+	m->marks = v;
+	m->capmarks = want;
+	return 0;
+}
 
 int om_cert_mgr_new(const char *data_dir, const struct om_cert_policy *pol,
                     struct om_cert_mgr **out)
@@ -325,6 +340,11 @@ int om_cert_mgr_apply(struct om_cert_mgr *m, const struct om_cert_policy *pol, i
 			       "fix", "import one or run: openum cert new-selfsigned", NULL);
 		goto out;
 	}
+	/* The expiry watch's marks for every trusted certificate, now, while
+	 * a failure can still be reported. */
+	err = marks_reserve(m, om_cert_store_count(s, OM_CERT_TRUSTED));
+	if (err)
+		goto out;
 	/* Swap: from here on nothing fails. */
 	const struct om_cert *c = sel.chosen;
 	bool changed = strcmp(m->cur_sha256, c->sha256) != 0;
@@ -366,11 +386,9 @@ static struct watch_mark *mark_for(struct om_cert_mgr *m, const char *sha256)
 	for (size_t i = 0; i < m->nmarks; i++)
 		if (strcmp(m->marks[i].sha256, sha256) == 0)
 			return &m->marks[i];
-	struct watch_mark *v = om_realloc(m->marks, (m->nmarks + 1) * sizeof(*v));
-	if (!v)
+	if (marks_reserve(m, 1))
 		return NULL;
-	m->marks = v;
-	struct watch_mark *k = &v[m->nmarks++];
+	struct watch_mark *k = &m->marks[m->nmarks++];
 	snprintf(k->sha256, sizeof(k->sha256), "%s", sha256);
 	k->day = -1;
 	return k;
@@ -411,8 +429,8 @@ int om_cert_watch_tick(struct om_cert_mgr *m, int64_t now_ms)
 		const struct om_cert *t = om_cert_store_at(m->store, OM_CERT_TRUSTED, i);
 		if (t->not_after_ms - now_ms > OM_CERT_WARN_DAYS * DAY_MS)
 			continue;
-		struct watch_mark *k = mark_for(m, t->sha256);
-		if (!k || k->day == day)
+		struct watch_mark *k = mark_for(m, t->sha256); /* reserved by apply */
+		if (k && k->day == day)
 			continue;
 		fmt_time(t->not_after_ms, na, sizeof(na));
 		snprintf(left, sizeof(left), "%lld", (long long)days_left(t, now_ms));
@@ -421,7 +439,8 @@ int om_cert_watch_tick(struct om_cert_mgr *m, int64_t now_ms)
 		                                  : "trusted certificate expires soon",
 		         "sha1", t->sha1, "subject", t->subject, "not_after", na, "days_left", left,
 		         NULL);
-		k->day = day;
+		if (k)
+			k->day = day;
 		n++;
 	}
 	return n;
@@ -438,9 +457,9 @@ int om_cert_watch_peer(struct om_cert_mgr *m, X509 *cert, const char *peer, int6
 	if (!X509_digest(cert, EVP_sha256(), md, &mdlen))
 		return 0;
 	om_cert_hex(md, mdlen, false, sha256);
-	struct watch_mark *k = mark_for(m, sha256);
+	struct watch_mark *k = mark_for(m, sha256); /* NULL: warn, without the once-a-day memory */
 	int64_t day = now_ms / DAY_MS;
-	if (!k || k->day == day)
+	if (k && k->day == day)
 		return 0;
 	if (!X509_digest(cert, EVP_sha1(), md, &mdlen))
 		return 0;
@@ -456,6 +475,7 @@ int om_cert_watch_peer(struct om_cert_mgr *m, X509 *cert, const char *peer, int6
 	                            : "gateway certificate expires soon",
 	         "peer", peer ? peer : "", "sha1", sha1, "subject", subject, "not_after", na,
 	         "days_left", left, NULL);
-	k->day = day;
+	if (k)
+		k->day = day;
 	return 1;
 }

@@ -279,20 +279,28 @@ static int push(struct om_cert_store *s, enum om_cert_where w, struct om_cert *c
 	return 0;
 }
 
-static EVP_PKEY *load_key(const char *path, X509 *x)
+/* The private key of a personal certificate, when its file exists and
+ * matches (*out NULL otherwise). 0, or ENOMEM: a key that is there but
+ * could not be read for lack of memory must not look like a missing one. */
+static int load_key(const char *path, X509 *x, EVP_PKEY **out)
 {
 	char *data = NULL;
 	size_t len;
 	EVP_PKEY *k = NULL;
 	struct stat st;
+	int err;
+	*out = NULL;
 	if (stat(path, &st) == 0 && (st.st_mode & 077))
 		om_log(OM_LOG_WARNING, "private key readable by group or others: chmod 600 it",
 		       "file", path, NULL);
-	if (om_file_read(path, 1 << 20, &data, &len) != 0)
-		return NULL;
+	err = om_file_read(path, 1 << 20, &data, &len);
+	if (err)
+		return err == ENOMEM ? ENOMEM : 0;
 	BIO *b = BIO_new_mem_buf(data, (int)len);
 	if (b)
 		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	else
+		err = ENOMEM;
 	BIO_free(b);
 	OPENSSL_cleanse(data, len);
 	om_free(data);
@@ -303,7 +311,8 @@ static EVP_PKEY *load_key(const char *path, X509 *x)
 		k = NULL;
 	}
 	ERR_clear_error();
-	return k;
+	*out = k;
+	return err;
 }
 
 /* One PEM file: the first certificate is the entry, the rest its chain. */
@@ -346,8 +355,10 @@ static int load_one(struct om_cert_store *s, enum om_cert_where w, const char *d
 	ERR_clear_error();
 	if (w == OM_CERT_PERSONAL) {
 		char kpath[PATH_MAX];
-		if (snprintf(kpath, sizeof(kpath), "%s/%.64s.key", dir, name) < (int)sizeof(kpath))
-			key = load_key(kpath, x);
+		if (snprintf(kpath, sizeof(kpath), "%s/%.64s.key", dir, name) <
+		        (int)sizeof(kpath) &&
+		    (err = load_key(kpath, x, &key)) != 0)
+			goto out;
 	}
 	c = om_cert_entry_new(x, chain, key, w);
 	if (!c) {

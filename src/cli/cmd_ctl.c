@@ -120,7 +120,7 @@ int om_cmd_status(struct om_cli *cli, int argc, char **argv)
 
 int om_cmd_reload(struct om_cli *cli, int argc, char **argv)
 {
-	char *reply = NULL, v[1024];
+	char *reply = NULL, v[8192];
 	if (om_cli_wants_help(argc, argv, reload_usage))
 		return OM_EXIT_OK;
 	if (argc > 1) {

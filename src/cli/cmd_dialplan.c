@@ -206,7 +206,7 @@ static const char usage[] =
     "       openum dialplan remove NAME [--no-reload]\n"
     "\n"
     "A dial plan groups extensions of one length (1-20 digits) and sets the VoIP\n"
-    "security mode (R3): unsecured (default), sipsecured (TLS signalling, RTP)\n"
+    "security mode: unsecured (default), sipsecured (TLS signalling, RTP)\n"
     "or secured (TLS and SRTP). Gateways of sipsecured and secured plans must use\n"
     "TLS on port 5061 with a TLS name. A plan still used by gateways, mailboxes or\n"
     "this server cannot be removed. All commands take --json; changes ask a\n"

@@ -11,7 +11,12 @@ static const char serve_usage[] =
     "Runs the server in the foreground until SIGTERM or SIGINT (drain, then exit\n"
     "0). SIGHUP or `openum reload` re-reads the configuration: a bad one is\n"
     "rejected (event 1181) and the running one stays. Reports readiness to\n"
-    "systemd (Type=notify). --init creates the store first if there is none.\n";
+    "systemd (Type=notify) and, when WATCHDOG_USEC is set, pings its watchdog.\n"
+    "--init creates the store first if there is none.\n"
+    "\n"
+    "SIP listeners: sip_tcp in openum.conf (default: every interface, port 5060)\n"
+    "and, when the start is secured, sip_tls (default: every interface, port\n"
+    "5061). Each is a comma-separated list of ADDRESS:PORT ([v6]:PORT), or off.\n";
 
 int om_cli_init_store(struct om_cli *cli, bool quiet);
 

@@ -17,9 +17,10 @@ static const char usage[] =
     "       openum server show\n"
     "\n"
     "--dialplans  the dial plans this server answers for; any SIPSecured or Secured\n"
-    "             one makes it start secured (TLS on 5061, R9)\n"
+    "             one makes it start secured (TLS on 5061)\n"
     "--certificate pin the certificate to use (SHA-1 or SHA-256 thumbprint, see\n"
-    "             `openum cert list`), or auto: the automatic order of R7\n"
+    "             `openum cert list`), or auto: the automatic order (CA-issued before\n"
+    "             self-signed, the longest validity first; `openum cert select` shows it)\n"
     "--status     nonewcalls drains: no new calls, calls in progress finish\n";
 
 static void srv_json(struct om_buf *b, const struct om_dir_server *s, size_t nplans, bool sec)

@@ -5,6 +5,7 @@
  * rest). Exit status: 0 success, 1 failed operation, 2 bad usage. */
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "core/alloc.h"
 #include "core/log.h"
 
 #include <stdio.h>
@@ -87,7 +88,7 @@ static int take_value(int *i, int argc, char **argv, const char *opt, const char
 int main(int argc, char **argv)
 {
 	struct om_cli cli = { .prog = "openum" };
-	char **rest = calloc((size_t)argc + 1, sizeof(char *));
+	char **rest = om_calloc((size_t)argc + 1, sizeof(char *));
 	int nrest = 0, dashdash = 0;
 	static char config_buf[4200];
 
@@ -117,13 +118,13 @@ int main(int argc, char **argv)
 		}
 		if (nrest == 0 && !strcmp(argv[i], "--version")) {
 			printf("openum %s\n", OM_VERSION);
-			free(rest);
+			om_free(rest);
 			return OM_EXIT_OK;
 		}
 		if (nrest == 0 && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h") ||
 		                   !strcmp(argv[i], "help"))) {
 			usage(stdout);
-			free(rest);
+			om_free(rest);
 			return OM_EXIT_OK;
 		}
 		rest[nrest++] = argv[i];
@@ -146,17 +147,17 @@ int main(int argc, char **argv)
 	}
 	if (nrest == 0) {
 		usage(stderr);
-		free(rest);
+		om_free(rest);
 		return OM_EXIT_USAGE;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (!strcmp(rest[0], commands[i].name)) {
 			int rc = commands[i].fn(&cli, nrest, rest);
-			free(rest);
+			om_free(rest);
 			return rc;
 		}
 	}
 	om_cli_error("unknown command '%s'; `openum --help` lists the commands", rest[0]);
-	free(rest);
+	om_free(rest);
 	return OM_EXIT_USAGE;
 }

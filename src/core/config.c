@@ -22,7 +22,8 @@ static const char default_text[] =
     "#fqdn = um1.example.com\n"
     "# Listeners: comma-separated ADDRESS:PORT ([v6]:PORT for IPv6), or \"off\".\n"
     "#sip_tcp = 0.0.0.0:5060,[::]:5060\n"
-    "# The TLS listener runs when the start is secured (R9).\n"
+    "# The TLS listener runs when the start is secured: a SIPSecured or Secured\n"
+    "# dial plan is associated with this server, or none is and start_secured = 1.\n"
     "#sip_tls = 0.0.0.0:5061,[::]:5061\n"
     "# Host put in Via/Contact; default: fqdn.\n"
     "#sip_advertise =\n"
@@ -503,6 +504,119 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 	default:
 		return EINVAL;
 	}
+}
+
+size_t om_config_key_count(void)
+{
+	return K_COUNT;
+}
+
+const char *om_config_key_name(size_t i)
+{
+	return i < K_COUNT ? key_names[i] : NULL;
+}
+
+int om_config_value_str(const struct om_config *c, size_t i, char *out, size_t outlen)
+{
+	const char *s = NULL;
+	unsigned long u = 0;
+	bool is_num = true;
+	switch ((enum key_id)i) {
+	case K_FQDN:
+		s = c->fqdn;
+		break;
+	case K_SIP_TCP:
+		om_config_listen_str(c->sip_tcp, c->n_sip_tcp, out, outlen);
+		return 0;
+	case K_SIP_TLS:
+		om_config_listen_str(c->sip_tls, c->n_sip_tls, out, outlen);
+		return 0;
+	case K_SIP_ADVERTISE:
+		s = c->sip_advertise;
+		break;
+	case K_MEDIA_ADDRESS:
+		s = c->media_address;
+		break;
+	case K_START_SECURED:
+		u = c->start_secured;
+		break;
+	case K_RTP_PORTS:
+		snprintf(out, outlen, "%u-%u", c->rtp_port_min, c->rtp_port_max);
+		return 0;
+	case K_MEDIA_THREADS:
+		u = c->media_threads;
+		break;
+	case K_MAX_CALLS:
+		u = c->max_calls;
+		break;
+	case K_TLS_MIN_VERSION:
+		s = c->tls_min_version == 13 ? "1.3" : "1.2";
+		break;
+	case K_TLS_SECURITY_LEVEL:
+		u = (unsigned long)c->tls_security_level;
+		break;
+	case K_STRICT_EKU:
+		u = c->strict_eku;
+		break;
+	case K_AUTO_SELFSIGNED:
+		u = c->auto_selfsigned;
+		break;
+	case K_SRTP_BACKEND:
+		s = c->srtp_backend == OM_CFG_SRTP_LIBSRTP2 ? "libsrtp2" : "openssl";
+		break;
+	case K_EVENTS_KEEP_DAYS:
+		u = c->events_keep_days;
+		break;
+	case K_RECORDINGS_KEEP_DAYS:
+		u = c->recordings_keep_days;
+		break;
+	case K_EVENTS_INTERVAL:
+		u = c->events_interval;
+		break;
+	case K_LOG_LEVEL:
+		s = om_level_name((enum om_level)c->log_level);
+		break;
+	case K_TCP_IDLE_TIMEOUT:
+		u = c->tcp_idle_timeout;
+		break;
+	case K_SIP_MESSAGE_TIMEOUT:
+		u = c->sip_message_timeout;
+		break;
+	case K_MAX_CONNECTIONS:
+		u = c->max_connections;
+		break;
+	case K_MAX_CONNECTIONS_PER_PEER:
+		u = c->max_connections_per_peer;
+		break;
+	case K_DNS_SERVERS:
+		s = c->dns_servers;
+		break;
+	default:
+		is_num = false;
+		break;
+	}
+	if (s)
+		snprintf(out, outlen, "%s", s);
+	else if (is_num)
+		snprintf(out, outlen, "%lu", u);
+	else
+		return ENOENT;
+	return 0;
+}
+
+size_t om_config_diff(const struct om_config *a, const struct om_config *b, struct om_buf *out)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < K_COUNT; i++) {
+		char va[600], vb[600];
+		if (om_config_value_str(a, i, va, sizeof(va)) ||
+		    om_config_value_str(b, i, vb, sizeof(vb)) || !strcmp(va, vb))
+			continue;
+		om_buf_printf(out, "%s%s %s -> %s", out->len ? "; " : "", key_names[i],
+		              va[0] ? va : "(none)", vb[0] ? vb : "(none)");
+		n++;
+	}
+	return n;
 }
 
 static int fail(char *err, size_t errlen, const char *name, unsigned line, const char *fmt, ...)

@@ -69,6 +69,18 @@ int om_config_load(const char *path, bool missing_ok, struct om_config **out, ch
 void om_config_free(struct om_config *c);
 /* A complete commented openum.conf with every key at its default. */
 const char *om_config_default_text(void);
+/* Every key of openum.conf, in the order of the default text. */
+size_t om_config_key_count(void);
+const char *om_config_key_name(size_t i); /* NULL past the end */
+/* Key i's value in c, written as openum.conf spells it ("0.0.0.0:5060",
+ * "1", "info", "" for an empty value). 0, or ENOENT for an unknown key. */
+int om_config_value_str(const struct om_config *c, size_t i, char *out, size_t outlen);
+/* Appends "key OLD -> NEW" for every key whose value differs between a and
+ * b, each item preceded by "; " unless the buffer was empty (no separator
+ * after the last). An empty value shows as "(none)". Returns how many keys
+ * differ. */
+struct om_buf;
+size_t om_config_diff(const struct om_config *a, const struct om_config *b, struct om_buf *out);
 /* "0.0.0.0:5060,[::]:5060" */
 void om_config_listen_str(const struct om_listen *l, size_t n, char *out, size_t outlen);
 

@@ -1,7 +1,9 @@
 /* log.h — logging in logfmt to stderr, or structured to the journal when
  * stderr is connected to it (JOURNAL_STREAM). One line per record:
  *   time=2026-11-27T10:00:00.123Z level=info msg="..." key=value ...
- * Journal fields: MESSAGE, PRIORITY, OPENUM_EVENT_ID and OPENUM_<KEY>. */
+ * Journal fields: MESSAGE, PRIORITY, OPENUM_EVENT_ID and OPENUM_<KEY>.
+ * Records are formatted on the stack (never the heap, so logging works when
+ * memory runs out); one longer than 16 KiB is cut and ends in "...". */
 #ifndef OM_CORE_LOG_H
 #define OM_CORE_LOG_H
 
@@ -26,9 +28,5 @@ void om_log_set_level(enum om_level min);
 void om_log(enum om_level l, const char *msg, ...) __attribute__((sentinel));
 /* event_id 0 when the record is not an event. */
 void om_log_kv(enum om_level l, int event_id, const char *msg, const struct om_kv *kv, size_t n);
-
-/* Append `v` to buf as a logfmt value (quoted when it needs to be). */
-struct om_buf;
-void om_logfmt_value(struct om_buf *b, const char *v);
 
 #endif

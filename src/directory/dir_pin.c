@@ -183,26 +183,3 @@ int om_dir_pin_verify(const char *data_dir, const char *pin, const char *stored)
 	OPENSSL_cleanse(got, sizeof(got));
 	return rc;
 }
-
-bool om_dir_pin_acceptable(const char *pin, const char *ext, struct om_dir_err *err)
-{
-	size_t n = strlen(pin);
-	bool same = true;
-	if (n < 4 || n > 24) {
-		om_dir_seterr(err, "a PIN has 4 to 24 digits");
-		return false;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (pin[i] < '0' || pin[i] > '9') {
-			om_dir_seterr(err, "a PIN has digits only");
-			return false;
-		}
-		same = same && pin[i] == pin[0];
-	}
-	if (same || (ext && strcmp(pin, ext) == 0)) {
-		om_dir_seterr(err, "the PIN is too easy to guess (one digit repeated, or the "
-		                   "extension itself): choose another");
-		return false;
-	}
-	return true;
-}

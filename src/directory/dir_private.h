@@ -21,7 +21,5 @@ int om_dir_load_server(sqlite3 *h, struct om_dir_server *out);
 int om_dir_pin_hash(const char *data_dir, const char *pin, char *out, size_t outlen);
 /* 0 match, EACCES mismatch, EINVAL malformed hash, EIO. */
 int om_dir_pin_verify(const char *data_dir, const char *pin, const char *stored);
-/* 4..24 digits, not the extension, not one digit repeated. */
-bool om_dir_pin_acceptable(const char *pin, const char *ext, struct om_dir_err *err);
 
 #endif

@@ -465,3 +465,8 @@ size_t om_dir_snapshot_mailbox_count(const struct om_dir_snapshot *s)
 {
 	return s->nmbs;
 }
+
+const struct om_dir_mailbox *om_dir_snapshot_mailbox_at(const struct om_dir_snapshot *s, size_t i)
+{
+	return i < s->nmbs ? &s->mbs[i] : NULL;
+}

@@ -1260,10 +1260,13 @@ static int mb_set_pin(sqlite3 *h, const struct om_dir_mailbox *m, const struct o
                       struct om_dir_err *err)
 {
 	char hash[OM_DIR_PIN_HASH_MAX];
+	struct om_dir_dialplan plan;
 	int rc;
 	if (!pin || !pin->pin)
 		return 0;
-	if (!om_dir_pin_acceptable(pin->pin, m->extension, err))
+	if ((rc = dp_load(h, NULL, m->dialplan_id, &plan)) != 0 && rc != ENOENT)
+		return db_fail(h, err, "reading the dial plan");
+	if (om_dir_pin_rules_check(pin->pin, m->extension, rc == 0 ? plan.pilot : NULL, err))
 		return EINVAL;
 	rc = om_dir_pin_hash(pin->data_dir, pin->pin, hash, sizeof(hash));
 	if (rc) {
@@ -1352,6 +1355,7 @@ int om_dir_mailbox_new(struct om_db *db, const struct om_dir_mailbox *in, unsign
 		goto out;
 	}
 	m.id = sqlite3_last_insert_rowid(h);
+	m.dialplan_id = plan.id;
 	if ((rc = mb_set_pin(h, &m, pin, err)))
 		goto out;
 	if (mb_find(h, plan.name, m.extension, &m, err))

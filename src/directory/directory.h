@@ -210,7 +210,7 @@ enum {
 	OM_MB_F_PIN = 1 << 2,
 };
 
-/* PIN: 4..24 digits, not the extension. Stored as
+/* PIN: om_dir_pin_rules_check's rules. Stored as
  * "scrypt$N$r$p$<salt hex>$<hash hex>" of HMAC-SHA256(pepper, PIN); the
  * pepper is DATA/pepper (0600), outside the database (R14). */
 struct om_dir_pin {
@@ -234,6 +234,14 @@ int om_dir_mailbox_get(struct om_db *db, const char *dialplan, const char *ext,
 /* dialplan NULL: every plan. */
 int om_dir_mailbox_list(struct om_db *db, const char *dialplan, struct om_dir_mailbox **out,
                         size_t *n);
+/* R14's PIN rules (dir_pin_rules.c): 4..24 digits and none of the common
+ * patterns — the extension (whole, reversed, a part, or contained), the
+ * pilot number likewise, one digit or a group repeated, a sequence (steps
+ * of +-1 with 0 after 9, or +-2), straight lines on the telephone keypad.
+ * extension and pilot may be NULL. 0, or EINVAL with err naming the rule
+ * (the PIN itself is never put into the message). */
+int om_dir_pin_rules_check(const char *pin, const char *extension, const char *pilot,
+                           struct om_dir_err *err);
 /* Checks a PIN against the stored hash: 0 match, EACCES mismatch, ENOENT no PIN. */
 int om_dir_mailbox_pin_check(struct om_db *db, const char *data_dir, int64_t mailbox_id,
                              const char *pin);
@@ -309,5 +317,22 @@ const struct om_dir_mailbox *om_dir_snapshot_mailbox(const struct om_dir_snapsho
                                                      const struct om_dir_dialplan *plan,
                                                      const char *ext);
 size_t om_dir_snapshot_mailbox_count(const struct om_dir_snapshot *s);
+/* Mailbox i, in (dial plan id, extension) order; NULL past the end. */
+const struct om_dir_mailbox *om_dir_snapshot_mailbox_at(const struct om_dir_snapshot *s, size_t i);
+
+/* What an administrator changed between two snapshots, for `openum
+ * reload` and event 1180 (dir_diff.c): dial plans added, removed or
+ * changed (each field), gateways likewise (addresses, TLS name, port,
+ * transport, plan, status, call limit, outcalls, MWI), this server's
+ * settings (FQDN, pinned certificate, status, associated plans) and
+ * mailboxes (extension, plan, name, e-mail, greetings, PIN set or
+ * cleared). Items are appended to out separated by "; " (none before the
+ * first when out is empty, none after the last); after about 4 KiB the
+ * rest is summed up as "and N more changes". Addresses resolved from
+ * gateway FQDNs are not compared (DNS is nobody's change). Returns the
+ * number of changes; ENOMEM in out (om_buf_err) is the only failure. */
+struct om_buf;
+size_t om_dir_snapshot_diff(const struct om_dir_snapshot *old, const struct om_dir_snapshot *now,
+                            struct om_buf *out);
 
 #endif

@@ -73,11 +73,15 @@ void om_flow_remove(struct om_flow_table *t, uint64_t conn_id)
 	*f = t->v[--t->n];
 }
 
-void om_flow_set_alias(struct om_flow_table *t, uint64_t conn_id, bool alias)
+int om_flow_set_alias(struct om_flow_table *t, uint64_t conn_id, bool alias)
 {
 	struct om_flow *f = find(t, conn_id);
-	if (f)
-		f->alias = alias;
+	if (!f)
+		return ENOENT;
+	if (alias && f->transport != OM_FLOW_TLS)
+		return EPERM; /* an unauthenticated peer cannot claim a flow */
+	f->alias = alias;
+	return 0;
 }
 
 void om_flow_set_gateway(struct om_flow_table *t, uint64_t conn_id, int64_t gateway_id)
@@ -95,6 +99,14 @@ const struct om_flow *om_flow_get(const struct om_flow_table *t, uint64_t conn_i
 size_t om_flow_count(const struct om_flow_table *t)
 {
 	return t->n;
+}
+
+size_t om_flow_alias_count(const struct om_flow_table *t)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->n; i++)
+		n += t->v[i].alias;
+	return n;
 }
 
 static const struct om_dir_gateway *trusted_gateway(const struct om_dir_snapshot *snap, int64_t id)
@@ -133,11 +145,14 @@ int om_trust_outbound(const struct om_dir_snapshot *snap, const struct om_flow_t
 	memset(out, 0, sizeof(*out));
 	out->transport = g->transport == OM_TRANSPORT_TLS ? OM_FLOW_TLS : OM_FLOW_TCP;
 	snprintf(out->tls_name, sizeof(out->tls_name), "%s", g->tls_name);
-	/* An open flow of this gateway, preferring one it marked ;alias. */
+	/* An open flow of this gateway, never weaker than its configured
+	 * transport, preferring one it marked ;alias. */
 	const struct om_flow *best = NULL;
 	for (size_t i = 0; flows && i < flows->n; i++) {
 		const struct om_flow *f = &flows->v[i];
 		if (f->gateway_id != gateway_id)
+			continue;
+		if (out->transport == OM_FLOW_TLS && f->transport != OM_FLOW_TLS)
 			continue;
 		if (!best || (f->alias && !best->alias))
 			best = f;

@@ -165,10 +165,16 @@ def test_pin_file_rules(directory, tmp_path):
     p = directory.run("mailbox", "new", "1001", "--dialplan", "U", "--pin-file", str(loose))
     assert p.returncode == 1 and "chmod 600" in p.stderr, p.stderr
     weak = tmp_path / "pin-weak"
-    weak.write_text("1111\n")
-    os.chmod(weak, 0o600)
-    p = directory.run("mailbox", "new", "1001", "--dialplan", "U", "--pin-file", str(weak))
-    assert p.returncode == 2 and "too easy" in p.stderr, p.stderr
+    os.close(os.open(weak, os.O_CREAT | os.O_WRONLY, 0o600))
+    # R14: each common pattern is refused, and the message names the rule
+    for pin, rule in (("1111", "one digit repeated"), ("1212", "group of digits repeated"),
+                      ("123456", "in sequence"), ("4321", "in sequence"),
+                      ("2580", "keypad"), ("10011001", "contains the mailbox's extension"),
+                      ("1001", "is the mailbox's extension")):
+        weak.write_text(pin + "\n")
+        p = directory.run("mailbox", "new", "1001", "--dialplan", "U", "--pin-file", str(weak))
+        assert p.returncode == 2 and "too easy" in p.stderr and rule in p.stderr, (pin, p.stderr)
+        assert pin in ("1111", "1212", "2580", "4321") or pin not in p.stderr  # examples
     assert dump(directory) == before
     # from stdin, stored as a salted scrypt hash; the pepper lives outside the DB
     directory.ok("mailbox", "new", "1001", "--dialplan", "U", "--pin-file", "-",

@@ -8,10 +8,12 @@
  * "N passed, N failed"; exit status 1 when any case failed.
  * `./test_x NAME` runs only the cases whose name contains NAME.
  * ut_oom_sweep() re-runs a function making the 1st, 2nd, ... allocation fail
- * until a run completes without reaching the injected fault. */
+ * until a run completes without reaching the injected fault; each run that
+ * reached it must return ENOMEM. */
 #ifndef OM_UT_H
 #define OM_UT_H
 
+#include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -81,16 +83,34 @@ static int ut_failed_now;
 	} while (0)
 
 /* Runs fn(arg) with allocation 1, 2, 3 ... failing until a run does not
- * reach the fault. Returns the number of runs. fn must clean up after
- * itself whatever happens (the sanitizer build catches leaks). */
-static inline unsigned long ut_oom_sweep(int (*fn)(void *arg), void *arg)
+ * reach the fault. Returns the number of runs. As libre's runner does, a
+ * run that reached the injected failure must report it: fn returns ENOMEM
+ * (a failure swallowed, or turned into another error, fails the case).
+ * fn must clean up after itself whatever happens (the sanitizer build
+ * catches leaks). */
+#define ut_oom_sweep(fn, arg) ut_oom_sweep_at(__FILE__, __LINE__, (fn), (arg))
+
+static inline unsigned long ut_oom_sweep_at(const char *file, int line, int (*fn)(void *arg),
+                                            void *arg)
 {
 	unsigned long n;
 	for (n = 1; n < 1000000; n++) {
 		om_alloc_fail_at(n, 0);
-		(void)fn(arg);
+		int rc = fn(arg);
 		if (!om_alloc_fault_hit())
 			break;
+		if (rc != ENOMEM) {
+			om_alloc_fail_at(0, 0);
+			fprintf(stderr,
+			        "  %s:%d: allocation %lu failed but the function returned %d (%s), "
+			        "not ENOMEM\n",
+			        file, line, n, rc,
+			        rc > 0 ? strerror(rc)
+			        : rc   ? "?"
+			               : "success");
+			ut_failed_now = 1;
+			longjmp(ut_jmp, 1);
+		}
 	}
 	om_alloc_fail_at(0, 0);
 	return n;

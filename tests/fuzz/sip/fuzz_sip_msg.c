@@ -133,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (fr == OM_SIP_FRAME_MSG &&
 			    om_sip_msg_parse(buf + off, mlen, NULL, &m, &r) == 0) {
 				/* a framed message parses to exactly its length */
-				if (m->len > mlen)
+				if (m->len != mlen)
 					abort();
 				om_sip_msg_free(m);
 				m = NULL;

@@ -3,6 +3,7 @@
 #include "ut.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/str.h"
 
 #include <errno.h>
 #include <string.h>
@@ -174,6 +175,79 @@ UT_TEST(nul_and_size_bounds)
 	UT_TRUE(strstr(err, "too long") != NULL);
 }
 
+/* A value other than the default for every key. */
+static const struct {
+	const char *key, *value, *shown;
+} other_values[] = {
+	{ "fqdn", "um9.example.com", "um9.example.com" },
+	{ "sip_tcp", "127.0.0.1:5070", "127.0.0.1:5070" },
+	{ "sip_tls", "off", "(none)" },
+	{ "sip_advertise", "192.0.2.10", "192.0.2.10" },
+	{ "media_address", "192.0.2.11", "192.0.2.11" },
+	{ "start_secured", "1", "1" },
+	{ "rtp_ports", "30000-30100", "30000-30100" },
+	{ "media_threads", "3", "3" },
+	{ "max_calls", "250", "250" },
+	{ "tls_min_version", "1.3", "1.3" },
+	{ "tls_security_level", "3", "3" },
+	{ "strict_eku", "yes", "1" },
+	{ "auto_selfsigned", "0", "0" },
+	{ "srtp_backend", "libsrtp2", "libsrtp2" },
+	{ "events_keep_days", "7", "7" },
+	{ "recordings_keep_days", "14", "14" },
+	{ "events_interval", "5", "5" },
+	{ "log_level", "debug", "debug" },
+	{ "tcp_idle_timeout", "30", "30" },
+	{ "sip_message_timeout", "3", "3" },
+	{ "max_connections", "10", "10" },
+	{ "max_connections_per_peer", "2", "2" },
+	{ "dns_servers", "127.0.0.1:5353", "127.0.0.1:5353" },
+};
+
+/* A reload names every key that changed, old and new value, and nothing
+ * else; the list has no separator after its last item. */
+UT_TEST(diff_names_every_key)
+{
+	struct om_config *def = parse_ok("[server]\nfqdn = um1.example.com\n");
+	size_t nkeys = om_config_key_count();
+	UT_TRUE(nkeys >= 23);
+	UT_TRUE(om_config_key_name(nkeys) == NULL);
+	for (size_t i = 0; i < nkeys; i++) {
+		const char *k = om_config_key_name(i);
+		size_t j;
+		char text[512], want[1400], v[600];
+		UT_EQ_INT(0, om_config_value_str(def, i, v, sizeof(v)));
+		for (j = 0; j < sizeof(other_values) / sizeof(other_values[0]); j++)
+			if (!strcmp(other_values[j].key, k))
+				break;
+		if (j == sizeof(other_values) / sizeof(other_values[0]))
+			UT_FAIL("key %s: add a value other than its default to other_values", k);
+		snprintf(text, sizeof(text), "[server]\n%s%s = %s\n",
+		         strcmp(k, "fqdn") ? "fqdn = um1.example.com\n" : "", k,
+		         other_values[j].value);
+		struct om_config *c = parse_ok(text);
+		struct om_buf b;
+		om_buf_init(&b);
+		UT_EQ_INT(1, om_config_diff(def, c, &b));
+		snprintf(want, sizeof(want), "%s %s -> %s", k, v[0] ? v : "(none)",
+		         other_values[j].shown);
+		UT_EQ_STR(want, om_buf_cstr(&b));
+		om_buf_free(&b);
+		om_config_free(c);
+	}
+	/* two changes: one separator between them, none at the end */
+	struct om_config *c = parse_ok("[server]\nfqdn = um1.example.com\nstrict_eku = 1\n"
+	                               "events_interval = 5\n");
+	struct om_buf b;
+	om_buf_init(&b);
+	UT_EQ_INT(2, om_config_diff(def, c, &b));
+	UT_EQ_STR("strict_eku 0 -> 1; events_interval 60 -> 5", om_buf_cstr(&b));
+	UT_EQ_INT(0, om_config_diff(c, c, &b));
+	om_buf_free(&b);
+	om_config_free(c);
+	om_config_free(def);
+}
+
 static int parse_all(void *arg)
 {
 	struct om_config *c = NULL;
@@ -192,5 +266,6 @@ UT_TEST(oom_sweep)
 	UT_TRUE(runs >= 2);
 }
 
-UT_MAIN(UT_CASE(defaults), UT_CASE(every_key), UT_CASE(default_text_is_valid_and_complete),
-        UT_CASE(errors_name_line), UT_CASE(nul_and_size_bounds), UT_CASE(oom_sweep))
+UT_MAIN(UT_CASE(defaults), UT_CASE(every_key), UT_CASE(diff_names_every_key),
+        UT_CASE(default_text_is_valid_and_complete), UT_CASE(errors_name_line),
+        UT_CASE(nul_and_size_bounds), UT_CASE(oom_sweep))

@@ -4,6 +4,7 @@
  * and an out-of-memory sweep of the build. */
 #include "ut.h"
 #include "dirtest.h"
+#include "core/str.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -242,5 +243,139 @@ UT_TEST(oom_sweep)
 	dt_close(oom_db);
 }
 
+static struct om_dir_snapshot *snap(struct om_db *db)
+{
+	struct om_dir_snapshot *s = NULL;
+	struct om_dir_err e;
+	if (om_dir_snapshot_build(db, &s, &e))
+		UT_FAIL("build: %s", e.msg);
+	return s;
+}
+
+/* The diff of two snapshots as text (the reload report). */
+static char *diff_text(struct om_dir_snapshot *a, struct om_dir_snapshot *b, size_t *n)
+{
+	static char text[8192];
+	struct om_buf out;
+	om_buf_init(&out);
+	*n = om_dir_snapshot_diff(a, b, &out);
+	UT_EQ_INT(0, om_buf_err(&out));
+	snprintf(text, sizeof(text), "%s", out.len ? om_buf_cstr(&out) : "");
+	om_buf_free(&out);
+	return text;
+}
+
+#define EXPECT_IN(needle, hay)                                                       \
+	do {                                                                         \
+		if (!strstr((hay), (needle)))                                        \
+			UT_FAIL("\"%s\" not in the report \"%s\"", (needle), (hay)); \
+	} while (0)
+
+/* Every kind of change an administrator makes shows in the report; the
+ * same directory reports nothing; no separator trails the list. */
+UT_TEST(diff_lists_every_change)
+{
+	struct om_db *db = dt_open();
+	struct om_dir_err e;
+	struct om_dir_gateway g;
+	struct om_dir_dialplan p;
+	struct om_dir_mailbox m;
+	struct om_dir_server srv;
+	size_t n;
+	char *t;
+	UT_TRUE(db != NULL);
+	populate(db);
+	struct om_dir_snapshot *a = snap(db), *b;
+	b = snap(db);
+	t = diff_text(a, b, &n);
+	UT_EQ_INT(0, n);
+	UT_EQ_STR("", t);
+	om_dir_snapshot_free(b);
+	/* a dial plan added: the reload used to say "changes: none" */
+	UT_EQ_INT(0, dt_plan(db, "New", 3, OM_SEC_SIPSECURED));
+	/* a plan changed */
+	memset(&p, 0, sizeof(p));
+	strcpy(p.pilot, "+4930125080");
+	p.max_message_s = 120;
+	UT_EQ_INT(
+	    0, om_dir_dialplan_set(db, "Plain", &p, OM_DP_PILOT | OM_DP_MAX_MESSAGE, 0, NULL, &e));
+	/* a gateway disabled (same count), another one's port and call limit */
+	memset(&g, 0, sizeof(g));
+	g.status = OM_GW_DISABLED;
+	UT_EQ_INT(0, om_dir_gateway_set(db, "pbx", &g, OM_GW_F_STATUS, 0, NULL, &e));
+	memset(&g, 0, sizeof(g));
+	g.max_calls = 7;
+	g.mwi = true;
+	UT_EQ_INT(0,
+	          om_dir_gateway_set(db, "old", &g, OM_GW_F_MAX_CALLS | OM_GW_F_MWI, 0, NULL, &e));
+	/* a gateway removed and one added: the count stays */
+	UT_EQ_INT(0, om_dir_gateway_remove(db, "sbc", 0, &e));
+	UT_EQ_INT(0, dt_gw(db, "pbx2", "192.0.2.9", "Plain", NULL, 0, -1, &e));
+	/* mailboxes: one changed, one removed, one added */
+	memset(&m, 0, sizeof(m));
+	strcpy(m.email, "alice@example.com");
+	UT_EQ_INT(0, om_dir_mailbox_set(db, "Plain", "1000", &m, OM_MB_F_EMAIL, NULL, 0, NULL, &e));
+	UT_EQ_INT(0, om_dir_mailbox_remove(db, "Sec", "10000", 0, &e));
+	strcpy(m.dialplan, "New");
+	strcpy(m.extension, "200");
+	UT_EQ_INT(0, om_dir_mailbox_new(db, &m, 0, NULL, 0, NULL, &e));
+	/* this server's plans */
+	memset(&srv, 0, sizeof(srv));
+	strcpy(srv.dialplans[0], "Plain");
+	strcpy(srv.dialplans[1], "New");
+	srv.ndialplans = 2;
+	UT_EQ_INT(0, om_dir_server_set(db, &srv, OM_SRV_F_DIALPLANS, 0, NULL, &e));
+	b = snap(db);
+	t = diff_text(a, b, &n);
+	EXPECT_IN("server settings: dial plans Plain -> New,Plain", t);
+	EXPECT_IN("dial plan New added (sipsecured)", t);
+	EXPECT_IN("dial plan Plain: pilot (none) -> +4930125080, max message s 300 -> 120", t);
+	EXPECT_IN("gateway pbx: status enabled -> disabled", t);
+	EXPECT_IN("gateway old: max calls 0 -> 7, mwi no -> yes", t);
+	EXPECT_IN("gateway sbc removed", t);
+	EXPECT_IN("gateway pbx2 added (enabled)", t);
+	EXPECT_IN("mailbox 1000 in Plain: email (none) -> alice@example.com", t);
+	EXPECT_IN("mailbox 10000 in Sec removed", t);
+	EXPECT_IN("mailbox 200 in New added", t);
+	UT_EQ_INT(10, n);
+	UT_TRUE(t[strlen(t) - 1] != ' ' && t[strlen(t) - 1] != ';');
+	UT_TRUE(strstr(t, ";;") == NULL && strncmp(t, "; ", 2) != 0);
+	/* and backwards */
+	t = diff_text(b, a, &n);
+	EXPECT_IN("dial plan New removed", t);
+	EXPECT_IN("gateway pbx: status disabled -> enabled", t);
+	UT_EQ_INT(10, n);
+	om_dir_snapshot_free(b);
+	om_dir_snapshot_free(a);
+	dt_close(db);
+}
+
+/* Thousands of changes: bounded text, the rest counted. */
+UT_TEST(diff_is_bounded)
+{
+	struct om_db *db = dt_open();
+	struct om_dir_err e;
+	struct om_dir_mailbox m;
+	size_t n;
+	UT_TRUE(db != NULL);
+	UT_EQ_INT(0, dt_plan(db, "P", 4, OM_SEC_UNSECURED));
+	struct om_dir_snapshot *a = snap(db);
+	memset(&m, 0, sizeof(m));
+	strcpy(m.dialplan, "P");
+	for (int i = 0; i < 600; i++) {
+		snprintf(m.extension, sizeof(m.extension), "%04d", 1000 + i);
+		UT_EQ_INT(0, om_dir_mailbox_new(db, &m, 0, NULL, 0, NULL, &e));
+	}
+	struct om_dir_snapshot *b = snap(db);
+	char *t = diff_text(a, b, &n);
+	UT_EQ_INT(600, n);
+	UT_TRUE(strlen(t) < 4200);
+	UT_TRUE(strstr(t, " more changes") != NULL);
+	om_dir_snapshot_free(b);
+	om_dir_snapshot_free(a);
+	dt_close(db);
+}
+
 UT_MAIN(UT_CASE(lookups), UT_CASE(generations_and_refs), UT_CASE(refuses_inconsistent_store),
-        UT_CASE(tls_names_canonical_and_checked), UT_CASE(oom_sweep))
+        UT_CASE(tls_names_canonical_and_checked), UT_CASE(oom_sweep),
+        UT_CASE(diff_lists_every_change), UT_CASE(diff_is_bounded))

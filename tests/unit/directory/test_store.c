@@ -236,6 +236,22 @@ UT_TEST(mailbox_and_removal_rules)
 	/* PIN checks */
 	EXPECT_REFUSED(EINVAL, mb_new(db, "P", "2222", "2222", &e), "too easy");
 	EXPECT_REFUSED(EINVAL, mb_new(db, "P", "2222", "12", &e), "4 to 24");
+	EXPECT_REFUSED(EINVAL, mb_new(db, "P", "2222", "4321", &e), "in sequence");
+	EXPECT_REFUSED(EINVAL, mb_new(db, "P", "2222", "2580", &e), "keypad");
+	EXPECT_REFUSED(EINVAL, mb_new(db, "P", "4711", "47114711", &e), "extension");
+	/* the plan's pilot number comes from the store */
+	memset(&p, 0, sizeof(p));
+	strcpy(p.pilot, "+4930125080");
+	UT_EQ_INT(0, om_dir_dialplan_set(db, "Q", &p, OM_DP_PILOT, 0, NULL, &e));
+	EXPECT_REFUSED(EINVAL, mb_new(db, "Q", "4711", "125080", &e), "pilot number");
+	UT_EQ_INT(0, mb_new(db, "P", "4711", "125080", &e)); /* P has no pilot */
+	UT_EQ_INT(0, om_dir_mailbox_remove(db, "P", "4711", 0, &e));
+	{
+		struct om_dir_pin pp = { "5080", dt_dir };
+		EXPECT_REFUSED(
+		    EINVAL, om_dir_mailbox_set(db, "Q", "1234", &m, OM_MB_F_PIN, &pp, 0, NULL, &e),
+		    "end of the dial plan's pilot number");
+	}
 	/* digits change refused while mailboxes have the old length */
 	memset(&p, 0, sizeof(p));
 	p.digits = 5;

@@ -102,9 +102,10 @@ static int apply(enum om_sdp_plan_mode mode, enum om_sdp_transport tr, const cha
                  struct om_sdp_result *r, struct om_buf *out)
 {
 	struct om_sdp *o = NULL;
-	if (text && om_sdp_parse(text, strlen(text), &o, NULL) != 0)
-		return -1;
-	int rc = om_sdp_mode_apply(mode, tr, o, &local, r, out);
+	int rc = text ? om_sdp_parse(text, strlen(text), &o, NULL) : 0;
+	if (rc)
+		return rc; /* EBADMSG, or ENOMEM (the out-of-memory sweep) */
+	rc = om_sdp_mode_apply(mode, tr, o, &local, r, out);
 	om_sdp_free(o);
 	return rc;
 }

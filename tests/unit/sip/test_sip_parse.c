@@ -878,6 +878,8 @@ static int oom_options(void *arg)
 	static const char *const sup[] = { "timer", NULL };
 	if (om_sip_msg_unsupported(m, sup, true, &b) != 1 && !om_buf_err(&b))
 		abort();
+	if (!err)
+		err = om_buf_err(&b); /* the tag list did not fit in memory */
 	om_buf_free(&b);
 	om_sip_msg_free(m);
 	return err;

@@ -23,13 +23,16 @@ static void gateway(const char *name, const char *addr, const char *plan, int po
 	memset(&g, 0, sizeof(g));
 	snprintf(g.name, sizeof(g.name), "%s", name);
 	snprintf(g.dialplan, sizeof(g.dialplan), "%s", plan);
+	if (port == 5061)
+		snprintf(g.tls_name, sizeof(g.tls_name), "%s.example.com", name);
 	UT_EQ_INT(0, om_dir_host_parse(addr, &g.hosts[0]));
 	g.nhosts = 1;
 	g.port = port;
 	g.status = st;
 	if (om_dir_gateway_new(db, &g,
-	                       OM_GW_F_HOSTS | OM_GW_F_DIALPLAN | OM_GW_F_PORT | OM_GW_F_STATUS, 0,
-	                       NULL, &err))
+	                       OM_GW_F_HOSTS | OM_GW_F_DIALPLAN | OM_GW_F_PORT | OM_GW_F_STATUS |
+	                           (port == 5061 ? OM_GW_F_TLS_NAME : 0),
+	                       0, NULL, &err))
 		UT_FAIL("gateway %s: %s", name, err.msg);
 }
 
@@ -50,6 +53,7 @@ static struct om_dir_snapshot *setup(void)
 	gateway("v6", "2001:db8::5", "dp", 5060, OM_GW_ENABLED);
 	gateway("off", "192.0.2.20", "dp", 5060, OM_GW_DISABLED);
 	gateway("named", "pbx.example.com", "dp", 5060, OM_GW_ENABLED);
+	gateway("sbc", "192.0.2.30", "dp", 5061, OM_GW_ENABLED); /* TLS (port 5061) */
 	UT_EQ_INT(0, om_dir_snapshot_build(db, &snap, &err));
 	return snap;
 }
@@ -110,9 +114,9 @@ UT_TEST(open_flow_is_reused_alias_preferred)
 	UT_EQ_INT(0, om_flow_table_new(&t));
 	struct sockaddr_in p1 = v4("192.0.2.10", 40001), p2 = v4("192.0.2.10", 40002);
 	UT_EQ_INT(0, om_flow_add(t, 7, id, (struct sockaddr *)&p1, OM_FLOW_TCP));
-	UT_EQ_INT(0, om_flow_add(t, 8, id, (struct sockaddr *)&p2, OM_FLOW_TCP));
+	UT_EQ_INT(0, om_flow_add(t, 8, id, (struct sockaddr *)&p2, OM_FLOW_TLS));
 	UT_EQ_INT(EEXIST, om_flow_add(t, 8, id, (struct sockaddr *)&p2, OM_FLOW_TCP));
-	om_flow_set_alias(t, 8, true);
+	UT_EQ_INT(0, om_flow_set_alias(t, 8, true));
 	UT_EQ_INT(0, om_trust_outbound(s, t, id, NULL, &o));
 	UT_TRUE(o.use_flow);
 	UT_EQ_INT(8, o.conn_id);
@@ -150,6 +154,55 @@ UT_TEST(host_from_message_never_becomes_a_destination)
 	teardown(s);
 }
 
+/* RFC 5923 ;alias on a plain-TCP flow: the peer is not authenticated,
+ * so it cannot make openum prefer its connection. */
+UT_TEST(alias_only_on_tls_flows)
+{
+	struct om_flow_table *t;
+	struct sockaddr_in p = v4("192.0.2.10", 40001);
+	UT_EQ_INT(0, om_flow_table_new(&t));
+	UT_EQ_INT(0, om_flow_add(t, 1, 5, (struct sockaddr *)&p, OM_FLOW_TCP));
+	UT_EQ_INT(0, om_flow_add(t, 2, 5, (struct sockaddr *)&p, OM_FLOW_TLS));
+	UT_EQ_INT(EPERM, om_flow_set_alias(t, 1, true));
+	UT_TRUE(!om_flow_get(t, 1)->alias);
+	UT_EQ_INT(0, om_flow_set_alias(t, 2, true));
+	UT_TRUE(om_flow_get(t, 2)->alias);
+	UT_EQ_INT(ENOENT, om_flow_set_alias(t, 3, true));
+	om_flow_table_free(t);
+}
+
+/* A flow weaker than the gateway's configured transport is never used: a
+ * plain-TCP connection (even one recorded for the gateway) cannot carry a
+ * request meant for a TLS gateway; a mutual-TLS flow may serve a TCP one. */
+UT_TEST(outbound_never_downgrades)
+{
+	struct om_dir_snapshot *s = setup();
+	struct om_flow_table *t;
+	struct om_outbound o;
+	int64_t sbc = gw(s, "sbc")->id, pbx = gw(s, "pbx")->id;
+	UT_EQ_INT(0, om_flow_table_new(&t));
+	struct sockaddr_in p = v4("192.0.2.30", 40001), q = v4("192.0.2.10", 40002);
+	UT_EQ_INT(0, om_flow_add(t, 11, sbc, (struct sockaddr *)&p, OM_FLOW_TCP));
+	UT_EQ_INT(0, om_trust_outbound(s, t, sbc, NULL, &o));
+	UT_TRUE(!o.use_flow);
+	UT_EQ_INT(OM_FLOW_TLS, o.transport);
+	UT_EQ_STR("sbc.example.com", o.tls_name);
+	UT_EQ_INT(5061, ntohs(((struct sockaddr_in *)&o.addr)->sin_port));
+	UT_EQ_INT(0, om_flow_add(t, 12, sbc, (struct sockaddr *)&p, OM_FLOW_TLS));
+	UT_EQ_INT(0, om_trust_outbound(s, t, sbc, NULL, &o));
+	UT_TRUE(o.use_flow);
+	UT_EQ_INT(12, o.conn_id);
+	UT_EQ_INT(OM_FLOW_TLS, o.transport);
+	/* a TLS flow of a TCP gateway is stronger: used */
+	UT_EQ_INT(0, om_flow_add(t, 13, pbx, (struct sockaddr *)&q, OM_FLOW_TLS));
+	UT_EQ_INT(0, om_trust_outbound(s, t, pbx, NULL, &o));
+	UT_TRUE(o.use_flow);
+	UT_EQ_INT(13, o.conn_id);
+	UT_EQ_INT(OM_FLOW_TLS, o.transport);
+	om_flow_table_free(t);
+	teardown(s);
+}
+
 UT_TEST(untrusted_or_unknown_gateway_refused)
 {
 	struct om_dir_snapshot *s = setup();
@@ -183,4 +236,5 @@ UT_TEST(flow_table_oom_sweep)
 UT_MAIN(UT_CASE(no_flow_goes_to_configured_address_and_port),
         UT_CASE(open_flow_is_reused_alias_preferred),
         UT_CASE(host_from_message_never_becomes_a_destination),
-        UT_CASE(untrusted_or_unknown_gateway_refused), UT_CASE(flow_table_oom_sweep))
+        UT_CASE(untrusted_or_unknown_gateway_refused), UT_CASE(alias_only_on_tls_flows),
+        UT_CASE(outbound_never_downgrades), UT_CASE(flow_table_oom_sweep))
