@@ -237,7 +237,10 @@ struct om_cert *om_cert_entry_new(X509 *x, STACK_OF(X509) * chain, EVP_PKEY *key
 	ERR_clear_error();
 
 	uint32_t xf = X509_get_extension_flags(x); /* also caches the extensions */
-	c->is_ca = (xf & EXFLAG_CA) != 0;
+	/* A CA by its basic constraints, or by a key usage that signs
+	 * certificates: never a server certificate (issue 18). */
+	c->is_ca = (xf & EXFLAG_CA) != 0 ||
+	           ((xf & EXFLAG_KUSAGE) && (X509_get_key_usage(x) & KU_KEY_CERT_SIGN));
 	c->eku_present = (xf & EXFLAG_XKUSAGE) != 0;
 	if (c->eku_present) {
 		uint32_t xku = X509_get_extended_key_usage(x);
@@ -282,20 +285,55 @@ static int push(struct om_cert_store *s, enum om_cert_where w, struct om_cert *c
 /* The private key of a personal certificate, when its file exists and
  * matches (*out NULL otherwise). 0, or ENOMEM: a key that is there but
  * could not be read for lack of memory must not look like a missing one. */
-static int load_key(const char *path, X509 *x, EVP_PKEY **out)
+/* A private key file next to its certificate. A file that others can
+ * read (group or other permission bits) is not used: the key is refused
+ * and *problem says why (the certificate then cannot be selected; event
+ * 1129 at start and reload). 0, or ENOMEM; a missing or unreadable key is
+ * no error (the certificate is keyless). */
+static int load_key(const char *path, X509 *x, EVP_PKEY **out, char *problem, size_t plen)
 {
 	char *data = NULL;
-	size_t len;
+	size_t len = 0;
 	EVP_PKEY *k = NULL;
 	struct stat st;
-	int err;
+	int fd, err;
 	*out = NULL;
-	if (stat(path, &st) == 0 && (st.st_mode & 077))
-		om_log(OM_LOG_WARNING, "private key readable by group or others: chmod 600 it",
-		       "file", path, NULL);
-	err = om_file_read(path, 1 << 20, &data, &len);
-	if (err)
-		return err == ENOMEM ? ENOMEM : 0;
+	err = om_file_open_input(path, &fd, &st);
+	if (err == ENOENT)
+		return 0;
+	if (err) {
+		snprintf(problem, plen, "private key file %s %s", path, om_file_strerror(err));
+		return 0;
+	}
+	if (st.st_mode & 077) {
+		close(fd);
+		snprintf(problem, plen,
+		         "private key file %s has mode %04o: others can read it, so it is not used "
+		         "(chmod 600 it, or import the certificate again)",
+		         path, (unsigned)(st.st_mode & 07777));
+		om_log(OM_LOG_ERROR, "private key file readable by others: refused", "file", path,
+		       NULL);
+		return 0;
+	}
+	if ((size_t)st.st_size > (1u << 20)) {
+		close(fd);
+		snprintf(problem, plen, "private key file %s is too large", path);
+		return 0;
+	}
+	data = om_malloc((size_t)st.st_size + 1);
+	if (!data) {
+		close(fd);
+		return ENOMEM;
+	}
+	while (len < (size_t)st.st_size) {
+		ssize_t r = read(fd, data + len, (size_t)st.st_size - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
 	BIO *b = BIO_new_mem_buf(data, (int)len);
 	if (b)
 		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
@@ -304,9 +342,13 @@ static int load_key(const char *path, X509 *x, EVP_PKEY **out)
 	BIO_free(b);
 	OPENSSL_cleanse(data, len);
 	om_free(data);
+	if (!k && !err)
+		snprintf(problem, plen, "private key file %s is corrupt", path);
 	if (k && x && X509_check_private_key(x, k) != 1) {
 		om_log(OM_LOG_WARNING, "certificate key does not match its certificate", "file",
 		       path, NULL);
+		snprintf(problem, plen, "private key file %s does not belong to the certificate",
+		         path);
 		EVP_PKEY_free(k);
 		k = NULL;
 	}
@@ -353,11 +395,12 @@ static int load_one(struct om_cert_store *s, enum om_cert_where w, const char *d
 		}
 	}
 	ERR_clear_error();
+	char problem[512] = "";
 	if (w == OM_CERT_PERSONAL) {
 		char kpath[PATH_MAX];
 		if (snprintf(kpath, sizeof(kpath), "%s/%.64s.key", dir, name) <
 		        (int)sizeof(kpath) &&
-		    (err = load_key(kpath, x, &key)) != 0)
+		    (err = load_key(kpath, x, &key, problem, sizeof(problem))) != 0)
 			goto out;
 	}
 	c = om_cert_entry_new(x, chain, key, w);
@@ -365,6 +408,7 @@ static int load_one(struct om_cert_store *s, enum om_cert_where w, const char *d
 		err = ENOMEM;
 		goto out;
 	}
+	snprintf(c->key_problem, sizeof(c->key_problem), "%s", problem);
 	err = push(s, w, c);
 	if (err == 0)
 		c = NULL;
@@ -566,6 +610,16 @@ int om_cert_store_add(struct om_cert_store *s, enum om_cert_where w, X509 *x,
 	if (!key && old != (size_t)-1 && s->v[w][old]->key) {
 		c->key = s->v[w][old]->key; /* keep the key already stored */
 		EVP_PKEY_up_ref(c->key);
+	}
+	if (!key && old != (size_t)-1)
+		snprintf(c->key_problem, sizeof(c->key_problem), "%s", s->v[w][old]->key_problem);
+	if (!c->chain && old != (size_t)-1 && s->v[w][old]->chain) {
+		/* re-imported without its chain: keep the one stored */
+		c->chain = X509_chain_up_ref(s->v[w][old]->chain);
+		if (!c->chain) {
+			err = ENOMEM;
+			goto out;
+		}
 	}
 	err = ensure_dir(s->dir, sub_dirs[w]);
 	if (err)

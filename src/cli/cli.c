@@ -196,16 +196,18 @@ int om_cli_read_secret(const char *file, char *buf, size_t len)
 			t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 			t.c_lflag |= ICANON;
 			tio_saved = 1;
-			fputs("secret (not echoed): ", stderr);
-			fflush(stderr);
 			if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) != 0) {
 				tio_saved = 0;
 				om_cli_error("cannot turn the terminal's echo off: %s",
 				             strerror(errno));
 				return OM_EXIT_FAIL;
 			}
+			/* The prompt only once the echo is off: what is typed
+			 * after it is never shown, nor flushed away. */
+			fputs("secret (not echoed): ", stderr);
+			fflush(stderr);
 			n = (size_t)read_fd(STDIN_FILENO, buf, len, true);
-			(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tio);
+			(void)tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
 			tio_saved = 0;
 			sigaction(SIGINT, &old_int, NULL);
 			sigaction(SIGTERM, &old_term, NULL);

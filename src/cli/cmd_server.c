@@ -81,7 +81,9 @@ static int check_pin(struct om_cli *cli, char *id, size_t idlen)
 		om_cli_error("certificate %s has no private key here; it cannot be used by this "
 		             "server",
 		             id);
-	int bad = rc || !c->key;
+	else if (c->is_ca)
+		om_cli_error("certificate %s is a CA certificate: it cannot be this server's", id);
+	int bad = rc || !c->key || c->is_ca;
 	if (!bad)
 		snprintf(id, idlen, "%s", c->sha1);
 	om_cert_store_free(cs);
