@@ -6,6 +6,7 @@
  * error of another session is never blamed on this peer. */
 #include "tls/tls.h"
 #include "core/alloc.h"
+#include "tls/tls_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -436,7 +437,11 @@ int om_tls_sess_new(struct om_tls_ctx *ctx, struct om_tls_sess **out)
 	BIO_set_mem_eof_return(t->wbio, -1);
 	SSL_set_bio(t->ssl, t->rbio, t->wbio);
 	SSL_set_app_data(t->ssl, t);
-	SSL_set_accept_state(t->ssl);
+	/* A server context accepts; a client one (client.c) connects. */
+	if (SSL_is_server(t->ssl))
+		SSL_set_accept_state(t->ssl);
+	else
+		SSL_set_connect_state(t->ssl);
 	t->ctx = om_tls_ctx_ref(ctx);
 	*out = t;
 	return 0;
@@ -492,7 +497,7 @@ enum om_tls_res om_tls_sess_handshake(struct om_tls_sess *t)
 	int r = SSL_do_handshake(t->ssl);
 	if (r == 1) {
 		struct lineage *l = t->ctx->lin;
-		if (t->verified && t->verified_gen != l->gen) {
+		if (l && t->verified && t->verified_gen != l->gen) {
 			/* The trust changed between the verification of the
 			 * chain and the end of the handshake: the trust in force
 			 * now decides. */
@@ -707,4 +712,41 @@ int om_tls_chain_verify(X509_STORE *store, int security_level, X509 *leaf, STACK
 	if (*why == OM_TLS_R_NONE)
 		*why = OM_TLS_R_BAD_CERT;
 	return EACCES;
+}
+
+/* ------------------------------------------------ for client.c */
+
+int om_tls_ctx_wrap_i(SSL_CTX *ssl, X509_STORE *store, const struct om_tls_opts *o,
+                      struct om_tls_ctx **out)
+{
+	struct om_tls_ctx *c = om_calloc(1, sizeof(*c));
+	if (!c) {
+		SSL_CTX_free(ssl);
+		return ENOMEM;
+	}
+	c->lin = om_calloc(1, sizeof(*c->lin));
+	if (!c->lin) {
+		SSL_CTX_free(ssl);
+		om_free(c);
+		return ENOMEM;
+	}
+	c->lin->refs = 1;
+	c->lin->store = store;
+	X509_STORE_up_ref(store);
+	c->lin->level = o->security_level;
+	/* The gateway's server chain is verified like a client's chain: one
+	 * policy (revocation per issuer, root first) both ways. */
+	SSL_CTX_set_cert_verify_callback(ssl, app_verify, c);
+	c->ssl = ssl;
+	c->store = store;
+	X509_STORE_up_ref(store);
+	c->o = *o;
+	c->refs = 1;
+	*out = c;
+	return 0;
+}
+
+SSL *om_tls_sess_ssl_i(struct om_tls_sess *t)
+{
+	return t->ssl;
 }
