@@ -302,22 +302,23 @@ static int load_key(const char *path, X509 *x, EVP_PKEY **out, char *problem, si
 	if (err == ENOENT)
 		return 0;
 	if (err) {
-		snprintf(problem, plen, "private key file %s %s", path, om_file_strerror(err));
+		snprintf(problem, plen, "private key file %.300s %s", path, om_file_strerror(err));
 		return 0;
 	}
 	if (st.st_mode & 077) {
 		close(fd);
-		snprintf(problem, plen,
-		         "private key file %s has mode %04o: others can read it, so it is not used "
-		         "(chmod 600 it, or import the certificate again)",
-		         path, (unsigned)(st.st_mode & 07777));
+		snprintf(
+		    problem, plen,
+		    "private key file %.300s has mode %04o: others can read it, so it is not used "
+		    "(chmod 600 it, or import the certificate again)",
+		    path, (unsigned)(st.st_mode & 07777));
 		om_log(OM_LOG_ERROR, "private key file readable by others: refused", "file", path,
 		       NULL);
 		return 0;
 	}
 	if ((size_t)st.st_size > (1u << 20)) {
 		close(fd);
-		snprintf(problem, plen, "private key file %s is too large", path);
+		snprintf(problem, plen, "private key file %.300s is too large", path);
 		return 0;
 	}
 	data = om_malloc((size_t)st.st_size + 1);
@@ -343,12 +344,12 @@ static int load_key(const char *path, X509 *x, EVP_PKEY **out, char *problem, si
 	OPENSSL_cleanse(data, len);
 	om_free(data);
 	if (!k && !err)
-		snprintf(problem, plen, "private key file %s is corrupt", path);
+		snprintf(problem, plen, "private key file %.300s is corrupt", path);
 	if (k && x && X509_check_private_key(x, k) != 1) {
 		om_log(OM_LOG_WARNING, "certificate key does not match its certificate", "file",
 		       path, NULL);
-		snprintf(problem, plen, "private key file %s does not belong to the certificate",
-		         path);
+		snprintf(problem, plen,
+		         "private key file %.300s does not belong to the certificate", path);
 		EVP_PKEY_free(k);
 		k = NULL;
 	}

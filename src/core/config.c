@@ -346,7 +346,7 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 	case K_FQDN: {
 		/* The rules of every host name openum takes; kept in its
 		 * canonical form (lower case, no root dot). */
-		char r[160];
+		char r[96];
 		if (om_fqdn_check(v, OM_FQDN_MULTI_LABEL, r, sizeof(r)) != 0) {
 			snprintf(why, wl, "fqdn must be a host name like um1.example.com: %s", r);
 			return EINVAL;
