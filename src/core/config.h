@@ -54,6 +54,11 @@ struct om_config {
 	unsigned max_connections;     /* SIP connections in all */
 	unsigned max_connections_per_peer;
 	char dns_servers[256]; /* "" = system resolver; else "IP[:PORT],..." */
+	/* delivery (docs/modules/delivery.md) */
+	char audio_format[8];      /* "wav" (PCM16), "mp3", "opus" (Ogg) */
+	bool keep_spool;           /* keep delivered spools recordings_keep_days (1) or not (0) */
+	unsigned min_free_mb;      /* below this on the spool's file system: no new calls */
+	unsigned delivery_retry_s; /* first retry of a failed delivery; doubles up to 1 h */
 };
 
 /* Defaults (fqdn from gethostname). */
