@@ -81,7 +81,8 @@ UT_TEST(no_heap_allocation)
 		om_alloc_fail_at(0, 0);
 		UT_EQ_INT(0, allocs);
 		if (!journal)
-			UT_TRUE(strstr(t, "msg=\"no memory left\" what=\"a test\" detail=yyy") != NULL);
+			UT_TRUE(strstr(t, "msg=\"no memory left\" what=\"a test\" detail=yyy") !=
+			        NULL);
 	}
 	om_log_init(OM_LOG_INFO, 0);
 }
