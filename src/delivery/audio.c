@@ -159,8 +159,11 @@ int om_audio_encode(enum om_audio_format f, const int16_t *pcm, size_t n, struct
 		return om_buf_err(out) ? ENOMEM : EIO;
 	}
 	if (f == OM_AUDIO_OPUS || f == OM_AUDIO_MP3) {
-		/* speech: a compact, still clear encoding (0 = smallest, 1 = best) */
-		double q = 0.5;
+		/* libsndfile's level: 0 best and largest, 1 smallest. For 8 kHz
+		 * speech (measured with libsndfile 1.2): Opus 0.94 ≈ 24 kbit/s,
+		 * clear narrowband speech (0.5 would be 136 kbit/s); MP3 at
+		 * 8 kHz (MPEG 2.5) stays near 12 kbit/s whatever the level. */
+		double q = f == OM_AUDIO_OPUS ? 0.94 : 0.3;
 		sf_command(sf, SFC_SET_COMPRESSION_LEVEL, &q, sizeof(q));
 	}
 	size_t done = 0;
