@@ -4,6 +4,7 @@
  * meant for single-threaded tests. */
 #include "core/alloc.h"
 
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,10 +63,23 @@ void *om_calloc(size_t nmemb, size_t size)
 	return calloc(nmemb, size);
 }
 
+/* Tests: sees every block before it is given back (free, or a realloc
+ * that may move it). */
+static void (*g_release_h)(const void *p, size_t size, void *arg);
+static void *g_release_arg;
+
+void om_alloc_set_release_hook(void (*h)(const void *p, size_t size, void *arg), void *arg)
+{
+	g_release_h = h;
+	g_release_arg = arg;
+}
+
 void *om_realloc(void *p, size_t n)
 {
 	if (inject())
 		return NULL;
+	if (g_release_h && p)
+		g_release_h(p, malloc_usable_size(p), g_release_arg);
 	return realloc(p, n ? n : 1);
 }
 
@@ -87,5 +101,7 @@ char *om_strdup(const char *s)
 
 void om_free(void *p)
 {
+	if (g_release_h && p)
+		g_release_h(p, malloc_usable_size(p), g_release_arg);
 	free(p);
 }

@@ -25,5 +25,9 @@ unsigned long om_alloc_fail_at(unsigned long n, int sticky);
 int om_alloc_fault_hit(void);
 /* Allocations attempted since the last om_alloc_fail_at call. */
 unsigned long om_alloc_count(void);
+/* Tests only (single-threaded): h sees every block om_free releases and
+ * every block om_realloc may move, with its usable size, before it is
+ * given back — to prove secrets are cleansed first. NULL removes it. */
+void om_alloc_set_release_hook(void (*h)(const void *p, size_t size, void *arg), void *arg);
 
 #endif

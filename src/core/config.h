@@ -53,13 +53,22 @@ struct om_config {
 	unsigned sip_message_timeout; /* s a message may take to arrive completely */
 	unsigned max_connections;     /* SIP connections in all */
 	unsigned max_connections_per_peer;
-	char dns_servers[256]; /* "" = system resolver; else "IP[:PORT],..." */
+	char dns_servers[256];     /* "" = system resolver; else "IP[:PORT],..." */
+	unsigned peer_ipv6_prefix; /* bits of an IPv6 address that make one peer (64) */
+	unsigned max_handshakes;   /* TLS connections not yet identified; 0 = auto */
+	unsigned max_handshakes_per_peer;
+	unsigned tls_handshake_timeout; /* s a TLS handshake may take */
+	bool tls_source_check;          /* TLS from a non-gateway address: closed at accept */
 	/* delivery (docs/modules/delivery.md) */
 	char audio_format[8];      /* "wav" (PCM16), "mp3", "opus" (Ogg) */
 	bool keep_spool;           /* keep delivered spools recordings_keep_days (1) or not (0) */
 	unsigned min_free_mb;      /* below this on the spool's file system: no new calls */
 	unsigned delivery_retry_s; /* first retry of a failed delivery; doubles up to 1 h */
 };
+
+/* max_handshakes in force: the configured value, or (0) a quarter of
+ * max_connections, at most 128, at least 1. */
+unsigned om_config_max_handshakes(const struct om_config *c);
 
 /* Defaults (fqdn from gethostname). */
 int om_config_defaults(struct om_config **out);

@@ -82,8 +82,15 @@ void om_buf_init(struct om_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
+void om_buf_secret(struct om_buf *b)
+{
+	b->secret = true;
+}
+
 void om_buf_free(struct om_buf *b)
 {
+	if (b->secret && b->p)
+		explicit_bzero(b->p, b->cap);
 	om_free(b->p);
 	memset(b, 0, sizeof(*b));
 }
@@ -97,7 +104,18 @@ static int grow(struct om_buf *b, size_t need)
 	size_t cap = b->cap ? b->cap : 256;
 	while (cap < b->len + need + 1)
 		cap *= 2;
-	char *p = om_realloc(b->p, cap);
+	char *p;
+	if (b->secret) {
+		/* realloc would free the old block with the secret in it. */
+		p = om_malloc(cap);
+		if (p && b->p) {
+			memcpy(p, b->p, b->len + 1);
+			explicit_bzero(b->p, b->cap);
+			om_free(b->p);
+		}
+	} else {
+		p = om_realloc(b->p, cap);
+	}
 	if (!p) {
 		b->err = ENOMEM;
 		return ENOMEM;

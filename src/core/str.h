@@ -31,16 +31,22 @@ int om_str_to_u64(struct om_str s, uint64_t max, uint64_t *out);
 char *om_str_dup(struct om_str s);
 
 /* Growable output buffer. Owner calls om_buf_free. Writes after an
- * allocation failure are ignored and om_buf_err() reports ENOMEM once. */
+ * allocation failure are ignored and om_buf_err() reports ENOMEM once. A
+ * buffer marked secret (it holds a key: an SDP body with a=crypto) is
+ * cleansed whenever it moves to a larger block and when it is freed. */
 struct om_buf {
 	char *p;
 	size_t len;
 	size_t cap;
 	int err;
+	bool secret;
 };
 
 void om_buf_init(struct om_buf *b);
 void om_buf_free(struct om_buf *b);
+/* From now on, growing or freeing b first zeroes the old block
+ * (explicit_bzero); a buffer that is copied elsewhere must be marked too. */
+void om_buf_secret(struct om_buf *b);
 void om_buf_add(struct om_buf *b, const void *data, size_t n);
 void om_buf_adds(struct om_buf *b, const char *s);
 void om_buf_addstr(struct om_buf *b, struct om_str s);

@@ -9,6 +9,10 @@
  *   RFC 3711 §4.3   key derivation (AES-CM PRF, key_derivation_rate 0)
  *   RFC 6188        AES-256 counter mode and its PRF
  *   RFC 7714 §8-11  AEAD_AES_128_GCM / AEAD_AES_256_GCM for SRTP and SRTCP
+ *   RFC 3711 §3.1   the MKI: after the encrypted portion (CM: before the
+ *                   tag, not authenticated; AEAD: after the tag, which is
+ *                   part of the ciphertext — RFC 7714 §8.1, as libsrtp2)
+ *   RFC 3711 §9.2   master key lifetime, counted per plane
  *
  * An EVP call failing inside a packet operation can only be OpenSSL
  * running out of memory (HMAC re-initialisation duplicates two digest
@@ -207,6 +211,10 @@ static int check_policy(const struct om_srtp_policy *p, const struct om_srtp_sui
 		return ENOTSUP; /* SDES KDR is refused for Secured plans anyway */
 	if (p->max_ssrcs > 1024)
 		return EINVAL;
+	if (p->mki_len > OM_SRTP_MAX_MKI || (p->mki_len && !p->mki))
+		return EINVAL;
+	if (p->lifetime > OM_SRTP_MAX_LIFETIME)
+		return EINVAL;
 	return 0;
 }
 
@@ -219,6 +227,12 @@ static int session_alloc(const struct om_srtp_policy *p, const struct om_srtp_su
 	s->suite = si;
 	s->backend = p->backend;
 	s->dir = p->dir;
+	if (p->mki_len)
+		memcpy(s->mki, p->mki, p->mki_len);
+	s->mki_len = p->mki_len;
+	s->life_rtp = p->lifetime ? p->lifetime : OM_SRTP_MAX_LIFETIME;
+	s->life_rtcp = p->lifetime && p->lifetime < OM_SRTCP_MAX_LIFETIME ? p->lifetime
+	                                                                  : OM_SRTCP_MAX_LIFETIME;
 	s->max_streams = p->max_ssrcs ? p->max_ssrcs : OM_SRTP_MAX_SSRCS;
 	s->streams = om_calloc(s->max_streams, sizeof(*s->streams));
 	if (!s->streams) {
@@ -522,13 +536,18 @@ int om_srtp_protect(struct om_srtp *s, uint8_t *buf, size_t *len, size_t cap)
 	int err;
 	if (s->dir != OM_SRTP_SEND)
 		return EINVAL;
-	size_t n = *len, h = om_srtp_rtp_hdr_len(buf, n);
+	size_t n = *len, h = om_srtp_rtp_hdr_len(buf, n), mk = s->mki_len;
 	if (!h)
 		return EPROTO;
-	if (cap < n + si->tag_len || n + si->tag_len > INT32_MAX)
+	if (cap < n + si->tag_len + mk || n + si->tag_len + mk > INT32_MAX)
 		return EMSGSIZE;
-	if (s->backend == OM_SRTP_BACKEND_LIBSRTP2)
-		return om_srtp_lib_protect(s, buf, len, 0);
+	if (s->used_rtp >= s->life_rtp)
+		return EKEYEXPIRED;
+	if (s->backend == OM_SRTP_BACKEND_LIBSRTP2) {
+		if (!(err = om_srtp_lib_protect(s, buf, len, 0)))
+			s->used_rtp++;
+		return err;
+	}
 	uint32_t ssrc = rd32(buf + 8);
 	uint16_t seq = (uint16_t)(buf[2] << 8 | buf[3]);
 	if ((err = stream_get(s, ssrc, &tmp, &st)) || (err = rtp_index(st, seq, &idx)))
@@ -537,23 +556,31 @@ int om_srtp_protect(struct om_srtp *s, uint8_t *buf, size_t *len, size_t cap)
 	if (st->rtp_seen && (err = win_check(st->rtp_win, st->rtp_top, idx)))
 		return err;
 	if (si->gcm) {
+		/* header | ciphertext | tag | MKI */
 		uint8_t iv[12];
 		gcm_iv(iv, s->rtp.salt, ssrc, idx);
 		err = gcm(s->rtp.cipher, 1, iv, buf, h, NULL, 0, buf + h, n - h, buf + n);
+		if (!err && mk)
+			memcpy(buf + n + si->tag_len, s->mki, mk);
 	} else {
+		/* header | ciphertext | MKI | tag (over header, ciphertext, ROC) */
 		uint8_t iv[16], roc[4], tag[20];
 		cm_iv(iv, s->rtp.salt, ssrc, idx);
 		wr32(roc, (uint32_t)(idx >> 16));
 		if (!(err = ctr_xor(s->rtp.cipher, iv, buf + h, n - h)) &&
-		    !(err = hmac(s->rtp.mac, buf, n, roc, 4, tag)))
-			memcpy(buf + n, tag, si->tag_len);
+		    !(err = hmac(s->rtp.mac, buf, n, roc, 4, tag))) {
+			if (mk)
+				memcpy(buf + n, s->mki, mk);
+			memcpy(buf + n + mk, tag, si->tag_len);
+		}
 	}
 	if (err)
 		return err;
 	win_add(st->rtp_win, &st->rtp_top, idx);
 	st->rtp_seen = 1;
 	stream_commit(s, st, &tmp);
-	*len = n + si->tag_len;
+	s->used_rtp++;
+	*len = n + si->tag_len + mk;
 	return 0;
 }
 
@@ -565,18 +592,27 @@ int om_srtp_unprotect(struct om_srtp *s, uint8_t *buf, size_t *len)
 	int err;
 	if (s->dir != OM_SRTP_RECV)
 		return EINVAL;
-	size_t n = *len, h = om_srtp_rtp_hdr_len(buf, n);
-	if (!h || n < h + si->tag_len || n > INT32_MAX)
+	size_t n = *len, h = om_srtp_rtp_hdr_len(buf, n), mk = s->mki_len;
+	if (!h || n < h + si->tag_len + mk || n > INT32_MAX)
 		return EPROTO;
-	if (s->backend == OM_SRTP_BACKEND_LIBSRTP2)
-		return om_srtp_lib_unprotect(s, buf, len, 0);
+	/* The MKI: after the tag (AEAD) or before it (CM). */
+	const uint8_t *mki = si->gcm ? buf + n - mk : buf + n - si->tag_len - mk;
+	if (mk && memcmp(mki, s->mki, mk) != 0)
+		return EKEYREJECTED;
+	if (s->used_rtp >= s->life_rtp)
+		return EKEYEXPIRED;
+	if (s->backend == OM_SRTP_BACKEND_LIBSRTP2) {
+		if (!(err = om_srtp_lib_unprotect(s, buf, len, 0)))
+			s->used_rtp++;
+		return err;
+	}
 	uint32_t ssrc = rd32(buf + 8);
 	uint16_t seq = (uint16_t)(buf[2] << 8 | buf[3]);
 	if ((err = stream_get(s, ssrc, &tmp, &st)) || (err = rtp_index(st, seq, &idx)))
 		return err;
 	if (st->rtp_seen && (err = win_check(st->rtp_win, st->rtp_top, idx)))
 		return err;
-	size_t m = n - si->tag_len; /* end of the encrypted payload */
+	size_t m = n - si->tag_len - mk; /* end of the encrypted payload */
 	if (si->gcm) {
 		uint8_t iv[12], tag[16];
 		memcpy(tag, buf + m, 16);
@@ -587,7 +623,7 @@ int om_srtp_unprotect(struct om_srtp *s, uint8_t *buf, size_t *len)
 		wr32(roc, (uint32_t)(idx >> 16));
 		if ((err = hmac(s->rtp.mac, buf, m, roc, 4, tag)))
 			return err;
-		if (CRYPTO_memcmp(tag, buf + m, si->tag_len) != 0)
+		if (CRYPTO_memcmp(tag, buf + m + mk, si->tag_len) != 0)
 			return EBADMSG;
 		cm_iv(iv, s->rtp.salt, ssrc, idx);
 		err = ctr_xor(s->rtp.cipher, iv, buf + h, m - h);
@@ -598,14 +634,15 @@ int om_srtp_unprotect(struct om_srtp *s, uint8_t *buf, size_t *len)
 	win_add(st->rtp_win, &st->rtp_top, idx);
 	st->rtp_seen = 1;
 	stream_commit(s, st, &tmp);
+	s->used_rtp++;
 	*len = m;
 	return 0;
 }
 
 /* ------------------------------------------------------------------ SRTCP */
 
-/* SRTCP (RFC 3711 §3.4):   header(8) | encrypted part | E+index(4) | tag
- * AEAD  (RFC 7714 §9.1):   header(8) | ciphertext | tag(16) | E+index(4) */
+/* SRTCP (RFC 3711 §3.4):   header(8) | encrypted part | E+index(4) | [MKI] | tag
+ * AEAD  (RFC 7714 §9.1):   header(8) | ciphertext | tag(16) | E+index(4) | [MKI] */
 #define RTCP_E 0x80000000u
 
 static int rtcp_hdr_ok(const uint8_t *p, size_t n)
@@ -620,13 +657,18 @@ int om_srtp_protect_rtcp(struct om_srtp *s, uint8_t *buf, size_t *len, size_t ca
 	int err;
 	if (s->dir != OM_SRTP_SEND)
 		return EINVAL;
-	size_t n = *len, t = si->rtcp_tag_len;
+	size_t n = *len, t = si->rtcp_tag_len, mk = s->mki_len;
 	if (!rtcp_hdr_ok(buf, n))
 		return EPROTO;
-	if (cap < n + 4 + t || n + 4 + t > INT32_MAX)
+	if (cap < n + 4 + t + mk || n + 4 + t + mk > INT32_MAX)
 		return EMSGSIZE;
-	if (s->backend == OM_SRTP_BACKEND_LIBSRTP2)
-		return om_srtp_lib_protect(s, buf, len, 1);
+	if (s->used_rtcp >= s->life_rtcp)
+		return EKEYEXPIRED;
+	if (s->backend == OM_SRTP_BACKEND_LIBSRTP2) {
+		if (!(err = om_srtp_lib_protect(s, buf, len, 1)))
+			s->used_rtcp++;
+		return err;
+	}
 	uint32_t ssrc = rd32(buf + 4);
 	if ((err = stream_get(s, ssrc, &tmp, &st)))
 		return err;
@@ -640,20 +682,26 @@ int om_srtp_protect_rtcp(struct om_srtp *s, uint8_t *buf, size_t *len, size_t ca
 		gcm_iv(iv, s->rtcp.salt, ssrc, index);
 		err = gcm(s->rtcp.cipher, 1, iv, buf, 8, eidx, 4, buf + 8, n - 8, buf + n);
 		memcpy(buf + n + 16, eidx, 4);
+		if (mk)
+			memcpy(buf + n + 20, s->mki, mk);
 	} else {
 		uint8_t iv[16], tag[20];
 		cm_iv(iv, s->rtcp.salt, ssrc, index);
 		if (!(err = ctr_xor(s->rtcp.cipher, iv, buf + 8, n - 8))) {
 			memcpy(buf + n, eidx, 4);
-			if (!(err = hmac(s->rtcp.mac, buf, n + 4, NULL, 0, tag)))
-				memcpy(buf + n + 4, tag, t);
+			if (!(err = hmac(s->rtcp.mac, buf, n + 4, NULL, 0, tag))) {
+				if (mk)
+					memcpy(buf + n + 4, s->mki, mk);
+				memcpy(buf + n + 4 + mk, tag, t);
+			}
 		}
 	}
 	if (err)
 		return err;
 	st->rtcp_top = (int64_t)index + 1;
 	stream_commit(s, st, &tmp);
-	*len = n + 4 + t;
+	s->used_rtcp++;
+	*len = n + 4 + t + mk;
 	return 0;
 }
 
@@ -664,16 +712,25 @@ int om_srtp_unprotect_rtcp(struct om_srtp *s, uint8_t *buf, size_t *len)
 	int err;
 	if (s->dir != OM_SRTP_RECV)
 		return EINVAL;
-	size_t n = *len, t = si->rtcp_tag_len;
-	if (!rtcp_hdr_ok(buf, n) || n < 8 + 4 + t || n > INT32_MAX)
+	size_t n = *len, t = si->rtcp_tag_len, mk = s->mki_len;
+	if (!rtcp_hdr_ok(buf, n) || n < 8 + 4 + t + mk || n > INT32_MAX)
 		return EPROTO;
-	if (s->backend == OM_SRTP_BACKEND_LIBSRTP2)
-		return om_srtp_lib_unprotect(s, buf, len, 1);
+	/* The MKI: last (AEAD) or before the tag (CM). */
+	const uint8_t *mki = si->gcm ? buf + n - mk : buf + n - t - mk;
+	if (mk && memcmp(mki, s->mki, mk) != 0)
+		return EKEYREJECTED;
+	if (s->used_rtcp >= s->life_rtcp)
+		return EKEYEXPIRED;
+	if (s->backend == OM_SRTP_BACKEND_LIBSRTP2) {
+		if (!(err = om_srtp_lib_unprotect(s, buf, len, 1)))
+			s->used_rtcp++;
+		return err;
+	}
 	uint32_t ssrc = rd32(buf + 4);
 	if ((err = stream_get(s, ssrc, &tmp, &st)))
 		return err;
-	size_t m = n - 4 - t; /* end of the (encrypted) RTCP payload */
-	const uint8_t *eidx = si->gcm ? buf + n - 4 : buf + m;
+	size_t m = n - 4 - t - mk; /* end of the (encrypted) RTCP payload */
+	const uint8_t *eidx = si->gcm ? buf + m + t : buf + m;
 	uint32_t w = rd32(eidx);
 	int64_t index = w & ~RTCP_E;
 	int encrypted = (w & RTCP_E) != 0;
@@ -692,7 +749,7 @@ int om_srtp_unprotect_rtcp(struct om_srtp *s, uint8_t *buf, size_t *len)
 		uint8_t iv[16], tag[20];
 		if ((err = hmac(s->rtcp.mac, buf, m + 4, NULL, 0, tag)))
 			return err;
-		if (CRYPTO_memcmp(tag, buf + m + 4, t) != 0)
+		if (CRYPTO_memcmp(tag, buf + m + 4 + mk, t) != 0)
 			return EBADMSG;
 		if (encrypted) {
 			cm_iv(iv, s->rtcp.salt, ssrc, index);
@@ -704,6 +761,7 @@ int om_srtp_unprotect_rtcp(struct om_srtp *s, uint8_t *buf, size_t *len)
 	win_add(st->rtcp_win, &st->rtcp_top, index);
 	st->rtcp_seen = 1;
 	stream_commit(s, st, &tmp);
+	s->used_rtcp++;
 	*len = m;
 	return 0;
 }

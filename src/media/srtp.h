@@ -21,6 +21,8 @@
  *   EMSGSIZE  protect: `cap` has no room for the tag (and SRTCP index)
  *   ENOSPC    a new SSRC and the SSRC table is full
  *   EOVERFLOW the SRTCP index (2^31) or packet index (2^48) is exhausted
+ *   EKEYREJECTED the packet's MKI is not this session's (RFC 3711 §3.1)
+ *   EKEYEXPIRED  the master key's lifetime (packets) is used up: re-key
  *   EINVAL    wrong direction for this session, or a bad policy
  *   ENOTSUP   suite/backend/KDR combination not supported
  *   ENOMEM    out of memory (om_srtp_new; or OpenSSL failing to allocate
@@ -50,12 +52,17 @@ enum om_srtp_dir {
 };
 
 /* The replay window, in packets (RFC 3711 §3.3.2 asks for at least 64). */
-#define OM_SRTP_WINDOW       128
-#define OM_SRTP_MAX_SSRCS    16
-/* The most protect adds to an RTP packet (GCM tag) or an RTCP packet
- * (tag + E-bit/index word). */
-#define OM_SRTP_MAX_TRAILER  16
-#define OM_SRTCP_MAX_TRAILER 20
+#define OM_SRTP_WINDOW        128
+#define OM_SRTP_MAX_SSRCS     16
+/* Longest MKI (RFC 4568 allows 128 octets; SDES peers use 1-4). */
+#define OM_SRTP_MAX_MKI       4
+/* The most protect adds to an RTP packet (GCM tag + MKI) or an RTCP packet
+ * (tag + E-bit/index word + MKI). */
+#define OM_SRTP_MAX_TRAILER   (16 + OM_SRTP_MAX_MKI)
+#define OM_SRTCP_MAX_TRAILER  (20 + OM_SRTP_MAX_MKI)
+/* Most packets one master key may protect (RFC 3711 §9.2). */
+#define OM_SRTP_MAX_LIFETIME  (1ULL << 48)
+#define OM_SRTCP_MAX_LIFETIME (1ULL << 31)
 
 struct om_srtp_policy {
 	enum om_srtp_suite suite;
@@ -69,6 +76,15 @@ struct om_srtp_policy {
 	uint32_t kdr;
 	/* SSRCs tracked per session; 0 means OM_SRTP_MAX_SSRCS. */
 	unsigned max_ssrcs;
+	/* Master Key Identifier (RFC 3711 §3.1): mki_len octets (0: none,
+	 * else 1..OM_SRTP_MAX_MKI) carried in every packet. protect writes it;
+	 * unprotect refuses a packet carrying another (EKEYREJECTED). Copied. */
+	const uint8_t *mki;
+	size_t mki_len;
+	/* Master key lifetime in packets (RFC 4568 §6.1 "|2^n"), counted
+	 * separately for SRTP and SRTCP; 0: the suite's maximum. Once used up
+	 * every packet gets EKEYEXPIRED. */
+	uint64_t lifetime;
 };
 
 struct om_srtp;
@@ -85,7 +101,8 @@ int om_srtp_new(const struct om_srtp_policy *p, struct om_srtp **out);
 /* Zeroes every key (OPENSSL_cleanse) and frees. NULL is ignored. */
 void om_srtp_free(struct om_srtp *s);
 
-/* RTP packet in buf[0..*len) -> SRTP in place; cap is the buffer size. */
+/* RTP packet in buf[0..*len) -> SRTP in place; cap is the buffer size
+ * (at least *len + OM_SRTP_MAX_TRAILER is always enough). */
 int om_srtp_protect(struct om_srtp *s, uint8_t *buf, size_t *len, size_t cap);
 /* SRTP in buf[0..*len) -> RTP in place. */
 int om_srtp_unprotect(struct om_srtp *s, uint8_t *buf, size_t *len);

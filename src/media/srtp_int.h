@@ -51,6 +51,10 @@ struct om_srtp {
 	enum om_srtp_dir dir;
 	struct om_srtp_plane rtp, rtcp;
 	void *lib; /* srtp_t of the libsrtp2 backend */
+	uint8_t mki[OM_SRTP_MAX_MKI];
+	size_t mki_len;
+	/* Master key lifetime (packets) and use, per plane (RFC 3711 §9.2). */
+	uint64_t life_rtp, life_rtcp, used_rtp, used_rtcp;
 	unsigned nstreams, max_streams, last;
 	struct om_srtp_stream *streams;
 };

@@ -4,7 +4,8 @@
  *
  * One srtp_t per session with an ssrc_any_outbound (SEND) or
  * ssrc_any_inbound (RECV) policy, window 128, no repeated transmissions.
- * libsrtp2 creates its per-SSRC streams itself; the om_srtp stream table
+ * An MKI is given to libsrtp2 as a one-entry master key array and the
+ * *_mki calls are used. libsrtp2 creates its per-SSRC streams itself; the om_srtp stream table
  * only bounds how many SSRCs a session accepts, the same as the OpenSSL
  * backend. Headers are checked by the caller (srtp.c) so both backends
  * refuse the same malformed packets with the same error. */
@@ -44,6 +45,8 @@ static int map_err(srtp_err_status_t e)
 		return EOVERFLOW;
 	case srtp_err_status_cipher_fail:
 		return EBADMSG; /* GCM tag mismatch is reported by the cipher */
+	case srtp_err_status_bad_mki:
+		return EKEYREJECTED;
 	default:
 		return EPROTO;
 	}
@@ -87,7 +90,19 @@ int om_srtp_lib_new(struct om_srtp *s, const struct om_srtp_policy *p)
 		return EINVAL;
 	memcpy(key, p->key, p->key_len);
 	pol.ssrc.type = p->dir == OM_SRTP_SEND ? ssrc_any_outbound : ssrc_any_inbound;
-	pol.key = key;
+	/* With an MKI: one master key in the keys array (libsrtp2 2.x). */
+	uint8_t mki[OM_SRTP_MAX_MKI];
+	srtp_master_key_t mk, *mks[1] = { &mk };
+	if (p->mki_len) {
+		memcpy(mki, p->mki, p->mki_len);
+		mk.key = key;
+		mk.mki_id = mki;
+		mk.mki_size = (unsigned)p->mki_len;
+		pol.keys = mks;
+		pol.num_master_keys = 1;
+	} else {
+		pol.key = key;
+	}
 	pol.window_size = OM_SRTP_WINDOW;
 	pol.allow_repeat_tx = 0;
 	srtp_err_status_t e = srtp_create(&ctx, &pol);
@@ -136,8 +151,9 @@ int om_srtp_lib_protect(struct om_srtp *s, uint8_t *buf, size_t *len, int rtcp)
 	int err = ssrc_room(s, ssrc, &known);
 	if (err)
 		return err;
-	srtp_err_status_t e = rtcp ? srtp_protect_rtcp((srtp_t)s->lib, buf, &n)
-	                           : srtp_protect((srtp_t)s->lib, buf, &n);
+	unsigned use_mki = s->mki_len != 0;
+	srtp_err_status_t e = rtcp ? srtp_protect_rtcp_mki((srtp_t)s->lib, buf, &n, use_mki, 0)
+	                           : srtp_protect_mki((srtp_t)s->lib, buf, &n, use_mki, 0);
 	if ((err = map_err(e)))
 		return err;
 	ssrc_note(s, ssrc, known);
@@ -152,8 +168,19 @@ int om_srtp_lib_unprotect(struct om_srtp *s, uint8_t *buf, size_t *len, int rtcp
 	int err = ssrc_room(s, ssrc, &known);
 	if (err)
 		return err;
-	srtp_err_status_t e = rtcp ? srtp_unprotect_rtcp((srtp_t)s->lib, buf, &n)
-	                           : srtp_unprotect((srtp_t)s->lib, buf, &n);
+	/* srtp.c checked the MKI already. libsrtp2 2.5 looks for an SRTCP MKI
+	 * at the SRTP tag length from the end (wrong for _32, whose SRTCP tag
+	 * is 80 bits): take the MKI out and let it use its one key. */
+	size_t mk = s->mki_len;
+	if (mk) {
+		const struct om_srtp_suite_info *si = s->suite;
+		size_t t = rtcp ? si->rtcp_tag_len : si->tag_len;
+		if (!si->gcm) /* CM: ... | MKI | tag */
+			memmove(buf + (size_t)n - t - mk, buf + (size_t)n - t, t);
+		n -= (int)mk; /* AEAD: the MKI is last */
+	}
+	srtp_err_status_t e = rtcp ? srtp_unprotect_rtcp_mki((srtp_t)s->lib, buf, &n, 0)
+	                           : srtp_unprotect_mki((srtp_t)s->lib, buf, &n, 0);
 	if ((err = map_err(e)))
 		return err;
 	ssrc_note(s, ssrc, known);

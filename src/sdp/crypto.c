@@ -29,8 +29,11 @@
  * Two outcomes besides success: a syntax error (EINVAL: the attribute is
  * garbage, the media's crypto cannot be trusted) and a well-formed line
  * openum will not use (`unusable`: the answerer tries the next line, RFC
- * 4568 §7.1.2). openum implements neither MKI nor a key derivation rate nor
- * the weakened modes, so those lines are unusable whatever the plan. */
+ * 4568 §7.1.2). openum implements MKIs of 1-4 octets (one key per line),
+ * but neither a key derivation rate nor the weakened modes, so those lines
+ * are unusable whatever the plan; so is a lifetime too short for a call
+ * (openum never re-keys: under 2^20 packets) or beyond what RFC 3711 §9.2
+ * allows any suite (2^48). */
 #include "sdp/sdp.h"
 
 #include <errno.h>
@@ -76,6 +79,14 @@ enum om_sdp_crypto_suite om_sdp_suite_parse(struct om_str name)
 		if (om_str_caseeq_c(name, suites[i].name))
 			return (enum om_sdp_crypto_suite)i;
 	return OM_SDP_SUITE_UNKNOWN;
+}
+
+size_t om_sdp_mki_bytes(const struct om_sdp_crypto_key *k, uint8_t *out)
+{
+	size_t n = k->mki_len <= OM_SDP_MKI_MAX ? k->mki_len : 0;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (uint8_t)(k->mki_value >> (8 * (n - 1 - i)));
+	return n;
 }
 
 void om_sdp_crypto_clear(struct om_sdp_crypto *c)
@@ -349,8 +360,12 @@ static const char *verdict(const struct om_sdp_crypto *c, bool inline_only)
 		return "crypto_key_method";
 	if (c->keysalt_len != om_sdp_suite_key_len(c->suite) + om_sdp_suite_salt_len(c->suite))
 		return "crypto_key_length";
-	if (c->has_mki || c->nkeys > 1)
-		return "crypto_mki_unsupported";
+	if (c->nkeys > 1)
+		return "crypto_multiple_keys";
+	if (c->has_mki && c->mki_len > OM_SDP_MKI_MAX)
+		return "crypto_mki_length";
+	if (c->has_mki && c->mki_len < 4 && c->mki_value >> (8 * c->mki_len) != 0)
+		return "crypto_mki_value";
 	if (c->kdr != 0)
 		return "crypto_kdr_unsupported";
 	if (c->flags & (OM_SDP_CRYPTO_UNENCRYPTED_SRTP | OM_SDP_CRYPTO_UNENCRYPTED_SRTCP |
@@ -360,7 +375,8 @@ static const char *verdict(const struct om_sdp_crypto *c, bool inline_only)
 		return "crypto_fec_key_unsupported";
 	if (c->flags & OM_SDP_CRYPTO_UNKNOWN_PARAM)
 		return "crypto_unknown_param";
-	if (c->has_lifetime && c->lifetime == 0)
+	if (c->has_lifetime &&
+	    (c->lifetime < OM_SDP_LIFETIME_MIN || c->lifetime > OM_SDP_LIFETIME_MAX))
 		return "crypto_lifetime";
 	return NULL;
 }

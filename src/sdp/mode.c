@@ -98,9 +98,24 @@ static int fresh_key(struct om_sdp_crypto_key *k, uint32_t tag, enum om_sdp_cryp
 
 static void put_crypto(struct om_buf *out, const struct om_sdp_crypto_key *k)
 {
+	om_buf_secret(out); /* from here on it holds a key */
 	om_buf_printf(out, "a=crypto:%" PRIu32 " %s inline:", k->tag, om_sdp_suite_name(k->suite));
 	b64_encode(out, k->keysalt, k->keysalt_len);
+	if (k->mki_len)
+		om_buf_printf(out, "|%" PRIu32 ":%" PRIu32, k->mki_value, k->mki_len);
 	om_buf_adds(out, "\r\n");
+}
+
+/* The peer's key of an a=crypto line, with its MKI and lifetime. */
+static void take_key(struct om_sdp_crypto_key *k, const struct om_sdp_crypto *c)
+{
+	k->tag = c->tag;
+	k->suite = c->suite;
+	memcpy(k->keysalt, c->keysalt, c->keysalt_len);
+	k->keysalt_len = c->keysalt_len;
+	k->mki_value = c->has_mki ? c->mki_value : 0;
+	k->mki_len = c->has_mki ? c->mki_len : 0;
+	k->lifetime = c->has_lifetime ? c->lifetime : 0;
 }
 
 static void put_session(struct om_buf *out, const struct om_sdp_local *l)
@@ -308,12 +323,16 @@ static int build_answer(const struct om_sdp *offer, const struct choice *ch,
 	res.remote_port = m->port;
 	if (ch->srtp) {
 		const struct om_sdp_crypto *c = ch->crypto;
-		res.remote_key.tag = c->tag;
-		res.remote_key.suite = c->suite;
-		memcpy(res.remote_key.keysalt, c->keysalt, c->keysalt_len);
-		res.remote_key.keysalt_len = c->keysalt_len;
+		take_key(&res.remote_key, c);
 		if ((rc = fresh_key(&res.local_key[0], c->tag, c->suite)) != 0)
 			goto out;
+		/* An offerer that sends an MKI gets one of the same length back
+		 * (RFC 4568 §6.1 leaves it to each key; SBCs with MKI on by
+		 * default expect it both ways). */
+		if (c->has_mki) {
+			res.local_key[0].mki_value = 1;
+			res.local_key[0].mki_len = c->mki_len;
+		}
 		res.nlocal_key = 1;
 	}
 	size_t mark = out->len;
@@ -478,10 +497,7 @@ int om_sdp_answer_take(struct om_sdp_result *ours, const struct om_sdp *answer)
 		ours->local_key[0] = keep;
 		OPENSSL_cleanse(&keep, sizeof(keep));
 		ours->nlocal_key = 1;
-		ours->remote_key.tag = cr->tag;
-		ours->remote_key.suite = cr->suite;
-		memcpy(ours->remote_key.keysalt, cr->keysalt, cr->keysalt_len);
-		ours->remote_key.keysalt_len = cr->keysalt_len;
+		take_key(&ours->remote_key, cr);
 	} else if (m->ncrypto_lines > 0) {
 		ours->crypto_ignored = true;
 	}

@@ -21,14 +21,20 @@
 #include "core/str.h"
 
 /* ---- bounds ------------------------------------------------------------ */
-#define OM_SDP_MAX_BODY    16384 /* bytes */
-#define OM_SDP_MAX_LINES   256
-#define OM_SDP_MAX_ATTRS   128 /* a= lines in the whole description */
-#define OM_SDP_MAX_MEDIA   8
-#define OM_SDP_MAX_FMT     32 /* formats on one m= line */
-#define OM_SDP_MAX_RTPMAP  32 /* rtpmap + fmtp kept per m= line */
-#define OM_SDP_MAX_CRYPTO  8  /* a=crypto per m= line */
-#define OM_SDP_KEYSALT_MAX 46 /* AES-256 key (32) + salt (14) */
+#define OM_SDP_MAX_BODY     16384 /* bytes */
+#define OM_SDP_MAX_LINES    256
+#define OM_SDP_MAX_ATTRS    128 /* a= lines in the whole description */
+#define OM_SDP_MAX_MEDIA    8
+#define OM_SDP_MAX_FMT      32 /* formats on one m= line */
+#define OM_SDP_MAX_RTPMAP   32 /* rtpmap + fmtp kept per m= line */
+#define OM_SDP_MAX_CRYPTO   8  /* a=crypto per m= line */
+#define OM_SDP_KEYSALT_MAX  46 /* AES-256 key (32) + salt (14) */
+#define OM_SDP_MKI_MAX      4  /* MKI octets openum implements (RFC 4568 allows 128) */
+/* Master-key lifetimes openum accepts, in packets. openum never re-keys
+ * within a call, so a key must last the longest call: 2^20 packets is 5.8
+ * hours at 20 ms (2.9 at 10 ms); RFC 3711 §9.2 caps every suite at 2^48. */
+#define OM_SDP_LIFETIME_MIN (1ULL << 20)
+#define OM_SDP_LIFETIME_MAX (1ULL << 48)
 
 /* ---- SDES crypto suites ------------------------------------------------ */
 enum om_sdp_crypto_suite {
@@ -57,8 +63,9 @@ size_t om_sdp_suite_salt_len(enum om_sdp_crypto_suite s);
 #define OM_SDP_CRYPTO_FEC_ORDER            0x20u /* FEC_ORDER given (any value) */
 
 /* One a=crypto attribute. A line that is well-formed but that openum cannot
- * use (unknown suite, wrong key length, MKI, KDR, weakening session
- * parameters) has `unusable` set to a stable reason; a line with bad syntax
+ * use (unknown suite, wrong key length, an MKI longer than 4 octets or
+ * several keys, a lifetime outside OM_SDP_LIFETIME_MIN..MAX, KDR,
+ * weakening session parameters) has `unusable` set to a stable reason; a line with bad syntax
  * is not stored at all: its media gets crypto_error instead. */
 struct om_sdp_crypto {
 	uint32_t tag;                        /* 1*9DIGIT */
@@ -164,7 +171,16 @@ struct om_sdp_crypto_key {
 	enum om_sdp_crypto_suite suite;
 	uint8_t keysalt[OM_SDP_KEYSALT_MAX];
 	size_t keysalt_len;
+	/* MKI (RFC 4568 §6.1 "|value:length"): mki_len 0 = none, else 1..4;
+	 * on the wire (RFC 3711 §3.1) the value as mki_len big-endian octets. */
+	uint32_t mki_value;
+	uint32_t mki_len;
+	uint64_t lifetime; /* packets; 0 = not given (the suite's maximum) */
 };
+
+/* The MKI of k as it appears in packets: mki_len big-endian octets into
+ * out (at least OM_SDP_MKI_MAX). Returns mki_len. */
+size_t om_sdp_mki_bytes(const struct om_sdp_crypto_key *k, uint8_t *out);
 
 enum om_sdp_plan_mode { OM_SDP_UNSECURED = 0, OM_SDP_SIPSECURED, OM_SDP_SECURED };
 enum om_sdp_transport { OM_SDP_TCP = 0, OM_SDP_TLS };
@@ -188,7 +204,9 @@ struct om_sdp_result {
 	struct om_sdp_conn remote; /* where the peer wants media */
 	uint16_t remote_port;
 	struct om_sdp_crypto_key remote_key; /* SRTP: the peer's sending key */
-	/* ANSWER: the key we send with; OFFER: one per suite, in offer order. */
+	/* ANSWER: the key we send with (with an MKI of the same length when the
+	 * offerer's key has one: value 1); OFFER: one per suite, in offer
+	 * order, without MKI. */
 	struct om_sdp_crypto_key local_key[OM_SDP_SUITE_COUNT];
 	size_t nlocal_key;
 };
@@ -197,7 +215,9 @@ void om_sdp_result_clear(struct om_sdp_result *r);
 
 /* The R3 table. offer NULL = delayed offer (INVITE without SDP): the result
  * is openum's own offer as the mode requires. On ANSWER/OFFER the SDP text
- * is appended to `out`; on REFUSED nothing is. Returns 0 with *r filled
+ * is appended to `out`, which is marked secret (om_buf_secret: every later
+ * growth and om_buf_free cleanse the old block), since it holds a key; on
+ * REFUSED nothing is. Returns 0 with *r filled
  * (kind tells answer, offer or refusal), ENOMEM, or EIO (no randomness). */
 int om_sdp_mode_apply(enum om_sdp_plan_mode mode, enum om_sdp_transport tr,
                       const struct om_sdp *offer, const struct om_sdp_local *local,

@@ -183,12 +183,9 @@ int om_sip_msg_validate(const struct om_sip_msg *msg, enum om_sip_reason *reason
 		r = OM_SIP_R_BAD_ROUTE;
 		goto out;
 	}
-	if (check_addr_list(msg, OM_SIP_HDR_P_ASSERTED_IDENTITY, false) != 0 ||
-	    check_addr_list(msg, OM_SIP_HDR_DIVERSION, false) != 0 ||
-	    check_addr_list(msg, OM_SIP_HDR_HISTORY_INFO, false) != 0) {
-		r = OM_SIP_R_BAD_HEADER;
-		goto out;
-	}
+	/* P-Asserted-Identity, Diversion and History-Info are not checked:
+	 * they only inform the routing, which skips a malformed entry (and
+	 * logs it) instead of refusing the whole call (R11). */
 	unsigned mf;
 	if (om_sip_msg_max_forwards(msg, &mf) == EBADMSG) {
 		/* out of range (ERANGE) is treated as absent: RFC 4475 §3.1.2.4 */

@@ -6,6 +6,7 @@
  * error of another session is never blamed on this peer. */
 #include "tls/tls.h"
 #include "core/alloc.h"
+#include "tls/tls_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -229,7 +230,11 @@ int om_tls_sess_new(struct om_tls_ctx *ctx, struct om_tls_sess **out)
 	BIO_set_mem_eof_return(t->rbio, -1);
 	BIO_set_mem_eof_return(t->wbio, -1);
 	SSL_set_bio(t->ssl, t->rbio, t->wbio);
-	SSL_set_accept_state(t->ssl);
+	/* A server context accepts; a client one (client.c) connects. */
+	if (SSL_is_server(t->ssl))
+		SSL_set_accept_state(t->ssl);
+	else
+		SSL_set_connect_state(t->ssl);
 	t->ctx = om_tls_ctx_ref(ctx);
 	*out = t;
 	return 0;
@@ -455,4 +460,28 @@ const char *om_tls_sess_version(const struct om_tls_sess *t)
 const char *om_tls_sess_cipher(const struct om_tls_sess *t)
 {
 	return SSL_get_cipher_name(t->ssl);
+}
+
+/* ------------------------------------------------ for client.c */
+
+int om_tls_ctx_wrap_i(SSL_CTX *ssl, X509_STORE *store, const struct om_tls_opts *o,
+                      struct om_tls_ctx **out)
+{
+	struct om_tls_ctx *c = om_calloc(1, sizeof(*c));
+	if (!c) {
+		SSL_CTX_free(ssl);
+		return ENOMEM;
+	}
+	c->ssl = ssl;
+	c->store = store;
+	X509_STORE_up_ref(store);
+	c->o = *o;
+	c->refs = 1;
+	*out = c;
+	return 0;
+}
+
+SSL *om_tls_sess_ssl_i(struct om_tls_sess *t)
+{
+	return t->ssl;
 }

@@ -145,4 +145,27 @@ enum om_tls_reject om_tls_reject_from_verify(long verify_err);
 /* One-line subject (RFC 2253) into buf ("" when x is NULL). */
 void om_tls_cert_subject(X509 *x, char *buf, size_t len);
 
+/* ------------------------------------------------- client side (client.c) */
+
+/* A client context for the connections openum opens (DESIGN "Flows", R5):
+ * it presents our certificate (+ chain) as the client certificate and
+ * verifies the server's chain against `trusted` (partial chains, CRLs
+ * when the store has them, the security level), TLS 1.2 minimum, the same
+ * AEAD suites as the server side, no session resumption. The server's
+ * NAME is checked after the handshake with om_tls_client_check_name (RFC
+ * 5922 §7.2: the same rules as for gateways connecting to us). Used with
+ * om_tls_sess_* like a server context. 0 or errno with err filled. */
+int om_tls_client_ctx_new(const struct om_tls_opts *o, X509 *cert, STACK_OF(X509) * chain,
+                          EVP_PKEY *key, X509_STORE *trusted, struct om_tls_ctx **out, char *err,
+                          size_t errlen);
+/* A client session towards a server that must prove `name` (the
+ * gateway's TLS name; sent as SNI when it is a DNS name). 0, EINVAL (a
+ * server context), ENOMEM. */
+int om_tls_client_sess_new(struct om_tls_ctx *ctx, const char *name, struct om_tls_sess **out);
+/* After the handshake: does the server's certificate carry `name`? 0, or
+ * EACCES with *why: OM_TLS_R_NO_CERT, OM_TLS_R_WILDCARD (only wildcard
+ * names), OM_TLS_R_NO_GATEWAY (another name). Event 1130 is the caller's. */
+int om_tls_client_check_name(const struct om_tls_sess *t, const char *name,
+                             enum om_tls_reject *why);
+
 #endif

@@ -95,11 +95,19 @@ static void rnd(uint8_t *p, size_t n)
 		p[i] = rnd8();
 }
 
+/* MKI and lifetime given to every session mk() makes (tests set them). */
+static const uint8_t *g_mki;
+static size_t g_mki_len;
+static uint64_t g_lifetime;
+
 static struct om_srtp *mk(enum om_srtp_suite suite, enum om_srtp_backend be, enum om_srtp_dir dir,
                           const uint8_t *key)
 {
 	struct om_srtp_policy p = { .suite = suite, .backend = be, .dir = dir, .key = key };
 	p.key_len = om_srtp_suite_key_len(suite);
+	p.mki = g_mki;
+	p.mki_len = g_mki_len;
+	p.lifetime = g_lifetime;
 	struct om_srtp *s = NULL;
 	int err = om_srtp_new(&p, &s);
 	if (err) {
@@ -422,6 +430,136 @@ UT_TEST(same_backend_roundtrip)
 		differential(all_suites[i], OM_SRTP_BACKEND_OPENSSL, OM_SRTP_BACKEND_OPENSSL);
 		differential(all_suites[i], OM_SRTP_BACKEND_LIBSRTP2, OM_SRTP_BACKEND_LIBSRTP2);
 	}
+}
+
+/* RFC 3711 §3.1 MKI of 1..4 octets: both backends write it at the same
+ * place (CM: before the tag; AEAD: after it) and read each other's. */
+UT_TEST(differential_with_mki)
+{
+	static const uint8_t mki[4] = { 0xde, 0xad, 0xbe, 0xef };
+	for (size_t l = 1; l <= 4; l++) {
+		g_mki = mki + 4 - l;
+		g_mki_len = l;
+		for (size_t i = 0; i < NSUITES; i++) {
+			differential(all_suites[i], OM_SRTP_BACKEND_OPENSSL,
+			             OM_SRTP_BACKEND_LIBSRTP2);
+			differential(all_suites[i], OM_SRTP_BACKEND_LIBSRTP2,
+			             OM_SRTP_BACKEND_OPENSSL);
+		}
+	}
+	g_mki = NULL;
+	g_mki_len = 0;
+}
+
+/* A packet carrying another MKI (or none where one is expected) is refused
+ * before any crypto, and the session state is unchanged: the genuine packet
+ * passes afterwards. */
+UT_TEST(mki_mismatch_refused)
+{
+	static const uint8_t mki_a[2] = { 0, 1 }, mki_b[2] = { 0, 2 };
+	uint8_t key[64], buf[256], keep[256];
+	rnd(key, sizeof(key));
+	for (size_t i = 0; i < NSUITES; i++) {
+		for (int be = 0; be < 2; be++) {
+			g_mki = mki_a;
+			g_mki_len = 2;
+			struct om_srtp *tx =
+			    mk(all_suites[i], (enum om_srtp_backend)be, OM_SRTP_SEND, key);
+			g_mki = mki_b;
+			struct om_srtp *rxb =
+			    mk(all_suites[i], (enum om_srtp_backend)be, OM_SRTP_RECV, key);
+			g_mki = mki_a;
+			struct om_srtp *rxa =
+			    mk(all_suites[i], (enum om_srtp_backend)be, OM_SRTP_RECV, key);
+			g_mki = NULL;
+			g_mki_len = 0;
+			struct om_srtp *rxn =
+			    mk(all_suites[i], (enum om_srtp_backend)be, OM_SRTP_RECV, key);
+			UT_TRUE(tx && rxa && rxb && rxn);
+			for (int rtcp = 0; rtcp < 2; rtcp++) {
+				size_t len =
+				    rtcp ? rtcp_make(buf, 7, 20) : rtp_make(buf, 1, 7, 160, 0, 0);
+				UT_EQ_INT(0, rtcp ? om_srtp_protect_rtcp(tx, buf, &len, sizeof(buf))
+				                  : om_srtp_protect(tx, buf, &len, sizeof(buf)));
+				memcpy(keep, buf, len);
+				size_t l2 = len;
+				UT_EQ_INT(EKEYREJECTED, rtcp ? om_srtp_unprotect_rtcp(rxb, buf, &l2)
+				                             : om_srtp_unprotect(rxb, buf, &l2));
+				UT_EQ_INT(len, l2);
+				/* Without an MKI the receiver reads the MKI as tag bytes. */
+				memcpy(buf, keep, len);
+				int e = rtcp ? om_srtp_unprotect_rtcp(rxn, buf, &l2)
+				             : om_srtp_unprotect(rxn, buf, &l2);
+				UT_TRUE(e == EBADMSG || e == EPROTO);
+				memcpy(buf, keep, len);
+				l2 = len;
+				UT_EQ_INT(0, rtcp ? om_srtp_unprotect_rtcp(rxa, buf, &l2)
+				                  : om_srtp_unprotect(rxa, buf, &l2));
+			}
+			om_srtp_free(tx);
+			om_srtp_free(rxa);
+			om_srtp_free(rxb);
+			om_srtp_free(rxn);
+		}
+	}
+}
+
+/* The master key lifetime (RFC 3711 §9.2, SDES "|2^n"): after `lifetime`
+ * packets of a plane every further one is refused, both ways, both
+ * backends; the other plane counts on its own. */
+UT_TEST(lifetime_enforced)
+{
+	uint8_t key[64], buf[256];
+	rnd(key, sizeof(key));
+	for (size_t i = 0; i < NSUITES; i++) {
+		for (int be = 0; be < 2; be++) {
+			g_lifetime = 5;
+			struct om_srtp *tx =
+			    mk(all_suites[i], (enum om_srtp_backend)be, OM_SRTP_SEND, key);
+			struct om_srtp *rx =
+			    mk(all_suites[i], (enum om_srtp_backend)be, OM_SRTP_RECV, key);
+			g_lifetime = 0;
+			UT_TRUE(tx && rx);
+			uint8_t w6[256];
+			size_t w6_len = 0;
+			for (uint16_t q = 0; q < 6; q++) {
+				size_t len = rtp_make(buf, q, 9, 80, 0, 0);
+				int e = om_srtp_protect(tx, buf, &len, sizeof(buf));
+				UT_EQ_INT(q < 5 ? 0 : EKEYEXPIRED, e);
+				if (e == 0) {
+					UT_EQ_INT(0, om_srtp_unprotect(rx, buf, &len));
+				}
+			}
+			/* A sixth packet protected elsewhere with the same key is
+			 * refused by the receiver too. */
+			g_lifetime = 0;
+			struct om_srtp *tx2 =
+			    mk(all_suites[i], (enum om_srtp_backend)be, OM_SRTP_SEND, key);
+			w6_len = rtp_make(w6, 5, 9, 80, 0, 0);
+			UT_TRUE(tx2);
+			UT_EQ_INT(0, om_srtp_protect(tx2, w6, &w6_len, sizeof(w6)));
+			UT_EQ_INT(EKEYEXPIRED, om_srtp_unprotect(rx, w6, &w6_len));
+			size_t len = rtcp_make(buf, 9, 20);
+			UT_EQ_INT(0, om_srtp_protect_rtcp(tx, buf, &len, sizeof(buf)));
+			UT_EQ_INT(0, om_srtp_unprotect_rtcp(rx, buf, &len));
+			om_srtp_free(tx);
+			om_srtp_free(tx2);
+			om_srtp_free(rx);
+		}
+	}
+	struct om_srtp_policy p = { .suite = OM_SRTP_AES_CM_128_HMAC_SHA1_80,
+		                    .key = key,
+		                    .key_len = 30,
+		                    .lifetime = (1ULL << 48) + 1 };
+	struct om_srtp *s = NULL;
+	UT_EQ_INT(EINVAL, om_srtp_new(&p, &s));
+	p.lifetime = 0;
+	p.mki_len = 5;
+	p.mki = key;
+	UT_EQ_INT(EINVAL, om_srtp_new(&p, &s));
+	p.mki = NULL;
+	p.mki_len = 1;
+	UT_EQ_INT(EINVAL, om_srtp_new(&p, &s));
 }
 
 /* Three rollovers with bursts of loss up to 30,000 packets: the receiver's
@@ -926,6 +1064,7 @@ UT_MAIN(UT_CASE(kdf_rfc3711_b3), UT_CASE(kdf_rfc6188_aes256), UT_CASE(aes_cm_key
         UT_CASE(gcm128_rfc7714_16_1_1), UT_CASE(gcm256_rfc7714_16_2_1),
         UT_CASE(gcm128_srtcp_rfc7714_17_1), UT_CASE(differential_openssl_to_libsrtp2),
         UT_CASE(differential_libsrtp2_to_openssl), UT_CASE(same_backend_roundtrip),
+        UT_CASE(differential_with_mki), UT_CASE(mki_mismatch_refused), UT_CASE(lifetime_enforced),
         UT_CASE(roc_follows_several_rollovers), UT_CASE(tamper_every_bit), UT_CASE(replay_window),
         UT_CASE(replay_window_rtcp), UT_CASE(ssrc_table_is_bounded), UT_CASE(malformed_and_misuse),
         UT_CASE(bad_policies), UT_CASE(suite_names), UT_CASE(keys_zeroed_on_free),

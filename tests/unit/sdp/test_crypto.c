@@ -128,12 +128,32 @@ UT_TEST(unusable_lines)
 		  "crypto_unknown_suite" },
 		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQWnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ",
 		  "crypto_key_length" },
-		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|2^20|1:4",
-		  "crypto_mki_unsupported" },
-		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|1:4",
-		  "crypto_mki_unsupported" },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|2^20|1:5",
+		  "crypto_mki_length" },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|1:128",
+		  "crypto_mki_length" },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|256:1",
+		  "crypto_mki_value" },
 		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|2^20|1:4;inline:t0r0/apkukU7JjjfR0mY8GEimBq4OiPEm9eKSFOx|2^20|2:4",
-		  "crypto_mki_unsupported" },
+		  "crypto_multiple_keys" },
+		/* Lifetimes a call cannot live with (openum does not re-key)
+		 * and ones beyond RFC 3711 §9.2's 2^48. */
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|1",
+		  "crypto_lifetime" },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|2^0",
+		  "crypto_lifetime" },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|2^10",
+		  "crypto_lifetime" },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|1048575",
+		  "crypto_lifetime" },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|2^49",
+		  "crypto_lifetime" },
+		{ "1 AES_CM_128_HMAC_SHA1_32 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|2^63|1:1",
+		  "crypto_lifetime" },
+		{ "1 AEAD_AES_128_GCM inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5w|2^49",
+		  "crypto_lifetime" },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|18446744073709551615",
+		  "crypto_lifetime" },
 		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ KDR=1",
 		  "crypto_kdr_unsupported" },
 		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ UNENCRYPTED_SRTP",
@@ -187,5 +207,45 @@ UT_TEST(accepted_params)
 	UT_EQ_INT(0, c.keysalt_len);
 }
 
+/* MKIs of 1-4 octets (RFC 4568 §6.1, RFC 3711 §3.1) and the lifetimes at
+ * both ends of what openum accepts. */
+UT_TEST(mki_and_lifetime_accepted)
+{
+	static const struct {
+		const char *v;
+		uint64_t lifetime;
+		uint32_t mki, mki_len;
+	} t[] = {
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|2^31|1:1",
+		  1ULL << 31, 1, 1 },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|255:1",
+		  0, 255, 1 },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|2^20|4294967295:4",
+		  1ULL << 20, 4294967295u, 4 },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|1048576|65535:2",
+		  1ULL << 20, 65535, 2 },
+		{ "1 AES_CM_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ|2^48",
+		  1ULL << 48, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct om_sdp_crypto c;
+		const char *why;
+		if (parse(t[i].v, &c, &why) != 0)
+			UT_FAIL("refused (%s): %s", why, t[i].v);
+		if (c.unusable)
+			UT_FAIL("%s: unusable (%s)", t[i].v, c.unusable);
+		UT_EQ_INT(t[i].lifetime, c.has_lifetime ? c.lifetime : 0);
+		UT_EQ_INT(t[i].mki_len, c.has_mki ? c.mki_len : 0);
+		UT_EQ_INT(t[i].mki, c.has_mki ? c.mki_value : 0);
+		om_sdp_crypto_clear(&c);
+	}
+	struct om_sdp_crypto_key k = { .mki_value = 0x0102, .mki_len = 3 };
+	uint8_t b[OM_SDP_MKI_MAX];
+	UT_EQ_INT(3, om_sdp_mki_bytes(&k, b));
+	UT_EQ_INT(0, b[0]);
+	UT_EQ_INT(1, b[1]);
+	UT_EQ_INT(2, b[2]);
+}
+
 UT_MAIN(UT_CASE(suites_and_lengths), UT_CASE(unpadded_base64_and_case), UT_CASE(syntax_errors),
-        UT_CASE(unusable_lines), UT_CASE(accepted_params))
+        UT_CASE(unusable_lines), UT_CASE(accepted_params), UT_CASE(mki_and_lifetime_accepted))

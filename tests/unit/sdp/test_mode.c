@@ -216,6 +216,137 @@ UT_TEST(first_acceptable_crypto)
 	om_buf_free(&out);
 }
 
+/* Issue 11.8: a key whose lifetime a call cannot live with, or beyond the
+ * suite's 2^48, is skipped and the next acceptable line is taken. */
+UT_TEST(unusable_lifetime_skipped)
+{
+	static const char o[] = HEAD "m=audio 5004 RTP/SAVP 0\r\n"
+	                             "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" K80 "|1\r\n"
+	                             "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:" K80 "|2^0\r\n"
+	                             "a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:" K80 "|2^10\r\n"
+	                             "a=crypto:4 AES_CM_128_HMAC_SHA1_80 inline:" K80 "|2^49\r\n"
+	                             "a=crypto:5 AES_CM_128_HMAC_SHA1_32 inline:" K32 "|2^63\r\n"
+	                             "a=crypto:6 AES_CM_128_HMAC_SHA1_32 inline:" K32 "|2^31\r\n";
+	struct om_sdp_result r;
+	struct om_buf out;
+	om_buf_init(&out);
+	UT_EQ_INT(0, apply(S, L, o, &r, &out));
+	UT_EQ_INT(OM_SDP_ANSWER, r.kind);
+	UT_EQ_INT(6, r.remote_key.tag);
+	UT_EQ_INT(1ULL << 31, r.remote_key.lifetime);
+	UT_TRUE(strstr(om_buf_cstr(&out), "a=crypto:6 AES_CM_128_HMAC_SHA1_32 inline:") != NULL);
+	om_sdp_result_clear(&r);
+	om_buf_free(&out);
+	/* Only unusable lifetimes: 488 naming the first line's reason. */
+	static const char bad[] = HEAD "m=audio 5004 RTP/SAVP 0\r\n"
+	                               "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" K80 "|2^10\r\n";
+	om_buf_init(&out);
+	UT_EQ_INT(0, apply(S, L, bad, &r, &out));
+	UT_EQ_INT(OM_SDP_REFUSED, r.kind);
+	UT_EQ_INT(488, r.status);
+	UT_EQ_STR("crypto_lifetime", r.reason);
+	om_buf_free(&out);
+}
+
+/* MKI lines (RFC 4568 §6.1): an SBC offering only MKI lines is answered
+ * with SRTP, its MKI kept in the remote key and one of the same length in
+ * our answer; Lync's pair (MKI line first, then a plain one) takes the
+ * first, an offer whose MKI is longer than 4 octets the next line. */
+UT_TEST(mki_offers_answered)
+{
+	static const char only_mki[] =
+	    HEAD "m=audio 17490 RTP/AVP 8 0 101 13\r\n"
+	         "a=rtpmap:101 telephone-event/8000\r\n"
+	         "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" K80 "|2^31|1:1\r\n";
+	struct om_sdp_result r;
+	struct om_buf out;
+	om_buf_init(&out);
+	UT_EQ_INT(0, apply(U, L, only_mki, &r, &out));
+	UT_EQ_INT(OM_SDP_ANSWER, r.kind);
+	UT_TRUE(r.srtp);
+	UT_EQ_INT(1, r.remote_key.mki_len);
+	UT_EQ_INT(1, r.remote_key.mki_value);
+	UT_EQ_INT(1, r.local_key[0].mki_len);
+	UT_TRUE(strstr(om_buf_cstr(&out), "|1:1\r\n") != NULL);
+	/* Our answer parses back with its MKI usable. */
+	struct om_sdp *a = NULL;
+	UT_EQ_INT(0, om_sdp_parse(out.p, out.len, &a, NULL));
+	UT_TRUE(a->media[0].crypto[0].unusable == NULL);
+	UT_TRUE(a->media[0].crypto[0].has_mki);
+	om_sdp_free(a);
+	om_sdp_result_clear(&r);
+	om_buf_free(&out);
+
+	static const char lync[] =
+	    HEAD "m=audio 5004 RTP/SAVP 0\r\n"
+	         "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:" K80 "|2^31|1:1\r\n"
+	         "a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:" K80 "|2^31\r\n";
+	om_buf_init(&out);
+	UT_EQ_INT(0, apply(S, L, lync, &r, &out));
+	UT_EQ_INT(2, r.remote_key.tag);
+	UT_EQ_INT(1, r.remote_key.mki_len);
+	om_sdp_result_clear(&r);
+	om_buf_free(&out);
+
+	static const char long_mki[] =
+	    HEAD "m=audio 5004 RTP/SAVP 0\r\n"
+	         "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:" K80 "|2^31|1:8\r\n"
+	         "a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:" K80 "|2^31\r\n";
+	om_buf_init(&out);
+	UT_EQ_INT(0, apply(S, L, long_mki, &r, &out));
+	UT_EQ_INT(3, r.remote_key.tag);
+	UT_EQ_INT(0, r.remote_key.mki_len);
+	UT_EQ_INT(0, r.local_key[0].mki_len);
+	UT_TRUE(strstr(om_buf_cstr(&out), "|") == NULL);
+	om_sdp_result_clear(&r);
+	om_buf_free(&out);
+}
+
+/* Issue 11.7: an SDP output buffer holding our key that grows (realloc
+ * would free the old block as it is) or is freed leaves no copy of the key
+ * in any block it gives back. */
+struct released {
+	char key_b64[48];
+	int seen, blocks;
+};
+
+static void on_release(const void *p, size_t size, void *arg)
+{
+	struct released *r = arg;
+	const char *b = p;
+	size_t kl = strlen(r->key_b64);
+	r->blocks++;
+	for (size_t i = 0; kl && i + kl <= size; i++)
+		if (memcmp(b + i, r->key_b64, kl) == 0)
+			r->seen++;
+}
+
+UT_TEST(answer_key_cleansed_from_released_buffers)
+{
+	struct om_sdp *po = NULL;
+	struct om_sdp_result r;
+	struct om_buf out;
+	static struct released rel;
+	memset(&rel, 0, sizeof(rel));
+	UT_EQ_INT(0, om_sdp_parse(offers[2], strlen(offers[2]), &po, NULL));
+	om_buf_init(&out);
+	UT_EQ_INT(0, om_sdp_mode_apply(U, L, po, &local, &r, &out));
+	om_sdp_free(po);
+	const char *k = strstr(om_buf_cstr(&out), "inline:");
+	UT_TRUE(k != NULL);
+	snprintf(rel.key_b64, sizeof(rel.key_b64), "%.40s", k + 7);
+	/* The caller appends the rest of its message: the block moves. */
+	om_alloc_set_release_hook(on_release, &rel);
+	size_t cap0 = out.cap;
+	while (out.cap == cap0)
+		om_buf_adds(&out, "a=x-padding:0123456789012345678901234567890123456789\r\n");
+	om_buf_free(&out);
+	om_alloc_set_release_hook(NULL, NULL);
+	om_sdp_result_clear(&r);
+	UT_TRUE(rel.blocks >= 2);
+	UT_EQ_INT(0, rel.seen);
+}
+
 UT_TEST(malformed_crypto_refused)
 {
 	static const char dup[] = HEAD "m=audio 5004 RTP/SAVP 0\r\n"
@@ -495,4 +626,6 @@ UT_TEST(oom_sweep)
 UT_MAIN(UT_CASE(every_cell), UT_CASE(first_acceptable_crypto), UT_CASE(malformed_crypto_refused),
         UT_CASE(other_media_rejected_in_order), UT_CASE(preferences_and_refusals),
         UT_CASE(hold_and_direction), UT_CASE(our_offer_gcm_first_and_answer),
-        UT_CASE(answer_to_our_offer_refusals), UT_CASE(fresh_keys_differ), UT_CASE(oom_sweep))
+        UT_CASE(answer_to_our_offer_refusals), UT_CASE(fresh_keys_differ), UT_CASE(oom_sweep),
+        UT_CASE(unusable_lifetime_skipped), UT_CASE(mki_offers_answered),
+        UT_CASE(answer_key_cleansed_from_released_buffers))

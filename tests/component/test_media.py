@@ -1,0 +1,438 @@
+"""The media engine (src/media) in a running process (om-mediahost drives
+the real engine over stdin/stdout), fed by om-testrtp, an independent
+libsrtp2 sender and sipp; the recording on disk is checked sample by
+sample against an independent G.711 decoder (Python's audioop).
+
+RFC 3550 (timeline by timestamp, SSRC), RFC 3711 (SRTP, MKI, replay),
+RFC 4733 (DTMF events), R10 (no latching onto strangers), R11 (nothing
+lost: kill -9, full disk)."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from media_util import (SUITES, MediaHost, Receiver, decode, dominant_hz, frames, g711,
+                        key_b64, rtp_send, write_file)
+
+
+@pytest.fixture
+def host(tmp_path):
+    h = MediaHost(tmp_path / "spool", "--threads", "2")
+    yield h
+    h.quit()
+
+
+def src_port(host):
+    """A local port for the sender (the 'gateway'), outside the host's range."""
+    from conftest import free_port
+    import socket
+    while True:
+        p = free_port(kind=socket.SOCK_DGRAM)
+        if p % 2 == 0 and not (host.port_range[0] <= p <= host.port_range[1] + 1):
+            return p
+
+
+def record(host, name, payload_file, *send_args, spool_id=None, session=(), alaw=False,
+           sport=None):
+    """Sets up a session whose remote is our sender, records what the sender
+    sends, returns (raw bytes, sender summary, session stats)."""
+    sport = sport or src_port(host)
+    kw = dict(remote=f"127.0.0.1:{sport}")
+    kw.update(dict(session))
+    if alaw:
+        kw.setdefault("codec", "pcma")
+    port = host.new(name, **kw)
+    host.rec(name, spool_id or name)
+    summary = rtp_send(port, "--from", f"127.0.0.1:{sport}", "--payload", payload_file,
+                           "--rate", "0", *send_args)
+    time.sleep(0.3)
+    stopped = host.stop_rec(name)
+    closed = host.free(name)
+    return host.raw(spool_id or name), summary, closed, stopped
+
+
+def test_plain_pcmu_and_pcma_recorded_bit_exact(host, tmp_path):
+    for alaw in (False, True):
+        g = g711(2.0, seed=3, alaw=alaw)
+        f = write_file(tmp_path / f"in{alaw}.g711", g)
+        args = ["--alaw", "--pt", "8"] if alaw else []
+        raw, sent, closed, stopped = record(host, f"p{int(alaw)}", f, *args, alaw=alaw)
+        assert raw == decode(g, alaw), "recording differs from the G.711 sent"
+        assert stopped["bytes"] == len(raw) and stopped["error"] == 0
+        assert closed["rtp_in"] == 100 and closed["lost"] == 0 and closed["strangers"] == 0
+        st = os.stat(os.path.join(host.spool, f"p{int(alaw)}.raw"))
+        assert st.st_mode & 0o777 == 0o600
+        assert os.stat(os.path.join(host.spool, f"p{int(alaw)}.json")).st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+@pytest.mark.parametrize("mki", ["", "01", "0a0b0c0d"])
+def test_srtp_every_suite_with_and_without_mki_bit_exact(tmp_path, suite, mki):
+    g = g711(1.0, seed=11)
+    f = write_file(tmp_path / "in.g711", g)
+    for backend in ("openssl", "libsrtp2"):
+        h = MediaHost(tmp_path / f"spool-{backend}", "--threads", "1", "--backend", backend)
+        try:
+            k_rx, k_tx = key_b64(suite, 1), key_b64(suite, 2)
+            sess = dict(suite=suite, rxkey=k_rx, txkey=k_tx)
+            args = ["--suite", suite, "--key", k_rx]
+            if mki:
+                sess.update(rxmki=mki, txmki=mki)
+                args += ["--mki", mki]
+            raw, sent, closed, _ = record(h, "s", f, *args, session=sess)
+            assert raw == decode(g), f"{suite} mki={mki!r} via {backend}: audio differs"
+            assert closed["srtp_auth"] == 0 and closed["rtp_in"] == 50
+            # Our own sender's other backend must be read as well.
+            raw2, _, closed2, _ = record(h, "t", f, *args, "--backend", "libsrtp2",
+                                         session=sess)
+            assert raw2 == decode(g)
+        finally:
+            h.quit()
+
+
+def test_srtp_wrong_mki_is_refused_and_counted(host, tmp_path):
+    suite = "AES_CM_128_HMAC_SHA1_80"
+    g = g711(0.5)
+    f = write_file(tmp_path / "in.g711", g)
+    k = key_b64(suite, 1)
+    raw, _, closed, _ = record(host, "m", f, "--suite", suite, "--key", k, "--mki", "02",
+                               session=dict(suite=suite, rxkey=k, txkey=k, rxmki="01",
+                                            txmki="01"))
+    assert raw == b"" and closed["rtp_in"] == 0 and closed["srtp_auth"] == 25
+
+
+def test_loss_reorder_duplicates_give_the_right_timeline(host, tmp_path):
+    g = g711(2.0, seed=5)
+    f = write_file(tmp_path / "in.g711", g)
+    # 100 packets: 10 and 11 lost, 20/21 swapped, 30 sent 4 packets late,
+    # 40 duplicated, 60 replayed 8 packets later (inside the window).
+    raw, sent, closed, _ = record(host, "r", f, "--drop", "10,11", "--swap", "20", "--late",
+                                  "30:4", "--dup", "40", "--replay", "60:8")
+    want = bytearray(decode(g))
+    for i in (10, 11):  # lost: a gap of zeros in its place
+        want[i * 320:(i + 1) * 320] = bytes(320)
+    assert raw == bytes(want)
+    assert closed["lost"] == 2
+    assert closed["duplicates"] == 2
+    assert closed["rtp_in"] == 98
+
+
+def test_ssrc_change_and_timestamp_jump_start_new_segments(host, tmp_path):
+    g = g711(2.0, seed=9)
+    f = write_file(tmp_path / "in.g711", g)
+    # At packet 30 a new SSRC (new seq and a timestamp far away), at 70 a
+    # timestamp jump of 10 minutes on the same SSRC: each continues right
+    # after what was written, no gap, no overlap.
+    raw, _, closed, _ = record(host, "j", f, "--ssrc-change", "30", "--ts-jump", "70:4800000")
+    assert raw == decode(g)
+    assert closed["ssrc_changes"] == 2
+
+
+def test_roc_rollover_srtp(host, tmp_path):
+    suite = "AEAD_AES_128_GCM"
+    g = g711(3.0, seed=13)
+    f = write_file(tmp_path / "in.g711", g)
+    k = key_b64(suite, 4)
+    raw, _, closed, _ = record(host, "roc", f, "--suite", suite, "--key", k, "--seq", "65500",
+                               "--drop", "40", "--swap", "34",
+                               session=dict(suite=suite, rxkey=k, txkey=k))
+    want = bytearray(decode(g))
+    want[40 * 320:41 * 320] = bytes(320)
+    assert raw == bytes(want)
+    assert closed["srtp_auth"] == 0 and closed["rtp_in"] == 149
+
+
+def test_replayed_and_tampered_srtp_dropped_without_trace(host, tmp_path):
+    suite = "AES_CM_128_HMAC_SHA1_80"
+    g = g711(3.0, seed=21)
+    f = write_file(tmp_path / "in.g711", g)
+    k = key_b64(suite, 5)
+    # Replays: inside the window (EALREADY) and 138 behind (ESTALE).
+    raw, _, closed, _ = record(host, "t", f, "--suite", suite, "--key", k, "--tamper",
+                               "5,6,7", "--replay", "10:3,11:138,50:2",
+                               session=dict(suite=suite, rxkey=k, txkey=k))
+    assert raw == decode(g)
+    assert closed["srtp_auth"] == 3
+    assert closed["srtp_replay"] == 3
+    ev = host.events("srtp_fail", "t")
+    assert ev and sum(e["auth"] for e in ev) == 3
+
+
+def test_strangers_and_wrong_port_dropped_and_counted(host, tmp_path):
+    g = g711(2.0, seed=17)
+    f = write_file(tmp_path / "in.g711", g)
+    sport = src_port(host)
+    port = host.new("x", remote=f"127.0.0.1:{sport}")
+    host.rec("x", "x")
+    noise = write_file(tmp_path / "noise.g711", g711(1.0, seed=99))
+    # A third address, and the right address from a wrong port, both
+    # "before" and during the genuine stream, with continuing seq numbers.
+    rtp_send(port, "--from", "127.0.0.2:0", "--payload", noise, "--rate", "0",
+                 "--seq", "1000", "--ts", "160000")
+    rtp_send(port, "--from", f"127.0.0.1:{sport + 2}", "--payload", noise, "--rate", "0",
+                 "--seq", "1050", "--ts", "168000")
+    rtp_send(port, "--from", f"127.0.0.1:{sport}", "--payload", f, "--rate", "0")
+    time.sleep(0.3)
+    host.stop_rec("x")
+    closed = host.free("x")
+    assert host.raw("x") == decode(g)
+    assert closed["strangers"] == 100
+    assert closed["rtp_in"] == 100
+    assert host.events("strangers", "x")
+
+
+def test_plain_rtp_port_moves_once_only_when_symmetric(host, tmp_path):
+    g = g711(1.0, seed=2)
+    f = write_file(tmp_path / "in.g711", g)
+    sport = src_port(host)
+    for sym in (0, 1):
+        name = f"n{sym}"
+        port = host.new(name, remote=f"127.0.0.1:{sport}", sym=sym)
+        host.rec(name, name)
+        # The gateway's NAT moved the port: packets come from sport + 10.
+        rtp_send(port, "--from", f"127.0.0.1:{sport + 10}", "--payload", f, "--rate", "0")
+        # Then another move: never allowed twice.
+        rtp_send(port, "--from", f"127.0.0.1:{sport + 12}", "--payload", f, "--rate", "0",
+                     "--seq", "2000")
+        time.sleep(0.3)
+        host.stop_rec(name)
+        closed = host.free(name)
+        if sym:
+            assert host.raw(name) == decode(g) and closed["strangers"] == 50
+        else:
+            assert host.raw(name) == b"" and closed["strangers"] == 100
+
+
+def test_srtp_port_moves_only_after_authentication(host, tmp_path):
+    suite = "AES_CM_128_HMAC_SHA1_80"
+    g = g711(1.0, seed=4)
+    f = write_file(tmp_path / "in.g711", g)
+    k = key_b64(suite, 7)
+    sport = src_port(host)
+    port = host.new("sm", remote=f"127.0.0.1:{sport}", suite=suite, rxkey=k, txkey=k)
+    host.rec("sm", "sm")
+    # From a new port with a wrong key: no move, counted as auth failures.
+    bad = key_b64(suite, 8)
+    rtp_send(port, "--from", f"127.0.0.1:{sport + 10}", "--payload", f, "--rate", "0",
+                 "--suite", suite, "--key", bad)
+    # From the new port with the right key: the port moves, audio recorded.
+    rtp_send(port, "--from", f"127.0.0.1:{sport + 20}", "--payload", f, "--rate", "0",
+                 "--suite", suite, "--key", k, "--seq", "5000")
+    time.sleep(0.3)
+    host.stop_rec("sm")
+    closed = host.free("sm")
+    assert host.raw("sm") == decode(g)
+    assert closed["srtp_auth"] == 50 and closed["rtp_in"] == 50
+
+
+def test_rfc4733_info_and_inband_digits_each_once(host, tmp_path):
+    sport = src_port(host)
+    # RFC 4733: three digits, each with updates and three end packets, one
+    # end packet also replayed late; INFO sends the same "5" again (a
+    # gateway doing both): reported once.
+    port = host.new("d", remote=f"127.0.0.1:{sport}")
+    rtp_send(port, "--from", f"127.0.0.1:{sport}", "--tone", "440:1500", "--dtmf",
+                 "5@200:120,#@600:80,9@1000:200", "--rate", "0")
+    host.send("dtmf d 5 120")
+    host.send("dtmf d 7 100")
+    time.sleep(0.5)
+    digits = [(e["digit"], e["source"]) for e in host.events("dtmf", "d")]
+    assert digits == [("5", "rfc4733"), ("#", "rfc4733"), ("9", "rfc4733"), ("7", "info")]
+    host.free("d")
+    # In-band (no telephone-event negotiated): spandsp detects the tones.
+    port = host.new("ib", remote=f"127.0.0.1:{sport}", te=-1)
+    rtp_send(port, "--from", f"127.0.0.1:{sport}", "--silence", "2000", "--inband",
+                 "1@200:100,2@500:100,*@900:150", "--rate", "1")
+    time.sleep(0.5)
+    got = [(e["digit"], e["source"]) for e in host.events("dtmf", "ib")]
+    assert got == [("1", "inband"), ("2", "inband"), ("*", "inband")]
+    host.free("ib")
+
+
+def test_prompt_played_decodes_with_the_expected_length(host, tmp_path):
+    import wave
+    rport = src_port(host)
+    rx = Receiver(rport, "--timeout", "1500", out=tmp_path / "heard.raw")
+    host.new("pl", remote=f"127.0.0.1:{rport}")
+    host.send("play pl 42 prompt:leave-message silence:200 prompt:beep digits:12")
+    done = host.wait("play_done", "pl", timeout=20)
+    assert done["token"] == 42 and done["stopped"] is False
+    res = rx.result()
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    lens = []
+    pcm = b""
+    for n in ("leave-message", "beep", "digit-1", "digit-2"):
+        with wave.open(os.path.join(root, "data", "prompts", n + ".wav")) as w:
+            d = w.readframes(w.getnframes())
+        lens.append(len(d) // 2)
+        pcm += d if n != "beep" else b""
+        if n == "leave-message":
+            pcm += bytes(200 * 16)
+        if n == "beep":
+            beep = d
+    total = lens[0] + 1600 + lens[1] + lens[2] + lens[3]
+    frames_sent = -(-total // 160)
+    assert res["samples"] == frames_sent * 160
+    assert res["markers"] == 1 and res["srtp_fail"] == 0
+    heard = rx.pcm()
+    # The first prompt arrives exactly as G.711 carries it.
+    first = audioop_roundtrip(pcm[:lens[0] * 2])
+    assert heard[:len(first)] == first
+    # The beep is a tone of 1 kHz.
+    b0 = (lens[0] + 1600) * 2
+    assert abs(dominant_hz(heard[b0:b0 + lens[1] * 2]) - 1000) < 20
+    host.free("pl")
+
+
+def audioop_roundtrip(pcm):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioop
+    return audioop.ulaw2lin(audioop.lin2ulaw(pcm, 2), 2)
+
+
+def test_inactivity_timeout(tmp_path):
+    h = MediaHost(tmp_path / "spool", "--threads", "1", "--rtp-timeout", "1000")
+    try:
+        from conftest import free_port
+        import socket
+        sport = free_port(kind=socket.SOCK_DGRAM)
+        port = h.new("t", remote=f"127.0.0.1:{sport}")
+        # Life: RTCP alone keeps it alive.
+        rtp_send(port, "--from", f"127.0.0.1:{sport}", "--tone", "440:600", "--rate", "1")
+        t0 = time.time()
+        h.wait("timeout", "t", timeout=10)
+        assert time.time() - t0 >= 0.9
+        assert len(h.events("timeout", "t")) == 1
+        h.free("t")
+    finally:
+        h.quit()
+
+
+def test_kill9_keeps_audio_up_to_half_a_second_before(tmp_path):
+    """R11: kill -9 of the process mid-recording. The .raw holds every sample
+    received up to at most 0.5 s before the kill, bit-exact (with the
+    default spool_flush of 250 ms)."""
+    from media_util import TESTRTP
+    h = MediaHost(tmp_path / "spool", "--threads", "1")
+    g = g711(6.0, seed=31)
+    f = write_file(tmp_path / "in.g711", g)
+    sport = src_port(h)
+    port = h.new("k", remote=f"127.0.0.1:{sport}")
+    h.rec("k", "k")
+    # Real time; the sender says when packet 150 (3.0 s of audio) left.
+    s = subprocess.Popen([TESTRTP, "send", "--to", f"127.0.0.1:{port}", "--from",
+                          f"127.0.0.1:{sport}", "--payload", f, "--rate", "1", "--mark-at",
+                          "149"], stdout=subprocess.PIPE, text=True)
+    for line in s.stdout:
+        if '"mark"' in line:
+            break
+    os.kill(h.p.pid, signal.SIGKILL)
+    h.p.wait()
+    s.kill()
+    s.wait()
+    raw = h.raw("k")
+    want = decode(g)
+    assert raw == want[:len(raw)], "what is on disk is not exactly what was sent"
+    sent_s = 150 * 0.020
+    assert len(raw) / 16000 >= sent_s - 0.5, f"only {len(raw) / 16000:.3f} s of {sent_s} s"
+    assert os.path.exists(os.path.join(h.spool, "k.json"))
+
+
+def test_write_fault_stops_only_that_recording(tmp_path):
+    """A recording whose writes fail (the write-fault hook: ENOSPC after 40 KB
+    to files named *full*) stops with its audio up to then intact; the other
+    recording and the other calls go on."""
+    h = MediaHost(tmp_path / "spool", "--threads", "2", "--fail-after", "40000",
+                  "--fail-file", "full")
+    try:
+        g = g711(3.0, seed=41)
+        f = write_file(tmp_path / "in.g711", g)
+        sa, sb = src_port(h), None
+        pa = h.new("a", remote=f"127.0.0.1:{sa}")
+        sb = sa + 2
+        pb = h.new("b", remote=f"127.0.0.1:{sb}")
+        h.rec("a", "full-a")
+        h.rec("b", "ok-b")
+        procs = [subprocess.Popen([__import__("media_util").TESTRTP, "send", "--to",
+                                   f"127.0.0.1:{p}", "--from", f"127.0.0.1:{s}", "--payload", f,
+                                   "--rate", "2"], stdout=subprocess.DEVNULL)
+                 for p, s in ((pa, sa), (pb, sb))]
+        stopped = h.wait("record_stopped", "a", timeout=20)
+        assert stopped["error"] == 28  # ENOSPC
+        for p in procs:
+            p.wait(30)
+        time.sleep(0.3)
+        # b is still recording and the call of a still hears DTMF.
+        h.send("dtmf a 4")
+        h.wait("dtmf", "a", digit="4")
+        sb_ = h.stop_rec("b")
+        assert sb_["error"] == 0
+        assert h.raw("ok-b") == decode(g)
+        raw = h.raw("full-a")
+        assert len(raw) == 40000 and raw == decode(g)[:40000]
+        assert stopped["bytes"] == 40000
+        assert any("event=1141" in l for l in h.stderr)
+        h.free("a")
+        h.free("b")
+    finally:
+        h.quit()
+
+
+def _can_mount_tmpfs(tmp_path):
+    d = tmp_path / "mnt-probe"
+    d.mkdir()
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                        f"mount -t tmpfs -o size=64k tmpfs {d}"], capture_output=True)
+    return r.returncode == 0
+
+
+def test_full_tmpfs_stops_recordings_not_the_engine(tmp_path):
+    """A real full disk: the spool on a 192 KiB tmpfs (a mount namespace of
+    its own). Both recordings stop with ENOSPC, their audio up to then intact;
+    the engine and a third call go on."""
+    if not _can_mount_tmpfs(tmp_path):
+        pytest.skip("cannot mount a tmpfs here (the write-fault hook test covers it)")
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700)
+    wrapper = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+               f'mount -t tmpfs -o size=192k,mode=0700 tmpfs "{spool}" && exec "$0" "$@"']
+    h = MediaHost(spool, "--threads", "2", wrapper=wrapper)
+    try:
+        g = g711(8.0, seed=43)
+        f = write_file(tmp_path / "in.g711", g)
+        sa = src_port(h)
+        sb, sc = sa + 2, sa + 4
+        pa = h.new("a", remote=f"127.0.0.1:{sa}")
+        pb = h.new("b", remote=f"127.0.0.1:{sb}")
+        pc = h.new("c", remote=f"127.0.0.1:{sc}")
+        h.rec("a", "a")
+        h.rec("b", "b")
+        procs = [subprocess.Popen([__import__("media_util").TESTRTP, "send", "--to",
+                                   f"127.0.0.1:{p}", "--from", f"127.0.0.1:{s}", "--payload", f,
+                                   "--rate", "4"], stdout=subprocess.DEVNULL)
+                 for p, s in ((pa, sa), (pb, sb))]
+        ea = h.logged("record_stopped", "a", timeout=30)
+        eb = h.logged("record_stopped", "b", timeout=30)
+        for p in procs:
+            p.wait(30)
+        assert ea["error"] == 28 and eb["error"] == 28
+        # The files are in the namespace's tmpfs: read them through the
+        # process's root.
+        root = f"/proc/{h.p.pid}/root"
+        for n, ev in (("a", ea), ("b", eb)):
+            with open(f"{root}{spool}/{n}.raw", "rb") as fh:
+                raw = fh.read()
+            assert len(raw) == ev["bytes"] and len(raw) > 16000
+            assert raw == decode(g)[:len(raw)]
+        # The third call still works.
+        rtp_send(pc, "--from", f"127.0.0.1:{sc}", "--tone", "440:400", "--dtmf", "8@100:80",
+                 "--rate", "0")
+        h.wait("dtmf", "c", digit="8")
+        for n in "abc":
+            h.free(n)
+    finally:
+        h.quit()
