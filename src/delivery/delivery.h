@@ -137,6 +137,11 @@ struct om_maildir_msg {
 };
 /* Every message in new/ and cur/, oldest first. *out is om_free'd. */
 int om_maildir_list(const char *dir, struct om_maildir_msg **out, size_t *n);
+/* The audio attachment of a message in memory (a MIME entity, multipart
+ * nested at most 4 deep; bounded by len, no NUL needed), base64-decoded,
+ * and its file extension. 0; ENOENT no audio part; EINVAL not MIME openum
+ * can read; ENOMEM. */
+int om_message_audio(const char *msg, size_t len, struct om_buf *audio, char ext[8]);
 /* The audio attachment of the message file (base64 decoded) and its file
  * extension ("wav"...). 0; ENOENT (no audio part); EINVAL (not a MIME
  * message openum can read); EFBIG; ENOMEM; errno. */

@@ -498,6 +498,14 @@ static int find_audio(const char *p, size_t n, int depth, struct om_buf *audio, 
 	return 0;
 }
 
+int om_message_audio(const char *msg, size_t len, struct om_buf *audio, char ext[8])
+{
+	int r = find_audio(msg, len, 0, audio, ext);
+	if (om_buf_err(audio))
+		return ENOMEM;
+	return r > 0 ? 0 : r == 0 ? ENOENT : EINVAL;
+}
+
 int om_maildir_audio(const char *file, struct om_buf *audio, char ext[8])
 {
 	char *data = NULL;
@@ -505,9 +513,7 @@ int om_maildir_audio(const char *file, struct om_buf *audio, char ext[8])
 	int rc = om_file_read(file, MESSAGE_MAX, &data, &len);
 	if (rc)
 		return rc;
-	int r = find_audio(data, len, 0, audio, ext);
+	rc = om_message_audio(data, len, audio, ext);
 	om_free(data);
-	if (om_buf_err(audio))
-		return ENOMEM;
-	return r > 0 ? 0 : r == 0 ? ENOENT : EINVAL;
+	return rc;
 }
