@@ -121,7 +121,8 @@ static char *read_message(char *path_out, size_t len)
 	for (struct dirent *e; d && (e = readdir(d));) {
 		if (e->d_name[0] == '.')
 			continue;
-		snprintf(path_out, len, "%s/mail/%s/new/%s", dir, UID, e->d_name);
+		if (snprintf(path_out, len, "%s/mail/%s/new/%s", dir, UID, e->d_name) >= (int)len)
+			continue;
 		FILE *f = fopen(path_out, "rb");
 		text = calloc(1, 8 << 20);
 		size_t n = fread(text, 1, (8 << 20) - 1, f);
