@@ -518,3 +518,70 @@ service submission-login {{
             dv.wait(20)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _mount_tmpfs(path, size):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small file system")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", path],
+                       capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip("cannot mount tmpfs here: " + r.stderr)
+
+
+def _fill(path):
+    """Fills the file system of `path` with one file; returns its name."""
+    name = os.path.join(path, "filler")
+    with open(name, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return name
+
+
+def test_full_disk_delays_delivery_and_refuses_new_calls(box):
+    """A full file system: the mailbox cannot take the message (1172,
+    ENOSPC, the spool stays) until there is room, then it is delivered; a
+    spool file system below min_free_mb leaves no room for new calls (1173)
+    until space returns (1174)."""
+    mail = os.path.join(box.data, "mail")
+    spool = os.path.join(box.data, "spool")
+    os.makedirs(mail, mode=0o700, exist_ok=True)
+    conf(box, "min_free_mb = 2\n")
+    write_spool(box.data, "full", box.uid, tone(700, 3))
+    _mount_tmpfs(mail, "256k")
+    try:
+        filler = _fill(mail)
+        p = box.serve()
+        ev = wait_for(lambda: box.events("--id", "1172"), what="1172")
+        assert "No space left on device" in ev[0]["fields"]["error"]
+        assert os.path.exists(os.path.join(spool, "full.json"))
+        assert not os.path.exists(os.path.join(spool, "full.done"))
+        os.unlink(filler)
+        box.ok("reload")  # retries at once
+        files = wait_for(lambda: maildir_files(box.data, box.uid), what="the delivery")
+        got = email.message_from_bytes(open(files[0], "rb").read(), policy=email.policy.default)
+        assert len(next(got.iter_attachments()).get_content()) == 44 + 3 * 8000 * 2
+        assert box.stop(p) == 0
+    finally:
+        subprocess.run(["umount", mail], check=False)
+    # the spool's own file system
+    moved = os.path.join(box.data, "spool.old")
+    os.rename(spool, moved)
+    os.mkdir(spool, 0o700)
+    _mount_tmpfs(spool, "4m")
+    try:
+        p = box.serve()
+        assert box.json("status")["delivery"]["room"] is True
+        filler = _fill(spool)
+        assert box.json("status")["delivery"]["room"] is False
+        assert box.events("--id", "1173")
+        os.unlink(filler)
+        assert box.json("status")["delivery"]["room"] is True
+        assert box.events("--id", "1174")
+        assert box.stop(p) == 0
+    finally:
+        subprocess.run(["umount", spool], check=False)
