@@ -21,6 +21,7 @@
 #include "core/str.h"
 #include "app/resolve.h"
 #include "app/sipd.h"
+#include "delivery/delivery.h"
 #include "cert/cert.h"
 #include "tls/tls.h"
 #include "directory/db.h"
@@ -48,9 +49,11 @@ struct server {
 	struct om_config *cfg;
 	struct om_dir_snapshot *dir; /* the directory as the server uses it */
 	struct om_sipd *sipd;
-	uv_timer_t dns_timer;      /* re-resolve gateway FQDNs when their TTL runs out */
-	struct om_cert_mgr *certs; /* secured: the certificate in use */
-	struct om_tls_ctx *tls;    /* secured: the context for new handshakes */
+	struct om_delivery *delivery; /* spools → Maildir, off the loop */
+	uv_timer_t dns_timer;         /* re-resolve gateway FQDNs when their TTL runs out */
+	struct om_resolver *resolver; /* gateway FQDNs, on the loop */
+	struct om_cert_mgr *certs;    /* secured: the certificate in use */
+	struct om_tls_ctx *tls;       /* secured: the context for new handshakes */
 	int64_t last_watch_ms;
 	bool secured;
 	const char *mode_why;
@@ -145,10 +148,10 @@ static int build_tls(struct server *s, const struct om_config *cfg,
 	}
 	rc = om_cert_mgr_apply(s->certs, &pol, om_now_ms());
 	if (rc) {
-		snprintf(err, errlen,
-		         "no usable certificate for TLS (%s): import one (openum cert import), "
-		         "pin a valid one, or set auto_selfsigned = 1",
-		         strerror(rc));
+		/* the manager's own words: the real cause and what to do */
+		snprintf(err, errlen, "no usable certificate for TLS: %s",
+		         om_cert_mgr_error(s->certs)[0] ? om_cert_mgr_error(s->certs)
+		                                        : strerror(rc));
 		return rc;
 	}
 	const struct om_cert *c = om_cert_mgr_current(s->certs);
@@ -160,7 +163,9 @@ static int build_tls(struct server *s, const struct om_config *cfg,
 	struct om_tls_opts o = { .min_version = cfg->tls_min_version,
 		                 .security_level = cfg->tls_security_level };
 	char why[256] = "";
-	rc = om_tls_ctx_new(&o, c->x509, c->chain, c->key, st, out, why, sizeof(why));
+	/* the chain in issuer order, completed from the trusted store */
+	rc = om_tls_ctx_new(&o, c->x509, om_cert_mgr_chain(s->certs), c->key, st, out, why,
+	                    sizeof(why));
 	if (rc)
 		snprintf(err, errlen, "TLS context with certificate %s: %s", c->sha1, why);
 	X509_STORE_free(st);
@@ -198,27 +203,55 @@ static void apply_config_globals(const struct om_config *cfg)
 	om_events_set_interval((int64_t)cfg->events_interval * 1000);
 }
 
-/* Gateway FQDNs: a new snapshot with fresh addresses, swapped in without
- * a reload event (nothing an administrator changed). */
+/* The delivery engine's settings from openum.conf; EINVAL for a format
+ * name config.c let through but delivery does not know (never: same
+ * list). */
+static int delivery_cfg(const struct server *s, const struct om_config *cfg,
+                        struct om_delivery_cfg *dc)
+{
+	memset(dc, 0, sizeof(*dc));
+	dc->data_dir = s->opts->data_dir;
+	dc->fqdn = cfg->fqdn;
+	dc->keep_days = cfg->recordings_keep_days;
+	dc->keep_spool = cfg->keep_spool;
+	dc->min_free_mb = cfg->min_free_mb;
+	dc->retry_min_s = cfg->delivery_retry_s;
+	dc->retry_max_s = 3600;
+	return om_audio_format_parse(cfg->audio_format, &dc->format);
+}
+
+static void on_dns_timer(uv_timer_t *t);
+
+/* Gateway FQDNs: a round of lookups ended. The snapshot in force is
+ * copied with the fresh addresses and swapped in without a reload event:
+ * nothing an administrator changed is applied (a change made with
+ * --no-reload waits for the reload). */
+static void on_resolved(struct om_resolver *r, void *arg)
+{
+	struct server *s = arg;
+	struct om_dir_snapshot *dir = NULL;
+	if (s->draining)
+		return;
+	if (om_dir_snapshot_copy(s->dir, &dir) == 0) {
+		om_resolver_apply(r, dir);
+		struct om_dir_snapshot *old = s->dir;
+		s->dir = dir;
+		if (s->sipd)
+			om_sipd_set_snapshot(s->sipd, dir); /* re-checks live connections */
+		om_dir_snapshot_free(old);
+	} else {
+		om_log(OM_LOG_WARNING, "gateway addresses not refreshed: out of memory", NULL);
+	}
+	uint64_t next = om_resolver_next_ms(r);
+	if (next && !om_resolver_busy(r))
+		uv_timer_start(&s->dns_timer, on_dns_timer, next, 0);
+}
+
 static void on_dns_timer(uv_timer_t *t)
 {
 	struct server *s = t->data;
-	struct om_dir_snapshot *dir = NULL;
-	struct om_dir_err derr = { "" };
-	uint64_t next;
-	if (om_dir_snapshot_build(s->db, &dir, &derr)) {
-		om_log(OM_LOG_WARNING, "directory refresh failed", "error", derr.msg, NULL);
-		uv_timer_start(t, on_dns_timer, 30000, 0);
-		return;
-	}
-	om_resolve_snapshot(dir, s->cfg->dns_servers, 3000, &next);
-	struct om_dir_snapshot *old = s->dir;
-	s->dir = dir;
-	if (s->sipd)
-		om_sipd_set_snapshot(s->sipd, dir);
-	om_dir_snapshot_free(old);
-	if (next)
-		uv_timer_start(t, on_dns_timer, next, 0);
+	if (s->resolver && !s->draining)
+		om_resolver_start(s->resolver, s->dir, 3000);
 }
 
 /* One item of the reload report: items are separated by "; ". */
@@ -265,12 +298,19 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 		         "reload rejected (the old configuration stays)", "error", err, NULL);
 		return rc;
 	}
-	uint64_t dns_next;
-	om_resolve_snapshot(dir, next->dns_servers, 3000, &dns_next);
-	if (dns_next)
-		uv_timer_start(&s->dns_timer, on_dns_timer, dns_next, 0);
-	else
-		uv_timer_stop(&s->dns_timer);
+	struct om_delivery_cfg dc;
+	if (delivery_cfg(s, next, &dc) || om_audio_format_check(dc.format, err, errlen)) {
+		om_dir_snapshot_free(dir);
+		om_config_free(next);
+		s->reloads_rejected++;
+		om_event(OM_EV_RELOAD_REJECTED, "server",
+		         "reload rejected (the old configuration stays)", "error", err, NULL);
+		return ENOTSUP;
+	}
+	/* Gateway FQDNs: the last good answers at once; fresh ones when the
+	 * round started after the swap ends (never waited for here). */
+	if (s->resolver)
+		om_resolver_apply(s->resolver, dir);
 	bool secured;
 	const char *why;
 	apply_directory_fqdn(next, dir);
@@ -295,6 +335,12 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 		if (strcmp(before_sha1, now->sha1))
 			change(changes, "certificate %s -> %s",
 			       before_sha1[0] ? before_sha1 : "none", now->sha1);
+		/* a trusted CA or CRL added or removed (issue 18: a removal
+		 * shows like an addition) */
+		if (om_cert_mgr_trust_changes(s->certs)[0])
+			change(changes, "%s", om_cert_mgr_trust_changes(s->certs));
+		/* the watch, also for what this reload brought (once a day) */
+		om_cert_watch_tick(s->certs, om_now_ms());
 	}
 	if (secured != s->secured)
 		change(changes, "mode %s -> %s", s->secured ? "secured" : "unsecured",
@@ -316,6 +362,11 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 		om_sipd_set_snapshot(s->sipd, dir); /* re-checks live connections */
 	}
 	om_dir_snapshot_free(old_dir);
+	if (s->resolver) {
+		uv_timer_stop(&s->dns_timer);
+		om_resolver_set_servers(s->resolver, s->cfg->dns_servers);
+		om_resolver_start(s->resolver, s->dir, 3000);
+	}
 	if (tls) {
 		char terr[512] = "";
 		/* New handshakes take the new context; open TLS connections
@@ -333,6 +384,11 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 	s->reloads++;
 	om_config_free(old);
 	apply_config_globals(s->cfg);
+	if (s->delivery) {
+		/* checked above; also retries failed deliveries at once */
+		delivery_cfg(s, s->cfg, &dc);
+		om_delivery_configure(s->delivery, &dc, err, errlen);
+	}
 	om_event(OM_EV_RELOAD_APPLIED, "server", "reload applied", "config", s->cfg->path, "mode",
 	         s->secured ? "secured" : "unsecured", "changes", changes_text(changes), NULL);
 	return 0;
@@ -372,13 +428,30 @@ static void status_json(struct server *s, struct om_buf *r)
 	              om_dir_snapshot_mailbox_count(s->dir));
 	if (s->sipd)
 		om_sipd_status_json(s->sipd, r);
+	if (s->delivery) {
+		struct om_delivery_stats st;
+		om_delivery_stats(s->delivery, &st);
+		om_buf_printf(r,
+		              ",\"delivery\":{\"queued\":%zu,\"running\":%zu,\"retrying\":%zu,"
+		              "\"delivered\":%lu,\"recovered\":%lu,\"failed_attempts\":%lu,"
+		              "\"audio_format\":\"%s\",\"spool_free_mb\":%llu,\"room\":%s}",
+		              st.queued, st.running, st.retrying, st.delivered, st.recovered,
+		              st.failed_attempts, s->cfg->audio_format,
+		              (unsigned long long)st.free_mb,
+		              om_delivery_room(s->delivery) ? "true" : "false");
+	}
 	const struct om_cert *c = s->certs ? om_cert_mgr_current(s->certs) : NULL;
 	if (c && s->secured) {
+		char na[40];
+		int64_t d = c->not_after_ms - om_now_ms();
+		long long left = d >= 0 ? d / 86400000 : -((-d + 86399999) / 86400000);
+		om_time_format(c->not_after_ms, na, sizeof(na));
 		om_buf_adds(r, ",\"certificate\":{\"sha1\":");
 		om_buf_json_str(r, c->sha1);
 		om_buf_adds(r, ",\"subject\":");
 		om_buf_json_str(r, c->subject ? c->subject : "");
-		om_buf_adds(r, "}");
+		om_buf_printf(r, ",\"not_after\":\"%s\",\"days_left\":%lld,\"kind\":\"%s\"}", na,
+		              left, c->self_signed ? "self-signed" : "ca-issued");
 	}
 	om_buf_adds(r, "}");
 }
@@ -435,10 +508,15 @@ static void begin_shutdown(struct server *s, const char *why)
 	s->draining = true;
 	sd_notify(0, "STOPPING=1");
 	om_log(OM_LOG_INFO, "stopping", "reason", why, NULL);
-	/* Calls get our BYE; the rest is closed once the media engine's
-	 * threads have ended (they signal the loop until then). */
+	/* Running deliveries finish; queued ones stay in the spool. Calls get
+	 * our BYE; the rest is closed once the media engine's threads have
+	 * ended (they signal the loop until then). */
+	om_delivery_close(s->delivery, NULL, NULL);
+	s->delivery = NULL;
 	om_ctl_server_close(s->ctl);
 	s->ctl = NULL;
+	om_resolver_close(s->resolver); /* its handles, with their memory */
+	s->resolver = NULL;
 	uv_timer_stop(&s->tick);
 	struct om_sipd *d = s->sipd;
 	s->sipd = NULL;
@@ -568,6 +646,21 @@ int om_server_run(const struct om_server_opts *opts)
 	apply_directory_fqdn(s.cfg, s.dir);
 	decide_mode(s.dir, s.cfg, &s.secured, &s.mode_why);
 	log_mode(&s);
+	{
+		/* deliveries: the format checked (sf_format_check), then every
+		 * spool a crash or a full disk left is delivered */
+		struct om_delivery_cfg dc;
+		if (delivery_cfg(&s, s.cfg, &dc) ||
+		    om_delivery_new(&s.loop, &dc, &s.delivery, err, sizeof(err)) != 0) {
+			fprintf(stderr, "openum: error: %s\n", err);
+			om_log(OM_LOG_ERROR, "cannot start deliveries", "error", err, NULL);
+			begin_shutdown(&s, "start failed");
+			uv_run(&s.loop, UV_RUN_DEFAULT);
+			uv_loop_close(&s.loop);
+			goto out;
+		}
+		om_delivery_recover(s.delivery);
+	}
 
 	uv_signal_init(&s.loop, &s.sig_term);
 	uv_signal_init(&s.loop, &s.sig_int);
@@ -582,11 +675,27 @@ int om_server_run(const struct om_server_opts *opts)
 	start_watchdog(&s);
 	uv_timer_init(&s.loop, &s.dns_timer);
 	s.dns_timer.data = &s;
-	{
-		uint64_t next;
-		om_resolve_snapshot(s.dir, s.cfg->dns_servers, 3000, &next);
-		if (next)
-			uv_timer_start(&s.dns_timer, on_dns_timer, next, 0);
+	if (om_resolver_new(&s.loop, on_resolved, &s, &s.resolver) != 0) {
+		fprintf(stderr, "openum: error: cannot start the DNS resolver\n");
+		om_log(OM_LOG_ERROR, "cannot start the DNS resolver", NULL);
+		begin_shutdown(&s, "start failed");
+		uv_run(&s.loop, UV_RUN_DEFAULT);
+		uv_loop_close(&s.loop);
+		goto out;
+	}
+	om_resolver_set_servers(s.resolver, s.cfg->dns_servers);
+	/* Gateway FQDNs before the listeners open, so a gateway named by its
+	 * FQDN is recognised from its first connection. The loop runs meanwhile
+	 * (control socket, signals, watchdog); a round lasts 3 s at most. */
+	if (om_resolver_start(s.resolver, s.dir, 3000))
+		while (om_resolver_busy(s.resolver) && !s.draining)
+			uv_run(&s.loop, UV_RUN_ONCE);
+	if (s.draining) {
+		uv_run(&s.loop, UV_RUN_DEFAULT);
+		uv_loop_close(&s.loop);
+		om_events_flush(1);
+		code = 0;
+		goto out;
 	}
 
 	struct om_tls_ctx *tls = NULL;

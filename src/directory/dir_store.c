@@ -7,6 +7,7 @@
  * the CLI so that no caller can bypass them. */
 #include "directory/dir_private.h"
 
+#include "core/fqdn.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/str.h"
@@ -681,12 +682,20 @@ static int gw_check_values(struct om_dir_gateway *g, struct om_dir_err *err)
 			}
 		}
 	}
-	if (g->tls_name[0] && !om_dir_fqdn_valid(g->tls_name)) {
-		seterr(err,
-		       "invalid --tls-name \"%s\": give the fully qualified domain name the "
-		       "gateway's certificate carries (no wildcards, no IP address)",
-		       g->tls_name);
-		return EINVAL;
+	if (g->tls_name[0]) {
+		char why[160];
+		if (om_fqdn_check(g->tls_name, OM_FQDN_MULTI_LABEL, why, sizeof(why))) {
+			seterr(err,
+			       "invalid --tls-name \"%s\": %s. Give the fully qualified domain "
+			       "name the gateway's certificate carries (no wildcards, no IP "
+			       "address)",
+			       g->tls_name, why);
+			return EINVAL;
+		}
+		/* Kept and compared in canonical form: pbx.example.test. is
+		 * pbx.example.test (RFC 1034 §3.1), PBX.Example.Test too. */
+		(void)om_fqdn_norm(g->tls_name, strlen(g->tls_name), g->tls_name,
+		                   sizeof(g->tls_name));
 	}
 	if (g->port < 1 || g->port > 65535) {
 		seterr(err, "invalid --port %d: a port is 1-65535", g->port);
@@ -1039,9 +1048,12 @@ int om_dir_server_set(struct om_db *db, const struct om_dir_server *in, unsigned
 	int64_t ids[OM_DIR_PLANS_MAX];
 	size_t nids = 0;
 	int rc;
-	if ((fields & OM_SRV_F_FQDN) && in->fqdn[0] && !om_dir_fqdn_valid(in->fqdn)) {
-		seterr(err, "invalid --fqdn \"%s\": give this server's fully qualified domain name",
-		       in->fqdn);
+	char fqdn_why[160];
+	if ((fields & OM_SRV_F_FQDN) && in->fqdn[0] &&
+	    om_fqdn_check(in->fqdn, OM_FQDN_MULTI_LABEL, fqdn_why, sizeof(fqdn_why))) {
+		seterr(err,
+		       "invalid --fqdn \"%s\": %s. Give this server's fully qualified domain name",
+		       in->fqdn, fqdn_why);
 		return EINVAL;
 	}
 	if ((fields & OM_SRV_F_CERT) && in->pinned_certificate[0] &&
@@ -1063,7 +1075,7 @@ int om_dir_server_set(struct om_db *db, const struct om_dir_server *in, unsigned
 		goto out;
 	}
 	if (fields & OM_SRV_F_FQDN)
-		COPY(s.fqdn, in->fqdn);
+		(void)om_fqdn_norm(in->fqdn, strlen(in->fqdn), s.fqdn, sizeof(s.fqdn));
 	if (fields & OM_SRV_F_CERT)
 		COPY(s.pinned_certificate, in->pinned_certificate);
 	if (fields & OM_SRV_F_STATUS)
@@ -1146,10 +1158,11 @@ int om_dir_server_plan_modes(struct om_db *db, size_t *nplans, bool *any_secured
 
 /* --------------------------------------------------------------- mailboxes */
 
-#define MB_SELECT                                                                               \
-	"SELECT m.id, m.uid, m.dialplan_id, d.name, m.extension, m.display_name, m.email, "     \
-	"m.greeting_default, m.greeting_busy, m.greeting_unavailable, m.pin_hash IS NOT NULL, " \
-	"m.pin_must_change FROM mailboxes m JOIN dialplans d ON d.id = m.dialplan_id "
+#define MB_SELECT                                                                           \
+	"SELECT m.id, m.uid, m.dialplan_id, d.name, m.extension, m.display_name, m.email, " \
+	"m.greeting_default, m.greeting_busy, m.greeting_unavailable, m.greeting_name, "    \
+	"m.pin_hash IS NOT NULL, m.pin_must_change "                                        \
+	"FROM mailboxes m JOIN dialplans d ON d.id = m.dialplan_id "
 
 static void mb_row(sqlite3_stmt *st, struct om_dir_mailbox *m)
 {
@@ -1163,8 +1176,8 @@ static void mb_row(sqlite3_stmt *st, struct om_dir_mailbox *m)
 	COPY(m->email, col(st, 6));
 	for (int i = 0; i < OM_GREETING_SLOTS; i++)
 		COPY(m->greetings[i], col(st, 7 + i));
-	m->has_pin = sqlite3_column_int(st, 10) != 0;
-	m->pin_must_change = sqlite3_column_int(st, 11) != 0;
+	m->has_pin = sqlite3_column_int(st, 7 + OM_GREETING_SLOTS) != 0;
+	m->pin_must_change = sqlite3_column_int(st, 8 + OM_GREETING_SLOTS) != 0;
 }
 
 static void mb_row_v(sqlite3_stmt *st, void *m)
@@ -1378,10 +1391,24 @@ int om_dir_mailbox_set(struct om_db *db, const char *dialplan, const char *ext,
 		COPY(m.display_name, in->display_name);
 	if (fields & OM_MB_F_EMAIL)
 		COPY(m.email, in->email);
+	for (int g = 0; g < OM_GREETING_SLOTS; g++)
+		if (fields & (OM_MB_F_GREETING << g)) {
+			if (in->greetings[g][0] && !om_dir_greeting_valid(in->greetings[g])) {
+				seterr(err, "invalid greeting file name \"%s\"", in->greetings[g]);
+				rc = EINVAL;
+				goto out;
+			}
+			COPY(m.greetings[g], in->greetings[g]);
+		}
 	if ((rc = mb_check_values(&m, err)))
 		goto out;
-	if (run(h, "UPDATE mailboxes SET display_name = ?, email = ?, updated_ms = ? WHERE id = ?",
-	        "nnii", m.display_name, m.email, om_now_ms(), m.id)) {
+	if (run(h,
+	        "UPDATE mailboxes SET display_name = ?, email = ?, greeting_default = ?, "
+	        "greeting_busy = ?, greeting_unavailable = ?, greeting_name = ?, updated_ms = ? "
+	        "WHERE id = ?",
+	        "nnnnnnii", m.display_name, m.email, m.greetings[OM_GREETING_DEFAULT],
+	        m.greetings[OM_GREETING_BUSY], m.greetings[OM_GREETING_UNAVAILABLE],
+	        m.greetings[OM_GREETING_NAME], om_now_ms(), m.id)) {
 		rc = db_fail(h, err, "changing the mailbox");
 		goto out;
 	}

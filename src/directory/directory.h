@@ -190,7 +190,16 @@ int om_dir_server_plan_modes(struct om_db *db, size_t *nplans, bool *any_secured
 
 /* -------------------------------------------------------------- mailboxes */
 
-enum { OM_GREETING_DEFAULT, OM_GREETING_BUSY, OM_GREETING_UNAVAILABLE, OM_GREETING_SLOTS };
+/* Greetings a mailbox may have: files in the store (8 kHz mono PCM16 WAV,
+ * "greetings/<file>", converted by `openum mailbox set --greeting`). NAME
+ * is the owner's recorded name. */
+enum {
+	OM_GREETING_DEFAULT,
+	OM_GREETING_BUSY,
+	OM_GREETING_UNAVAILABLE,
+	OM_GREETING_NAME,
+	OM_GREETING_SLOTS
+};
 
 struct om_dir_mailbox {
 	int64_t id;
@@ -210,7 +219,13 @@ enum {
 	OM_MB_F_DISPLAY = 1 << 0,
 	OM_MB_F_EMAIL = 1 << 1,
 	OM_MB_F_PIN = 1 << 2,
+	/* greetings[slot] taken from `in`: OM_MB_F_GREETING << slot ("" clears) */
+	OM_MB_F_GREETING = 1 << 4,
 };
+
+/* A greeting file name as the directory keeps it: "greetings/" and up to
+ * 54 characters of [A-Za-z0-9._-] not starting with '.'. */
+bool om_dir_greeting_valid(const char *s);
 
 /* PIN: om_dir_pin_rules_check's rules. Stored as
  * "scrypt$N$r$p$<salt hex>$<hash hex>" of HMAC-SHA256(pepper, PIN); the
@@ -288,16 +303,30 @@ const struct om_dir_dialplan *om_dir_snapshot_gateway_plan(const struct om_dir_s
  * configured, plus resolved FQDN addresses added before publishing. */
 const struct om_dir_gateway *om_dir_snapshot_gateway_by_addr(const struct om_dir_snapshot *s,
                                                              const struct sockaddr *sa);
-/* Trusted gateway whose TLS name is `name` (case-insensitive, exact: no
- * wildcards). */
+/* Trusted gateway whose TLS name is `name` (case-insensitive, a root dot
+ * ignored, exact: no wildcards). A binary search: O(log gateways). */
 const struct om_dir_gateway *om_dir_snapshot_gateway_by_tls_name(const struct om_dir_snapshot *s,
                                                                  const char *name);
+/* The identity rule of mutual TLS (R4, RFC 5922 §7.1) over the names a
+ * peer certificate carries (tls/ extracts them once: om_tls_cert_names):
+ * each is looked up in the index of TLS names, so the cost does not grow
+ * with the number of gateways. Returns 0 (no trusted gateway named), 1
+ * (exactly one: *gw) or 2 (more than one: refuse). *disabled: one of the
+ * names is a disabled gateway's. */
+size_t om_dir_snapshot_match_tls_names(const struct om_dir_snapshot *s, const char *const *names,
+                                       size_t n, const struct om_dir_gateway **gw, bool *disabled);
 
 /* FQDN addresses, for the resolver (c-ares, transport): each (gateway,
  * host) pair whose host is an FQDN. */
 size_t om_dir_snapshot_fqdn_count(const struct om_dir_snapshot *s);
 const char *om_dir_snapshot_fqdn_at(const struct om_dir_snapshot *s, size_t i,
                                     const struct om_dir_gateway **gw);
+/* A new, unpublished snapshot with exactly src's directory content (same
+ * dial plans, gateways, mailboxes, server) and none of its resolved
+ * addresses, for a DNS refresh: the addresses are added again with
+ * om_dir_snapshot_add_resolved, nothing is read from the store (a change
+ * made with --no-reload stays unapplied). 0 or ENOMEM. */
+int om_dir_snapshot_copy(const struct om_dir_snapshot *src, struct om_dir_snapshot **out);
 /* Adds resolved addresses of FQDN i. Only while the snapshot is still being
  * prepared aside (not yet shared): it is immutable once published. An
  * address that already belongs to another gateway is left to that gateway

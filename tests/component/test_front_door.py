@@ -504,3 +504,77 @@ def test_descriptor_limit_raised_for_max_connections(store):
         assert soft >= 2000 + 200 + 256, line
     finally:
         assert store.stop(p) == 0
+
+
+# -------------------------------------------------------------------- DNS
+
+@pytest.fixture
+def dns():
+    from dns_server import DnsServer
+    d = DnsServer()
+    yield d
+    d.close()
+
+
+def _answered(port, src):
+    try:
+        s = connect(port, src=src, timeout=2)
+        s.sendall(options(port=port, src=src))
+        r = read_response(s, timeout=2)
+        s.close()
+        return bool(r and r[0] == 200)
+    except OSError:
+        return False
+
+
+def test_dns_refresh_never_applies_no_reload_changes(store, dns):
+    """A TTL refresh updates the resolved addresses of the snapshot in
+    force, and only them: a gateway added and another disabled with
+    --no-reload stay as they were until `openum reload`."""
+    dns.records["gw.dns.test"] = ("127.0.0.5", 5)
+    port = free_port()
+    store.conf(f"sip_tcp = 127.0.0.1:{port}\ndns_servers = 127.0.0.1:{dns.port}\n")
+    store.ok("dialplan", "new", "dp1", "--digits", "3")
+    store.ok("gateway", "new", "gwdns", "--address", "gw.dns.test", "--dialplan", "dp1")
+    store.ok("gateway", "new", "gwip", "--address", "127.0.0.8", "--dialplan", "dp1")
+    store.serve()
+    assert _answered(port, "127.0.0.5") and _answered(port, "127.0.0.8")
+    store.ok("gateway", "new", "late", "--address", "127.0.0.9", "--dialplan", "dp1",
+             "--no-reload")
+    store.ok("gateway", "set", "gwip", "--status", "disabled", "--no-reload")
+    dns.records["gw.dns.test"] = ("127.0.0.6", 5)
+    # the refresh (TTL 5 s) moves the FQDN gateway ...
+    assert wait_for(lambda: _answered(port, "127.0.0.6"), timeout=20, interval=0.5)
+    assert not _answered(port, "127.0.0.5")
+    # ... and applies nothing else
+    assert not _answered(port, "127.0.0.9")
+    assert _answered(port, "127.0.0.8")
+    store.ok("reload")
+    assert _answered(port, "127.0.0.9")
+    assert not _answered(port, "127.0.0.8")
+    assert _answered(port, "127.0.0.6")  # the reload kept the resolved address
+
+
+def test_dns_lookup_does_not_hold_the_loop(store, dns):
+    """While the DNS server sits on a refresh query, SIP and the control
+    socket are served; its late answer still lands in the same round."""
+    dns.records["gw.dns.test"] = ("127.0.0.5", 5)
+    port = free_port()
+    store.conf(f"sip_tcp = 127.0.0.1:{port}\ndns_servers = 127.0.0.1:{dns.port}\n")
+    store.ok("dialplan", "new", "dp1", "--digits", "3")
+    store.ok("gateway", "new", "gwdns", "--address", "gw.dns.test", "--dialplan", "dp1")
+    store.ok("gateway", "new", "gwip", "--address", "127.0.0.11", "--dialplan", "dp1")
+    store.serve()
+    assert _answered(port, "127.0.0.5")
+    t = connect(port, src="127.0.0.11", timeout=10)
+    dns.records["gw.dns.test"] = ("127.0.0.6", 5)
+    dns.hold = {"gw.dns.test"}
+    assert wait_for(lambda: dns.held, timeout=20, interval=0.02)  # the refresh asked
+    t.sendall(options(port=port, src="127.0.0.11"))
+    assert read_response(t, timeout=10)[0] == 200
+    assert store.json("status")["state"] == "running"
+    assert dns.held  # all that while, the DNS server had not answered
+    dns.release()
+    # the answer that came late is used by the round that asked for it
+    assert wait_for(lambda: _answered(port, "127.0.0.6"), timeout=5, interval=0.2)
+    t.close()
