@@ -818,7 +818,7 @@ static int gw_update_row(sqlite3 *h, const struct om_dir_gateway *g)
 	    "UPDATE gateways SET tls_name = ?, port = ?, transport = ?, dialplan_id = ?, "
 	    "status = ?, max_calls = ?, outcalls = ?, mwi = ?, diversion = ?, updated_ms = ? "
 	    "WHERE id = ?",
-	    "nititiiiitii", g->tls_name, (int64_t)g->port, om_dir_transport_name(g->transport),
+	    "nititiiitii", g->tls_name, (int64_t)g->port, om_dir_transport_name(g->transport),
 	    g->dialplan_id, om_dir_gw_status_name(g->status), (int64_t)g->max_calls,
 	    (int64_t)g->outcalls, (int64_t)g->mwi, g->diversion_bottom ? "bottom" : "top",
 	    om_now_ms(), g->id);

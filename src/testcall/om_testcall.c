@@ -7,6 +7,7 @@
  *               [--tls --cert F --key F --ca F --tls-name NAME]
  *               [--offer avp|savp|none] [--sdp FILE] [--bye-after MS] ... */
 #include "testcall/uac.h"
+#include "core/alloc.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -51,7 +52,7 @@ static char *slurp(const char *path)
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return NULL;
-	char *buf = malloc(65536 + 1);
+	char *buf = om_malloc(65536 + 1);
 	size_t n = buf ? fread(buf, 1, 65536, f) : 0;
 	fclose(f);
 	if (buf)
@@ -416,7 +417,7 @@ int main(int argc, char **argv)
 	json_str(i.response);
 	printf("}\n");
 	om_uac_free(u);
-	free((void *)o.body);
-	free((void *)o.ack_body);
+	om_free((void *)o.body);
+	om_free((void *)o.ack_body);
 	return 0;
 }

@@ -257,6 +257,11 @@ static const struct {
 	{ "max_handshakes_per_peer", "3", "3" },
 	{ "tls_handshake_timeout", "2", "2" },
 	{ "tls_source_check", "1", "1" },
+	{ "max_calls_per_second", "7", "7" },
+	{ "answer_delay_ms", "250", "250" },
+	{ "session_expires", "600", "600" },
+	{ "min_se", "120", "120" },
+	{ "sip_t1", "100", "100" },
 };
 
 /* A reload names every key that changed, old and new value, and nothing

@@ -46,6 +46,10 @@ static const struct {
 	  "SELECT count(*) FROM mailboxes WHERE greeting_name = 'greetings/carol.name.wav' AND "
 	  "greeting_busy = 'greetings/carol.busy.wav'",
 	  1 },
+	{ 4, "UPDATE gateways SET diversion = 'bottom' WHERE name = 'oldgw';",
+	  "SELECT (SELECT count(*) FROM gateways WHERE name = 'oldgw' AND diversion = 'bottom') + "
+	  "(SELECT count(*) FROM gateways WHERE diversion NOT IN ('top', 'bottom'))",
+	  1 },
 };
 
 static int count(sqlite3 *h, const char *sql)
