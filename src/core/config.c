@@ -59,7 +59,14 @@ static const char default_text[] =
     "#max_connections_per_peer = 64\n"
     "# DNS servers for gateway FQDNs, ADDRESS[:PORT] comma-separated;\n"
     "# empty: the system's resolver.\n"
-    "#dns_servers =\n";
+    "#dns_servers =\n"
+    "# A call's media: seconds without RTP, RTCP or comfort noise before the\n"
+    "# call is considered dead (the call flow ends it).\n"
+    "#rtp_timeout = 30\n"
+    "# Recorded audio reaches the disk (write) at least every spool_flush_ms\n"
+    "# and is synced (fdatasync) at least every spool_sync_ms.\n"
+    "#spool_flush_ms = 250\n"
+    "#spool_sync_ms = 5000\n";
 
 const char *om_config_default_text(void)
 {
@@ -98,6 +105,9 @@ int om_config_defaults(struct om_config **out)
 	c->sip_message_timeout = 10;
 	c->max_connections = 1024;
 	c->max_connections_per_peer = 64;
+	c->rtp_timeout = 30;
+	c->spool_flush_ms = 250;
+	c->spool_sync_ms = 5000;
 	*out = c;
 	return 0;
 }
@@ -280,6 +290,9 @@ enum key_id {
 	K_MAX_CONNECTIONS,
 	K_MAX_CONNECTIONS_PER_PEER,
 	K_DNS_SERVERS,
+	K_RTP_TIMEOUT,
+	K_SPOOL_FLUSH_MS,
+	K_SPOOL_SYNC_MS,
 	K_COUNT
 };
 
@@ -307,6 +320,9 @@ static const char *const key_names[K_COUNT] = {
 	"max_connections",
 	"max_connections_per_peer",
 	"dns_servers",
+	"rtp_timeout",
+	"spool_flush_ms",
+	"spool_sync_ms",
 };
 
 /* Applies one setting; on error writes the reason (without file:line). */
@@ -490,6 +506,29 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 		copy_str(c->dns_servers, sizeof(c->dns_servers), v);
 		return 0;
 	}
+	case K_RTP_TIMEOUT:
+		if (parse_uint(v, 5, 3600, &u)) {
+			snprintf(why, wl, "rtp_timeout must be 5 to 3600 seconds");
+			return EINVAL;
+		}
+		c->rtp_timeout = (unsigned)u;
+		return 0;
+	case K_SPOOL_FLUSH_MS:
+		if (parse_uint(v, 20, 250, &u)) {
+			snprintf(why, wl,
+			         "spool_flush_ms must be 20 to 250 (audio may wait at most that long "
+			         "before it is written)");
+			return EINVAL;
+		}
+		c->spool_flush_ms = (unsigned)u;
+		return 0;
+	case K_SPOOL_SYNC_MS:
+		if (parse_uint(v, 100, 5000, &u)) {
+			snprintf(why, wl, "spool_sync_ms must be 100 to 5000");
+			return EINVAL;
+		}
+		c->spool_sync_ms = (unsigned)u;
+		return 0;
 	case K_LOG_LEVEL: {
 		enum om_level l;
 		if (om_level_parse(v, &l)) {
@@ -588,6 +627,15 @@ int om_config_value_str(const struct om_config *c, size_t i, char *out, size_t o
 		break;
 	case K_DNS_SERVERS:
 		s = c->dns_servers;
+		break;
+	case K_RTP_TIMEOUT:
+		u = c->rtp_timeout;
+		break;
+	case K_SPOOL_FLUSH_MS:
+		u = c->spool_flush_ms;
+		break;
+	case K_SPOOL_SYNC_MS:
+		u = c->spool_sync_ms;
 		break;
 	default:
 		is_num = false;

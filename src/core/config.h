@@ -54,6 +54,9 @@ struct om_config {
 	unsigned max_connections;     /* SIP connections in all */
 	unsigned max_connections_per_peer;
 	char dns_servers[256]; /* "" = system resolver; else "IP[:PORT],..." */
+	unsigned rtp_timeout;    /* s without RTP/RTCP/CN before a call's media is dead */
+	unsigned spool_flush_ms; /* recorded audio reaches write(2) at least this often */
+	unsigned spool_sync_ms;  /* and fdatasync(2) at least this often */
 };
 
 /* Defaults (fqdn from gethostname). */

@@ -40,6 +40,8 @@ static const struct {
 	  "(SELECT count(*) FROM servers WHERE pinned_certificate = 'abcdef0123') + "
 	  "(SELECT count(*) FROM server_dialplans)",
 	  5 },
+	{ 3, "UPDATE dialplans SET rtp_symmetric = 1 WHERE name = 'Old';",
+	  "SELECT count(*) FROM dialplans WHERE name = 'Old' AND rtp_symmetric = 1", 1 },
 };
 
 static int count(sqlite3 *h, const char *sql)
