@@ -110,7 +110,8 @@ static void sess_add(struct mthread *t, struct om_media_session *s, struct sess_
 	s->tx_ts = rnd32();
 	snprintf(s->cname, sizeof(s->cname), "openum-%08x", rnd32());
 	s->last_rx_ms = now;
-	s->next_rtcp_ms = now + rtcp_interval();
+	/* The first report comes sooner (RFC 3550 §6.2: half the interval). */
+	s->next_rtcp_ms = now + MS_RTCP_MS / 2 + (int64_t)(rnd32() % (MS_RTCP_MS / 2));
 	s->closed.kind = EVK_SESSION;
 	s->closed.ev.type = OM_MEDIA_EV_CLOSED;
 	s->closed.ev.session = s;
