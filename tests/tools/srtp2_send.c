@@ -68,28 +68,53 @@ int main(int argc, char **argv)
 	uint16_t seq = 4242;
 	double rate = 0;
 	static const struct option o[] = {
-		{ "to", 1, 0, 't' },      { "from", 1, 0, 'f' },  { "suite", 1, 0, 's' },
-		{ "key", 1, 0, 'k' },     { "mki", 1, 0, 'm' },   { "payload", 1, 0, 'p' },
-		{ "pt", 1, 0, 'P' },      { "ssrc", 1, 0, 'x' },  { "seq", 1, 0, 'q' },
-		{ "ts", 1, 0, 'z' },      { "ptime", 1, 0, 'T' }, { "rate", 1, 0, 'r' },
+		{ "to", 1, 0, 't' },  { "from", 1, 0, 'f' },  { "suite", 1, 0, 's' },
+		{ "key", 1, 0, 'k' }, { "mki", 1, 0, 'm' },   { "payload", 1, 0, 'p' },
+		{ "pt", 1, 0, 'P' },  { "ssrc", 1, 0, 'x' },  { "seq", 1, 0, 'q' },
+		{ "ts", 1, 0, 'z' },  { "ptime", 1, 0, 'T' }, { "rate", 1, 0, 'r' },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "", o, NULL)) != -1) {
 		switch (c) {
-		case 't': to = optarg; break;
-		case 'f': from = optarg; break;
-		case 's': sname = optarg; break;
-		case 'k': key = optarg; break;
-		case 'm': mki = optarg; break;
-		case 'p': payload = optarg; break;
-		case 'P': pt = (unsigned)atoi(optarg); break;
-		case 'x': ssrc = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'q': seq = (uint16_t)strtoul(optarg, NULL, 0); break;
-		case 'z': ts = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'T': ptime = (unsigned)atoi(optarg); break;
-		case 'r': rate = atof(optarg); break;
-		default: return 2;
+		case 't':
+			to = optarg;
+			break;
+		case 'f':
+			from = optarg;
+			break;
+		case 's':
+			sname = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'm':
+			mki = optarg;
+			break;
+		case 'p':
+			payload = optarg;
+			break;
+		case 'P':
+			pt = (unsigned)atoi(optarg);
+			break;
+		case 'x':
+			ssrc = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'q':
+			seq = (uint16_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'z':
+			ts = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'T':
+			ptime = (unsigned)atoi(optarg);
+			break;
+		case 'r':
+			rate = atof(optarg);
+			break;
+		default:
+			return 2;
 		}
 	}
 	struct sockaddr_in dst, src;
@@ -171,7 +196,8 @@ int main(int argc, char **argv)
 		if (rate > 0) {
 			double due = (double)i * ptime / rate / 1000.0;
 			clock_gettime(CLOCK_MONOTONIC, &now);
-			double el = (double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9;
+			double el =
+			    (double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9;
 			if (due > el)
 				usleep((useconds_t)((due - el) * 1e6));
 		}
