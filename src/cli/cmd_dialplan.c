@@ -366,8 +366,9 @@ int om_cmd_dialplan(struct om_cli *cli, int argc, char **argv)
 		return OM_EXIT_USAGE;
 	}
 	if (is_set && !fields) {
-		om_cli_error("nothing to change: give --digits, --security, --pilot, --max-message, "
-		             "--max-greeting or --rtp-symmetric");
+		om_cli_error(
+		    "nothing to change: give --digits, --security, --pilot, --max-message, "
+		    "--max-greeting or --rtp-symmetric");
 		return OM_EXIT_USAGE;
 	}
 	if (npos && !om_dir_name_valid(in.name)) {

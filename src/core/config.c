@@ -515,9 +515,10 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 		return 0;
 	case K_SPOOL_FLUSH_MS:
 		if (parse_uint(v, 20, 250, &u)) {
-			snprintf(why, wl,
-			         "spool_flush_ms must be 20 to 250 (audio may wait at most that long "
-			         "before it is written)");
+			snprintf(
+			    why, wl,
+			    "spool_flush_ms must be 20 to 250 (audio may wait at most that long "
+			    "before it is written)");
 			return EINVAL;
 		}
 		c->spool_flush_ms = (unsigned)u;

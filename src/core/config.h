@@ -53,7 +53,7 @@ struct om_config {
 	unsigned sip_message_timeout; /* s a message may take to arrive completely */
 	unsigned max_connections;     /* SIP connections in all */
 	unsigned max_connections_per_peer;
-	char dns_servers[256]; /* "" = system resolver; else "IP[:PORT],..." */
+	char dns_servers[256];   /* "" = system resolver; else "IP[:PORT],..." */
 	unsigned rtp_timeout;    /* s without RTP/RTCP/CN before a call's media is dead */
 	unsigned spool_flush_ms; /* recorded audio reaches write(2) at least this often */
 	unsigned spool_sync_ms;  /* and fdatasync(2) at least this often */
