@@ -48,9 +48,10 @@ struct server {
 	struct om_config *cfg;
 	struct om_dir_snapshot *dir; /* the directory as the server uses it */
 	struct om_sipd *sipd;
-	uv_timer_t dns_timer;      /* re-resolve gateway FQDNs when their TTL runs out */
-	struct om_cert_mgr *certs; /* secured: the certificate in use */
-	struct om_tls_ctx *tls;    /* secured: the context for new handshakes */
+	uv_timer_t dns_timer;         /* re-resolve gateway FQDNs when their TTL runs out */
+	struct om_resolver *resolver; /* gateway FQDNs, on the loop */
+	struct om_cert_mgr *certs;    /* secured: the certificate in use */
+	struct om_tls_ctx *tls;       /* secured: the context for new handshakes */
 	int64_t last_watch_ms;
 	bool secured;
 	const char *mode_why;
@@ -198,27 +199,38 @@ static void apply_config_globals(const struct om_config *cfg)
 	om_events_set_interval((int64_t)cfg->events_interval * 1000);
 }
 
-/* Gateway FQDNs: a new snapshot with fresh addresses, swapped in without
- * a reload event (nothing an administrator changed). */
+static void on_dns_timer(uv_timer_t *t);
+
+/* Gateway FQDNs: a round of lookups ended. The snapshot in force is
+ * copied with the fresh addresses and swapped in without a reload event:
+ * nothing an administrator changed is applied (a change made with
+ * --no-reload waits for the reload). */
+static void on_resolved(struct om_resolver *r, void *arg)
+{
+	struct server *s = arg;
+	struct om_dir_snapshot *dir = NULL;
+	if (s->draining)
+		return;
+	if (om_dir_snapshot_copy(s->dir, &dir) == 0) {
+		om_resolver_apply(r, dir);
+		struct om_dir_snapshot *old = s->dir;
+		s->dir = dir;
+		if (s->sipd)
+			om_sipd_set_snapshot(s->sipd, dir); /* re-checks live connections */
+		om_dir_snapshot_free(old);
+	} else {
+		om_log(OM_LOG_WARNING, "gateway addresses not refreshed: out of memory", NULL);
+	}
+	uint64_t next = om_resolver_next_ms(r);
+	if (next && !om_resolver_busy(r))
+		uv_timer_start(&s->dns_timer, on_dns_timer, next, 0);
+}
+
 static void on_dns_timer(uv_timer_t *t)
 {
 	struct server *s = t->data;
-	struct om_dir_snapshot *dir = NULL;
-	struct om_dir_err derr = { "" };
-	uint64_t next;
-	if (om_dir_snapshot_build(s->db, &dir, &derr)) {
-		om_log(OM_LOG_WARNING, "directory refresh failed", "error", derr.msg, NULL);
-		uv_timer_start(t, on_dns_timer, 30000, 0);
-		return;
-	}
-	om_resolve_snapshot(dir, s->cfg->dns_servers, 3000, &next);
-	struct om_dir_snapshot *old = s->dir;
-	s->dir = dir;
-	if (s->sipd)
-		om_sipd_set_snapshot(s->sipd, dir);
-	om_dir_snapshot_free(old);
-	if (next)
-		uv_timer_start(t, on_dns_timer, next, 0);
+	if (s->resolver && !s->draining)
+		om_resolver_start(s->resolver, s->dir, 3000);
 }
 
 /* One item of the reload report: items are separated by "; ". */
@@ -265,12 +277,10 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 		         "reload rejected (the old configuration stays)", "error", err, NULL);
 		return rc;
 	}
-	uint64_t dns_next;
-	om_resolve_snapshot(dir, next->dns_servers, 3000, &dns_next);
-	if (dns_next)
-		uv_timer_start(&s->dns_timer, on_dns_timer, dns_next, 0);
-	else
-		uv_timer_stop(&s->dns_timer);
+	/* Gateway FQDNs: the last good answers at once; fresh ones when the
+	 * round started after the swap ends (never waited for here). */
+	if (s->resolver)
+		om_resolver_apply(s->resolver, dir);
 	bool secured;
 	const char *why;
 	apply_directory_fqdn(next, dir);
@@ -314,6 +324,11 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 	if (s->sipd)
 		om_sipd_set_snapshot(s->sipd, dir); /* re-checks live connections */
 	om_dir_snapshot_free(old_dir);
+	if (s->resolver) {
+		uv_timer_stop(&s->dns_timer);
+		om_resolver_set_servers(s->resolver, s->cfg->dns_servers);
+		om_resolver_start(s->resolver, s->dir, 3000);
+	}
 	if (tls) {
 		char terr[512] = "";
 		/* New handshakes take the new context; open TLS connections
@@ -427,6 +442,8 @@ static void begin_shutdown(struct server *s, const char *why)
 	s->sipd = NULL;
 	om_ctl_server_close(s->ctl);
 	s->ctl = NULL;
+	om_resolver_close(s->resolver); /* its handles, with their memory */
+	s->resolver = NULL;
 	uv_timer_stop(&s->tick);
 	uv_walk(&s->loop, on_walk_close, NULL);
 }
@@ -568,11 +585,27 @@ int om_server_run(const struct om_server_opts *opts)
 	start_watchdog(&s);
 	uv_timer_init(&s.loop, &s.dns_timer);
 	s.dns_timer.data = &s;
-	{
-		uint64_t next;
-		om_resolve_snapshot(s.dir, s.cfg->dns_servers, 3000, &next);
-		if (next)
-			uv_timer_start(&s.dns_timer, on_dns_timer, next, 0);
+	if (om_resolver_new(&s.loop, on_resolved, &s, &s.resolver) != 0) {
+		fprintf(stderr, "openum: error: cannot start the DNS resolver\n");
+		om_log(OM_LOG_ERROR, "cannot start the DNS resolver", NULL);
+		begin_shutdown(&s, "start failed");
+		uv_run(&s.loop, UV_RUN_DEFAULT);
+		uv_loop_close(&s.loop);
+		goto out;
+	}
+	om_resolver_set_servers(s.resolver, s.cfg->dns_servers);
+	/* Gateway FQDNs before the listeners open, so a gateway named by its
+	 * FQDN is recognised from its first connection. The loop runs meanwhile
+	 * (control socket, signals, watchdog); a round lasts 3 s at most. */
+	if (om_resolver_start(s.resolver, s.dir, 3000))
+		while (om_resolver_busy(s.resolver) && !s.draining)
+			uv_run(&s.loop, UV_RUN_ONCE);
+	if (s.draining) {
+		uv_run(&s.loop, UV_RUN_DEFAULT);
+		uv_loop_close(&s.loop);
+		om_events_flush(1);
+		code = 0;
+		goto out;
 	}
 
 	struct om_tls_ctx *tls = NULL;

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 /* The gateway a TLS connection proved to be (its tcp user pointer). */
 struct tls_peer {
@@ -42,7 +43,8 @@ struct om_sipd {
 	struct om_tcp_server *tcp;
 	struct om_tls_ctx *tls; /* for new handshakes; its store for re-checks */
 	bool strict_eku;
-	size_t n_tcp, n_tls; /* listeners opened */
+	bool tls_source_check; /* TLS from a non-gateway address: dropped at accept */
+	size_t n_tcp, n_tls;   /* listeners opened */
 	uint64_t tls_rejected;
 	om_sipd_peer_cert_h peer_cert_h;
 	void *peer_cert_arg;
@@ -69,18 +71,24 @@ static void peer_ip(const struct sockaddr *sa, char *out, size_t len)
 static int on_accept(struct om_tcp_conn *c, const struct sockaddr *peer, void **user, void *arg)
 {
 	struct om_sipd *d = arg;
-	if (om_tcp_conn_tls(c)) {
-		*user = NULL; /* trust comes with the certificate (on_tls) */
-		return 0;
-	}
+	bool tls = om_tcp_conn_tls_listener(c);
 	const struct om_dir_gateway *gw =
 	    d->snap ? om_dir_snapshot_gateway_by_addr(d->snap, peer) : NULL;
+	*user = NULL;
+	if (tls && (gw || !d->tls_source_check)) {
+		/* Trust comes with the certificate (on_tls). A gateway's
+		 * address is known: its handshake is not counted against
+		 * the budget strangers share. */
+		if (gw)
+			om_tcp_conn_set_known(c);
+		return 0;
+	}
 	if (!gw) {
 		char ip[INET6_ADDRSTRLEN];
 		peer_ip(peer, ip, sizeof(ip));
 		d->dropped_untrusted++;
 		om_event(OM_EV_UNTRUSTED_DEVICE, ip, "SIP from an untrusted device dropped", "peer",
-		         om_tcp_conn_peer_str(c), "transport", "tcp", NULL);
+		         om_tcp_conn_peer_str(c), "transport", tls ? "tls" : "tcp", NULL);
 		return 1;
 	}
 	/* A plain-TCP connection from a TLS gateway's address is answered
@@ -91,6 +99,16 @@ static int on_accept(struct om_tcp_conn *c, const struct sockaddr *peer, void **
 		return 1;
 	*user = NULL;
 	return 0;
+}
+
+/* A connection limit refused a peer (event 1134, rate-limited per peer:
+ * an IPv4 address or an IPv6 prefix). */
+static void on_refuse(const struct sockaddr *peer, const char *key, enum om_tcp_limit l, void *arg)
+{
+	char addr[64];
+	om_sockaddr_str(peer, addr, sizeof(addr));
+	om_event(OM_EV_CONN_LIMIT, key, "SIP connection refused: a limit is reached", "limit",
+	         om_tcp_limit_str(l), "peer", addr, "counted_as", key, NULL);
 }
 
 static void on_close(struct om_tcp_conn *c, enum om_tcp_close_reason why, void *user, void *arg)
@@ -321,7 +339,16 @@ static void respond_unparsable(struct om_sipd *d, struct om_tcp_conn *c, const c
 			for (size_t i = 0; i < l; i++)
 				if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
 					goto out;
-			om_buf_printf(&out, "%s:%.*s\r\n", want[k].name, (int)(l - v), line + v);
+			om_buf_printf(&out, "%s:%.*s", want[k].name, (int)(l - v), line + v);
+			/* RFC 3261 §8.2.6.2: the UAS adds a To tag when there
+			 * is none, salvaged responses too. */
+			if (k == 2 && !om_sip_addr_has_tag((struct om_str){ line + v, l - v },
+			                                   OM_SIP_MAX_URI)) {
+				char tag[24];
+				new_tag(tag, sizeof(tag));
+				om_buf_printf(&out, ";tag=%s", tag);
+			}
+			om_buf_adds(&out, "\r\n");
 			have[k]++;
 			break;
 		}
@@ -521,6 +548,28 @@ void om_sipd_set_snapshot(struct om_sipd *d, struct om_dir_snapshot *snap)
 		om_tcp_server_foreach(d->tcp, recheck, d);
 }
 
+/* Enough descriptors for max_connections and the calls' RTP sockets
+ * (systemd gives a service a soft limit of 1024): the soft limit is raised
+ * toward the hard one; short of it, a warning says what cannot be reached. */
+static void raise_nofile(const struct om_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)cfg->max_connections + 2 * (rlim_t)cfg->max_calls + 256;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ? rl.rlim_max : need;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < need) {
+		char have[24], want[24];
+		snprintf(have, sizeof(have), "%llu", (unsigned long long)rl.rlim_cur);
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)need);
+		om_log(OM_LOG_WARNING,
+		       "too few file descriptors for max_connections and max_calls: raise "
+		       "LimitNOFILE",
+		       "limit", have, "needed", want, NULL);
+	}
+}
+
 int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **out, char *err,
                 size_t errlen)
 {
@@ -532,6 +581,7 @@ int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **o
 	}
 	d->loop = loop;
 	d->strict_eku = cfg->strict_eku;
+	raise_nofile(cfg);
 	om_sip_limits_default(&d->limits);
 	snprintf(d->fqdn, sizeof(d->fqdn), "%s", cfg->fqdn);
 	rc = om_flow_table_new(&d->flows);
@@ -547,6 +597,7 @@ int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **o
 		.close_h = on_close,
 		.tls_h = on_tls,
 		.tls_fail_h = on_tls_fail,
+		.refuse_h = on_refuse,
 		.arg = d,
 	};
 	struct om_tcp_limits lim;
@@ -556,6 +607,11 @@ int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **o
 	lim.partial_ms = (uint64_t)cfg->sip_message_timeout * 1000;
 	lim.max_conns = cfg->max_connections;
 	lim.max_conns_peer = cfg->max_connections_per_peer;
+	lim.max_pending = om_config_max_handshakes(cfg);
+	lim.max_pending_peer = cfg->max_handshakes_per_peer;
+	lim.v6_prefix = cfg->peer_ipv6_prefix;
+	lim.handshake_ms = (uint64_t)cfg->tls_handshake_timeout * 1000;
+	d->tls_source_check = cfg->tls_source_check;
 	rc = om_tcp_server_new(loop, &lim, &h, &d->tcp);
 	if (rc) {
 		snprintf(err, errlen, "out of memory");
@@ -586,6 +642,7 @@ int om_sipd_tcp_port(struct om_sipd *d, size_t i)
 int om_sipd_tls_start(struct om_sipd *d, const struct om_config *cfg, struct om_tls_ctx *ctx,
                       char *err, size_t errlen)
 {
+	d->tls_source_check = cfg->tls_source_check;
 	om_sipd_set_tls(d, ctx, cfg->strict_eku);
 	if (d->n_tls)
 		return 0;
@@ -648,7 +705,10 @@ void om_sipd_status_json(struct om_sipd *d, struct om_buf *out)
 	              "\"closed_framing\":%llu,\"closed_overflow\":%llu,\"flows\":%zu,"
 	              "\"flows_alias\":%zu,"
 	              "\"tls_listeners\":%zu,\"tls_handshakes\":%llu,\"tls_failed\":%llu,"
-	              "\"tls_rejected\":%llu,\"tls_deferred\":%llu}",
+	              "\"tls_rejected\":%llu,\"tls_deferred\":%llu,\"tls_pending\":%zu,"
+	              "\"over_connections\":%llu,\"over_connections_peer\":%llu,"
+	              "\"over_handshakes\":%llu,\"closed_handshake\":%llu,"
+	              "\"accept_nomem\":%llu}",
 	              st.conns, (unsigned long long)st.accepted,
 	              (unsigned long long)d->dropped_untrusted, (unsigned long long)st.over_limit,
 	              (unsigned long long)st.messages, (unsigned long long)d->answered,
@@ -658,5 +718,8 @@ void om_sipd_status_json(struct om_sipd *d, struct om_buf *out)
 	              (unsigned long long)st.closed_overflow, om_flow_count(d->flows),
 	              om_flow_alias_count(d->flows), d->n_tls,
 	              (unsigned long long)st.tls_handshakes, (unsigned long long)st.tls_failed,
-	              (unsigned long long)d->tls_rejected, (unsigned long long)st.tls_deferred);
+	              (unsigned long long)d->tls_rejected, (unsigned long long)st.tls_deferred,
+	              st.pending, (unsigned long long)st.over_conns,
+	              (unsigned long long)st.over_conns_peer, (unsigned long long)st.over_pending,
+	              (unsigned long long)st.closed_handshake, (unsigned long long)st.accept_nomem);
 }

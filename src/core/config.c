@@ -54,9 +54,22 @@ static const char default_text[] =
     "# must arrive completely within sip_message_timeout seconds (slow senders).\n"
     "#tcp_idle_timeout = 300\n"
     "#sip_message_timeout = 10\n"
-    "# Caps on SIP connections, in all and from one address.\n"
+    "# Caps on SIP connections, in all and from one peer (an IPv4 address, or\n"
+    "# an IPv6 prefix of peer_ipv6_prefix bits: one host usually owns a /64).\n"
     "#max_connections = 1024\n"
     "#max_connections_per_peer = 64\n"
+    "#peer_ipv6_prefix = 64\n"
+    "# TLS connections not yet identified (handshake not finished): in all\n"
+    "# (0 = a quarter of max_connections, at most 128; the rest of\n"
+    "# max_connections is kept for identified gateways) and from one peer, and\n"
+    "# the seconds a handshake may take.\n"
+    "#max_handshakes = 0\n"
+    "#max_handshakes_per_peer = 8\n"
+    "#tls_handshake_timeout = 5\n"
+    "# 1: a TLS connection from an address that is no gateway's is closed before\n"
+    "# the handshake, like TCP. Only when every TLS gateway's address is known\n"
+    "# (not behind a NAT or a changing address).\n"
+    "#tls_source_check = 0\n"
     "# DNS servers for gateway FQDNs, ADDRESS[:PORT] comma-separated;\n"
     "# empty: the system's resolver.\n"
     "#dns_servers =\n"
@@ -105,6 +118,11 @@ int om_config_defaults(struct om_config **out)
 	c->sip_message_timeout = 10;
 	c->max_connections = 1024;
 	c->max_connections_per_peer = 64;
+	c->peer_ipv6_prefix = 64;
+	c->max_handshakes = 0;
+	c->max_handshakes_per_peer = 8;
+	c->tls_handshake_timeout = 5;
+	c->tls_source_check = false;
 	c->rtp_timeout = 30;
 	c->spool_flush_ms = 250;
 	c->spool_sync_ms = 5000;
@@ -290,6 +308,11 @@ enum key_id {
 	K_MAX_CONNECTIONS,
 	K_MAX_CONNECTIONS_PER_PEER,
 	K_DNS_SERVERS,
+	K_PEER_IPV6_PREFIX,
+	K_MAX_HANDSHAKES,
+	K_MAX_HANDSHAKES_PER_PEER,
+	K_TLS_HANDSHAKE_TIMEOUT,
+	K_TLS_SOURCE_CHECK,
 	K_RTP_TIMEOUT,
 	K_SPOOL_FLUSH_MS,
 	K_SPOOL_SYNC_MS,
@@ -320,6 +343,11 @@ static const char *const key_names[K_COUNT] = {
 	"max_connections",
 	"max_connections_per_peer",
 	"dns_servers",
+	"peer_ipv6_prefix",
+	"max_handshakes",
+	"max_handshakes_per_peer",
+	"tls_handshake_timeout",
+	"tls_source_check",
 	"rtp_timeout",
 	"spool_flush_ms",
 	"spool_sync_ms",
@@ -415,7 +443,8 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 		c->tls_security_level = (int)u;
 		return 0;
 	case K_STRICT_EKU:
-	case K_AUTO_SELFSIGNED: {
+	case K_AUTO_SELFSIGNED:
+	case K_TLS_SOURCE_CHECK: {
 		bool b;
 		if (parse_bool(v, &b)) {
 			snprintf(why, wl, "%s must be 0 or 1", key_names[k]);
@@ -423,10 +452,38 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 		}
 		if (k == K_STRICT_EKU)
 			c->strict_eku = b;
-		else
+		else if (k == K_AUTO_SELFSIGNED)
 			c->auto_selfsigned = b;
+		else
+			c->tls_source_check = b;
 		return 0;
 	}
+	case K_PEER_IPV6_PREFIX:
+		if (parse_uint(v, 16, 128, &u)) {
+			snprintf(why, wl, "peer_ipv6_prefix must be 16 to 128 bits");
+			return EINVAL;
+		}
+		c->peer_ipv6_prefix = (unsigned)u;
+		return 0;
+	case K_MAX_HANDSHAKES:
+	case K_MAX_HANDSHAKES_PER_PEER:
+		if (parse_uint(v, k == K_MAX_HANDSHAKES ? 0 : 1, 100000, &u)) {
+			snprintf(why, wl, "%s must be %s to 100000", key_names[k],
+			         k == K_MAX_HANDSHAKES ? "0" : "1");
+			return EINVAL;
+		}
+		if (k == K_MAX_HANDSHAKES)
+			c->max_handshakes = (unsigned)u;
+		else
+			c->max_handshakes_per_peer = (unsigned)u;
+		return 0;
+	case K_TLS_HANDSHAKE_TIMEOUT:
+		if (parse_uint(v, 1, 300, &u)) {
+			snprintf(why, wl, "tls_handshake_timeout must be 1 to 300 seconds");
+			return EINVAL;
+		}
+		c->tls_handshake_timeout = (unsigned)u;
+		return 0;
 	case K_SRTP_BACKEND:
 		if (!strcmp(v, "openssl"))
 			c->srtp_backend = OM_CFG_SRTP_OPENSSL;
@@ -629,6 +686,20 @@ int om_config_value_str(const struct om_config *c, size_t i, char *out, size_t o
 	case K_DNS_SERVERS:
 		s = c->dns_servers;
 		break;
+	case K_PEER_IPV6_PREFIX:
+		u = c->peer_ipv6_prefix;
+		break;
+	case K_MAX_HANDSHAKES:
+		u = c->max_handshakes;
+		break;
+	case K_MAX_HANDSHAKES_PER_PEER:
+		u = c->max_handshakes_per_peer;
+		break;
+	case K_TLS_HANDSHAKE_TIMEOUT:
+		u = c->tls_handshake_timeout;
+		break;
+	case K_TLS_SOURCE_CHECK:
+		u = c->tls_source_check;
 	case K_RTP_TIMEOUT:
 		u = c->rtp_timeout;
 		break;
@@ -775,11 +846,27 @@ int om_config_parse(const char *text, size_t len, const char *name, struct om_co
 			goto out;
 		}
 	}
+	/* Strangers' handshakes must leave room for identified gateways. */
+	if (c->max_handshakes && c->max_handshakes >= c->max_connections) {
+		rc = fail(err, errlen, name, set_at[K_MAX_HANDSHAKES],
+		          "max_handshakes (%u) must be below max_connections (%u): the rest is "
+		          "kept for identified gateways",
+		          c->max_handshakes, c->max_connections);
+		goto out;
+	}
 	*out = c;
 	return 0;
 out:
 	om_config_free(c);
 	return rc;
+}
+
+unsigned om_config_max_handshakes(const struct om_config *c)
+{
+	if (c->max_handshakes)
+		return c->max_handshakes;
+	unsigned n = c->max_connections / 4;
+	return n > 128 ? 128 : n ? n : 1;
 }
 
 int om_config_load(const char *path, bool missing_ok, struct om_config **out, char *err,

@@ -53,11 +53,21 @@ struct om_config {
 	unsigned sip_message_timeout; /* s a message may take to arrive completely */
 	unsigned max_connections;     /* SIP connections in all */
 	unsigned max_connections_per_peer;
+	char dns_servers[256];     /* "" = system resolver; else "IP[:PORT],..." */
+	unsigned peer_ipv6_prefix; /* bits of an IPv6 address that make one peer (64) */
+	unsigned max_handshakes;   /* TLS connections not yet identified; 0 = auto */
+	unsigned max_handshakes_per_peer;
+	unsigned tls_handshake_timeout; /* s a TLS handshake may take */
+	bool tls_source_check;          /* TLS from a non-gateway address: closed at accept */
 	char dns_servers[256];   /* "" = system resolver; else "IP[:PORT],..." */
 	unsigned rtp_timeout;    /* s without RTP/RTCP/CN before a call's media is dead */
 	unsigned spool_flush_ms; /* recorded audio reaches write(2) at least this often */
 	unsigned spool_sync_ms;  /* and fdatasync(2) at least this often */
 };
+
+/* max_handshakes in force: the configured value, or (0) a quarter of
+ * max_connections, at most 128, at least 1. */
+unsigned om_config_max_handshakes(const struct om_config *c);
 
 /* Defaults (fqdn from gethostname). */
 int om_config_defaults(struct om_config **out);

@@ -14,10 +14,12 @@
 
 struct om_ctl_server {
 	uv_pipe_t listener;
+	uv_timer_t retry; /* out of memory at accept: try again */
 	char *path;
 	om_ctl_cmd_h handler;
 	void *arg;
 	unsigned open_conns;
+	unsigned handles; /* listener + retry timer not yet closed */
 	int closing;
 };
 
@@ -101,19 +103,20 @@ static int peer_allowed(uv_pipe_t *p)
 	return cred.uid == geteuid() || cred.uid == 0;
 }
 
+static void on_retry(uv_timer_t *t);
+
 static void on_connection(uv_stream_t *l, int status)
 {
 	struct om_ctl_server *srv = l->data;
-	if (status < 0)
+	if (status < 0 || srv->closing)
 		return;
 	struct conn *c = om_calloc(1, sizeof(*c));
 	if (!c) {
-		/* Accept and drop so the backlog does not spin. */
-		uv_pipe_t tmp;
-		if (uv_pipe_init(l->loop, &tmp, 0) == 0) {
-			uv_accept(l, (uv_stream_t *)&tmp);
-			uv_close((uv_handle_t *)&tmp, NULL);
-		}
+		/* Not accepted: the client waits in the backlog (libuv stops
+		 * watching the listener until uv_accept) and is taken when
+		 * memory is back. */
+		if (!uv_is_active((uv_handle_t *)&srv->retry))
+			uv_timer_start(&srv->retry, on_retry, 100, 0);
 		return;
 	}
 	c->srv = srv;
@@ -132,6 +135,12 @@ static void on_connection(uv_stream_t *l, int status)
 	uv_read_start((uv_stream_t *)&c->pipe, conn_alloc, conn_read);
 }
 
+static void on_retry(uv_timer_t *t)
+{
+	struct om_ctl_server *srv = t->data;
+	on_connection((uv_stream_t *)&srv->listener, 0);
+}
+
 /* Is a server answering on path? */
 static int live(const char *path)
 {
@@ -148,6 +157,8 @@ static int live(const char *path)
 static void listener_closed(uv_handle_t *h)
 {
 	struct om_ctl_server *s = h->data;
+	if (--s->handles)
+		return;
 	om_free(s->path);
 	om_free(s);
 }
@@ -174,7 +185,10 @@ int om_ctl_server_start(uv_loop_t *loop, const char *path, om_ctl_cmd_h h, void 
 	s->handler = h;
 	s->arg = arg;
 	uv_pipe_init(loop, &s->listener, 0);
-	s->listener.data = s;
+	uv_timer_init(loop, &s->retry);
+	uv_unref((uv_handle_t *)&s->retry);
+	s->listener.data = s->retry.data = s;
+	s->handles = 2;
 	mode_t old = umask(0177);
 	rc = uv_pipe_bind(&s->listener, path);
 	umask(old);
@@ -184,6 +198,7 @@ int om_ctl_server_start(uv_loop_t *loop, const char *path, om_ctl_cmd_h h, void 
 		rc = uv_listen((uv_stream_t *)&s->listener, 16, on_connection);
 	if (rc != 0) {
 		uv_close((uv_handle_t *)&s->listener, listener_closed);
+		uv_close((uv_handle_t *)&s->retry, listener_closed);
 		return -rc;
 	}
 	*out = s;
@@ -206,6 +221,7 @@ void om_ctl_server_close(struct om_ctl_server *s)
 	uv_walk(s->listener.loop, close_walk, s);
 	unlink(s->path);
 	uv_close((uv_handle_t *)&s->listener, listener_closed);
+	uv_close((uv_handle_t *)&s->retry, listener_closed);
 }
 
 int om_ctl_request(const char *path, const char *cmd, int timeout_ms, char **reply)

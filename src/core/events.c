@@ -32,6 +32,8 @@ static const struct om_event_info table[] = {
 	  "call refused: transport or media does not meet the dial plan's security mode", true },
 	{ 1133, OM_LOG_WARNING, "serverauth-only",
 	  "a gateway's client certificate is serverAuth-only", true },
+	{ 1134, OM_LOG_WARNING, "connection-limit", "SIP connection refused: a limit is reached",
+	  true },
 	{ 1140, OM_LOG_WARNING, "srtp-auth-failures", "SRTP authentication or replay failures",
 	  true },
 	{ 1141, OM_LOG_ERROR, "recording-write-failed",

@@ -235,6 +235,45 @@ fail:
 	return rc;
 }
 
+static void *dup_array(const void *p, size_t n, size_t size, int *rc)
+{
+	void *q = om_malloc(n ? n * size : 1);
+	if (!q)
+		*rc = ENOMEM;
+	else if (n)
+		memcpy(q, p, n * size);
+	return q;
+}
+
+int om_dir_snapshot_copy(const struct om_dir_snapshot *src, struct om_dir_snapshot **out)
+{
+	struct om_dir_snapshot *s = om_calloc(1, sizeof(*s));
+	struct om_dir_err err = { "" };
+	int rc = 0;
+	if (!s)
+		return ENOMEM;
+	atomic_init(&s->refs, 1);
+	s->server = src->server;
+	s->server_plans = src->server_plans;
+	s->server_secured = src->server_secured;
+	s->plans = dup_array(src->plans, src->nplans, sizeof(*s->plans), &rc);
+	s->nplans = src->nplans;
+	s->gws = dup_array(src->gws, src->ngws, sizeof(*s->gws), &rc);
+	s->ngws = src->ngws;
+	s->mbs = dup_array(src->mbs, src->nmbs, sizeof(*s->mbs), &rc);
+	s->nmbs = src->nmbs;
+	/* the source passed these checks: only the indexes are rebuilt */
+	if (!rc)
+		rc = check_and_index(s, &err);
+	if (rc) {
+		om_dir_snapshot_free(s);
+		return rc == EPERM ? EINVAL : rc;
+	}
+	s->generation = atomic_fetch_add(&generations, 1) + 1;
+	*out = s;
+	return 0;
+}
+
 struct om_dir_snapshot *om_dir_snapshot_ref(struct om_dir_snapshot *s)
 {
 	if (s)

@@ -301,6 +301,12 @@ const struct om_dir_gateway *om_dir_snapshot_gateway_by_tls_name(const struct om
 size_t om_dir_snapshot_fqdn_count(const struct om_dir_snapshot *s);
 const char *om_dir_snapshot_fqdn_at(const struct om_dir_snapshot *s, size_t i,
                                     const struct om_dir_gateway **gw);
+/* A new, unpublished snapshot with exactly src's directory content (same
+ * dial plans, gateways, mailboxes, server) and none of its resolved
+ * addresses, for a DNS refresh: the addresses are added again with
+ * om_dir_snapshot_add_resolved, nothing is read from the store (a change
+ * made with --no-reload stays unapplied). 0 or ENOMEM. */
+int om_dir_snapshot_copy(const struct om_dir_snapshot *src, struct om_dir_snapshot **out);
 /* Adds resolved addresses of FQDN i. Only while the snapshot is still being
  * prepared aside (not yet shared): it is immutable once published. An
  * address that already belongs to another gateway is left to that gateway

@@ -580,6 +580,38 @@ incomplete:
 	return OM_SIP_FRAME_MORE;
 }
 
+enum om_sip_frame_res om_sip_framer_next(struct om_sip_framer *f, const char *buf, size_t len,
+                                         size_t max, size_t *msg_len, enum om_sip_reason *reason)
+{
+	enum om_sip_frame_res r;
+	if (f->need) {
+		if (len < f->need) {
+			*msg_len = f->need;
+			return OM_SIP_FRAME_MORE; /* the body is still arriving */
+		}
+	} else if (len && buf[0] != '\r' && buf[0] != '\n') {
+		size_t lim = len < max ? len : max;
+		if (f->scan < lim && !memmem(buf + f->scan, lim - f->scan, "\r\n\r\n", 4)) {
+			/* An empty line may straddle this end: search its last
+			 * three bytes again next time. */
+			f->scan = lim > 3 ? lim - 3 : 0;
+			*msg_len = 0;
+			if (len >= max) {
+				*reason = OM_SIP_R_MSG_TOO_LARGE;
+				*f = (struct om_sip_framer){ 0 };
+				return OM_SIP_FRAME_ERROR;
+			}
+			return OM_SIP_FRAME_MORE;
+		}
+	}
+	r = om_sip_frame(buf, len, max, msg_len, reason);
+	if (r == OM_SIP_FRAME_MORE)
+		f->need = *msg_len;
+	else
+		*f = (struct om_sip_framer){ 0 };
+	return r;
+}
+
 /* ================================================================== */
 /* Start line                                                          */
 
@@ -733,8 +765,12 @@ int om_sip_msg_parse(const char *buf, size_t len, const struct om_sip_limits *li
 			if (r == OM_SIP_R_HEADERS_INCOMPLETE && f.name.p == NULL && f.value.p &&
 			    f.value.p + f.value.len + 2 == buf + len) {
 				r = OM_SIP_R_OK;
-				nfields++;
 				hdr_end = len;
+				/* it counts against max_headers like any other */
+				if (++nfields > lim.max_headers) {
+					r = OM_SIP_R_TOO_MANY_HEADERS;
+					goto out;
+				}
 				break;
 			}
 			goto out;

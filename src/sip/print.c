@@ -38,6 +38,45 @@ static bool has_crlf(const char *s)
 	return s && strpbrk(s, "\r\n") != NULL;
 }
 
+bool om_sip_addr_has_tag(struct om_str v, size_t max_uri)
+{
+	struct om_sip_addr a;
+	if (om_sip_addr_parse(v, max_uri, &a) == 0)
+		return a.has_tag;
+	bool quoted = false;
+	int angle = 0;
+	for (size_t i = 0; i < v.len; i++) {
+		char c = v.p[i];
+		if (quoted) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				quoted = false;
+			continue;
+		}
+		if (c == '"')
+			quoted = true;
+		else if (c == '<')
+			angle++;
+		else if (c == '>' && angle)
+			angle--;
+		else if (c == ';' && !angle) {
+			size_t j = i + 1;
+			while (j < v.len && (v.p[j] == ' ' || v.p[j] == '\t'))
+				j++;
+			if (v.len - j >= 3 &&
+			    om_sip_i_caseeq((struct om_str){ v.p + j, 3 }, "tag", 3)) {
+				j += 3;
+				while (j < v.len && (v.p[j] == ' ' || v.p[j] == '\t'))
+					j++;
+				if (j < v.len && v.p[j] == '=')
+					return true;
+			}
+		}
+	}
+	return false;
+}
+
 int om_sip_response_build(const struct om_sip_msg *req, int status, const char *phrase,
                           const struct om_sip_resp_opts *opts, struct om_buf *out)
 {
@@ -61,11 +100,10 @@ int om_sip_response_build(const struct om_sip_msg *req, int status, const char *
 	if ((h = om_sip_msg_hdr(req, OM_SIP_HDR_FROM)))
 		add_hdr(bp, "From", h->value);
 	if ((h = om_sip_msg_hdr(req, OM_SIP_HDR_TO))) {
-		struct om_sip_addr to;
 		om_buf_adds(bp, "To: ");
 		add_value(bp, h->value);
 		if (status > 100 && opts->to_tag && opts->to_tag[0] &&
-		    om_sip_addr_parse(h->value, req->limits.max_uri, &to) == 0 && !to.has_tag) {
+		    !om_sip_addr_has_tag(h->value, req->limits.max_uri)) {
 			om_buf_adds(bp, ";tag=");
 			om_buf_adds(bp, opts->to_tag);
 		}

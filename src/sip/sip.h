@@ -121,6 +121,21 @@ enum om_sip_frame_res {
 enum om_sip_frame_res om_sip_frame(const char *buf, size_t len, size_t max, size_t *msg_len,
                                    enum om_sip_reason *reason);
 
+/* The same framing for a stream read piece by piece, in time linear in the
+ * bytes received: the state keeps where the empty line ending the header
+ * section was last searched for and, once the header section is complete,
+ * the message's total length, so bytes arriving one at a time (or one per
+ * TLS record) are neither searched nor parsed again. Each call must see the
+ * buffer of the previous call with bytes appended; after MSG or SKIP the
+ * caller drops *msg_len bytes from the front (the state resets itself).
+ * Results are exactly om_sip_frame's on the same buffer. Zero-initialise. */
+struct om_sip_framer {
+	size_t need; /* header complete: the message's total length (0: unknown) */
+	size_t scan; /* no empty line starts before this offset */
+};
+enum om_sip_frame_res om_sip_framer_next(struct om_sip_framer *f, const char *buf, size_t len,
+                                         size_t max, size_t *msg_len, enum om_sip_reason *reason);
+
 /* ------------------------------------------------------------------ */
 /* Methods, header ids, URIs                                          */
 
@@ -392,6 +407,11 @@ struct om_sip_addr {
 /* Parse one element: name-addr or addr-spec, then header params. In the
  * addr-spec form a URI containing ',', '?' or ';' must be in <> (§20). */
 int om_sip_addr_parse(struct om_str s, size_t max_uri, struct om_sip_addr *out);
+/* Does a To (or From) value carry a tag parameter? The value is parsed;
+ * when it does not parse (a request being refused may have a broken To),
+ * a `;tag=` parameter outside <> and quoted strings is looked for, so a
+ * response can still follow RFC 3261 §8.2.6.2 (add a tag when none). */
+bool om_sip_addr_has_tag(struct om_str value, size_t max_uri);
 int om_sip_msg_from(const struct om_sip_msg *msg, struct om_sip_addr *out);
 int om_sip_msg_to(const struct om_sip_msg *msg, struct om_sip_addr *out);
 /* Contact, Route, Record-Route, P-Asserted-Identity, Diversion,

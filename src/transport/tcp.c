@@ -2,9 +2,13 @@
  *
  * TLS (RFC 3261 §26.2): the socket's bytes go into the session's read BIO;
  * after every handshake step, read and write the write BIO is flushed to
- * the socket; plaintext is read until the session wants more and goes
- * through the same framing as TCP. A peer that closes without close_notify
- * is an ordinary close. */
+ * the socket; plaintext is read until the session wants more (every record
+ * the read brought, before any framing) and goes through the same framing
+ * as TCP. A peer that closes without close_notify is an ordinary close.
+ *
+ * Peers are counted in a fixed open-addressing table (linear probing,
+ * backward-shift deletion, a per-server random seed) sized at twice
+ * max_conns, so an accept costs O(1) whatever the number of connections. */
 #include "transport/tcp.h"
 #include "core/alloc.h"
 #include "sip/sip.h"
@@ -14,15 +18,25 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
-#define MAX_LISTENERS 8
-#define READ_CHUNK    4096
+#define MAX_LISTENERS   8
+#define READ_CHUNK      4096
+#define ACCEPT_RETRY_MS 100 /* out of memory at accept: try again after */
 
 struct listener {
 	uv_tcp_t h;
 	struct om_tcp_server *srv;
 	int port;
 	int tls;
+	int stalled; /* a peer waits in the backlog (out of memory at accept) */
+};
+
+/* One peer (address or IPv6 prefix) with open connections. */
+struct peer {
+	uint8_t key[16];
+	uint32_t conns;   /* open connections (0: the slot is free) */
+	uint32_t pending; /* of them TLS not yet identified */
 };
 
 struct om_tcp_server {
@@ -40,7 +54,11 @@ struct om_tcp_server {
 	uv_check_t check;        /* refills the handshake budget each loop turn */
 	uv_idle_t idle;          /* runs handshakes put off to the next turn */
 	unsigned hs_budget;
-	struct om_tcp_conn *deferred;  /* waiting for budget, oldest first */
+	struct om_tcp_conn *deferred; /* waiting for budget, oldest first */
+	uv_timer_t retry;             /* accepts put off for lack of memory */
+	struct peer *peers;           /* open addressing, peer_mask + 1 slots */
+	size_t peer_mask;
+	uint64_t peer_seed;
 	char scratch[16 * 1024 + 512]; /* TLS reads land here, then go to the BIO */
 };
 
@@ -55,8 +73,16 @@ struct om_tcp_conn {
 	char peer_str[64];
 	char *rbuf;
 	size_t rlen, rcap;
-	size_t crlf_run; /* CR/LF bytes skipped since the last message (ping = 4) */
-	uint64_t last_rx, partial_since;
+	struct om_sip_framer fr; /* framing state between reads */
+	size_t crlf_run;         /* CR/LF bytes skipped since the last message (ping = 4) */
+	uint64_t last_rx;
+	uint64_t msg_since;   /* first byte of the current message (0: none) */
+	uint64_t hs_deadline; /* TLS not yet identified: close at (0: identified) */
+	uint8_t pkey[16];     /* peer key (om_tcp_peer_key) */
+	int counted;          /* in the peer table */
+	int pending;          /* counted in the budget of unidentified connections */
+	int known;            /* om_tcp_conn_set_known: outside that budget */
+	int tls_listener;     /* accepted on a TLS listener */
 	size_t queued;
 	int accepted;
 	int closing;
@@ -81,18 +107,30 @@ void om_tcp_limits_default(struct om_tcp_limits *l)
 {
 	l->max_conns = 1024;
 	l->max_conns_peer = 64;
+	l->max_pending = 128;
+	l->max_pending_peer = 8;
+	l->v6_prefix = 64;
 	l->max_msg = OM_SIP_MAX_MSG;
 	l->idle_ms = 300 * 1000;
 	l->partial_ms = 10 * 1000;
+	l->handshake_ms = 5 * 1000;
 	l->write_queue_max = 256 * 1024;
 }
 
 const char *om_tcp_close_reason_str(enum om_tcp_close_reason r)
 {
-	static const char *const s[] = { "peer closed",      "closed",       "idle",
-		                         "message too slow", "framing lost", "peer does not read",
-		                         "out of memory" };
+	static const char *const s[] = { "peer closed",   "closed",
+		                         "idle",          "message too slow",
+		                         "framing lost",  "peer does not read",
+		                         "out of memory", "handshake too slow" };
 	return (unsigned)r < sizeof(s) / sizeof(s[0]) ? s[r] : "?";
+}
+
+const char *om_tcp_limit_str(enum om_tcp_limit l)
+{
+	static const char *const s[] = { "max_connections", "max_connections_per_peer",
+		                         "max_handshakes", "max_handshakes_per_peer" };
+	return (unsigned)l < sizeof(s) / sizeof(s[0]) ? s[l] : "?";
 }
 
 void om_sockaddr_str(const struct sockaddr *sa, char *out, size_t len)
@@ -111,24 +149,126 @@ void om_sockaddr_str(const struct sockaddr *sa, char *out, size_t len)
 	}
 }
 
-/* Same IP (ports ignored; IPv4-mapped IPv6 equals IPv4). */
-static void ip16(const struct sockaddr *sa, uint8_t out[16])
+/* The 16-byte form (IPv4-mapped IPv6 equals IPv4), an IPv6 address cut
+ * to its prefix. */
+void om_tcp_peer_key(const struct sockaddr *sa, unsigned v6_prefix, uint8_t key[16])
 {
-	memset(out, 0, 16);
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	memset(key, 0, 16);
 	if (sa->sa_family == AF_INET) {
-		out[10] = out[11] = 0xff;
-		memcpy(out + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		memcpy(key, mapped, 12);
+		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return;
 	}
+	if (sa->sa_family != AF_INET6)
+		return;
+	memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	if (!memcmp(key, mapped, 12))
+		return; /* an IPv4 peer on a dual-stack socket: the whole address */
+	if (v6_prefix >= 128)
+		return;
+	key[v6_prefix / 8] &= (uint8_t)(0xff00u >> (v6_prefix % 8));
+	memset(key + v6_prefix / 8 + 1, 0, 15 - v6_prefix / 8);
+}
+
+void om_tcp_peer_key_str(const uint8_t key[16], unsigned v6_prefix, char *out, size_t len)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	char ip[INET6_ADDRSTRLEN] = "?";
+	if (!memcmp(key, mapped, 12)) {
+		inet_ntop(AF_INET, key + 12, ip, sizeof(ip));
+		snprintf(out, len, "%s", ip);
+		return;
+	}
+	inet_ntop(AF_INET6, key, ip, sizeof(ip));
+	if (v6_prefix >= 128)
+		snprintf(out, len, "%s", ip);
+	else
+		snprintf(out, len, "%s/%u", ip, v6_prefix);
+}
+
+/* ---------------------------------------------------------- peer table */
+
+static size_t peer_hash(const struct om_tcp_server *s, const uint8_t key[16])
+{
+	uint64_t a, b;
+	memcpy(&a, key, 8);
+	memcpy(&b, key + 8, 8);
+	uint64_t h = (a ^ s->peer_seed) * 0x9e3779b97f4a7c15ull;
+	h ^= b + (h >> 29);
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 31;
+	return (size_t)h & s->peer_mask;
+}
+
+/* The slot of key, or NULL; *free_slot: where it would go. */
+static struct peer *peer_find(struct om_tcp_server *s, const uint8_t key[16],
+                              struct peer **free_slot)
+{
+	for (size_t i = peer_hash(s, key);; i = (i + 1) & s->peer_mask) {
+		struct peer *p = &s->peers[i];
+		if (!p->conns) {
+			if (free_slot)
+				*free_slot = p;
+			return NULL;
+		}
+		if (!memcmp(p->key, key, 16))
+			return p;
+	}
+}
+
+/* Backward-shift deletion: no tombstones, so lookups stay short. */
+static void peer_del(struct om_tcp_server *s, struct peer *p)
+{
+	size_t i = (size_t)(p - s->peers), j = i;
+	for (;;) {
+		j = (j + 1) & s->peer_mask;
+		if (!s->peers[j].conns)
+			break;
+		size_t home = peer_hash(s, s->peers[j].key);
+		/* can the entry at j move to the hole at i? */
+		if (((j - home) & s->peer_mask) >= ((j - i) & s->peer_mask)) {
+			s->peers[i] = s->peers[j];
+			i = j;
+		}
+	}
+	memset(&s->peers[i], 0, sizeof(s->peers[i]));
+}
+
+/* The connection is no longer pending (identified, or closing). */
+static void pending_end(struct om_tcp_conn *c)
+{
+	struct om_tcp_server *s = c->srv;
+	c->hs_deadline = 0;
+	if (!c->pending)
+		return;
+	struct peer *p = peer_find(s, c->pkey, NULL);
+	if (p)
+		p->pending--;
+	s->st.pending--;
+	c->pending = 0;
+}
+
+static void peer_release(struct om_tcp_conn *c)
+{
+	struct om_tcp_server *s = c->srv;
+	if (!c->counted)
+		return;
+	pending_end(c);
+	c->counted = 0;
+	struct peer *p = peer_find(s, c->pkey, NULL);
+	if (p && --p->conns == 0)
+		peer_del(s, p);
 }
 
 /* ------------------------------------------------------------ closing */
 
 static void server_maybe_free(struct om_tcp_server *s)
 {
-	if (s->closing && s->pending_closes == 0 && !s->conns)
+	if (s->closing && s->pending_closes == 0 && !s->conns) {
+		om_free(s->peers);
 		om_free(s);
+	}
 }
 
 static void conn_handle_closed(uv_handle_t *h)
@@ -164,9 +304,13 @@ static void conn_close_now(struct om_tcp_conn *c, enum om_tcp_close_reason why)
 	case OM_TCP_CLOSE_OVERFLOW:
 		s->st.closed_overflow++;
 		break;
+	case OM_TCP_CLOSE_HANDSHAKE:
+		s->st.closed_handshake++;
+		break;
 	default:
 		break;
 	}
+	peer_release(c);
 	/* unlink */
 	if (c->prev)
 		c->prev->next = c->next;
@@ -227,31 +371,41 @@ static void arm_timer(struct om_tcp_conn *c);
 static void on_timer(uv_timer_t *t)
 {
 	struct om_tcp_conn *c = t->data;
-	uint64_t now = uv_now(c->srv->loop);
-	if (c->partial_since && now - c->partial_since >= c->srv->lim.partial_ms) {
-		if (c->tls && c->tls_rx && !om_tls_sess_established(c->tls)) {
+	struct om_tcp_server *s = c->srv;
+	uint64_t now = uv_now(s->loop);
+	if (c->hs_deadline && now >= c->hs_deadline) {
+		if (c->tls_rx) {
 			/* A handshake that never ends is a failed one. */
 			om_tls_sess_timeout(c->tls);
-			c->srv->st.tls_failed++;
-			if (c->srv->h.tls_fail_h)
-				c->srv->h.tls_fail_h(c, c->tls, c->user, c->srv->h.arg);
+			s->st.tls_failed++;
+			if (s->h.tls_fail_h)
+				s->h.tls_fail_h(c, c->tls, c->user, s->h.arg);
 		}
+		conn_close_now(c, OM_TCP_CLOSE_HANDSHAKE);
+		return;
+	}
+	if (c->msg_since && now - c->msg_since >= s->lim.partial_ms) {
 		conn_close_now(c, OM_TCP_CLOSE_PARTIAL);
 		return;
 	}
-	if (now - c->last_rx >= c->srv->lim.idle_ms) {
+	if (now - c->last_rx >= s->lim.idle_ms) {
 		conn_close_now(c, OM_TCP_CLOSE_IDLE);
 		return;
 	}
 	arm_timer(c);
 }
 
+/* The earliest of: the handshake deadline, the current message's deadline
+ * (from its own first byte), the idle deadline. */
 static void arm_timer(struct om_tcp_conn *c)
 {
-	uint64_t now = uv_now(c->srv->loop);
-	uint64_t due = c->last_rx + c->srv->lim.idle_ms;
-	if (c->partial_since && c->partial_since + c->srv->lim.partial_ms < due)
-		due = c->partial_since + c->srv->lim.partial_ms;
+	struct om_tcp_server *s = c->srv;
+	uint64_t now = uv_now(s->loop);
+	uint64_t due = c->last_rx + s->lim.idle_ms;
+	if (c->msg_since && c->msg_since + s->lim.partial_ms < due)
+		due = c->msg_since + s->lim.partial_ms;
+	if (c->hs_deadline && c->hs_deadline < due)
+		due = c->hs_deadline;
 	uv_timer_start(&c->timer, on_timer, due > now ? due - now : 0, 0);
 }
 
@@ -380,20 +534,25 @@ static void consume(struct om_tcp_conn *c, size_t n)
 	c->rlen -= n;
 }
 
+/* Frames what rbuf holds. The framer's state makes a call cost only the
+ * bytes that arrived since the last one; the message timer restarts with
+ * the first byte after each complete message. */
 static void process(struct om_tcp_conn *c)
 {
 	struct om_tcp_server *s = c->srv;
+	uint64_t now = uv_now(s->loop);
 	while (c->rlen && !c->closing && !c->close_after_write) {
 		size_t n = 0;
 		enum om_sip_reason reason = 0;
 		enum om_sip_frame_res r =
-		    om_sip_frame(c->rbuf, c->rlen, s->lim.max_msg, &n, &reason);
+		    om_sip_framer_next(&c->fr, c->rbuf, c->rlen, s->lim.max_msg, &n, &reason);
 		if (r == OM_SIP_FRAME_MORE)
 			break;
 		if (r == OM_SIP_FRAME_SKIP) {
 			/* RFC 5626 §3.5.1: CRLF CRLF is a ping, answered by CRLF. */
 			c->crlf_run += n;
 			consume(c, n);
+			c->msg_since = 0;
 			while (c->crlf_run >= 4) {
 				c->crlf_run -= 4;
 				s->st.keepalives++;
@@ -414,11 +573,12 @@ static void process(struct om_tcp_conn *c)
 		if (c->closing)
 			return;
 		consume(c, n);
+		c->msg_since = 0; /* what follows is the next message's */
 	}
 	if (c->rlen == 0)
-		c->partial_since = 0;
-	else if (!c->partial_since)
-		c->partial_since = uv_now(s->loop);
+		c->msg_since = 0;
+	else if (!c->msg_since)
+		c->msg_since = now;
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
@@ -468,25 +628,42 @@ static void tls_advance(struct om_tcp_conn *c)
 			return;
 		}
 		s->st.tls_handshakes++;
-		c->partial_since = 0;
 		if (s->h.tls_h && s->h.tls_h(c, c->tls, &c->user, s->h.arg) != 0) {
 			om_tcp_conn_close(c);
 			return;
 		}
+		pending_end(c); /* identified: out of the strangers' budget */
 	}
 	while (!c->closing && !c->close_after_write) {
-		rbuf_grow(c);
-		if (c->rlen == c->rcap) {
-			/* Cannot happen with a sound framing helper; never spin. */
-			conn_close_now(c, OM_TCP_CLOSE_FRAMING);
-			return;
+		/* Every record the BIO holds first, then one framing pass:
+		 * a message in one-byte records is framed once, not once per
+		 * record. */
+		enum om_tls_res r = OM_TLS_OK;
+		size_t got = 0;
+		while (r == OM_TLS_OK) {
+			rbuf_grow(c);
+			if (c->rlen == c->rcap)
+				break; /* full: frame what is here first */
+			size_t n = 0;
+			r = om_tls_sess_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen, &n);
+			if (r == OM_TLS_OK) {
+				c->rlen += n;
+				got += n;
+			}
 		}
-		size_t n = 0;
-		enum om_tls_res r =
-		    om_tls_sess_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen, &n);
-		if (r == OM_TLS_OK) {
-			c->rlen += n;
+		if (got)
 			process(c);
+		if (c->closing || c->close_after_write)
+			break;
+		if (r == OM_TLS_OK) {
+			if (!got) {
+				/* Full and nothing framed: only when memory ran out
+				 * (the framer refuses a message past max_msg). */
+				conn_close_now(c, c->rcap < s->lim.max_msg + 4
+				                      ? OM_TCP_CLOSE_NOMEM
+				                      : OM_TCP_CLOSE_FRAMING);
+				return;
+			}
 			continue;
 		}
 		tls_flush(c);
@@ -578,18 +755,26 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 
 /* ------------------------------------------------------------ accepting */
 
-static size_t conns_from(struct om_tcp_server *s, const struct sockaddr *peer)
+/* A limit refuses the connection: reported, then closed unread. */
+static void refuse(struct om_tcp_conn *c, enum om_tcp_limit l)
 {
-	uint8_t a[16], b[16];
-	size_t n = 0;
-	ip16(peer, a);
-	for (struct om_tcp_conn *c = s->conns; c; c = c->next) {
-		ip16((struct sockaddr *)&c->peer, b);
-		if (!memcmp(a, b, 16))
-			n++;
+	struct om_tcp_server *s = c->srv;
+	s->st.over_limit++;
+	if (l == OM_TCP_LIMIT_CONNS)
+		s->st.over_conns++;
+	else if (l == OM_TCP_LIMIT_CONNS_PEER)
+		s->st.over_conns_peer++;
+	else
+		s->st.over_pending++;
+	if (s->h.refuse_h) {
+		char key[INET6_ADDRSTRLEN + 8];
+		om_tcp_peer_key_str(c->pkey, s->lim.v6_prefix, key, sizeof(key));
+		s->h.refuse_h((struct sockaddr *)&c->peer, key, l, s->h.arg);
 	}
-	return n;
+	conn_close_now(c, OM_TCP_CLOSE_LOCAL);
 }
+
+static void on_retry(uv_timer_t *t);
 
 static void on_connection(uv_stream_t *l, int status)
 {
@@ -599,15 +784,19 @@ static void on_connection(uv_stream_t *l, int status)
 		return;
 	struct om_tcp_conn *c = om_calloc(1, sizeof(*c));
 	if (!c) {
-		uv_tcp_t tmp;
-		if (uv_tcp_init(s->loop, &tmp) == 0) {
-			uv_accept(l, (uv_stream_t *)&tmp);
-			uv_close((uv_handle_t *)&tmp, NULL);
-		}
+		/* Not accepted: the peer waits in the backlog (libuv stops
+		 * watching this listener until uv_accept) and is taken when
+		 * memory is back. Nothing is dropped, no handle is borrowed. */
+		ls->stalled = 1;
+		s->st.accept_nomem++;
+		if (!uv_is_active((uv_handle_t *)&s->retry))
+			uv_timer_start(&s->retry, on_retry, ACCEPT_RETRY_MS, 0);
 		return;
 	}
+	ls->stalled = 0;
 	c->srv = s;
 	c->id = ++s->next_id;
+	c->tls_listener = ls->tls;
 	uv_tcp_init(s->loop, &c->h);
 	uv_timer_init(s->loop, &c->timer);
 	c->h.data = c->timer.data = c;
@@ -627,33 +816,71 @@ static void on_connection(uv_stream_t *l, int status)
 	len = sizeof(c->local);
 	uv_tcp_getsockname(&c->h, (struct sockaddr *)&c->local, &len);
 	om_sockaddr_str((struct sockaddr *)&c->peer, c->peer_str, sizeof(c->peer_str));
-	if (s->st.conns > s->lim.max_conns ||
-	    conns_from(s, (struct sockaddr *)&c->peer) > s->lim.max_conns_peer) {
-		s->st.over_limit++;
-		conn_close_now(c, OM_TCP_CLOSE_LOCAL);
+	om_tcp_peer_key((struct sockaddr *)&c->peer, s->lim.v6_prefix, c->pkey);
+	struct peer *slot = NULL, *p = peer_find(s, c->pkey, &slot);
+	if (s->st.conns > s->lim.max_conns) {
+		refuse(c, OM_TCP_LIMIT_CONNS);
 		return;
 	}
-	if (ls->tls) {
-		if (!s->tls || om_tls_sess_new(s->tls, &c->tls) != 0) {
-			s->st.refused++;
-			conn_close_now(c, OM_TCP_CLOSE_LOCAL);
-			return;
-		}
-		/* The handshake must end within partial_ms. */
-		c->partial_since = uv_now(s->loop);
+	if (p && p->conns >= s->lim.max_conns_peer) {
+		refuse(c, OM_TCP_LIMIT_CONNS_PEER);
+		return;
 	}
+	if (!p) {
+		/* There is always a free slot: the table has twice max_conns
+		 * slots and one peer per open connection at most. */
+		p = slot;
+		memcpy(p->key, c->pkey, 16);
+		p->pending = 0;
+	}
+	p->conns++;
+	c->counted = 1;
 	if (s->h.accept_h(c, (struct sockaddr *)&c->peer, &c->user, s->h.arg) != 0) {
 		s->st.refused++;
 		conn_close_now(c, OM_TCP_CLOSE_LOCAL);
 		return;
 	}
-	c->accepted = 1;
+	c->accepted = 1; /* from here close_h runs whatever happens */
 	s->st.accepted++;
+	uint64_t now = uv_now(s->loop);
+	if (ls->tls) {
+		/* Not identified until the handshake ends and tls_h accepts:
+		 * the strangers' budget, unless the owner knows the address. */
+		if (!c->known) {
+			p = peer_find(s, c->pkey, NULL);
+			if (p && p->pending >= s->lim.max_pending_peer) {
+				refuse(c, OM_TCP_LIMIT_PENDING_PEER);
+				return;
+			}
+			if (s->st.pending >= s->lim.max_pending) {
+				refuse(c, OM_TCP_LIMIT_PENDING);
+				return;
+			}
+			if (p)
+				p->pending++;
+			s->st.pending++;
+			c->pending = 1;
+		}
+		c->hs_deadline = now + s->lim.handshake_ms;
+		if (!s->tls || om_tls_sess_new(s->tls, &c->tls) != 0) {
+			s->st.refused++;
+			conn_close_now(c, OM_TCP_CLOSE_LOCAL);
+			return;
+		}
+	}
 	uv_tcp_nodelay(&c->h, 1);
-	c->last_rx = uv_now(s->loop);
+	c->last_rx = now;
 	arm_timer(c);
 	if (uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read) != 0)
 		conn_close_now(c, OM_TCP_CLOSE_LOCAL);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+	struct om_tcp_server *s = t->data;
+	for (size_t i = 0; i < s->nls && !s->closing; i++)
+		if (s->ls[i]->stalled)
+			on_connection((uv_stream_t *)&s->ls[i]->h, 0);
 }
 
 /* -------------------------------------------------------------- server */
@@ -670,13 +897,31 @@ int om_tcp_server_new(uv_loop_t *loop, const struct om_tcp_limits *limits,
 	else
 		om_tcp_limits_default(&s->lim);
 	s->h = *h;
+	if (s->lim.max_conns == 0)
+		s->lim.max_conns = 1;
+	if (s->lim.v6_prefix > 128)
+		s->lim.v6_prefix = 128;
+	size_t cap = 16;
+	while (cap < 2 * s->lim.max_conns + 2)
+		cap *= 2;
+	s->peers = om_calloc(cap, sizeof(*s->peers));
+	if (!s->peers) {
+		om_free(s);
+		return ENOMEM;
+	}
+	s->peer_mask = cap - 1;
+	if (getrandom(&s->peer_seed, sizeof(s->peer_seed), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(s->peer_seed))
+		s->peer_seed = (uint64_t)(uintptr_t)s ^ uv_hrtime();
 	s->hs_budget = OM_TCP_TLS_BUDGET;
 	uv_check_init(loop, &s->check);
 	uv_idle_init(loop, &s->idle);
-	s->check.data = s->idle.data = s;
+	uv_timer_init(loop, &s->retry);
+	s->check.data = s->idle.data = s->retry.data = s;
 	uv_check_start(&s->check, on_check);
 	uv_unref((uv_handle_t *)&s->check);
 	uv_unref((uv_handle_t *)&s->idle);
+	uv_unref((uv_handle_t *)&s->retry);
 	*out = s;
 	return 0;
 }
@@ -771,9 +1016,10 @@ void om_tcp_server_close(struct om_tcp_server *s)
 		conn_close_now(s->conns, OM_TCP_CLOSE_LOCAL);
 	om_tls_ctx_free(s->tls);
 	s->tls = NULL;
-	s->pending_closes += 2;
+	s->pending_closes += 3;
 	uv_close((uv_handle_t *)&s->check, aux_closed);
 	uv_close((uv_handle_t *)&s->idle, aux_closed);
+	uv_close((uv_handle_t *)&s->retry, aux_closed);
 	server_maybe_free(s);
 }
 
@@ -818,7 +1064,17 @@ void om_tcp_conn_set_user(struct om_tcp_conn *c, void *user)
 	c->user = user;
 }
 
+void om_tcp_conn_set_known(struct om_tcp_conn *c)
+{
+	c->known = 1;
+}
+
 struct om_tls_sess *om_tcp_conn_tls(const struct om_tcp_conn *c)
 {
 	return c->tls;
+}
+
+bool om_tcp_conn_tls_listener(const struct om_tcp_conn *c)
+{
+	return c->tls_listener;
 }

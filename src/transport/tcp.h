@@ -1,24 +1,39 @@
-/* tcp.h — SIP over TCP (RFC 3261 §18): listeners, connections, stream
- * framing, keep-alives, and every bound a hostile peer could push against.
+/* tcp.h — SIP over TCP and TLS (RFC 3261 §18, §26.2): listeners,
+ * connections, stream framing, keep-alives, and every bound a hostile peer
+ * could push against.
  *
  * The transport knows nothing of trust or SIP semantics: the owner decides
  * at accept time whether a peer may talk at all (accept_h: an untrusted
  * peer is closed before a byte is read), gets each framed message through
  * msg_h, and sends through om_tcp_conn_send. Bounds:
- *   - connections in total and per peer address (accept refused beyond);
+ *   - connections in total, and per peer — an IPv4 address or an IPv6
+ *     prefix of v6_prefix bits (one host usually owns a whole /64);
+ *   - TLS connections not yet identified (handshake not finished or not
+ *     yet accepted by tls_h) have their own budget, in all (max_pending,
+ *     well under max_conns: the rest is kept for identified peers) and per
+ *     peer, and their own deadline (handshake_ms from accept); a peer the
+ *     owner marked known at accept (om_tcp_conn_set_known: a gateway's
+ *     address) is not counted against the strangers' budget;
+ *   - every refusal by a limit is reported (refuse_h) for a rate-limited
+ *     event;
  *   - message size (the framing helper's `max`; beyond: framing error);
  *   - an idle connection is closed after idle_ms without a byte;
- *   - a message must be complete within partial_ms of its first byte
- *     (a one-byte-a-second sender is cut off);
+ *   - a message must be complete within partial_ms of its own first byte
+ *     (a one-byte-a-second sender is cut off; a pipelining peer is not);
  *   - bytes queued for a peer that does not read are bounded
  *     (write_queue_max): past it the connection is closed.
+ * Framing costs time linear in the bytes received (om_sip_framer_next keeps
+ * its search position and the message length between reads; TLS records
+ * are drained before framing). Out of memory at accept leaves the peer in
+ * the listen backlog and retries shortly: no connection is dropped for it.
+ *
  * TLS listeners (om_tcp_server_listen_tls) put a TLS session over memory
  * BIOs between the socket and the framing: raw bytes in, plaintext into the
- * framing, sends encrypted. The handshake has the partial_ms bound, and the
- * handshake steps run per loop turn are bounded (a reconnect storm waits a
- * turn instead of stalling timers). tls_h decides, after the handshake,
- * whether the peer may talk; tls_fail_h hears why a handshake failed.
- * Objects follow libuv's rule: closed, then freed in the close callback. */
+ * framing, sends encrypted. The handshake steps run per loop turn are
+ * bounded (a reconnect storm waits a turn instead of stalling timers).
+ * tls_h decides, after the handshake, whether the peer may talk; tls_fail_h
+ * hears why a handshake failed. Objects follow libuv's rule: closed, then
+ * freed in the close callback. */
 #ifndef OM_TRANSPORT_TCP_H
 #define OM_TRANSPORT_TCP_H
 
@@ -31,12 +46,16 @@
 #include "tls/tls.h"
 
 struct om_tcp_limits {
-	size_t max_conns;       /* all connections (default 1024) */
-	size_t max_conns_peer;  /* per peer IP address (default 64) */
-	size_t max_msg;         /* one SIP message (default 64 KiB) */
-	uint64_t idle_ms;       /* no byte for this long: close (default 300 s) */
-	uint64_t partial_ms;    /* a message must complete within (default 10 s) */
-	size_t write_queue_max; /* bytes queued to one peer (default 256 KiB) */
+	size_t max_conns;        /* all connections (default 1024) */
+	size_t max_conns_peer;   /* per peer (default 64) */
+	size_t max_pending;      /* TLS connections not yet identified (default 128) */
+	size_t max_pending_peer; /* of them per peer (default 8) */
+	unsigned v6_prefix;      /* bits of an IPv6 address that make one peer (64) */
+	size_t max_msg;          /* one SIP message (default 64 KiB) */
+	uint64_t idle_ms;        /* no byte for this long: close (default 300 s) */
+	uint64_t partial_ms;     /* a message must complete within (default 10 s) */
+	uint64_t handshake_ms;   /* a TLS handshake must end within (default 5 s) */
+	size_t write_queue_max;  /* bytes queued to one peer (default 256 KiB) */
 };
 
 void om_tcp_limits_default(struct om_tcp_limits *l);
@@ -52,7 +71,17 @@ enum om_tcp_close_reason {
 	OM_TCP_CLOSE_FRAMING,  /* framing lost (bad Content-Length, too big) */
 	OM_TCP_CLOSE_OVERFLOW, /* the peer does not read what we send */
 	OM_TCP_CLOSE_NOMEM,
+	OM_TCP_CLOSE_HANDSHAKE, /* TLS handshake not finished within handshake_ms */
 };
+
+/* The limit that refused a connection at accept. */
+enum om_tcp_limit {
+	OM_TCP_LIMIT_CONNS,        /* max_conns */
+	OM_TCP_LIMIT_CONNS_PEER,   /* max_conns_peer */
+	OM_TCP_LIMIT_PENDING,      /* max_pending */
+	OM_TCP_LIMIT_PENDING_PEER, /* max_pending_peer */
+};
+const char *om_tcp_limit_str(enum om_tcp_limit l);
 const char *om_tcp_close_reason_str(enum om_tcp_close_reason r);
 
 struct om_tcp_handlers {
@@ -72,17 +101,27 @@ struct om_tcp_handlers {
 	/* TLS only: the handshake failed (the alert is sent, then the
 	 * connection is closed; close_h follows). */
 	void (*tls_fail_h)(struct om_tcp_conn *c, struct om_tls_sess *t, void *user, void *arg);
+	/* A limit refused a new connection (it is closed at once, nothing
+	 * read). `peer_key` names the peer as counted: "192.0.2.1" or
+	 * "2001:db8:1:2::/64". May be NULL. */
+	void (*refuse_h)(const struct sockaddr *peer, const char *peer_key, enum om_tcp_limit l,
+	                 void *arg);
 	void *arg;
 };
 
 struct om_tcp_stats {
 	size_t conns;
 	uint64_t accepted;
-	uint64_t refused;    /* by accept_h */
-	uint64_t over_limit; /* max_conns / max_conns_peer */
+	uint64_t refused;         /* by accept_h */
+	uint64_t over_limit;      /* any limit below */
+	uint64_t over_conns;      /* max_conns */
+	uint64_t over_conns_peer; /* max_conns_peer */
+	uint64_t over_pending;    /* max_pending, max_pending_peer */
+	size_t pending;           /* TLS connections not yet identified, now */
+	uint64_t accept_nomem;    /* accepts put off for lack of memory */
 	uint64_t messages;
 	uint64_t keepalives; /* CRLF CRLF pings answered */
-	uint64_t closed_idle, closed_partial, closed_framing, closed_overflow;
+	uint64_t closed_idle, closed_partial, closed_framing, closed_overflow, closed_handshake;
 	uint64_t tls_handshakes; /* completed */
 	uint64_t tls_failed;     /* handshakes that failed */
 	uint64_t tls_deferred;   /* handshake steps put off to the next loop turn */
@@ -125,10 +164,22 @@ const struct sockaddr *om_tcp_conn_local(const struct om_tcp_conn *c);
 const char *om_tcp_conn_peer_str(const struct om_tcp_conn *c);
 uint64_t om_tcp_conn_id(const struct om_tcp_conn *c);
 void om_tcp_conn_set_user(struct om_tcp_conn *c, void *user);
-/* The TLS session of a connection of a TLS listener, NULL for plain TCP. */
+/* From accept_h of a TLS listener: the peer's address is a known one (a
+ * gateway's), so its handshake is not counted against the budget of
+ * unidentified connections (it still counts against max_conns_peer). */
+void om_tcp_conn_set_known(struct om_tcp_conn *c);
+/* The TLS session of a connection of a TLS listener, NULL for plain TCP
+ * (and in accept_h, before the session exists). */
 struct om_tls_sess *om_tcp_conn_tls(const struct om_tcp_conn *c);
+/* Whether the connection came to a TLS listener (valid in accept_h). */
+bool om_tcp_conn_tls_listener(const struct om_tcp_conn *c);
 
 /* Text form of a socket address with port. */
 void om_sockaddr_str(const struct sockaddr *sa, char *out, size_t len);
+/* The key a peer is counted under: the 16-byte (IPv4-mapped) address with
+ * an IPv6 address cut to `v6_prefix` bits; and its text ("192.0.2.1",
+ * "2001:db8:1:2::/64"). */
+void om_tcp_peer_key(const struct sockaddr *sa, unsigned v6_prefix, uint8_t key[16]);
+void om_tcp_peer_key_str(const uint8_t key[16], unsigned v6_prefix, char *out, size_t len);
 
 #endif

@@ -66,14 +66,15 @@ class Openum:
         os.chmod(path, 0o600)
         return path
 
-    def serve(self, *extra, env=None, wait=True):
+    def serve(self, *extra, env=None, wait=True, prefix=()):
+        """prefix: a command to run openum serve under (e.g. `ip netns exec NS`)."""
         e = dict(os.environ)
         e.pop("OPENUM_DATA", None)
         e.pop("NOTIFY_SOCKET", None)
         if env:
             e.update(env)
         log = open(os.path.join(os.path.dirname(self.data), "serve.log"), "ab")
-        p = subprocess.Popen([BIN, "serve", "--data", self.data, *extra], stdout=log,
+        p = subprocess.Popen([*prefix, BIN, "serve", "--data", self.data, *extra], stdout=log,
                              stderr=subprocess.STDOUT, env=e)
         self.procs.append(p)
         if wait:

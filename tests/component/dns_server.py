@@ -1,5 +1,6 @@
 """A tiny authoritative DNS server on loopback for tests: answers A and
-AAAA queries from a dict {name: (ip, ttl)} that the test may change."""
+AAAA queries from a dict {name: (ip, ttl)} that the test may change.
+Queries for a name in `hold` are kept unanswered until release()."""
 import socket
 import struct
 import threading
@@ -9,6 +10,8 @@ class DnsServer:
     def __init__(self, host="127.0.0.1"):
         self.records = {}
         self.queries = []
+        self.hold = set()
+        self.held = []  # (query, peer) not answered yet
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((host, 0))
         self.sock.settimeout(0.2)
@@ -26,9 +29,29 @@ class DnsServer:
             except OSError:
                 return
             try:
+                if self._name(data) in self.hold:
+                    self.queries.append((self._name(data), None))
+                    self.held.append((data, peer))
+                    continue
                 self.sock.sendto(self._answer(data), peer)
             except Exception:
                 pass
+
+    @staticmethod
+    def _name(q):
+        pos, labels = 12, []
+        while q[pos]:
+            n = q[pos]
+            labels.append(q[pos + 1:pos + 1 + n].decode().lower())
+            pos += n + 1
+        return ".".join(labels)
+
+    def release(self):
+        """Answer every held query now (from the records as they are)."""
+        self.hold = set()
+        held, self.held = self.held, []
+        for data, peer in held:
+            self.sock.sendto(self._answer(data), peer)
 
     def _answer(self, q):
         qid, flags, qd = struct.unpack("!HHH", q[:6])

@@ -178,6 +178,49 @@ UT_TEST(nul_and_size_bounds)
 	UT_TRUE(strstr(err, "too long") != NULL);
 }
 
+/* The front door's budgets: handshakes below max_connections, an IPv6
+ * prefix per peer, the handshake deadline, the source check. */
+UT_TEST(front_door_keys)
+{
+	struct om_config *c = parse_ok("");
+	UT_EQ_INT(64, c->peer_ipv6_prefix);
+	UT_EQ_INT(8, c->max_handshakes_per_peer);
+	UT_EQ_INT(5, c->tls_handshake_timeout);
+	UT_EQ_INT(0, c->tls_source_check);
+	UT_EQ_INT(128, om_config_max_handshakes(c)); /* 1024 / 4, at most 128 */
+	om_config_free(c);
+	c = parse_ok("[server]\nmax_connections = 100\n");
+	UT_EQ_INT(25, om_config_max_handshakes(c));
+	om_config_free(c);
+	c = parse_ok("[server]\nmax_connections = 2\n");
+	UT_EQ_INT(1, om_config_max_handshakes(c));
+	om_config_free(c);
+	c = parse_ok("[server]\npeer_ipv6_prefix = 56\nmax_handshakes = 500\n"
+	             "max_handshakes_per_peer = 3\ntls_handshake_timeout = 2\n"
+	             "tls_source_check = 1\n");
+	UT_EQ_INT(56, c->peer_ipv6_prefix);
+	UT_EQ_INT(500, om_config_max_handshakes(c));
+	UT_EQ_INT(3, c->max_handshakes_per_peer);
+	UT_EQ_INT(2, c->tls_handshake_timeout);
+	UT_EQ_INT(1, c->tls_source_check);
+	om_config_free(c);
+	parse_err("[server]\nmax_connections = 100\nmax_handshakes = 100\n",
+	          "t.conf:3: max_handshakes (100) must be below max_connections (100)");
+	parse_err("[server]\npeer_ipv6_prefix = 8\n", "peer_ipv6_prefix must be 16 to 128");
+	parse_err("[server]\ntls_handshake_timeout = 0\n", "tls_handshake_timeout must be 1");
+	parse_err("[server]\nmax_handshakes_per_peer = 0\n", "max_handshakes_per_peer must be 1");
+	parse_err("[server]\ntls_source_check = 2\n", "tls_source_check must be 0 or 1");
+	const char *t = om_config_default_text();
+	const char *keys[] = { "peer_ipv6_prefix", "max_handshakes", "max_handshakes_per_peer",
+		               "tls_handshake_timeout", "tls_source_check" };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char pat[64];
+		snprintf(pat, sizeof(pat), "#%s =", keys[i]);
+		if (!strstr(t, pat))
+			UT_FAIL("default text lacks %s", keys[i]);
+	}
+}
+
 /* A value other than the default for every key. */
 static const struct {
 	const char *key, *value, *shown;
@@ -205,6 +248,11 @@ static const struct {
 	{ "max_connections", "10", "10" },
 	{ "max_connections_per_peer", "2", "2" },
 	{ "dns_servers", "127.0.0.1:5353", "127.0.0.1:5353" },
+	{ "peer_ipv6_prefix", "56", "56" },
+	{ "max_handshakes", "100", "100" },
+	{ "max_handshakes_per_peer", "3", "3" },
+	{ "tls_handshake_timeout", "2", "2" },
+	{ "tls_source_check", "1", "1" },
 	{ "rtp_timeout", "60", "60" },
 	{ "spool_flush_ms", "100", "100" },
 	{ "spool_sync_ms", "1000", "1000" },
@@ -274,4 +322,4 @@ UT_TEST(oom_sweep)
 
 UT_MAIN(UT_CASE(defaults), UT_CASE(every_key), UT_CASE(diff_names_every_key),
         UT_CASE(default_text_is_valid_and_complete), UT_CASE(errors_name_line),
-        UT_CASE(nul_and_size_bounds), UT_CASE(oom_sweep))
+        UT_CASE(nul_and_size_bounds), UT_CASE(front_door_keys), UT_CASE(oom_sweep))

@@ -896,10 +896,55 @@ UT_TEST(oom_sweep_options)
 	UT_EQ_INT(0, oom_options(NULL));
 }
 
+/* A datagram whose last header line has no empty line after it: that
+ * field counts against max_headers too (max_headers + 1 fields refused). */
+UT_TEST(header_bound_holds_without_final_empty_line)
+{
+	static char many[8192];
+	struct om_sip_msg *m = NULL;
+	enum om_sip_reason r;
+	int k = snprintf(many, sizeof(many), "OPTIONS sip:a@b SIP/2.0\r\n");
+	for (int i = 0; i < 255; i++)
+		k += snprintf(many + k, sizeof(many) - (size_t)k, "X: %d\r\n", i);
+	k += snprintf(many + k, sizeof(many) - (size_t)k, "Y: last\r\n");
+	UT_EQ_INT(0, om_sip_msg_parse(many, (size_t)k, NULL, &m, &r));
+	UT_EQ_INT(256, m->nhdrs);
+	om_sip_msg_free(m);
+	/* 257 fields, the last one's CRLF ending the datagram */
+	int k2 = k + snprintf(many + k, sizeof(many) - (size_t)k, "Z: over\r\n");
+	UT_EQ_INT(EBADMSG, om_sip_msg_parse(many, (size_t)k2, NULL, &m, &r));
+	UT_EQ_INT(OM_SIP_R_TOO_MANY_HEADERS, r);
+	struct om_sip_limits l;
+	om_sip_limits_default(&l);
+	l.max_headers = 1;
+	static const char one[] = "OPTIONS sip:a@b SIP/2.0\r\nA: 1\r\n";
+	static const char two[] = "OPTIONS sip:a@b SIP/2.0\r\nA: 1\r\nB: 2\r\n";
+	UT_EQ_INT(0, om_sip_msg_parse(one, sizeof(one) - 1, &l, &m, &r));
+	om_sip_msg_free(m);
+	UT_EQ_INT(EBADMSG, om_sip_msg_parse(two, sizeof(two) - 1, &l, &m, &r));
+	UT_EQ_INT(OM_SIP_R_TOO_MANY_HEADERS, r);
+}
+
+UT_TEST(to_tag_found_even_in_a_broken_value)
+{
+	UT_TRUE(om_sip_addr_has_tag(OM_STR_LIT("<sip:a@b>;tag=1"), 2048));
+	UT_TRUE(!om_sip_addr_has_tag(OM_STR_LIT("<sip:a@b;tag=1>"), 2048));
+	UT_TRUE(!om_sip_addr_has_tag(OM_STR_LIT("sip:a@b"), 2048));
+	/* not parsable: the text is searched outside <> and quotes */
+	struct om_sip_addr a;
+	UT_TRUE(om_sip_addr_parse(OM_STR_LIT("<sip:a@b c> ;x ; TAG = 5"), 2048, &a) != 0);
+	UT_TRUE(om_sip_addr_has_tag(OM_STR_LIT("<sip:a@b c> ;x ; TAG = 5"), 2048));
+	UT_TRUE(!om_sip_addr_has_tag(OM_STR_LIT("<sip:a@b;tag=5"), 2048));
+	UT_TRUE(!om_sip_addr_has_tag(OM_STR_LIT("\"x;tag=1\" <<sip:a@b"), 2048));
+	UT_TRUE(!om_sip_addr_has_tag(OM_STR_LIT("<<<"), 2048));
+	UT_TRUE(!om_sip_addr_has_tag(OM_STR_LIT(""), 2048));
+}
+
 UT_MAIN(UT_CASE(frame_table), UT_CASE(frame_header_without_end_over_limit),
         UT_CASE(frame_stream_in_chunks), UT_CASE(start_line_table), UT_CASE(limits_are_enforced),
         UT_CASE(reason_mapping), UT_CASE(uri_table), UT_CASE(uri_equality),
         UT_CASE(params_and_escapes), UT_CASE(header_names), UT_CASE(via_table), UT_CASE(addr_table),
         UT_CASE(getters_for_the_transport), UT_CASE(validate_table),
         UT_CASE(unsupported_is_bounded), UT_CASE(response_exact), UT_CASE(request_exact),
-        UT_CASE(oom_sweep_options))
+        UT_CASE(oom_sweep_options), UT_CASE(header_bound_holds_without_final_empty_line),
+        UT_CASE(to_tag_found_even_in_a_broken_value))
