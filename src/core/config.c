@@ -700,6 +700,7 @@ int om_config_value_str(const struct om_config *c, size_t i, char *out, size_t o
 		break;
 	case K_TLS_SOURCE_CHECK:
 		u = c->tls_source_check;
+		break;
 	case K_RTP_TIMEOUT:
 		u = c->rtp_timeout;
 		break;

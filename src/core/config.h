@@ -59,10 +59,9 @@ struct om_config {
 	unsigned max_handshakes_per_peer;
 	unsigned tls_handshake_timeout; /* s a TLS handshake may take */
 	bool tls_source_check;          /* TLS from a non-gateway address: closed at accept */
-	char dns_servers[256];   /* "" = system resolver; else "IP[:PORT],..." */
-	unsigned rtp_timeout;    /* s without RTP/RTCP/CN before a call's media is dead */
-	unsigned spool_flush_ms; /* recorded audio reaches write(2) at least this often */
-	unsigned spool_sync_ms;  /* and fdatasync(2) at least this often */
+	unsigned rtp_timeout;           /* s without RTP/RTCP/CN before a call's media is dead */
+	unsigned spool_flush_ms;        /* recorded audio reaches write(2) at least this often */
+	unsigned spool_sync_ms;         /* and fdatasync(2) at least this often */
 };
 
 /* max_handshakes in force: the configured value, or (0) a quarter of
