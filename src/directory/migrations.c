@@ -113,7 +113,10 @@ const struct om_db_migration om_db_migrations[] = {
 	  "CREATE INDEX events_time ON events(time_ms);\n"
 	  "CREATE INDEX events_id ON events(id, time_ms);\n" },
 	{ 2, "directory: dial plans, gateways, servers, mailboxes, policies", m2 },
-	{ 3, "dial plans: rtp_symmetric (a NAT'ed gateway's RTP port may move once)",
+	/* 3: the mailbox owner's recorded name (played in the default greeting
+	 * instead of "the person at extension ..."). */
+	{ 3, "mailboxes: recorded name", "ALTER TABLE mailboxes ADD COLUMN greeting_name TEXT;\n" },
+	{ 4, "dial plans: rtp_symmetric (a NAT'ed gateway's RTP port may move once)",
 	  "ALTER TABLE dialplans ADD COLUMN rtp_symmetric INTEGER NOT NULL DEFAULT 0 "
 	  "CHECK (rtp_symmetric IN (0, 1));\n" },
 };

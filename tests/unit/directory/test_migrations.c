@@ -40,7 +40,13 @@ static const struct {
 	  "(SELECT count(*) FROM servers WHERE pinned_certificate = 'abcdef0123') + "
 	  "(SELECT count(*) FROM server_dialplans)",
 	  5 },
-	{ 3, "UPDATE dialplans SET rtp_symmetric = 1 WHERE name = 'Old';",
+	{ 3,
+	  "UPDATE mailboxes SET greeting_name = 'greetings/carol.name.wav', greeting_busy = "
+	  "'greetings/carol.busy.wav' WHERE extension = '4711';",
+	  "SELECT count(*) FROM mailboxes WHERE greeting_name = 'greetings/carol.name.wav' AND "
+	  "greeting_busy = 'greetings/carol.busy.wav'",
+	  1 },
+	{ 4, "UPDATE dialplans SET rtp_symmetric = 1 WHERE name = 'Old';",
 	  "SELECT count(*) FROM dialplans WHERE name = 'Old' AND rtp_symmetric = 1", 1 },
 };
 
