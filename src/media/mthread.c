@@ -256,6 +256,9 @@ static void handle_closed(uv_handle_t *h)
 	om_media_spool_send(s->e->sp, &s->closed_fwd);
 }
 
+static void emit_srtp(struct om_media_session *s, int64_t now);
+static void emit_strangers(struct om_media_session *s, int64_t now);
+
 void om_media_sess_close(struct om_media_session *s)
 {
 	if (s->closing)
@@ -267,6 +270,11 @@ void om_media_sess_close(struct om_media_session *s)
 	om_media_tx_stop(s, true);
 	if (s->cfg.remote_known && s->handles_open > 0)
 		om_media_tx_rtcp(s, now, true);
+	/* What was not reported yet (the reports are at most one a second). */
+	if (s->srtp_auth_new || s->srtp_replay_new)
+		emit_srtp(s, now);
+	if (s->strangers_new)
+		emit_strangers(s, now);
 	s->closing = true;
 	if (s->mprev)
 		s->mprev->mnext = s->mnext;
