@@ -1,5 +1,6 @@
 /* config.c — the openum.conf parser (grammar in config.h). */
 #include "core/config.h"
+#include "core/fqdn.h"
 #include "core/alloc.h"
 #include "core/file.h"
 #include "core/log.h"
@@ -382,15 +383,16 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 {
 	unsigned long u;
 	switch (k) {
-	case K_FQDN:
-		if (!valid_hostname(v) || numeric_host(v)) {
-			snprintf(
-			    why, wl,
-			    "fqdn must be a host name like um1.example.com (letters, digits, '-', '.')");
+	case K_FQDN: {
+		/* The rules of every host name openum takes; kept in its
+		 * canonical form (lower case, no root dot). */
+		char r[96];
+		if (om_fqdn_check(v, OM_FQDN_MULTI_LABEL, r, sizeof(r)) != 0) {
+			snprintf(why, wl, "fqdn must be a host name like um1.example.com: %s", r);
 			return EINVAL;
 		}
-		copy_str(c->fqdn, sizeof(c->fqdn), v);
-		return 0;
+		return om_fqdn_norm(v, strlen(v), c->fqdn, sizeof(c->fqdn)) ? EINVAL : 0;
+	}
 	case K_SIP_TCP:
 		return parse_listen_list(v, c->sip_tcp, &c->n_sip_tcp, why, wl);
 	case K_SIP_TLS:

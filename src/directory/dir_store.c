@@ -7,6 +7,7 @@
  * the CLI so that no caller can bypass them. */
 #include "directory/dir_private.h"
 
+#include "core/fqdn.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/str.h"
@@ -686,12 +687,20 @@ static int gw_check_values(struct om_dir_gateway *g, struct om_dir_err *err)
 			}
 		}
 	}
-	if (g->tls_name[0] && !om_dir_fqdn_valid(g->tls_name)) {
-		seterr(err,
-		       "invalid --tls-name \"%s\": give the fully qualified domain name the "
-		       "gateway's certificate carries (no wildcards, no IP address)",
-		       g->tls_name);
-		return EINVAL;
+	if (g->tls_name[0]) {
+		char why[160];
+		if (om_fqdn_check(g->tls_name, OM_FQDN_MULTI_LABEL, why, sizeof(why))) {
+			seterr(err,
+			       "invalid --tls-name \"%s\": %s. Give the fully qualified domain "
+			       "name the gateway's certificate carries (no wildcards, no IP "
+			       "address)",
+			       g->tls_name, why);
+			return EINVAL;
+		}
+		/* Kept and compared in canonical form: pbx.example.test. is
+		 * pbx.example.test (RFC 1034 §3.1), PBX.Example.Test too. */
+		(void)om_fqdn_norm(g->tls_name, strlen(g->tls_name), g->tls_name,
+		                   sizeof(g->tls_name));
 	}
 	if (g->port < 1 || g->port > 65535) {
 		seterr(err, "invalid --port %d: a port is 1-65535", g->port);
@@ -1038,9 +1047,12 @@ int om_dir_server_set(struct om_db *db, const struct om_dir_server *in, unsigned
 	int64_t ids[OM_DIR_PLANS_MAX];
 	size_t nids = 0;
 	int rc;
-	if ((fields & OM_SRV_F_FQDN) && in->fqdn[0] && !om_dir_fqdn_valid(in->fqdn)) {
-		seterr(err, "invalid --fqdn \"%s\": give this server's fully qualified domain name",
-		       in->fqdn);
+	char fqdn_why[160];
+	if ((fields & OM_SRV_F_FQDN) && in->fqdn[0] &&
+	    om_fqdn_check(in->fqdn, OM_FQDN_MULTI_LABEL, fqdn_why, sizeof(fqdn_why))) {
+		seterr(err,
+		       "invalid --fqdn \"%s\": %s. Give this server's fully qualified domain name",
+		       in->fqdn, fqdn_why);
 		return EINVAL;
 	}
 	if ((fields & OM_SRV_F_CERT) && in->pinned_certificate[0] &&
@@ -1062,7 +1074,7 @@ int om_dir_server_set(struct om_db *db, const struct om_dir_server *in, unsigned
 		goto out;
 	}
 	if (fields & OM_SRV_F_FQDN)
-		COPY(s.fqdn, in->fqdn);
+		(void)om_fqdn_norm(in->fqdn, strlen(in->fqdn), s.fqdn, sizeof(s.fqdn));
 	if (fields & OM_SRV_F_CERT)
 		COPY(s.pinned_certificate, in->pinned_certificate);
 	if (fields & OM_SRV_F_STATUS)
