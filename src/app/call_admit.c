@@ -309,6 +309,7 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 	snprintf(c->dialplan, sizeof(c->dialplan), "%s", plan->name);
 	c->dialplan_id = plan->id;
 	c->mode = mode;
+	c->rtp_symmetric = plan->rtp_symmetric;
 	c->tls = tls;
 	c->delayed = offer == NULL;
 	c->se = se;

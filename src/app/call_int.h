@@ -33,6 +33,7 @@ struct om_call {
 	char dialplan[OM_DIR_NAME_MAX + 1];
 	int64_t dialplan_id;
 	enum om_sdp_plan_mode mode;
+	bool rtp_symmetric; /* the plan lets a NAT'ed gateway's RTP port move */
 	bool tls;
 	char local_ip[64];
 	uint16_t local_sip_port;

@@ -82,7 +82,10 @@ int call_media_engine_start(struct om_calls *cs, char *err, size_t errlen)
 		.port_max = cfg->rtp_port_max,
 		.srtp_backend = cfg->srtp_backend == OM_CFG_SRTP_LIBSRTP2 ? OM_SRTP_BACKEND_LIBSRTP2
 		                                                          : OM_SRTP_BACKEND_OPENSSL,
+		.rtp_timeout_ms = cfg->rtp_timeout * 1000,
 		.spool_dir = spool,
+		.spool_flush_ms = cfg->spool_flush_ms,
+		.spool_sync_ms = cfg->spool_sync_ms,
 		.prompts_dir = prompts,
 	};
 	struct media_hub *hub = om_calloc(1, sizeof(*hub));
@@ -169,6 +172,7 @@ int call_media_open(struct om_call *c, const char *local_ip, uint16_t *port)
 	m->p.te_pt = -1;
 	m->p.cn_pt = -1;
 	m->p.dir = OM_MEDIA_SENDRECV;
+	m->p.rtp_symmetric = c->rtp_symmetric;
 	snprintf(m->p.call_id, sizeof(m->p.call_id), "%s", c->call_id ? c->call_id : "");
 	int rc = om_media_session_new(engine(cs), &m->p, c, &m->s, port);
 	if (rc) {

@@ -86,6 +86,13 @@ static const char default_text[] =
     "# A failed delivery stays in the spool and is retried after this many\n"
     "# seconds, then twice as long each time, up to an hour.\n"
     "#delivery_retry_s = 30\n"
+    "# A call's media: seconds without RTP, RTCP or comfort noise before the\n"
+    "# call is considered dead (the call flow ends it).\n"
+    "#rtp_timeout = 30\n"
+    "# Recorded audio reaches the disk (write) at least every spool_flush_ms\n"
+    "# and is synced (fdatasync) at least every spool_sync_ms.\n"
+    "#spool_flush_ms = 250\n"
+    "#spool_sync_ms = 5000\n"
     "# Calls: new calls per second before 503 + Retry-After (0: no cap); ring\n"
     "# for this many ms (180 Ringing) before answering; session timers (RFC 4028):\n"
     "# the interval asked when the gateway asks none (0: none) and our Min-SE.\n"
@@ -142,6 +149,9 @@ int om_config_defaults(struct om_config **out)
 	c->max_handshakes_per_peer = 8;
 	c->tls_handshake_timeout = 5;
 	c->tls_source_check = false;
+	c->rtp_timeout = 30;
+	c->spool_flush_ms = 250;
+	c->spool_sync_ms = 5000;
 	c->max_calls_per_second = 50;
 	c->answer_delay_ms = 0;
 	c->session_expires = 1800;
@@ -338,6 +348,9 @@ enum key_id {
 	K_MAX_HANDSHAKES_PER_PEER,
 	K_TLS_HANDSHAKE_TIMEOUT,
 	K_TLS_SOURCE_CHECK,
+	K_RTP_TIMEOUT,
+	K_SPOOL_FLUSH_MS,
+	K_SPOOL_SYNC_MS,
 	K_MAX_CALLS_PER_SECOND,
 	K_ANSWER_DELAY_MS,
 	K_SESSION_EXPIRES,
@@ -379,6 +392,9 @@ static const char *const key_names[K_COUNT] = {
 	"max_handshakes_per_peer",
 	"tls_handshake_timeout",
 	"tls_source_check",
+	"rtp_timeout",
+	"spool_flush_ms",
+	"spool_sync_ms",
 	"max_calls_per_second",
 	"answer_delay_ms",
 	"session_expires",
@@ -629,6 +645,30 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 		}
 		c->delivery_retry_s = (unsigned)u;
 		return 0;
+	case K_RTP_TIMEOUT:
+		if (parse_uint(v, 5, 3600, &u)) {
+			snprintf(why, wl, "rtp_timeout must be 5 to 3600 seconds");
+			return EINVAL;
+		}
+		c->rtp_timeout = (unsigned)u;
+		return 0;
+	case K_SPOOL_FLUSH_MS:
+		if (parse_uint(v, 20, 250, &u)) {
+			snprintf(
+			    why, wl,
+			    "spool_flush_ms must be 20 to 250 (audio may wait at most that long "
+			    "before it is written)");
+			return EINVAL;
+		}
+		c->spool_flush_ms = (unsigned)u;
+		return 0;
+	case K_SPOOL_SYNC_MS:
+		if (parse_uint(v, 100, 5000, &u)) {
+			snprintf(why, wl, "spool_sync_ms must be 100 to 5000");
+			return EINVAL;
+		}
+		c->spool_sync_ms = (unsigned)u;
+		return 0;
 	case K_MAX_CALLS_PER_SECOND:
 		if (parse_uint(v, 0, 100000, &u)) {
 			snprintf(why, wl, "max_calls_per_second must be 0 (no cap) to 100000");
@@ -790,6 +830,15 @@ int om_config_value_str(const struct om_config *c, size_t i, char *out, size_t o
 		break;
 	case K_TLS_SOURCE_CHECK:
 		u = c->tls_source_check;
+		break;
+	case K_RTP_TIMEOUT:
+		u = c->rtp_timeout;
+		break;
+	case K_SPOOL_FLUSH_MS:
+		u = c->spool_flush_ms;
+		break;
+	case K_SPOOL_SYNC_MS:
+		u = c->spool_sync_ms;
 		break;
 	case K_MAX_CALLS_PER_SECOND:
 		u = c->max_calls_per_second;

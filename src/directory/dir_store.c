@@ -165,7 +165,7 @@ static void rd_end(sqlite3 *h)
 
 /* -------------------------------------------------------------- dial plans */
 
-#define DP_COLS "id, name, digits, security, pilot, max_message_s, max_greeting_s"
+#define DP_COLS "id, name, digits, security, pilot, max_message_s, max_greeting_s, rtp_symmetric"
 
 static void dp_row(sqlite3_stmt *st, struct om_dir_dialplan *p)
 {
@@ -177,6 +177,7 @@ static void dp_row(sqlite3_stmt *st, struct om_dir_dialplan *p)
 	COPY(p->pilot, col(st, 4));
 	p->max_message_s = sqlite3_column_int(st, 5);
 	p->max_greeting_s = sqlite3_column_int(st, 6);
+	p->rtp_symmetric = sqlite3_column_int(st, 7) != 0;
 }
 
 /* By name (when name) or id. 0, ENOENT, EIO. */
@@ -299,6 +300,8 @@ static void dp_apply(struct om_dir_dialplan *p, const struct om_dir_dialplan *in
 		p->max_message_s = in->max_message_s;
 	if (f & OM_DP_MAX_GREETING)
 		p->max_greeting_s = in->max_greeting_s;
+	if (f & OM_DP_RTP_SYMMETRIC)
+		p->rtp_symmetric = in->rtp_symmetric;
 }
 
 static void dp_not_found(const char *name, struct om_dir_err *err)
@@ -372,9 +375,11 @@ int om_dir_dialplan_new(struct om_db *db, const struct om_dir_dialplan *in, unsi
 	}
 	if (run(h,
 	        "INSERT INTO dialplans (name, digits, security, pilot, max_message_s, "
-	        "max_greeting_s, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-	        "titniiii", p.name, (int64_t)p.digits, om_dir_security_name(p.security), p.pilot,
-	        (int64_t)p.max_message_s, (int64_t)p.max_greeting_s, now, now)) {
+	        "max_greeting_s, rtp_symmetric, created_ms, updated_ms) "
+	        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	        "titniiiii", p.name, (int64_t)p.digits, om_dir_security_name(p.security), p.pilot,
+	        (int64_t)p.max_message_s, (int64_t)p.max_greeting_s, (int64_t)p.rtp_symmetric, now,
+	        now)) {
 		rc = db_fail(h, err, "adding the dial plan");
 		goto out;
 	}
@@ -468,9 +473,10 @@ int om_dir_dialplan_set(struct om_db *db, const char *name, const struct om_dir_
 	}
 	if (run(h,
 	        "UPDATE dialplans SET digits = ?, security = ?, pilot = ?, max_message_s = ?, "
-	        "max_greeting_s = ?, updated_ms = ? WHERE id = ?",
-	        "itniiii", (int64_t)p.digits, om_dir_security_name(p.security), p.pilot,
-	        (int64_t)p.max_message_s, (int64_t)p.max_greeting_s, om_now_ms(), p.id)) {
+	        "max_greeting_s = ?, rtp_symmetric = ?, updated_ms = ? WHERE id = ?",
+	        "itniiiii", (int64_t)p.digits, om_dir_security_name(p.security), p.pilot,
+	        (int64_t)p.max_message_s, (int64_t)p.max_greeting_s, (int64_t)p.rtp_symmetric,
+	        om_now_ms(), p.id)) {
 		rc = db_fail(h, err, "changing the dial plan");
 		goto out;
 	}

@@ -93,6 +93,10 @@ struct om_dir_dialplan {
 	char pilot[OM_DIR_PILOT_MAX + 1]; /* "" = none */
 	int max_message_s;                /* recording limits */
 	int max_greeting_s;
+	/* Plain RTP from this plan's gateways may come from another port than
+	 * the SDP names (NAT): the media engine then follows the port once
+	 * (never the IP). Off by default (R10: no latching onto strangers). */
+	bool rtp_symmetric;
 };
 
 /* Fields a new/set takes from `in` (the others keep their value/default). */
@@ -102,6 +106,7 @@ enum {
 	OM_DP_PILOT = 1 << 2,
 	OM_DP_MAX_MESSAGE = 1 << 3,
 	OM_DP_MAX_GREETING = 1 << 4,
+	OM_DP_RTP_SYMMETRIC = 1 << 5,
 };
 
 /* new: name from in->name, digits required. out (may be NULL) receives the

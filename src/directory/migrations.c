@@ -116,7 +116,10 @@ const struct om_db_migration om_db_migrations[] = {
 	/* 3: the mailbox owner's recorded name (played in the default greeting
 	 * instead of "the person at extension ..."). */
 	{ 3, "mailboxes: recorded name", "ALTER TABLE mailboxes ADD COLUMN greeting_name TEXT;\n" },
-	{ 4, "gateways: which end of a Diversion chain names the mailbox",
+	{ 4, "dial plans: rtp_symmetric (a NAT'ed gateway's RTP port may move once)",
+	  "ALTER TABLE dialplans ADD COLUMN rtp_symmetric INTEGER NOT NULL DEFAULT 0 "
+	  "CHECK (rtp_symmetric IN (0, 1));\n" },
+	{ 5, "gateways: which end of a Diversion chain names the mailbox",
 	  "ALTER TABLE gateways ADD COLUMN diversion TEXT NOT NULL DEFAULT 'top'\n"
 	  "  CHECK (diversion IN ('top', 'bottom'));\n" },
 };

@@ -46,7 +46,9 @@ static const struct {
 	  "SELECT count(*) FROM mailboxes WHERE greeting_name = 'greetings/carol.name.wav' AND "
 	  "greeting_busy = 'greetings/carol.busy.wav'",
 	  1 },
-	{ 4, "UPDATE gateways SET diversion = 'bottom' WHERE name = 'oldgw';",
+	{ 4, "UPDATE dialplans SET rtp_symmetric = 1 WHERE name = 'Old';",
+	  "SELECT count(*) FROM dialplans WHERE name = 'Old' AND rtp_symmetric = 1", 1 },
+	{ 5, "UPDATE gateways SET diversion = 'bottom' WHERE name = 'oldgw';",
 	  "SELECT (SELECT count(*) FROM gateways WHERE name = 'oldgw' AND diversion = 'bottom') + "
 	  "(SELECT count(*) FROM gateways WHERE diversion NOT IN ('top', 'bottom'))",
 	  1 },
