@@ -77,11 +77,26 @@ def media_port(sdp):
     return None
 
 
+STORES = []  # every store a test made: closed (its server killed) after the test
+_RTP = [42000 + (os.getpid() % 40) * 400]
+
+
+def rtp_range():
+    """An RTP port range of its own for each server (outside the media
+    tests' 21000-40999)."""
+    lo = _RTP[0]
+    _RTP[0] = lo + 100 if lo + 200 < 60000 else 42000
+    return f"{lo}-{lo + 99}"
+
+
 def make_store(tmp, conf="", plans=(("dp1", "unsecured"),), gateways=(), mailboxes=(),
                server_plans=None):
     """An initialised store: plans (name, security), gateways
     (name, address, plan, extra args), mailboxes (ext, plan)."""
     o = Openum(tmp / "data")
+    STORES.append(o)
+    if "rtp_ports" not in conf:
+        conf += f"rtp_ports = {rtp_range()}\n"
     o.ok("init")
     o.tcp = free_port()
     o.tls = free_port()

@@ -14,6 +14,8 @@ import uuid
 
 import pytest
 
+import calls_util
+
 from calls_util import (FQDN, SDP_AVP, RawSip, answer_request, call_bg, calls, finish,
                         in_dialog_text, invite_text, make_store, media_port, place_call, sdp_lines,
                         status_of, to_tag_of, wait_calls)
@@ -22,12 +24,24 @@ from sip_util import connect, header, read_response, wait_for
 MAILBOXES = [("2001", "dp1"), ("2002", "dp1"), ("2003", "dp1")]
 
 
+@pytest.fixture(autouse=True)
+def _no_server_left():
+    """A failing test must not leave a server running (ports, CPU)."""
+    n = len(calls_util.STORES)
+    yield
+    for o in calls_util.STORES[n:]:
+        if not getattr(o, "module_scoped", False):
+            o.close()
+    del calls_util.STORES[n:]
+
+
 @pytest.fixture(scope="module")
 def pbx(tmp_path_factory):
     """One Unsecured plan, gateways on 127.0.0.1 and 127.0.0.2 (TCP)."""
-    o = make_store(tmp_path_factory.mktemp("calls"), conf="rtp_ports = 32000-32099\n",
+    o = make_store(tmp_path_factory.mktemp("calls"), conf="rtp_ports = 41000-41099\n",
                    gateways=[("gw1", "127.0.0.1", "dp1"), ("gw2", "127.0.0.2", "dp1")],
                    mailboxes=MAILBOXES)
+    o.module_scoped = True
     o.proc = o.serve()
     yield o
     assert o.stop(o.proc) == 0, o.log()[-3000:]
@@ -44,7 +58,7 @@ def test_call_answered_and_hung_up_by_the_gateway(pbx):
     assert f"Contact: <sip:{FQDN}:{pbx.tcp};transport=tcp>" in resp
     assert "Supported: timer" in resp and "Allow: INVITE, ACK, BYE, CANCEL" in resp
     sdp = r["answer_sdp"]
-    assert 32000 <= media_port(sdp) <= 32099
+    assert 41000 <= media_port(sdp) <= 41099
     assert "m=audio" in sdp and " RTP/AVP 0 " in sdp + " " or " RTP/AVP 0\r" in sdp
     assert "c=IN IP4 127.0.0.1" in sdp
     assert wait_calls(pbx, 0) == []
@@ -130,7 +144,7 @@ def test_delayed_offer(pbx):
     assert r["status"] == 200 and r["bye_status"] == 200, r
     sdp = r["answer_sdp"]  # openum's offer, Unsecured over TCP: plain RTP
     assert "RTP/AVP 0 8 101" in sdp and "a=crypto" not in sdp
-    assert 32000 <= media_port(sdp) <= 32099
+    assert 41000 <= media_port(sdp) <= 41099
 
 
 def test_delayed_offer_bad_answer_in_ack_ends_call(pbx, tmp_path):

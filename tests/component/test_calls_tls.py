@@ -16,6 +16,8 @@ import uuid
 
 import pytest
 
+import calls_util
+
 from calls_util import (BUILD, FQDN, SDP_AVP, RawSip, answer_request, call_bg, calls, finish,
                         in_dialog_text, invite_text, make_store, place_call, status_of,
                         to_tag_of, wait_calls)
@@ -37,6 +39,17 @@ GW = {"u": ("127.0.0.21", "gwu.test.example", "unsec"),
 
 class W:
     pass
+
+
+@pytest.fixture(autouse=True)
+def _no_server_left():
+    """A failing test must not leave a server running (ports, CPU)."""
+    n = len(calls_util.STORES)
+    yield
+    for o in calls_util.STORES[n:]:
+        if not getattr(o, "module_scoped", False):
+            o.close()
+    del calls_util.STORES[n:]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +84,8 @@ def secured_store(tmp, w, conf="", listen_ports=None):
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory, pki):
-    o = secured_store(tmp_path_factory.mktemp("tlscalls"), pki, conf="rtp_ports = 33000-33199\n")
+    o = secured_store(tmp_path_factory.mktemp("tlscalls"), pki, conf="rtp_ports = 41100-41299\n")
+    o.module_scoped = True
     o.proc = o.serve()
     assert o.json("status")["mode"] == "secured"
     yield o
