@@ -206,7 +206,7 @@ static int open_regular(const char *path, int *fd_out, off_t *size, char *err, s
 		         : rc == ENODEV ? "a device"
 		         : sock         ? "a socket"
 		                        : "a FIFO");
-		return rc;
+		return rc == EISDIR ? EISDIR : EINVAL;
 	}
 	if (rc) {
 		snprintf(err, errlen, "cannot open %s: %s", path, om_file_strerror(rc));
