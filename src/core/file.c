@@ -1,4 +1,4 @@
-/* file.c — atomic writes and bounded reads. */
+/* file.c — atomic writes (replacing, or only new files) and bounded reads. */
 #include "core/file.h"
 #include "core/alloc.h"
 
@@ -33,50 +33,72 @@ static void dir_of(const char *path, char *dir, size_t len)
 	}
 }
 
-int om_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+/* Writes a new temporary file next to `path` (name in tmp), fsynced. */
+static int write_tmp(const char *path, const void *data, size_t len, mode_t mode, char *tmp,
+                     size_t tmplen)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX];
 	int err = 0, fd;
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
+	if (snprintf(tmp, tmplen, "%s.tmp.XXXXXX", path) >= (int)tmplen)
 		return ENAMETOOLONG;
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return errno;
-	if (fchmod(fd, mode) != 0) {
+	if (fchmod(fd, mode) != 0)
 		err = errno;
-		goto fail;
-	}
-	for (size_t off = 0; off < len;) {
+	for (size_t off = 0; !err && off < len;) {
 		ssize_t n = write(fd, (const char *)data + off, len - off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
 			err = errno;
-			goto fail;
-		}
-		off += (size_t)n;
+		else
+			off += (size_t)n;
 	}
-	if (fsync(fd) != 0) {
+	if (!err && fsync(fd) != 0)
 		err = errno;
-		goto fail;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
+	if (close(fd) != 0 && !err)
 		err = errno;
-		goto fail;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+int om_file_write_new(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	int err = write_tmp(path, data, len, mode, tmp, sizeof(tmp));
+	if (err)
+		return err;
+	/* link(2) fails with EEXIST on anything at `path`; a file system
+	 * without hard links gets rename without replacing (Linux 3.15) */
+	if (link(tmp, path) != 0) {
+		err = errno;
+		if (err != EEXIST &&
+		    renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+			err = 0;
+		else if (err != EEXIST && errno == EEXIST)
+			err = EEXIST;
 	}
-	fd = -1;
+	unlink(tmp);
+	if (err)
+		return err;
+	dir_of(path, dir, sizeof(dir));
+	return om_fsync_dir(dir);
+}
+
+int om_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	int err = write_tmp(path, data, len, mode, tmp, sizeof(tmp));
+	if (err)
+		return err;
 	if (rename(tmp, path) != 0) {
 		err = errno;
-		goto fail;
+		unlink(tmp);
+		return err;
 	}
 	dir_of(path, dir, sizeof(dir));
 	return om_fsync_dir(dir);
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	return err;
 }
 
 int om_file_read(const char *path, size_t max, char **out, size_t *outlen)

@@ -10,6 +10,10 @@
 
 /* 0 or errno. mode is applied to the new file (e.g. 0600). */
 int om_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* As om_file_write_atomic, but never replaces anything: EEXIST when
+ * `path` exists (a dangling symbolic link included), also when it appears
+ * while the file is written (link(2) is the last step, atomic). 0 or errno. */
+int om_file_write_new(const char *path, const void *data, size_t len, mode_t mode);
 /* Reads at most max bytes (EFBIG if the file is larger). *out is
  * NUL-terminated and owned by the caller (om_free). 0 or errno. */
 int om_file_read(const char *path, size_t max, char **out, size_t *outlen);

@@ -112,7 +112,10 @@ int om_delivery_deliver(const struct om_delivery_opts *o, const char *id,
 	}
 	path_of(path, sizeof(path), o->data_dir, id, "end");
 	rc = om_file_read(path, END_MAX, &end, &elen);
-	if (rc && rc != ENOENT) {
+	/* an end marker that is too large or no file is no end marker: the
+	 * recording is delivered as interrupted, never lost */
+	bool end_bad = rc == EFBIG || rc == EINVAL;
+	if (rc && rc != ENOENT && !end_bad) {
 		dlv_fmt(r->error, sizeof(r->error), "cannot read %s: %s", path, strerror(rc));
 		goto out;
 	}
@@ -121,6 +124,8 @@ int om_delivery_deliver(const struct om_delivery_opts *o, const char *id,
 		dlv_fmt(r->error, sizeof(r->error), "spool %s: %s", id, why);
 		goto out;
 	}
+	if (end_bad)
+		r->meta.end_unusable = true;
 	if (strcmp(r->meta.id, id)) {
 		dlv_fmt(r->error, sizeof(r->error), "spool %s: its metadata names spool %s", id,
 		        r->meta.id);
