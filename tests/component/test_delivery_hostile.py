@@ -194,3 +194,18 @@ def test_export_never_replaces_what_exists(box, tmp_path):
     out = os.path.join(tmp_path, "ok.wav")
     box.ok("mailbox", "messages", "1001", "--export", mid[:6], "--out", out)
     assert np.array_equal(decode(out, tmp_path), pcm)
+
+
+def test_status_text_shows_delivery_and_room(box):
+    """`openum status` (text) says what --json says about delivery: the
+    queue, and when new calls are refused for want of space."""
+    conf(box, "min_free_mb = 10000000\n")
+    p = box.serve()
+    text = box.ok("status").stdout
+    assert "delivery          queued 0, running 0, retrying 0, delivered 0" in text, text
+    assert "below min_free_mb, new calls are refused" in text, text
+    conf(box, "min_free_mb = 0\n")
+    box.ok("reload")
+    text = box.ok("status").stdout
+    assert "MB free\n" in text and "new calls are refused" not in text, text
+    assert box.stop(p) == 0
