@@ -12,9 +12,9 @@ static const char status_usage[] =
     "usage: openum status [--data DIR] [--json]\n"
     "\n"
     "Shows the running server's state, start mode (secured or unsecured and\n"
-    "why), listeners, configuration file, reload counters, and the delivery of\n"
-    "voice messages (queued, retrying, free space on the spool's file system).\n"
-    "Exit 1 when no server runs on the store.\n";
+    "why), listeners, the certificate in use, configuration file, reload\n"
+    "counters, and the delivery of voice messages (queued, retrying, free\n"
+    "space on the spool's file system). Exit 1 when no server runs on the store.\n";
 
 static const char reload_usage[] =
     "usage: openum reload [--data DIR] [--json]\n"
@@ -113,6 +113,19 @@ int om_cmd_status(struct om_cli *cli, int argc, char **argv)
 			field(reply, keys[i], v, sizeof(v));
 			if (v[0])
 				printf("%-17s %s\n", keys[i], v);
+		}
+		/* The certificate in use (secured): what gateways are shown. */
+		const char *cert = strstr(reply, "\"certificate\":{");
+		if (cert) {
+			char sha1[64], subj[512], left[32], na[64], kind[32];
+			field(cert, "sha1", sha1, sizeof(sha1));
+			field(cert, "subject", subj, sizeof(subj));
+			field(cert, "days_left", left, sizeof(left));
+			field(cert, "not_after", na, sizeof(na));
+			field(cert, "kind", kind, sizeof(kind));
+			printf("%-17s %s (SHA-1), %s days left (not after %s)\n", "certificate",
+			       sha1, left, na);
+			printf("%-17s %s, %s\n", "cert subject", subj, kind);
 		}
 		/* voice message delivery: an object of the reply */
 		const char *dl = strstr(reply, "\"delivery\":{");

@@ -182,11 +182,16 @@ def test_export_never_replaces_what_exists(box, tmp_path):
     target = os.path.join(tmp_path, "elsewhere.wav")
     os.symlink(target, link)
     r = box.run("mailbox", "messages", "1001", "--export", mid, "--out", link)
-    assert r.returncode == 1 and "exists" in r.stderr, r.stderr
+    assert r.returncode == 1 and "symbolic link" in r.stderr, r.stderr
     assert os.path.islink(link) and os.readlink(link) == target and not os.path.exists(target)
-    for out in ("/dev/null", str(tmp_path)):
+    for out, why in (("/dev/null", "device"), (str(tmp_path), "directory")):
         r = box.run("mailbox", "messages", "1001", "--export", mid, "--out", out)
-        assert r.returncode == 1 and "exists" in r.stderr, (out, r.stderr)
+        assert r.returncode == 1 and why in r.stderr, (out, r.stderr)
+    existing = os.path.join(tmp_path, "existing.wav")
+    open(existing, "w").write("mine")
+    r = box.run("mailbox", "messages", "1001", "--export", mid, "--out", existing)
+    assert r.returncode == 1 and "exists" in r.stderr and "--force" not in r.stderr, r.stderr
+    assert open(existing).read() == "mine"
     assert [f for f in os.listdir(tmp_path) if ".tmp." in f] == []
     r = box.run("mailbox", "messages", "1001", "--export", "", "--out",
                 os.path.join(tmp_path, "y.wav"))
