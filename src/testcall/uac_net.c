@@ -251,6 +251,7 @@ void uac_conn_close(struct uac_conn *c)
 static int conn_read(struct om_uac *u, struct uac_conn *c)
 {
 	char buf[16384];
+	int ret = 0;
 	for (;;) {
 		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -258,8 +259,10 @@ static int conn_read(struct om_uac *u, struct uac_conn *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
+			/* What came before the close (a BYE) is still handled. */
 			c->closed = true;
-			return ECONNRESET;
+			ret = ECONNRESET;
+			break;
 		}
 		const char *data = buf;
 		size_t dlen = (size_t)n;
@@ -285,7 +288,8 @@ static int conn_read(struct om_uac *u, struct uac_conn *c)
 				tls_flush(c);
 				if (r == OM_TLS_CLOSED || r == OM_TLS_FAIL) {
 					c->closed = true;
-					return ECONNRESET;
+					ret = ECONNRESET;
+					break;
 				}
 				if (r != OM_TLS_OK)
 					break;
@@ -333,7 +337,7 @@ static int conn_read(struct om_uac *u, struct uac_conn *c)
 		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
 		c->rlen -= off;
 	}
-	return 0;
+	return ret;
 }
 
 int uac_listen(struct om_uac *u, char *err, size_t errlen)
