@@ -177,8 +177,9 @@ struct om_delivery_result {
  * metadata and the audio, builds the message, writes it into the Maildir
  * unless its key is there, then marks the spool delivered (.done) or
  * removes it (keep_spool false). 0; EINVAL (unusable metadata: kept);
- * ENOENT (no such spool); ENOMEM; ENOSPC or another errno from the file
- * system. res->error says why. */
+ * ENOENT (no such spool: its metadata is missing); ENOMEM; ENOSPC, EAGAIN
+ * (a folder missing on the way, e.g. a mailbox folder not mounted) or
+ * another errno from the file system: retry. res->error says why. */
 int om_delivery_deliver(const struct om_delivery_opts *o, const char *id,
                         struct om_delivery_result *res);
 
