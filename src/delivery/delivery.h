@@ -127,7 +127,8 @@ int om_maildir_open(const char *data_dir, const char *uid, char *dir, size_t dir
 bool om_maildir_has(const char *dir, const char *key);
 /* Writes `msg` as tmp/NAME (0600, fsync), renames it into new/, fsyncs
  * new/. NAME carries the key, the time and `host`. EEXIST when the key is
- * already there (nothing written). 0 or errno. */
+ * already there (nothing written). Thread-safe: the key check and the
+ * rename are one step for the threads of the process. 0 or errno. */
 int om_maildir_deliver(const char *dir, const char *key, int64_t time_ms, const char *host,
                        const void *msg, size_t len);
 
