@@ -436,6 +436,11 @@ int om_cmd_mailbox(struct om_cli *cli, int argc, char **argv)
 		goto out;
 	int flags = dry ? OM_DIR_DRY_RUN : 0;
 	struct om_dir_mailbox before;
+	memset(&before, 0, sizeof(before));
+	/* a removed mailbox's greetings go with it (its recorded name is
+	 * someone's voice); its messages stay in mail/<uid>/ */
+	if (is_rm && om_dir_mailbox_get(db, plan, in.extension, &before, &e) != 0)
+		memset(&before, 0, sizeof(before)); /* the removal says why */
 	if (is_set && (gslot >= 0 || rmslot >= 0)) {
 		struct om_dir_dialplan p;
 		rc = om_dir_mailbox_get(db, plan, in.extension, &before, &e);
@@ -520,9 +525,11 @@ int om_cmd_mailbox(struct om_cli *cli, int argc, char **argv)
 			struct om_buf b;
 			om_buf_init(&b);
 			/* the greeting files the row no longer names */
-			for (int g = 0; is_set && !dry && g < OM_GREETING_SLOTS; g++) {
+			for (int g = 0; (is_set || is_rm) && !dry && g < OM_GREETING_SLOTS; g++) {
 				char old[PATH_MAX];
-				if (!(fields & (OM_MB_F_GREETING << g)) ||
+				if (is_rm)
+					out.greetings[g][0] = '\0';
+				if ((is_set && !(fields & (OM_MB_F_GREETING << g))) ||
 				    !before.greetings[g][0] ||
 				    !strcmp(before.greetings[g], out.greetings[g]) ||
 				    !om_dir_greeting_valid(before.greetings[g]))
