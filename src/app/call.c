@@ -124,10 +124,12 @@ static void ended(struct om_call *c, const char *why)
 	       c->end_reason, NULL);
 	if (c->dlg)
 		om_sip_dialog_table_del(c->calls->dialogs, c->dlg);
+	struct om_calls *cs = c->calls;
 	if (c->media)
 		call_media_close(c); /* call_release follows with CLOSED */
 	else
 		call_free(c);
+	calls_closing_check(cs);
 }
 
 void call_common_hdrs(const struct om_call *c, struct om_buf *out)
@@ -318,6 +320,7 @@ static void on_ack(struct om_sip_stx *stx, const struct om_sip_msg *ack, void *a
 		call_hangup(c, c->end_reason);
 		return;
 	}
+	call_media_hello(c);
 	se_arm(c);
 }
 

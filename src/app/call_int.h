@@ -91,6 +91,10 @@ struct om_calls {
 	void *media_engine; /* struct media_hub (call_media.c) */
 	bool media_failed;
 	bool closing;
+	bool finished; /* closed: only the engine's end is awaited */
+	uv_timer_t *close_timer;
+	void (*close_done)(void *arg);
+	void *close_arg;
 	/* the message being handled (om_calls_recv) */
 	const struct om_dir_gateway *cur_gw;
 	struct om_tcp_conn *cur_conn;
@@ -120,18 +124,26 @@ void call_common_hdrs(const struct om_call *c, struct om_buf *out);
 /* call_net.c */
 int call_net_send(const struct om_sip_dest *d, const char *buf, size_t len, void *arg);
 void call_net_close(struct om_calls *cs);
+
+/* calls.c: a call ended while the server stops (its BYE was answered). */
+void calls_closing_check(struct om_calls *cs);
 struct om_tcp_conn *call_net_conn(struct om_calls *cs, uint64_t id);
 
 /* call_media.c */
 int call_media_engine_start(struct om_calls *cs, char *err, size_t errlen);
 /* done(arg) once the engine has stopped (at once when there is none). */
 void call_media_engine_stop(struct om_calls *cs, void (*done)(void *arg), void *arg);
+/* The calls are going: what the engine still delivers finds none. */
+void call_media_engine_detach(struct om_calls *cs);
 /* Binds the RTP port for a call (params completed by call_media_apply). */
 int call_media_open(struct om_call *c, const char *local_ip, uint16_t *port);
 /* Applies what the offer/answer agreed (remote address, codec, keys,
  * direction). */
 int call_media_apply(struct om_call *c, const struct om_sdp_result *r);
 void call_media_dtmf(struct om_call *c, char digit, unsigned duration_ms);
+/* One second of a 440 Hz tone: until the call flows exist, the sign that
+ * media flows our way too (SRTP both directions). */
+void call_media_hello(struct om_call *c);
 /* Ends the media; call_release follows (at once when there was none). */
 void call_media_close(struct om_call *c);
 void call_media_status_json(struct om_calls *cs, struct om_buf *out);

@@ -114,6 +114,22 @@ static void engine_closed(void *arg)
 		done(darg);
 }
 
+void call_media_engine_detach(struct om_calls *cs)
+{
+	struct media_hub *hub = cs->media_engine;
+	if (hub)
+		hub->cs = NULL;
+	/* The engine ends the sessions it still has; the calls' records of
+	 * them (keys!) go now. */
+	for (struct om_call *c = cs->list; c; c = c->next) {
+		if (c->media) {
+			OPENSSL_cleanse(&c->media->p, sizeof(c->media->p));
+			om_free(c->media);
+			c->media = NULL;
+		}
+	}
+}
+
 void call_media_engine_stop(struct om_calls *cs, void (*done)(void *arg), void *arg)
 {
 	/* Sessions of calls that are going away: no event reaches them. */
@@ -247,6 +263,14 @@ int call_media_apply(struct om_call *c, const struct om_sdp_result *r)
 	}
 	OPENSSL_cleanse(&p, sizeof(p));
 	return rc;
+}
+
+void call_media_hello(struct om_call *c)
+{
+	if (!c->media || !c->media->s)
+		return;
+	struct om_media_play tone = { .kind = OM_MEDIA_PLAY_TONE, .ms = 1000, .freq_hz = 440 };
+	om_media_session_play(c->media->s, &tone, 1, 0);
 }
 
 void call_media_dtmf(struct om_call *c, char digit, unsigned duration_ms)

@@ -49,6 +49,8 @@ struct om_tcp_conn *call_net_conn(struct om_calls *cs, uint64_t id)
 
 void om_calls_conn_up(struct om_calls *cs, struct om_tcp_conn *conn)
 {
+	if (cs->finished)
+		return;
 	uint64_t id = om_tcp_conn_id(conn);
 	if (!om_htab_find(&cs->conns, conn_hash(id), conn_eq, &id)) {
 		struct conn_ref *r = om_calloc(1, sizeof(*r));
@@ -74,6 +76,8 @@ void om_calls_conn_up(struct om_calls *cs, struct om_tcp_conn *conn)
 
 void om_calls_conn_down(struct om_calls *cs, struct om_tcp_conn *conn)
 {
+	if (cs->finished)
+		return;
 	uint64_t id = om_tcp_conn_id(conn);
 	struct om_hnode *n = om_htab_find(&cs->conns, conn_hash(id), conn_eq, &id);
 	if (n) {

@@ -94,6 +94,8 @@ static void on_request(struct om_sip_stx *stx, const struct om_sip_msg *m, void 
 int om_calls_recv(struct om_calls *cs, struct om_tcp_conn *conn, const struct om_dir_gateway *gw,
                   const struct om_sip_msg *m)
 {
+	if (cs->finished)
+		return 0;
 	struct om_sip_dest src = { .conn_id = om_tcp_conn_id(conn),
 		                   .peer_id = gw->id,
 		                   .reliable = true };
@@ -159,6 +161,71 @@ static void timer_closed(uv_handle_t *h)
 	om_free(h);
 }
 
+static void handle_free(uv_handle_t *h)
+{
+	om_free(h);
+}
+
+/* The engine's threads have ended: the last of the calls goes. */
+static void calls_engine_stopped(void *arg)
+{
+	struct om_calls *cs = arg;
+	void (*done)(void *) = cs->close_done;
+	void *darg = cs->close_arg;
+	om_free(cs);
+	if (done)
+		done(darg);
+}
+
+static void calls_finish(struct om_calls *cs)
+{
+	if (cs->finished)
+		return;
+	cs->finished = true;
+	if (cs->close_timer) {
+		uv_close((uv_handle_t *)cs->close_timer, handle_free);
+		cs->close_timer = NULL;
+	}
+	/* What is left (unanswered, not ACKed, BYE unanswered) goes now; the
+	 * engine ends the media sessions itself. */
+	call_media_engine_detach(cs);
+	while (cs->list) {
+		cs->list->media = NULL;
+		call_free(cs->list);
+	}
+	call_net_close(cs);
+	om_sip_stack_free(cs->stack);
+	cs->stack = NULL;
+	om_sip_dialog_table_free(cs->dialogs);
+	cs->dialogs = NULL;
+	om_htab_fini(&cs->conns);
+	om_dir_snapshot_free(cs->snap);
+	cs->snap = NULL;
+	uv_timer_stop(cs->timer);
+	uv_close((uv_handle_t *)cs->timer, timer_closed);
+	cs->timer = NULL;
+	call_media_engine_stop(cs, calls_engine_stopped, cs); /* last: it may free cs */
+}
+
+static void on_close_timer(uv_timer_t *t)
+{
+	calls_finish(t->data);
+}
+
+static bool byes_in_flight(const struct om_calls *cs)
+{
+	for (const struct om_call *c = cs->list; c; c = c->next)
+		if (c->state == CALL_ENDING)
+			return true;
+	return false;
+}
+
+void calls_closing_check(struct om_calls *cs)
+{
+	if (cs->closing && !cs->finished && cs->close_timer && !byes_in_flight(cs))
+		uv_timer_start(cs->close_timer, on_close_timer, 0, 0); /* not from inside the stack */
+}
+
 void om_calls_close(struct om_calls *cs, void (*done)(void *arg), void *arg)
 {
 	if (!cs) {
@@ -166,28 +233,30 @@ void om_calls_close(struct om_calls *cs, void (*done)(void *arg), void *arg)
 			done(arg);
 		return;
 	}
-	cs->closing = true;
-	/* BYE every answered call (queued on its connection), then let go. */
+	cs->closing = true; /* new INVITEs get 503 */
+	cs->close_done = done;
+	cs->close_arg = arg;
+	/* BYE every answered call, and give the BYEs a moment to be answered
+	 * before the connections go (a TCP reset could lose them). */
 	for (struct om_call *c = cs->list; c; c = c->next)
-		if (c->state == CALL_CONFIRMED || c->state == CALL_WAIT_ACK)
+		if (c->state == CALL_CONFIRMED)
 			call_hangup(c, "server-stop");
-	call_media_engine_stop(cs, done, arg); /* every call's media goes with it */
-	while (cs->list) {
-		cs->list->media = NULL;
-		call_free(cs->list);
+	cs->close_timer = om_calloc(1, sizeof(*cs->close_timer));
+	if (!cs->close_timer || !byes_in_flight(cs)) {
+		om_free(cs->close_timer);
+		cs->close_timer = NULL;
+		calls_finish(cs);
+		return;
 	}
-	call_net_close(cs);
-	om_sip_stack_free(cs->stack);
-	om_sip_dialog_table_free(cs->dialogs);
-	om_htab_fini(&cs->conns);
-	om_dir_snapshot_free(cs->snap);
-	uv_timer_stop(cs->timer);
-	uv_close((uv_handle_t *)cs->timer, timer_closed);
-	om_free(cs);
+	uv_timer_init(cs->env.loop, cs->close_timer);
+	cs->close_timer->data = cs;
+	uv_timer_start(cs->close_timer, on_close_timer, 2000, 0);
 }
 
 void om_calls_set_snapshot(struct om_calls *cs, struct om_dir_snapshot *snap)
 {
+	if (cs->finished)
+		return;
 	struct om_dir_snapshot *old = cs->snap;
 	cs->snap = om_dir_snapshot_ref(snap);
 	om_dir_snapshot_free(old);
@@ -201,6 +270,10 @@ void om_calls_set_config(struct om_calls *cs, const struct om_config *cfg)
 
 void om_calls_json(struct om_calls *cs, struct om_buf *out)
 {
+	if (cs->finished) {
+		om_buf_adds(out, "{\"calls\":[],\"count\":0}");
+		return;
+	}
 	size_t n = 0;
 	om_buf_adds(out, "{\"calls\":[");
 	for (const struct om_call *c = cs->list; c; c = c->next) {
@@ -215,6 +288,8 @@ void om_calls_json(struct om_calls *cs, struct om_buf *out)
 
 void om_calls_status_json(struct om_calls *cs, struct om_buf *out)
 {
+	if (cs->finished)
+		return;
 	const struct om_dir_server *srv = cs->snap ? om_dir_snapshot_server(cs->snap) : NULL;
 	struct om_sip_stack_stats st;
 	om_sip_stack_stats(cs->stack, &st);

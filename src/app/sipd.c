@@ -43,6 +43,8 @@ struct tls_peer {
 struct om_sipd {
 	struct om_calls *calls;        /* INVITE and everything after it (call.h) */
 	struct om_tls_ctx *tls_client; /* our certificate, for connections we open */
+	void (*close_done)(void *arg);  /* om_sipd_close_then */
+	void *close_arg;
 	uv_loop_t *loop;
 	struct om_tcp_server *tcp;
 	struct om_tls_ctx *tls; /* for new handshakes; its store for re-checks */
@@ -824,6 +826,22 @@ void om_sipd_set_peer_cert_hook(struct om_sipd *d, om_sipd_peer_cert_h h, void *
 	d->peer_cert_arg = arg;
 }
 
+static void sipd_calls_closed(void *arg)
+{
+	struct om_sipd *d = arg;
+	void (*done)(void *) = d->close_done;
+	void *darg = d->close_arg;
+	d->calls = NULL;
+	om_tcp_server_close(d->tcp);
+	om_tls_ctx_free(d->tls);
+	om_tls_ctx_free(d->tls_client);
+	om_flow_table_free(d->flows);
+	om_dir_snapshot_free(d->snap);
+	om_free(d);
+	if (done)
+		done(darg);
+}
+
 void om_sipd_close(struct om_sipd *d)
 {
 	om_sipd_close_then(d, NULL, NULL);
@@ -836,15 +854,16 @@ void om_sipd_close_then(struct om_sipd *d, void (*done)(void *arg), void *arg)
 			done(arg);
 		return;
 	}
-	/* BYEs are queued before the connections close. */
-	om_calls_close(d->calls, done, arg);
-	d->calls = NULL;
-	om_tcp_server_close(d->tcp);
-	om_tls_ctx_free(d->tls);
-	om_tls_ctx_free(d->tls_client);
-	om_flow_table_free(d->flows);
-	om_dir_snapshot_free(d->snap);
-	om_free(d);
+	/* The calls go first (their BYEs are answered over the connections,
+	 * for two seconds at most); the rest when they are gone. */
+	d->close_done = done;
+	d->close_arg = arg;
+	struct om_calls *cs = d->calls;
+	if (!cs) {
+		sipd_calls_closed(d);
+		return;
+	}
+	om_calls_close(cs, sipd_calls_closed, d);
 }
 
 void om_sipd_set_config(struct om_sipd *d, const struct om_config *cfg)
