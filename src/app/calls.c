@@ -223,7 +223,8 @@ static bool byes_in_flight(const struct om_calls *cs)
 void calls_closing_check(struct om_calls *cs)
 {
 	if (cs->closing && !cs->finished && cs->close_timer && !byes_in_flight(cs))
-		uv_timer_start(cs->close_timer, on_close_timer, 0, 0); /* not from inside the stack */
+		uv_timer_start(cs->close_timer, on_close_timer, 0,
+		               0); /* not from inside the stack */
 }
 
 void om_calls_close(struct om_calls *cs, void (*done)(void *arg), void *arg)

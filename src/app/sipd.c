@@ -43,7 +43,7 @@ struct tls_peer {
 struct om_sipd {
 	struct om_calls *calls;        /* INVITE and everything after it (call.h) */
 	struct om_tls_ctx *tls_client; /* our certificate, for connections we open */
-	void (*close_done)(void *arg);  /* om_sipd_close_then */
+	void (*close_done)(void *arg); /* om_sipd_close_then */
 	void *close_arg;
 	uv_loop_t *loop;
 	struct om_tcp_server *tcp;
