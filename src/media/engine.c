@@ -649,6 +649,8 @@ int om_media_session_new(struct om_media_engine *e, const struct om_media_params
 	int err = check_params(p, true);
 	if (err)
 		return err;
+	if (p->remote.ss_family != AF_UNSPEC && p->remote.ss_family != p->local.ss_family)
+		return EAFNOSUPPORT;
 	if (e->closing)
 		return ESHUTDOWN;
 	struct om_media_session *s = om_calloc(1, sizeof(*s));
@@ -708,12 +710,20 @@ fail:
 	return err;
 }
 
+/* Freed, ended on its own (engine closing): nothing more goes to it. */
+static bool gone(const struct om_media_session *s)
+{
+	return s->freed || s->closed_done || s->e->closing;
+}
+
 int om_media_session_modify(struct om_media_session *s, const struct om_media_params *p)
 {
 	int err = check_params(p, false);
 	if (err)
 		return err;
-	if (s->freed || s->e->closing)
+	if (p->remote.ss_family != AF_UNSPEC && p->remote.ss_family != s->family)
+		return EAFNOSUPPORT; /* the socket is bound to the other family */
+	if (gone(s))
 		return 0;
 	struct cmd *c = om_calloc(1, sizeof(*c));
 	if (!c)
@@ -731,7 +741,7 @@ int om_media_session_modify(struct om_media_session *s, const struct om_media_pa
 
 static int post_simple(struct om_media_session *s, enum ctype type)
 {
-	if (s->freed || s->e->closing)
+	if (gone(s))
 		return 0;
 	struct cmd *c = om_calloc(1, sizeof(*c));
 	if (!c)
@@ -803,7 +813,7 @@ int om_media_session_play(struct om_media_session *s, const struct om_media_play
 			return EINVAL;
 		}
 	}
-	if (s->freed || s->e->closing)
+	if (gone(s))
 		return 0;
 	struct playlist *pl = om_calloc(1, sizeof(*pl) + slots * sizeof(pl->items[0]));
 	struct cmd *c = NULL;
@@ -899,7 +909,7 @@ int om_media_session_record_start(struct om_media_session *s, const char *spool_
 		return EINVAL;
 	if (s->recording)
 		return EBUSY;
-	if (s->freed || s->e->closing)
+	if (gone(s))
 		return EINVAL;
 	struct om_media_engine *e = s->e;
 	struct spool_rec *sr = om_calloc(1, sizeof(*sr));
@@ -968,7 +978,7 @@ int om_media_session_dtmf_in(struct om_media_session *s, char digit, unsigned du
 {
 	if (om_rtp_digit_event(digit) < 0)
 		return EINVAL;
-	if (s->freed || s->e->closing)
+	if (gone(s))
 		return 0;
 	struct cmd *c = om_calloc(1, sizeof(*c));
 	if (!c)

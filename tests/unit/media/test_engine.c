@@ -105,6 +105,9 @@ UT_TEST(bad_parameters_refused)
 	p.local.ss_family = AF_UNIX;
 	UT_EQ_INT(EAFNOSUPPORT, om_media_session_new(eng, &p, NULL, &s, &port));
 	params(&p);
+	p.remote.ss_family = AF_INET6; /* an IPv6 peer for an IPv4 socket */
+	UT_EQ_INT(EAFNOSUPPORT, om_media_session_new(eng, &p, NULL, &s, &port));
+	params(&p);
 	p.srtp = true;
 	p.suite = OM_SRTP_AES_CM_128_HMAC_SHA1_80;
 	p.recv_key.key_len = 30;
@@ -131,6 +134,9 @@ UT_TEST(bad_parameters_refused)
 	UT_EQ_INT(0, om_media_session_record_start(s, "one", "{}", &o));
 	UT_EQ_INT(EBUSY, om_media_session_record_start(s, "two", "{}", &o));
 	UT_EQ_INT(EINVAL, om_media_session_dtmf_in(s, 'x', 100));
+	params(&p);
+	p.remote.ss_family = AF_INET6;
+	UT_EQ_INT(EAFNOSUPPORT, om_media_session_modify(s, &p));
 	closed = stopped = 0;
 	om_media_session_free(s);
 	run_until(&closed, 1);
