@@ -267,9 +267,11 @@ def bench_rtpengine(a):
     ngport = free_port()
     rtpe = subprocess.Popen(["taskset", "-c", "1", "rtpengine", "-f", "-t", "-1", "-i",
                              "127.0.0.1", "-n", f"127.0.0.1:{ngport}", "-m", "20000", "-M",
-                             "32767", "--log-stderr", "-L", "3", "--num-threads", "1",
-                             "--no-fallback"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, preexec_fn=raise_nofile)
+                             "32767", "--log-stderr", "-L", os.environ.get("RTPE_LOG", "3"),
+                             "--num-threads", "1", "--no-fallback"],
+                            stdout=subprocess.DEVNULL,
+                            stderr=open(os.environ.get("RTPE_ERR", "/dev/null"), "w"),
+                            preexec_fn=raise_nofile)
     ng = Ng(ngport)
     for _ in range(50):
         try:
