@@ -379,6 +379,7 @@ int om_media_engine_new(uv_loop_t *control, const struct om_media_engine_cfg *cf
 	e->rtp_timeout_ms = cfg->rtp_timeout_ms ? cfg->rtp_timeout_ms : 30000;
 	e->flush_ms = cfg->spool_flush_ms ? cfg->spool_flush_ms : 250;
 	e->sync_ms = cfg->spool_sync_ms ? cfg->spool_sync_ms : 5000;
+	e->queue_max = cfg->spool_queue_max ? cfg->spool_queue_max : (size_t)256 << 20;
 	e->port_min = (uint16_t)((cfg->port_min + 1) & ~1u);
 	e->npairs = (unsigned)(cfg->port_max - e->port_min + 1) / 2;
 	if (e->npairs == 0) {
@@ -937,6 +938,7 @@ int om_media_session_record_start(struct om_media_session *s, const char *spool_
 	r->chunk->rec = sr;
 	r->sr = sr;
 	r->sp = e->sp;
+	r->queue_max = e->queue_max;
 	r->o = *o;
 	r->max_samples = (uint64_t)o->max_ms * MS_RATE;
 	double amp = 32768.0 * pow(10.0, o->silence_dbov / 20.0);

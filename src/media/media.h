@@ -115,8 +115,14 @@ struct om_media_engine_cfg {
 	 * om_media_engine_new is called at start, not on a live path. */
 	struct om_media_prompts *prompts;
 	const char *prompts_dir;
-	om_media_write_h write_h; /* NULL: write(2) */
+	om_media_write_h write_h; /* NULL: pwrite(2) */
 	void *write_arg;
+	/* Recorded audio waiting for the disk, at most (bytes; 0 = 256 MiB).
+	 * A disk slower than the calls fill it would otherwise grow memory
+	 * without bound: past it, a recording that hands over more audio stops
+	 * with ENOBUFS (RECORD_STOPPED, event 1141), what was written stays,
+	 * and other calls go on. */
+	size_t spool_queue_max;
 };
 
 enum om_media_event_type {
