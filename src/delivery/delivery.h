@@ -56,7 +56,8 @@ int om_audio_greeting_convert(const char *path, unsigned max_s, struct om_buf *o
 
 /* ------------------------------------------------------------- spool */
 
-#define OM_SPOOL_ID_MAX 128 /* [A-Za-z0-9._-], not starting with '.' */
+#define OM_SPOOL_ID_MAX   128               /* [A-Za-z0-9._-], not starting with '.' */
+#define OM_SPOOL_TIME_MAX 253402300799999LL /* start_ms: 9999-12-31T23:59:59.999Z */
 
 /* The metadata the call wrote (version 1; docs/modules/delivery.md).
  * Text fields are bounded; longer ones are cut at a UTF-8 boundary. */
@@ -76,8 +77,9 @@ struct om_spool_meta {
 	char gateway[65];
 	int64_t start_ms; /* Unix ms */
 	bool test;        /* a test-connectivity call: never delivered to a mailbox */
-	/* from the .end marker, when present */
+	/* from the .end marker, when present and readable */
 	bool ended;
+	bool end_unusable; /* a .end that is not a usable marker: taken as interrupted */
 	int64_t end_ms;
 	char end_reason[16];
 };
@@ -85,7 +87,12 @@ struct om_spool_meta {
 /* Spool ids are file names: true when `id` is one openum may use. */
 bool om_spool_id_valid(const char *id);
 /* Parses the .json text (and, if end_text is not NULL, the .end text).
- * 0; EINVAL with err naming the bad field; ENOMEM. */
+ * 0; EINVAL with err naming the bad field; ENOMEM. An end marker that
+ * cannot be used (not JSON, a field of the wrong type) never makes the
+ * spool unusable: the recording is taken as interrupted (ended = false,
+ * end_unusable = true, err says why) and still delivered. NUL characters
+ * in text fields are dropped; in `id` and `mailbox_uid` they are refused.
+ * start_ms is 0 to 253402300799999 (the end of year 9999). */
 int om_spool_meta_parse(const char *json, size_t len, const char *end_text, size_t end_len,
                         struct om_spool_meta *out, char *err, size_t errlen);
 
@@ -120,7 +127,8 @@ int om_maildir_open(const char *data_dir, const char *uid, char *dir, size_t dir
 bool om_maildir_has(const char *dir, const char *key);
 /* Writes `msg` as tmp/NAME (0600, fsync), renames it into new/, fsyncs
  * new/. NAME carries the key, the time and `host`. EEXIST when the key is
- * already there (nothing written). 0 or errno. */
+ * already there (nothing written). Thread-safe: the key check and the
+ * rename are one step for the threads of the process. 0 or errno. */
 int om_maildir_deliver(const char *dir, const char *key, int64_t time_ms, const char *host,
                        const void *msg, size_t len);
 
@@ -170,8 +178,9 @@ struct om_delivery_result {
  * metadata and the audio, builds the message, writes it into the Maildir
  * unless its key is there, then marks the spool delivered (.done) or
  * removes it (keep_spool false). 0; EINVAL (unusable metadata: kept);
- * ENOENT (no such spool); ENOMEM; ENOSPC or another errno from the file
- * system. res->error says why. */
+ * ENOENT (no such spool: its metadata is missing); ENOMEM; ENOSPC, EAGAIN
+ * (a folder missing on the way, e.g. a mailbox folder not mounted) or
+ * another errno from the file system: retry. res->error says why. */
 int om_delivery_deliver(const struct om_delivery_opts *o, const char *id,
                         struct om_delivery_result *res);
 

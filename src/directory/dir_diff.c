@@ -166,6 +166,8 @@ static void diff_gateways(struct diff *d, const struct om_dir_snapshot *a,
 		field_int(d, "max calls", x->max_calls, y->max_calls);
 		field_bool(d, "outcalls", x->outcalls, y->outcalls);
 		field_bool(d, "mwi", x->mwi, y->mwi);
+		field_str(d, "diversion", x->diversion_bottom ? "bottom" : "top",
+		          y->diversion_bottom ? "bottom" : "top");
 		fields_emit(d, "gateway", y->name);
 	}
 	for (size_t i = 0; i < om_dir_snapshot_gateway_count(b); i++) {
@@ -220,8 +222,12 @@ static const struct om_dir_mailbox **by_uid(const struct om_dir_snapshot *s, siz
 	return v;
 }
 
-static const char *const greeting_names[OM_GREETING_SLOTS] = { "default greeting", "busy greeting",
-	                                                       "unavailable greeting" };
+static const char *const greeting_names[OM_GREETING_SLOTS] = {
+	[OM_GREETING_DEFAULT] = "default greeting",
+	[OM_GREETING_BUSY] = "busy greeting",
+	[OM_GREETING_UNAVAILABLE] = "unavailable greeting",
+	[OM_GREETING_NAME] = "recorded name",
+};
 
 static void diff_mailbox(struct diff *d, const struct om_dir_mailbox *x,
                          const struct om_dir_mailbox *y)
@@ -234,6 +240,9 @@ static void diff_mailbox(struct diff *d, const struct om_dir_mailbox *x,
 	for (size_t g = 0; g < OM_GREETING_SLOTS; g++)
 		field_str(d, greeting_names[g], x->greetings[g], y->greetings[g]);
 	field_bool(d, "pin set", x->has_pin, y->has_pin);
+	/* a new PIN over an old one: said, never shown */
+	if (x->has_pin && y->has_pin && x->pin_set_ms != y->pin_set_ms)
+		om_buf_printf(&d->fields, "%spin changed", d->fields.len ? ", " : "");
 	field_bool(d, "pin must change", x->pin_must_change, y->pin_must_change);
 	snprintf(name, sizeof(name), "%s in %s", y->extension, y->dialplan);
 	fields_emit(d, "mailbox", name);

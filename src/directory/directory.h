@@ -138,6 +138,7 @@ struct om_dir_gateway {
 	int max_calls; /* 0 = no limit */
 	bool outcalls;
 	bool mwi;
+	bool diversion_bottom; /* R11: the bottom-most Diversion names the mailbox */
 };
 
 enum {
@@ -150,6 +151,7 @@ enum {
 	OM_GW_F_MAX_CALLS = 1 << 6,
 	OM_GW_F_OUTCALLS = 1 << 7,
 	OM_GW_F_MWI = 1 << 8,
+	OM_GW_F_DIVERSION = 1 << 9,
 };
 
 /* new: hosts and dialplan required. Defaults: transport tls when the plan
@@ -216,6 +218,7 @@ struct om_dir_mailbox {
 	              [OM_DIR_NAME_MAX + 1]; /* file in the store; "" = default */
 	bool has_pin;
 	bool pin_must_change;
+	int64_t pin_set_ms; /* when the PIN was last set (Unix ms); 0 = never */
 };
 
 enum {
