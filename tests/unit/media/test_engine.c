@@ -404,7 +404,7 @@ UT_TEST(engine_close_ends_open_sessions)
 	(void)system(cmd);
 }
 
-UT_MAIN(UT_CASE(bad_parameters_refused), UT_CASE(engine_close_ends_open_sessions), UT_CASE(port_range_exhausted_and_reused),
-        UT_CASE(prompts_are_built_in), UT_CASE(administrator_prompts),
-        UT_CASE(keys_kept_only_in_memory_excluded_from_core_dumps),
+UT_MAIN(UT_CASE(bad_parameters_refused), UT_CASE(engine_close_ends_open_sessions),
+        UT_CASE(port_range_exhausted_and_reused), UT_CASE(prompts_are_built_in),
+        UT_CASE(administrator_prompts), UT_CASE(keys_kept_only_in_memory_excluded_from_core_dumps),
         UT_CASE(oom_sweep_over_session_setup))
