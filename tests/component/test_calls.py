@@ -413,3 +413,82 @@ def test_glare_491(pbx):
         assert raw.read_until(lambda h: status_of(h) == 200 and "BYE" in h)
     finally:
         raw.close()
+
+
+def test_invite_flood_bounded_by_caps(tmp_path):
+    """10,000 INVITEs as fast as four connections of a trusted gateway take
+    them, never ACKing a final response: max_calls are answered, the rest
+    503 (from a transaction while the transaction table has room, then
+    stateless); the table never passes 4*max_calls+1024, and everything
+    ends (answered calls by BYE after 64*T1 without ACK)."""
+    import threading
+    max_calls, n, conns = 20, 10000, 4
+    o = make_store(tmp_path, conf=f"max_calls = {max_calls}\nmax_calls_per_second = 0\n",
+                   gateways=[("gw1", "127.0.0.1", "dp1")])
+    o.proc = o.serve()
+    finals, seen, byes, lock = {}, set(), [0], threading.Lock()
+
+    def reader(raw):
+        while True:
+            try:
+                m = raw.read(30)
+            except OSError:  # closed by the test
+                return
+            if m is None:
+                return
+            head = m[0]
+            if head.startswith("BYE "):
+                answer_request(raw, head)
+                with lock:
+                    byes[0] += 1
+                continue
+            code = status_of(head)
+            cid = header(head, "Call-ID")
+            if code >= 200:
+                with lock:  # the first final response of each call (2xx come again)
+                    if cid not in seen:
+                        seen.add(cid)
+                        finals[code] = finals.get(code, 0) + 1
+
+    raws = [RawSip(o.tcp) for _ in range(conns)]
+    threads = [threading.Thread(target=reader, args=(r,), daemon=True) for r in raws]
+    for t in threads:
+        t.start()
+
+    def writer(k, raw):
+        buf = b""
+        for i in range(k, n, conns):
+            buf += invite_text(f"flood-{i}", from_tag=f"f{i}").encode()
+            if len(buf) > 64000:
+                raw.send(buf)
+                buf = b""
+        raw.send(buf)
+
+    writers = [threading.Thread(target=writer, args=(k, r)) for k, r in enumerate(raws)]
+    for t in writers:
+        t.start()
+    peak = 0
+    deadline = time.time() + 120
+    while sum(finals.values()) < n and time.time() < deadline:
+        st = o.json("status")["calls"]
+        peak = max(peak, st["server_transactions"])
+        assert st["active"] <= max_calls
+        time.sleep(0.2)
+    for t in writers:
+        t.join()
+    assert wait_for(lambda: sum(finals.values()) >= n, timeout=60), finals
+    assert finals.get(200, 0) == max_calls, finals
+    assert finals.get(503, 0) == n - max_calls, finals
+    st = o.json("status")["calls"]
+    assert peak <= 4 * max_calls + 1024 and st["server_transactions"] <= 4 * max_calls + 1024
+    assert st["stateless_503"] > 0, st
+    # the answered calls end without ACK (BYE after 64*T1 = 6.4 s), the
+    # 503s' transactions after 64*T1 too: nothing is left
+    assert wait_for(lambda: byes[0] == max_calls, timeout=30), byes
+    end = wait_for(lambda: (lambda s: s["active"] == 0 and s["server_transactions"] == 0
+                            and s["dialogs"] == 0 and s)(o.json("status")["calls"]), timeout=30)
+    assert end and end["no_ack"] == max_calls, o.json("status")["calls"]
+    for r in raws:
+        r.close()
+    assert o.stop(o.proc) == 0, o.log()[-3000:]
+    o.close()
