@@ -125,6 +125,7 @@ struct om_tcp_stats {
 	uint64_t tls_handshakes; /* completed */
 	uint64_t tls_failed;     /* handshakes that failed */
 	uint64_t tls_deferred;   /* handshake steps put off to the next loop turn */
+	uint64_t writes;         /* write calls to sockets (responses are coalesced) */
 };
 
 /* Handshake steps run per loop turn at most. */
@@ -150,8 +151,10 @@ void om_tcp_server_stats(const struct om_tcp_server *s, struct om_tcp_stats *st)
 void om_tcp_server_foreach(struct om_tcp_server *s,
                            void (*fn)(struct om_tcp_conn *c, void *user, void *arg), void *arg);
 
-/* Queues bytes for the peer (copied). ENOBUFS when the queue limit would be
- * passed: the connection is then closed. 0 or errno. */
+/* Queues bytes for the peer (copied). Everything sent to a connection
+ * during one loop turn goes out in one write (one SSL_write over TLS) when
+ * the turn's I/O is done. ENOBUFS when the queue limit would be passed:
+ * the connection is then closed. 0 or errno. */
 int om_tcp_conn_send(struct om_tcp_conn *c, const void *data, size_t len);
 /* Closes after the queued bytes are written. */
 void om_tcp_conn_close(struct om_tcp_conn *c);

@@ -437,6 +437,40 @@ UT_TEST(peer_that_does_not_read_is_closed)
 	env_stop(&e);
 }
 
+/* 100 requests arriving in one read: the 100 answers of the loop turn
+ * leave in one write, not one each (and in order, complete). */
+UT_TEST(answers_of_one_turn_are_coalesced)
+{
+	struct env e;
+	env_start(&e, NULL, NULL);
+	e.answer = 100;
+	int fd = client("127.0.0.1", e.port);
+	UT_TRUE(SPIN_UNTIL(&e, stats(&e).accepted == 1));
+	static char batch[100 * sizeof(OPT)];
+	size_t m = strlen(OPT);
+	for (int i = 0; i < 100; i++)
+		memcpy(batch + (size_t)i * m, OPT, m);
+	uint64_t w0 = stats(&e).writes;
+	send_all(fd, batch, 100 * m);
+	UT_TRUE(SPIN_UNTIL(&e, e.msgs == 100));
+	char got[100 * 100];
+	size_t have = 0;
+	for (int i = 0; i < 4000 && have < sizeof(got); i++) {
+		uv_run(&e.loop, UV_RUN_NOWAIT);
+		ssize_t n = recv(fd, got + have, sizeof(got) - have, MSG_DONTWAIT);
+		if (n > 0)
+			have += (size_t)n;
+		else
+			usleep(500);
+	}
+	UT_EQ_INT(100 * 100, have);
+	/* one read can split the batch: one write per read, at most a few */
+	UT_TRUE(stats(&e).writes - w0 <= 4);
+	UT_TRUE(stats(&e).writes - w0 >= 1);
+	close(fd);
+	env_stop(&e);
+}
+
 /* ------------------------------------------------------ out of memory */
 
 /* The connection's allocation fails at accept: the peer waits in the
@@ -763,6 +797,7 @@ UT_MAIN(UT_CASE(pipelined_reads_ending_mid_message_keep_the_connection),
         UT_CASE(refused_by_owner_never_read), UT_CASE(peer_key_counts_ipv6_per_prefix),
         UT_CASE(framing_error_closes), UT_CASE(message_over_max_closes),
         UT_CASE(keepalive_ping_gets_pong), UT_CASE(peer_that_does_not_read_is_closed),
+        UT_CASE(answers_of_one_turn_are_coalesced),
         UT_CASE(out_of_memory_at_accept_waits_then_serves),
         UT_CASE(close_while_accept_waits_for_memory), UT_CASE(oom_sweep_server_lifecycle),
         UT_CASE(tls_strangers_have_their_own_budget_and_deadline),
