@@ -21,6 +21,7 @@
 #include "core/str.h"
 #include "app/resolve.h"
 #include "app/sipd.h"
+#include "delivery/delivery.h"
 #include "cert/cert.h"
 #include "tls/tls.h"
 #include "directory/db.h"
@@ -48,6 +49,7 @@ struct server {
 	struct om_config *cfg;
 	struct om_dir_snapshot *dir; /* the directory as the server uses it */
 	struct om_sipd *sipd;
+	struct om_delivery *delivery; /* spools → Maildir, off the loop */
 	uv_timer_t dns_timer;         /* re-resolve gateway FQDNs when their TTL runs out */
 	struct om_resolver *resolver; /* gateway FQDNs, on the loop */
 	struct om_cert_mgr *certs;    /* secured: the certificate in use */
@@ -199,6 +201,23 @@ static void apply_config_globals(const struct om_config *cfg)
 	om_events_set_interval((int64_t)cfg->events_interval * 1000);
 }
 
+/* The delivery engine's settings from openum.conf; EINVAL for a format
+ * name config.c let through but delivery does not know (never: same
+ * list). */
+static int delivery_cfg(const struct server *s, const struct om_config *cfg,
+                        struct om_delivery_cfg *dc)
+{
+	memset(dc, 0, sizeof(*dc));
+	dc->data_dir = s->opts->data_dir;
+	dc->fqdn = cfg->fqdn;
+	dc->keep_days = cfg->recordings_keep_days;
+	dc->keep_spool = cfg->keep_spool;
+	dc->min_free_mb = cfg->min_free_mb;
+	dc->retry_min_s = cfg->delivery_retry_s;
+	dc->retry_max_s = 3600;
+	return om_audio_format_parse(cfg->audio_format, &dc->format);
+}
+
 static void on_dns_timer(uv_timer_t *t);
 
 /* Gateway FQDNs: a round of lookups ended. The snapshot in force is
@@ -277,6 +296,15 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 		         "reload rejected (the old configuration stays)", "error", err, NULL);
 		return rc;
 	}
+	struct om_delivery_cfg dc;
+	if (delivery_cfg(s, next, &dc) || om_audio_format_check(dc.format, err, errlen)) {
+		om_dir_snapshot_free(dir);
+		om_config_free(next);
+		s->reloads_rejected++;
+		om_event(OM_EV_RELOAD_REJECTED, "server",
+		         "reload rejected (the old configuration stays)", "error", err, NULL);
+		return ENOTSUP;
+	}
 	/* Gateway FQDNs: the last good answers at once; fresh ones when the
 	 * round started after the swap ends (never waited for here). */
 	if (s->resolver)
@@ -346,6 +374,11 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 	s->reloads++;
 	om_config_free(old);
 	apply_config_globals(s->cfg);
+	if (s->delivery) {
+		/* checked above; also retries failed deliveries at once */
+		delivery_cfg(s, s->cfg, &dc);
+		om_delivery_configure(s->delivery, &dc, err, errlen);
+	}
 	om_event(OM_EV_RELOAD_APPLIED, "server", "reload applied", "config", s->cfg->path, "mode",
 	         s->secured ? "secured" : "unsecured", "changes", changes_text(changes), NULL);
 	return 0;
@@ -385,6 +418,18 @@ static void status_json(struct server *s, struct om_buf *r)
 	              om_dir_snapshot_mailbox_count(s->dir));
 	if (s->sipd)
 		om_sipd_status_json(s->sipd, r);
+	if (s->delivery) {
+		struct om_delivery_stats st;
+		om_delivery_stats(s->delivery, &st);
+		om_buf_printf(r,
+		              ",\"delivery\":{\"queued\":%zu,\"running\":%zu,\"retrying\":%zu,"
+		              "\"delivered\":%lu,\"recovered\":%lu,\"failed_attempts\":%lu,"
+		              "\"audio_format\":\"%s\",\"spool_free_mb\":%llu,\"room\":%s}",
+		              st.queued, st.running, st.retrying, st.delivered, st.recovered,
+		              st.failed_attempts, s->cfg->audio_format,
+		              (unsigned long long)st.free_mb,
+		              om_delivery_room(s->delivery) ? "true" : "false");
+	}
 	const struct om_cert *c = s->certs ? om_cert_mgr_current(s->certs) : NULL;
 	if (c && s->secured) {
 		om_buf_adds(r, ",\"certificate\":{\"sha1\":");
@@ -438,6 +483,9 @@ static void begin_shutdown(struct server *s, const char *why)
 	sd_notify(0, "STOPPING=1");
 	om_log(OM_LOG_INFO, "stopping", "reason", why, NULL);
 	/* No calls exist yet to drain; close everything and let the loop end. */
+	/* running deliveries finish; queued ones stay in the spool */
+	om_delivery_close(s->delivery, NULL, NULL);
+	s->delivery = NULL;
 	om_sipd_close(s->sipd);
 	s->sipd = NULL;
 	om_ctl_server_close(s->ctl);
@@ -571,6 +619,21 @@ int om_server_run(const struct om_server_opts *opts)
 	apply_directory_fqdn(s.cfg, s.dir);
 	decide_mode(s.dir, s.cfg, &s.secured, &s.mode_why);
 	log_mode(&s);
+	{
+		/* deliveries: the format checked (sf_format_check), then every
+		 * spool a crash or a full disk left is delivered */
+		struct om_delivery_cfg dc;
+		if (delivery_cfg(&s, s.cfg, &dc) ||
+		    om_delivery_new(&s.loop, &dc, &s.delivery, err, sizeof(err)) != 0) {
+			fprintf(stderr, "openum: error: %s\n", err);
+			om_log(OM_LOG_ERROR, "cannot start deliveries", "error", err, NULL);
+			begin_shutdown(&s, "start failed");
+			uv_run(&s.loop, UV_RUN_DEFAULT);
+			uv_loop_close(&s.loop);
+			goto out;
+		}
+		om_delivery_recover(s.delivery);
+	}
 
 	uv_signal_init(&s.loop, &s.sig_term);
 	uv_signal_init(&s.loop, &s.sig_int);

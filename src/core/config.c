@@ -72,7 +72,19 @@ static const char default_text[] =
     "#tls_source_check = 0\n"
     "# DNS servers for gateway FQDNs, ADDRESS[:PORT] comma-separated;\n"
     "# empty: the system's resolver.\n"
-    "#dns_servers =\n";
+    "#dns_servers =\n"
+    "# Voice messages: the attachment's format, wav (PCM, every client plays it),\n"
+    "# mp3 or opus (Ogg).\n"
+    "#audio_format = wav\n"
+    "# Keep a delivered call's spool for recordings_keep_days (1) or remove it\n"
+    "# as soon as the message is in the mailbox (0).\n"
+    "#keep_spool = 1\n"
+    "# Free megabytes the spool's file system must keep: below, new calls get\n"
+    "# 503 while calls in progress keep recording.\n"
+    "#min_free_mb = 200\n"
+    "# A failed delivery stays in the spool and is retried after this many\n"
+    "# seconds, then twice as long each time, up to an hour.\n"
+    "#delivery_retry_s = 30\n";
 
 const char *om_config_default_text(void)
 {
@@ -111,6 +123,10 @@ int om_config_defaults(struct om_config **out)
 	c->sip_message_timeout = 10;
 	c->max_connections = 1024;
 	c->max_connections_per_peer = 64;
+	snprintf(c->audio_format, sizeof(c->audio_format), "wav");
+	c->keep_spool = true;
+	c->min_free_mb = 200;
+	c->delivery_retry_s = 30;
 	c->peer_ipv6_prefix = 64;
 	c->max_handshakes = 0;
 	c->max_handshakes_per_peer = 8;
@@ -298,6 +314,10 @@ enum key_id {
 	K_MAX_CONNECTIONS,
 	K_MAX_CONNECTIONS_PER_PEER,
 	K_DNS_SERVERS,
+	K_AUDIO_FORMAT,
+	K_KEEP_SPOOL,
+	K_MIN_FREE_MB,
+	K_DELIVERY_RETRY_S,
 	K_PEER_IPV6_PREFIX,
 	K_MAX_HANDSHAKES,
 	K_MAX_HANDSHAKES_PER_PEER,
@@ -330,6 +350,10 @@ static const char *const key_names[K_COUNT] = {
 	"max_connections",
 	"max_connections_per_peer",
 	"dns_servers",
+	"audio_format",
+	"keep_spool",
+	"min_free_mb",
+	"delivery_retry_s",
 	"peer_ipv6_prefix",
 	"max_handshakes",
 	"max_handshakes_per_peer",
@@ -547,6 +571,38 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 		copy_str(c->dns_servers, sizeof(c->dns_servers), v);
 		return 0;
 	}
+	case K_AUDIO_FORMAT:
+		if (strcasecmp(v, "wav") && strcasecmp(v, "mp3") && strcasecmp(v, "opus")) {
+			snprintf(why, wl, "audio_format must be wav, mp3 or opus");
+			return EINVAL;
+		}
+		{
+			size_t i;
+			for (i = 0; v[i] && i < sizeof(c->audio_format) - 1; i++)
+				c->audio_format[i] = (char)tolower((unsigned char)v[i]);
+			c->audio_format[i] = '\0';
+			return 0;
+		}
+	case K_KEEP_SPOOL:
+		if (parse_bool(v, &c->keep_spool)) {
+			snprintf(why, wl, "keep_spool must be 0 or 1");
+			return EINVAL;
+		}
+		return 0;
+	case K_MIN_FREE_MB:
+		if (parse_uint(v, 0, 10000000, &u)) {
+			snprintf(why, wl, "min_free_mb must be 0 to 10000000");
+			return EINVAL;
+		}
+		c->min_free_mb = (unsigned)u;
+		return 0;
+	case K_DELIVERY_RETRY_S:
+		if (parse_uint(v, 1, 3600, &u)) {
+			snprintf(why, wl, "delivery_retry_s must be 1 to 3600 seconds");
+			return EINVAL;
+		}
+		c->delivery_retry_s = (unsigned)u;
+		return 0;
 	case K_LOG_LEVEL: {
 		enum om_level l;
 		if (om_level_parse(v, &l)) {
@@ -645,6 +701,18 @@ int om_config_value_str(const struct om_config *c, size_t i, char *out, size_t o
 		break;
 	case K_DNS_SERVERS:
 		s = c->dns_servers;
+		break;
+	case K_AUDIO_FORMAT:
+		s = c->audio_format;
+		break;
+	case K_KEEP_SPOOL:
+		u = c->keep_spool;
+		break;
+	case K_MIN_FREE_MB:
+		u = c->min_free_mb;
+		break;
+	case K_DELIVERY_RETRY_S:
+		u = c->delivery_retry_s;
 		break;
 	case K_PEER_IPV6_PREFIX:
 		u = c->peer_ipv6_prefix;

@@ -59,6 +59,11 @@ struct om_config {
 	unsigned max_handshakes_per_peer;
 	unsigned tls_handshake_timeout; /* s a TLS handshake may take */
 	bool tls_source_check;          /* TLS from a non-gateway address: closed at accept */
+	/* delivery (docs/modules/delivery.md) */
+	char audio_format[8];      /* "wav" (PCM16), "mp3", "opus" (Ogg) */
+	bool keep_spool;           /* keep delivered spools recordings_keep_days (1) or not (0) */
+	unsigned min_free_mb;      /* below this on the spool's file system: no new calls */
+	unsigned delivery_retry_s; /* first retry of a failed delivery; doubles up to 1 h */
 };
 
 /* max_handshakes in force: the configured value, or (0) a quarter of

@@ -1139,10 +1139,11 @@ int om_dir_server_plan_modes(struct om_db *db, size_t *nplans, bool *any_secured
 
 /* --------------------------------------------------------------- mailboxes */
 
-#define MB_SELECT                                                                               \
-	"SELECT m.id, m.uid, m.dialplan_id, d.name, m.extension, m.display_name, m.email, "     \
-	"m.greeting_default, m.greeting_busy, m.greeting_unavailable, m.pin_hash IS NOT NULL, " \
-	"m.pin_must_change FROM mailboxes m JOIN dialplans d ON d.id = m.dialplan_id "
+#define MB_SELECT                                                                           \
+	"SELECT m.id, m.uid, m.dialplan_id, d.name, m.extension, m.display_name, m.email, " \
+	"m.greeting_default, m.greeting_busy, m.greeting_unavailable, m.greeting_name, "    \
+	"m.pin_hash IS NOT NULL, m.pin_must_change "                                        \
+	"FROM mailboxes m JOIN dialplans d ON d.id = m.dialplan_id "
 
 static void mb_row(sqlite3_stmt *st, struct om_dir_mailbox *m)
 {
@@ -1156,8 +1157,8 @@ static void mb_row(sqlite3_stmt *st, struct om_dir_mailbox *m)
 	COPY(m->email, col(st, 6));
 	for (int i = 0; i < OM_GREETING_SLOTS; i++)
 		COPY(m->greetings[i], col(st, 7 + i));
-	m->has_pin = sqlite3_column_int(st, 10) != 0;
-	m->pin_must_change = sqlite3_column_int(st, 11) != 0;
+	m->has_pin = sqlite3_column_int(st, 7 + OM_GREETING_SLOTS) != 0;
+	m->pin_must_change = sqlite3_column_int(st, 8 + OM_GREETING_SLOTS) != 0;
 }
 
 static void mb_row_v(sqlite3_stmt *st, void *m)
@@ -1371,10 +1372,24 @@ int om_dir_mailbox_set(struct om_db *db, const char *dialplan, const char *ext,
 		COPY(m.display_name, in->display_name);
 	if (fields & OM_MB_F_EMAIL)
 		COPY(m.email, in->email);
+	for (int g = 0; g < OM_GREETING_SLOTS; g++)
+		if (fields & (OM_MB_F_GREETING << g)) {
+			if (in->greetings[g][0] && !om_dir_greeting_valid(in->greetings[g])) {
+				seterr(err, "invalid greeting file name \"%s\"", in->greetings[g]);
+				rc = EINVAL;
+				goto out;
+			}
+			COPY(m.greetings[g], in->greetings[g]);
+		}
 	if ((rc = mb_check_values(&m, err)))
 		goto out;
-	if (run(h, "UPDATE mailboxes SET display_name = ?, email = ?, updated_ms = ? WHERE id = ?",
-	        "nnii", m.display_name, m.email, om_now_ms(), m.id)) {
+	if (run(h,
+	        "UPDATE mailboxes SET display_name = ?, email = ?, greeting_default = ?, "
+	        "greeting_busy = ?, greeting_unavailable = ?, greeting_name = ?, updated_ms = ? "
+	        "WHERE id = ?",
+	        "nnnnnnii", m.display_name, m.email, m.greetings[OM_GREETING_DEFAULT],
+	        m.greetings[OM_GREETING_BUSY], m.greetings[OM_GREETING_UNAVAILABLE],
+	        m.greetings[OM_GREETING_NAME], om_now_ms(), m.id)) {
 		rc = db_fail(h, err, "changing the mailbox");
 		goto out;
 	}

@@ -266,3 +266,18 @@ int om_dir_sockaddr_ip(const struct sockaddr *sa, uint8_t ip[16])
 	}
 	return EAFNOSUPPORT;
 }
+
+bool om_dir_greeting_valid(const char *s)
+{
+	static const char prefix[] = "greetings/";
+	size_t n = strlen(s), p = sizeof(prefix) - 1;
+	if (n <= p || n > OM_DIR_NAME_MAX || strncmp(s, prefix, p) || s[p] == '.')
+		return false;
+	for (size_t i = p; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}

@@ -188,7 +188,16 @@ int om_dir_server_plan_modes(struct om_db *db, size_t *nplans, bool *any_secured
 
 /* -------------------------------------------------------------- mailboxes */
 
-enum { OM_GREETING_DEFAULT, OM_GREETING_BUSY, OM_GREETING_UNAVAILABLE, OM_GREETING_SLOTS };
+/* Greetings a mailbox may have: files in the store (8 kHz mono PCM16 WAV,
+ * "greetings/<file>", converted by `openum mailbox set --greeting`). NAME
+ * is the owner's recorded name. */
+enum {
+	OM_GREETING_DEFAULT,
+	OM_GREETING_BUSY,
+	OM_GREETING_UNAVAILABLE,
+	OM_GREETING_NAME,
+	OM_GREETING_SLOTS
+};
 
 struct om_dir_mailbox {
 	int64_t id;
@@ -208,7 +217,13 @@ enum {
 	OM_MB_F_DISPLAY = 1 << 0,
 	OM_MB_F_EMAIL = 1 << 1,
 	OM_MB_F_PIN = 1 << 2,
+	/* greetings[slot] taken from `in`: OM_MB_F_GREETING << slot ("" clears) */
+	OM_MB_F_GREETING = 1 << 4,
 };
+
+/* A greeting file name as the directory keeps it: "greetings/" and up to
+ * 54 characters of [A-Za-z0-9._-] not starting with '.'. */
+bool om_dir_greeting_valid(const char *s);
 
 /* PIN: om_dir_pin_rules_check's rules. Stored as
  * "scrypt$N$r$p$<salt hex>$<hash hex>" of HMAC-SHA256(pepper, PIN); the

@@ -113,6 +113,9 @@ const struct om_db_migration om_db_migrations[] = {
 	  "CREATE INDEX events_time ON events(time_ms);\n"
 	  "CREATE INDEX events_id ON events(id, time_ms);\n" },
 	{ 2, "directory: dial plans, gateways, servers, mailboxes, policies", m2 },
+	/* 3: the mailbox owner's recorded name (played in the default greeting
+	 * instead of "the person at extension ..."). */
+	{ 3, "mailboxes: recorded name", "ALTER TABLE mailboxes ADD COLUMN greeting_name TEXT;\n" },
 };
 
 const int om_db_migrations_count = (int)(sizeof(om_db_migrations) / sizeof(om_db_migrations[0]));

@@ -154,6 +154,9 @@ UT_TEST(errors_name_line)
 	parse_err("[server]\nfqdn = 192.0.2.1\n", "fqdn must be a host name");
 	parse_err("[server]\nmedia_address = um.example.com\n", "media_address must be an IP");
 	parse_err("[server]\nlog_level = loud\n", "log_level must be");
+	parse_err("[server]\naudio_format = aac\n", "audio_format must be wav, mp3 or opus");
+	parse_err("[server]\nkeep_spool = 2\n", "keep_spool must be 0 or 1");
+	parse_err("[server]\ndelivery_retry_s = 0\n", "delivery_retry_s must be 1 to 3600");
 	parse_err("[server]\nnoequals\n", "t.conf:2: expected key = value");
 }
 
@@ -245,6 +248,10 @@ static const struct {
 	{ "max_connections", "10", "10" },
 	{ "max_connections_per_peer", "2", "2" },
 	{ "dns_servers", "127.0.0.1:5353", "127.0.0.1:5353" },
+	{ "audio_format", "OPUS", "opus" },
+	{ "keep_spool", "no", "0" },
+	{ "min_free_mb", "5", "5" },
+	{ "delivery_retry_s", "2", "2" },
 	{ "peer_ipv6_prefix", "56", "56" },
 	{ "max_handshakes", "100", "100" },
 	{ "max_handshakes_per_peer", "3", "3" },

@@ -40,6 +40,12 @@ static const struct {
 	  "(SELECT count(*) FROM servers WHERE pinned_certificate = 'abcdef0123') + "
 	  "(SELECT count(*) FROM server_dialplans)",
 	  5 },
+	{ 3,
+	  "UPDATE mailboxes SET greeting_name = 'greetings/carol.name.wav', greeting_busy = "
+	  "'greetings/carol.busy.wav' WHERE extension = '4711';",
+	  "SELECT count(*) FROM mailboxes WHERE greeting_name = 'greetings/carol.name.wav' AND "
+	  "greeting_busy = 'greetings/carol.busy.wav'",
+	  1 },
 };
 
 static int count(sqlite3 *h, const char *sql)

@@ -277,6 +277,41 @@ UT_TEST(mailbox_and_removal_rules)
 	dt_close(db);
 }
 
+/* Greetings: the row names a file of the store, set and cleared per slot. */
+UT_TEST(mailbox_greetings)
+{
+	struct om_db *db = dt_open();
+	struct om_dir_err e;
+	struct om_dir_mailbox in, out;
+	UT_TRUE(db != NULL);
+	UT_EQ_INT(0, dt_plan(db, "P", 4, OM_SEC_UNSECURED));
+	UT_EQ_INT(0, mb_new(db, "P", "1001", NULL, &e));
+	memset(&in, 0, sizeof(in));
+	strcpy(in.greetings[OM_GREETING_BUSY], "greetings/a.busy.1.wav");
+	strcpy(in.greetings[OM_GREETING_NAME], "greetings/a.name.1.wav");
+	UT_EQ_INT(0, om_dir_mailbox_set(db, "P", "1001", &in,
+	                                (OM_MB_F_GREETING << OM_GREETING_BUSY) |
+	                                    (OM_MB_F_GREETING << OM_GREETING_NAME),
+	                                NULL, 0, &out, &e));
+	UT_EQ_STR("greetings/a.busy.1.wav", out.greetings[OM_GREETING_BUSY]);
+	UT_EQ_STR("greetings/a.name.1.wav", out.greetings[OM_GREETING_NAME]);
+	UT_EQ_STR("", out.greetings[OM_GREETING_UNAVAILABLE]);
+	/* one cleared, the other kept */
+	memset(&in, 0, sizeof(in));
+	UT_EQ_INT(0, om_dir_mailbox_set(db, "P", "1001", &in, OM_MB_F_GREETING << OM_GREETING_BUSY,
+	                                NULL, 0, &out, &e));
+	UT_EQ_STR("", out.greetings[OM_GREETING_BUSY]);
+	UT_EQ_INT(0, om_dir_mailbox_get(db, "P", "1001", &out, &e));
+	UT_EQ_STR("greetings/a.name.1.wav", out.greetings[OM_GREETING_NAME]);
+	/* a path outside greetings/ is refused */
+	strcpy(in.greetings[OM_GREETING_BUSY], "greetings/../openum.db");
+	EXPECT_REFUSED(EINVAL,
+	               om_dir_mailbox_set(db, "P", "1001", &in,
+	                                  OM_MB_F_GREETING << OM_GREETING_BUSY, NULL, 0, &out, &e),
+	               "greeting file name");
+	dt_close(db);
+}
+
 UT_TEST(pin_hash_with_pepper)
 {
 	struct om_db *db = dt_open();
@@ -402,4 +437,4 @@ UT_TEST(oom_sweep_changes)
 
 UT_MAIN(UT_CASE(oom_sweep_changes), UT_CASE(dialplan_rules), UT_CASE(gateway_security_rules),
         UT_CASE(gateway_uniqueness_rules), UT_CASE(mailbox_and_removal_rules),
-        UT_CASE(pin_hash_with_pepper), UT_CASE(server_settings))
+        UT_CASE(mailbox_greetings), UT_CASE(pin_hash_with_pepper), UT_CASE(server_settings))

@@ -82,6 +82,19 @@ UT_TEST(sockaddr_normalised)
 	UT_EQ_INT(EAFNOSUPPORT, om_dir_sockaddr_ip(&un, x));
 }
 
+UT_TEST(greeting_file_names)
+{
+	UT_TRUE(om_dir_greeting_valid("greetings/0123abcd.busy.0a1b2c3d.wav"));
+	UT_TRUE(!om_dir_greeting_valid("greetings/"));
+	UT_TRUE(!om_dir_greeting_valid("greetings/../openum.db"));
+	UT_TRUE(!om_dir_greeting_valid("greetings/.hidden"));
+	UT_TRUE(!om_dir_greeting_valid("greetings/a/b.wav"));
+	UT_TRUE(!om_dir_greeting_valid("/etc/passwd"));
+	UT_TRUE(!om_dir_greeting_valid("prompts/x.wav"));
+	UT_TRUE(!om_dir_greeting_valid(
+	    "greetings/0123456789012345678901234567890123456789012345678901234"));
+}
+
 UT_TEST(names_extensions_pilots)
 {
 	UT_TRUE(om_dir_name_valid("HQ"));
@@ -148,5 +161,6 @@ UT_TEST(enums)
 	UT_TRUE(!om_dir_thumbprint_valid("xyz"));
 }
 
-UT_MAIN(UT_CASE(fqdn_rules), UT_CASE(host_parse_binary), UT_CASE(sockaddr_normalised),
-        UT_CASE(names_extensions_pilots), UT_CASE(email_display), UT_CASE(enums))
+UT_MAIN(UT_CASE(fqdn_rules), UT_CASE(greeting_file_names), UT_CASE(host_parse_binary),
+        UT_CASE(sockaddr_normalised), UT_CASE(names_extensions_pilots), UT_CASE(email_display),
+        UT_CASE(enums))

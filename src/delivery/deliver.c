@@ -1,0 +1,194 @@
+/* deliver.c — one spool becomes one message, synchronously (a worker
+ * thread of the engine runs it; tests call it directly).
+ *
+ *   read <id>.json (+ <id>.end)  →  read <id>.raw  →  encode (libsndfile)
+ *   →  MIME message  →  Maildir (skipped when its key is already there)
+ *   →  <id>.done, or the spool removed (keep_spool = 0)
+ *
+ * Each step can fail and leave the spool as it was, to be retried: the
+ * Maildir holds a message or not (rename is atomic), and the key check
+ * makes the step after a crash idempotent. */
+#include "delivery/delivery.h"
+#include "delivery/delivery_int.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/file.h"
+#include "core/str.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+	META_MAX = 64 << 10,
+	END_MAX = 4 << 10,
+	/* a day of 8 kHz PCM16: far beyond any max_message_seconds */
+	RAW_MAX = 86400 * 16000,
+};
+
+static void path_of(char *out, size_t len, const char *data_dir, const char *id, const char *ext)
+{
+	dlv_fmt(out, len, "%s/spool/%s.%s", data_dir, id, ext);
+}
+
+/* The spool's files, the metadata first: without it what is left is no
+ * message (and the pruning removes it). */
+static int remove_spool(const char *data_dir, const char *id)
+{
+	static const char *const exts[] = { "json", "raw", "end", "done" };
+	char path[PATH_MAX], dir[PATH_MAX];
+	int rc = 0;
+	for (size_t i = 0; i < 4; i++) {
+		path_of(path, sizeof(path), data_dir, id, exts[i]);
+		if (unlink(path) != 0 && errno != ENOENT && !rc)
+			rc = errno;
+	}
+	dlv_fmt(dir, sizeof(dir), "%s/spool", data_dir);
+	om_fsync_dir(dir);
+	return rc;
+}
+
+static int mark_done(const char *data_dir, const struct om_delivery_result *r)
+{
+	char path[PATH_MAX];
+	struct om_buf b;
+	int rc;
+	om_buf_init(&b);
+	om_buf_printf(&b,
+	              "{\"delivered_ms\":%lld,\"key\":\"%s\",\"recovered\":%s,\"duplicate\":%s,"
+	              "\"skipped\":%s,\"samples\":%zu}\n",
+	              (long long)om_now_ms(), r->key, r->recovered ? "true" : "false",
+	              r->duplicate ? "true" : "false", r->skipped ? "true" : "false", r->samples);
+	if (om_buf_err(&b)) {
+		om_buf_free(&b);
+		return ENOMEM;
+	}
+	path_of(path, sizeof(path), data_dir, r->meta.id, "done");
+	rc = om_file_write_atomic(path, b.p, b.len, 0600);
+	om_buf_free(&b);
+	return rc;
+}
+
+static int finish(const struct om_delivery_opts *o, const char *id, struct om_delivery_result *r)
+{
+	int rc = o->keep_spool ? mark_done(o->data_dir, r) : remove_spool(o->data_dir, id);
+	if (rc)
+		dlv_fmt(r->error, sizeof(r->error),
+		        "the message is in the mailbox but the spool could not be %s: %s",
+		        o->keep_spool ? "marked delivered" : "removed", strerror(rc));
+	return rc;
+}
+
+int om_delivery_deliver(const struct om_delivery_opts *o, const char *id,
+                        struct om_delivery_result *r)
+{
+	char path[PATH_MAX], dir[PATH_MAX], why[256] = "";
+	char *json = NULL, *end = NULL, *raw = NULL;
+	size_t jlen = 0, elen = 0, rlen = 0;
+	struct om_buf audio, msg;
+	int rc;
+	memset(r, 0, sizeof(*r));
+	om_buf_init(&audio);
+	om_buf_init(&msg);
+	if (!om_spool_id_valid(id)) {
+		dlv_fmt(r->error, sizeof(r->error), "not a spool id");
+		return EINVAL;
+	}
+	dlv_fmt(r->meta.id, sizeof(r->meta.id), "%s", id);
+	path_of(path, sizeof(path), o->data_dir, id, "done");
+	if (access(path, F_OK) == 0) { /* delivered before: nothing to do */
+		r->duplicate = true;
+		return 0;
+	}
+	path_of(path, sizeof(path), o->data_dir, id, "json");
+	rc = om_file_read(path, META_MAX, &json, &jlen);
+	if (rc) {
+		dlv_fmt(r->error, sizeof(r->error), "cannot read %s: %s", path,
+		        rc == EFBIG ? "larger than 64 KiB" : strerror(rc));
+		return rc == EFBIG ? EINVAL : rc;
+	}
+	path_of(path, sizeof(path), o->data_dir, id, "end");
+	rc = om_file_read(path, END_MAX, &end, &elen);
+	if (rc && rc != ENOENT) {
+		dlv_fmt(r->error, sizeof(r->error), "cannot read %s: %s", path, strerror(rc));
+		goto out;
+	}
+	rc = om_spool_meta_parse(json, jlen, end, end ? elen : 0, &r->meta, why, sizeof(why));
+	if (rc) {
+		dlv_fmt(r->error, sizeof(r->error), "spool %s: %s", id, why);
+		goto out;
+	}
+	if (strcmp(r->meta.id, id)) {
+		dlv_fmt(r->error, sizeof(r->error), "spool %s: its metadata names spool %s", id,
+		        r->meta.id);
+		rc = EINVAL;
+		goto out;
+	}
+	r->recovered = !r->meta.ended;
+	if ((rc = om_message_key(&r->meta, r->key)))
+		goto out;
+	if (r->meta.test) { /* a test-connectivity call: no mailbox gets it */
+		r->skipped = true;
+		rc = finish(o, id, r);
+		goto out;
+	}
+	/* the audio: what was recorded, even if the call was cut off */
+	path_of(path, sizeof(path), o->data_dir, id, "raw");
+	rc = om_file_read(path, RAW_MAX, &raw, &rlen);
+	if (rc == ENOENT) {
+		rlen = 0;
+	} else if (rc) {
+		dlv_fmt(r->error, sizeof(r->error), "cannot read %s: %s", path, strerror(rc));
+		goto out;
+	}
+	r->samples = rlen / 2; /* a trailing odd byte is half a sample */
+	if (r->samples) {
+		int16_t *pcm = (int16_t *)(void *)raw;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+		for (size_t i = 0; i < r->samples; i++)
+			pcm[i] = (int16_t)__builtin_bswap16((uint16_t)pcm[i]);
+#endif
+		rc =
+		    om_audio_encode(o->format, pcm, r->samples, &audio, r->error, sizeof(r->error));
+		if (rc)
+			goto out;
+	}
+	om_free(raw);
+	raw = NULL;
+	struct om_message_opts mo = { .fqdn = o->fqdn,
+		                      .format = o->format,
+		                      .recovered = r->recovered,
+		                      .samples = r->samples };
+	if ((rc = om_message_build(&r->meta, &mo, audio.p, audio.len, &msg))) {
+		dlv_fmt(r->error, sizeof(r->error), "out of memory building the message");
+		goto out;
+	}
+	om_buf_free(&audio);
+	rc = om_maildir_open(o->data_dir, r->meta.mailbox_uid, dir, sizeof(dir));
+	if (rc) {
+		dlv_fmt(r->error, sizeof(r->error), "mailbox folder %s/mail/%s: %s", o->data_dir,
+		        r->meta.mailbox_uid, strerror(rc));
+		goto out;
+	}
+	rc = om_maildir_deliver(dir, r->key, r->meta.start_ms, o->fqdn, msg.p, msg.len);
+	if (rc == EEXIST) {
+		r->duplicate = true;
+		rc = 0;
+	} else if (rc) {
+		dlv_fmt(r->error, sizeof(r->error), "writing into %s: %s", dir, strerror(rc));
+		goto out;
+	}
+	rc = finish(o, id, r);
+out:
+	om_free(json);
+	om_free(end);
+	om_free(raw);
+	om_buf_free(&audio);
+	om_buf_free(&msg);
+	if (rc == ENOMEM && !r->error[0])
+		dlv_fmt(r->error, sizeof(r->error), "out of memory");
+	return rc;
+}
