@@ -746,29 +746,29 @@ void om_sipd_status_json(struct om_sipd *d, struct om_buf *out)
 {
 	struct om_tcp_stats st;
 	om_tcp_server_stats(d->tcp, &st);
-	om_buf_printf(out,
-	              ",\"sip\":{\"tcp_connections\":%zu,\"tcp_accepted\":%llu,"
-	              "\"untrusted_dropped\":%llu,\"over_limit\":%llu,\"messages\":%llu,"
-	              "\"answered\":%llu,\"bad_requests\":%llu,\"refused_mode\":%llu,"
-	              "\"keepalives\":%llu,\"closed_idle\":%llu,\"closed_partial\":%llu,"
-	              "\"closed_framing\":%llu,\"closed_overflow\":%llu,\"flows\":%zu,"
-	              "\"flows_alias\":%zu,"
-	              "\"tls_listeners\":%zu,\"tls_handshakes\":%llu,\"tls_failed\":%llu,"
-	              "\"tls_rejected\":%llu,\"tls_deferred\":%llu,\"tls_pending\":%zu,"
-	              "\"over_connections\":%llu,\"over_connections_peer\":%llu,"
-	              "\"over_handshakes\":%llu,\"closed_handshake\":%llu,"
-	              "\"accept_nomem\":%llu}",
-	              st.conns, (unsigned long long)st.accepted,
-	              (unsigned long long)d->dropped_untrusted, (unsigned long long)st.over_limit,
-	              (unsigned long long)st.messages, (unsigned long long)d->answered,
-	              (unsigned long long)d->bad_requests, (unsigned long long)d->refused_mode,
-	              (unsigned long long)st.keepalives, (unsigned long long)st.closed_idle,
-	              (unsigned long long)st.closed_partial, (unsigned long long)st.closed_framing,
-	              (unsigned long long)st.closed_overflow, om_flow_count(d->flows),
-	              om_flow_alias_count(d->flows), d->n_tls,
-	              (unsigned long long)st.tls_handshakes, (unsigned long long)st.tls_failed,
-	              (unsigned long long)d->tls_rejected, (unsigned long long)st.tls_deferred,
-	              st.pending, (unsigned long long)st.over_conns,
-	              (unsigned long long)st.over_conns_peer, (unsigned long long)st.over_pending,
-	              (unsigned long long)st.closed_handshake, (unsigned long long)st.accept_nomem);
+	om_buf_printf(
+	    out,
+	    ",\"sip\":{\"tcp_connections\":%zu,\"tcp_accepted\":%llu,"
+	    "\"untrusted_dropped\":%llu,\"over_limit\":%llu,\"messages\":%llu,"
+	    "\"answered\":%llu,\"bad_requests\":%llu,\"refused_mode\":%llu,"
+	    "\"keepalives\":%llu,\"closed_idle\":%llu,\"closed_partial\":%llu,"
+	    "\"closed_framing\":%llu,\"closed_overflow\":%llu,\"flows\":%zu,"
+	    "\"flows_alias\":%zu,"
+	    "\"tls_listeners\":%zu,\"tls_handshakes\":%llu,\"tls_failed\":%llu,"
+	    "\"tls_rejected\":%llu,\"tls_deferred\":%llu,\"tls_pending\":%zu,"
+	    "\"over_connections\":%llu,\"over_connections_peer\":%llu,"
+	    "\"over_handshakes\":%llu,\"closed_handshake\":%llu,"
+	    "\"accept_nomem\":%llu,\"writes\":%llu}",
+	    st.conns, (unsigned long long)st.accepted, (unsigned long long)d->dropped_untrusted,
+	    (unsigned long long)st.over_limit, (unsigned long long)st.messages,
+	    (unsigned long long)d->answered, (unsigned long long)d->bad_requests,
+	    (unsigned long long)d->refused_mode, (unsigned long long)st.keepalives,
+	    (unsigned long long)st.closed_idle, (unsigned long long)st.closed_partial,
+	    (unsigned long long)st.closed_framing, (unsigned long long)st.closed_overflow,
+	    om_flow_count(d->flows), om_flow_alias_count(d->flows), d->n_tls,
+	    (unsigned long long)st.tls_handshakes, (unsigned long long)st.tls_failed,
+	    (unsigned long long)d->tls_rejected, (unsigned long long)st.tls_deferred, st.pending,
+	    (unsigned long long)st.over_conns, (unsigned long long)st.over_conns_peer,
+	    (unsigned long long)st.over_pending, (unsigned long long)st.closed_handshake,
+	    (unsigned long long)st.accept_nomem, (unsigned long long)st.writes);
 }
