@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: tlsref CERT KEY CA PORT\n");
 		return 2;
 	}
+	signal(SIGPIPE, SIG_IGN); /* a client gone before close_notify */
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
