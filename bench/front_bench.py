@@ -175,16 +175,20 @@ class Servers:
 
 
 def run_load(pids, args):
+    import resource
+    g0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0, w0 = ticks(pids), time.time()
     r = subprocess.run(["taskset", "-c", "0", LOAD, *args], capture_output=True, text=True,
                        timeout=900)
     wall, cpu = time.time() - w0, (ticks(pids) - t0) / HZ
+    g1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    gen = (g1.ru_utime + g1.ru_stime) - (g0.ru_utime + g0.ru_stime)
     f = r.stdout.split()
     if r.returncode != 0 or len(f) < 10:
         raise RuntimeError(f"sipload {' '.join(args)}: {r.stdout} {r.stderr}")
     n = int(f[1])
     return {"n": n, "cpu": cpu, "wall": wall, "rate": n / cpu if cpu else 0.0,
-            "busy": cpu / wall if wall else 0.0}
+            "busy": cpu / wall if wall else 0.0, "gen": gen}
 
 
 def summary(xs):
@@ -306,7 +310,8 @@ def main():
                 res.setdefault((test, name), []).append(m)
                 print(f"round {r + 1} {test} {name:<9} {m['n']:>8} answers "
                       f"{m['cpu']:6.2f} CPU-s {m['rate']:>10,.0f}/CPU-s busy "
-                      f"{m['busy'] * 100:3.0f}% (load {la:.1f})", flush=True)
+                      f"{m['busy'] * 100:3.0f}% (generator {m['gen']:.2f} CPU-s, load {la:.1f})",
+                      flush=True)
         print()
         titles = {"A": "A. OPTIONS, one TCP connection (kamailio -X tlsf -x tlsf)",
                   "B": "B. OPTIONS, one mutual-TLS connection (kamailio -X tlsf)",
