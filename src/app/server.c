@@ -148,10 +148,10 @@ static int build_tls(struct server *s, const struct om_config *cfg,
 	}
 	rc = om_cert_mgr_apply(s->certs, &pol, om_now_ms());
 	if (rc) {
-		snprintf(err, errlen,
-		         "no usable certificate for TLS (%s): import one (openum cert import), "
-		         "pin a valid one, or set auto_selfsigned = 1",
-		         strerror(rc));
+		/* the manager's own words: the real cause and what to do */
+		snprintf(err, errlen, "no usable certificate for TLS: %s",
+		         om_cert_mgr_error(s->certs)[0] ? om_cert_mgr_error(s->certs)
+		                                        : strerror(rc));
 		return rc;
 	}
 	const struct om_cert *c = om_cert_mgr_current(s->certs);
@@ -163,7 +163,9 @@ static int build_tls(struct server *s, const struct om_config *cfg,
 	struct om_tls_opts o = { .min_version = cfg->tls_min_version,
 		                 .security_level = cfg->tls_security_level };
 	char why[256] = "";
-	rc = om_tls_ctx_new(&o, c->x509, c->chain, c->key, st, out, why, sizeof(why));
+	/* the chain in issuer order, completed from the trusted store */
+	rc = om_tls_ctx_new(&o, c->x509, om_cert_mgr_chain(s->certs), c->key, st, out, why,
+	                    sizeof(why));
 	if (rc)
 		snprintf(err, errlen, "TLS context with certificate %s: %s", c->sha1, why);
 	X509_STORE_free(st);
@@ -333,6 +335,12 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 		if (strcmp(before_sha1, now->sha1))
 			change(changes, "certificate %s -> %s",
 			       before_sha1[0] ? before_sha1 : "none", now->sha1);
+		/* a trusted CA or CRL added or removed (issue 18: a removal
+		 * shows like an addition) */
+		if (om_cert_mgr_trust_changes(s->certs)[0])
+			change(changes, "%s", om_cert_mgr_trust_changes(s->certs));
+		/* the watch, also for what this reload brought (once a day) */
+		om_cert_watch_tick(s->certs, om_now_ms());
 	}
 	if (secured != s->secured)
 		change(changes, "mode %s -> %s", s->secured ? "secured" : "unsecured",
@@ -432,11 +440,16 @@ static void status_json(struct server *s, struct om_buf *r)
 	}
 	const struct om_cert *c = s->certs ? om_cert_mgr_current(s->certs) : NULL;
 	if (c && s->secured) {
+		char na[40];
+		int64_t d = c->not_after_ms - om_now_ms();
+		long long left = d >= 0 ? d / 86400000 : -((-d + 86399999) / 86400000);
+		om_time_format(c->not_after_ms, na, sizeof(na));
 		om_buf_adds(r, ",\"certificate\":{\"sha1\":");
 		om_buf_json_str(r, c->sha1);
 		om_buf_adds(r, ",\"subject\":");
 		om_buf_json_str(r, c->subject ? c->subject : "");
-		om_buf_adds(r, "}");
+		om_buf_printf(r, ",\"not_after\":\"%s\",\"days_left\":%lld,\"kind\":\"%s\"}", na,
+		              left, c->self_signed ? "self-signed" : "ca-issued");
 	}
 	om_buf_adds(r, "}");
 }

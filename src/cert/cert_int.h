@@ -32,6 +32,5 @@ int om_cert_key_pem(EVP_PKEY *key, char **data, size_t *len);
 /* Pending CSR key whose public key is x's, or NULL. */
 EVP_PKEY *om_cert_request_key_find(const char *data_dir, X509 *x, char spki[65]);
 void om_cert_request_key_drop(const char *data_dir, const char spki[65]);
-int64_t om_cert_asn1_ms(const ASN1_TIME *t);
 
 #endif

@@ -9,11 +9,15 @@
 #include "cert/cert_int.h"
 #include "core/alloc.h"
 #include "core/file.h"
+#include "core/fqdn.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/pem.h>
@@ -73,21 +77,18 @@ static int add_ext(X509 *x, X509_REQ *req, STACK_OF(X509_EXTENSION) * sk, X509V3
 	return ok ? 0 : ENOMEM;
 }
 
-/* A DNS name we are willing to put in a certificate: letters, digits,
- * '-', '.', no leading dot, at most 253 characters. Keeps commas and
- * colons out of the extension configuration strings below. */
-static int fqdn_ok(const char *s)
+/* A DNS name we are willing to put in a certificate: the one set of host
+ * name rules (core/fqdn.h); written in its canonical form (lower case, no
+ * root dot). Also keeps commas and colons out of the extension
+ * configuration strings below. A single label is allowed here (the host
+ * name is the default of `fqdn`, and a secured start must be able to
+ * generate a certificate for it); names people type are checked for two
+ * labels by the CLI and openum.conf. */
+static int fqdn_canon(const char *s, char *out, size_t len)
 {
-	size_t n = strlen(s);
-	if (n == 0 || n > 253 || s[0] == '.' || s[0] == '-')
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '.'))
-			return 0;
-	}
-	return 1;
+	if (om_fqdn_check(s, 0, NULL, 0) != 0)
+		return EINVAL;
+	return om_fqdn_norm(s, strlen(s), out, len) ? EINVAL : 0;
 }
 
 static int common_exts(X509 *x, STACK_OF(X509_EXTENSION) * sk, X509V3_CTX *ctx, const char *fqdn,
@@ -129,9 +130,11 @@ int om_cert_selfsigned_new(EVP_PKEY *key, const char *fqdn, int days, int64_t no
 	X509V3_CTX ctx;
 	int err = 0;
 	time_t now = (time_t)(now_ms / 1000);
+	char name_buf[OM_FQDN_MAX + 1];
 
-	if (!fqdn_ok(fqdn) || days <= 0 || days > 36500)
+	if (fqdn_canon(fqdn, name_buf, sizeof(name_buf)) || days <= 0 || days > 36500)
 		return EINVAL;
+	fqdn = name_buf;
 	x = X509_new();
 	name = cn_name(fqdn);
 	if (!x || !name) {
@@ -215,9 +218,11 @@ int om_cert_request_new(struct om_cert_store *s, const char *fqdn, enum om_cert_
 	BIO *b = NULL;
 	int err;
 	const char *data_dir = om_cert_store_dir(s);
+	char name_buf[OM_FQDN_MAX + 1];
 
-	if (!fqdn_ok(fqdn))
+	if (fqdn_canon(fqdn, name_buf, sizeof(name_buf)))
 		return EINVAL;
+	fqdn = name_buf;
 	err = om_cert_key_new(t, &key);
 	if (err)
 		return err;
@@ -310,4 +315,132 @@ void om_cert_request_key_drop(const char *data_dir, const char spki[65])
 		(void)unlink(path);
 	if (request_path(data_dir, spki, "csr", path, sizeof(path)) == 0)
 		(void)unlink(path);
+}
+
+/* ===================== pending requests ===================== */
+
+static int req_cmp(const void *a, const void *b)
+{
+	const struct om_cert_request *x = a, *y = b;
+	if (x->created_ms != y->created_ms)
+		return x->created_ms < y->created_ms ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+static void csr_subject(const char *data_dir, const char *id, char *out, size_t len)
+{
+	char path[PATH_MAX];
+	char *data = NULL;
+	size_t n;
+	out[0] = '\0';
+	if (request_path(data_dir, id, "csr", path, sizeof(path)) != 0 ||
+	    om_file_read(path, 1 << 20, &data, &n) != 0)
+		return;
+	BIO *b = BIO_new_mem_buf(data, (int)n);
+	X509_REQ *req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
+	BIO *o = req ? BIO_new(BIO_s_mem()) : NULL;
+	if (o && X509_NAME_print_ex(o, X509_REQ_get_subject_name(req), 0, XN_FLAG_RFC2253) >= 0) {
+		int k = BIO_read(o, out, (int)len - 1);
+		out[k > 0 ? k : 0] = '\0';
+	}
+	BIO_free(o);
+	X509_REQ_free(req);
+	BIO_free(b);
+	om_free(data);
+	ERR_clear_error();
+}
+
+int om_cert_requests_list(const char *data_dir, struct om_cert_request **out, size_t *n)
+{
+	char dir[PATH_MAX];
+	struct om_cert_request *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int err = om_cert_path(data_dir, "requests", NULL, dir, sizeof(dir));
+	*out = NULL;
+	*n = 0;
+	if (err)
+		return err;
+	DIR *d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : errno;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		size_t l = strlen(e->d_name);
+		struct stat st;
+		char path[PATH_MAX];
+		if (l != 68 || strcmp(e->d_name + 64, ".key") != 0 ||
+		    strspn(e->d_name, "0123456789abcdef") != 64)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path) ||
+		    stat(path, &st) != 0)
+			continue;
+		if (cnt == cap) {
+			size_t nc = cap ? 2 * cap : 8;
+			struct om_cert_request *nv = om_realloc(v, nc * sizeof(*nv));
+			if (!nv) {
+				err = ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = nc;
+		}
+		struct om_cert_request *r = &v[cnt++];
+		memset(r, 0, sizeof(*r));
+		memcpy(r->id, e->d_name, 64);
+		r->id[64] = '\0';
+		r->created_ms = (int64_t)st.st_mtime * 1000;
+		csr_subject(data_dir, r->id, r->subject, sizeof(r->subject));
+	}
+	closedir(d);
+	if (err) {
+		om_free(v);
+		return err;
+	}
+	if (cnt > 1)
+		qsort(v, cnt, sizeof(*v), req_cmp);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+int om_cert_request_find(const struct om_cert_request *v, size_t n, const char *id, size_t *idx)
+{
+	char norm[65];
+	size_t k = 0;
+	for (const char *p = id; *p; p++) {
+		if (*p == ':' || *p == ' ')
+			continue;
+		if (!isxdigit((unsigned char)*p) || k >= 64)
+			return EINVAL;
+		norm[k++] = (char)tolower((unsigned char)*p);
+	}
+	norm[k] = '\0';
+	if (k < 8)
+		return EINVAL;
+	size_t found = (size_t)-1;
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(v[i].id, norm, k) != 0)
+			continue;
+		if (found != (size_t)-1)
+			return EEXIST;
+		found = i;
+	}
+	if (found == (size_t)-1)
+		return ENOENT;
+	*idx = found;
+	return 0;
+}
+
+int om_cert_request_remove(const char *data_dir, const char *id)
+{
+	char path[PATH_MAX];
+	int err = request_path(data_dir, id, "key", path, sizeof(path));
+	if (err)
+		return err;
+	if (unlink(path) != 0 && errno != ENOENT)
+		return errno;
+	if (request_path(data_dir, id, "csr", path, sizeof(path)) == 0)
+		(void)unlink(path);
+	if (om_cert_path(data_dir, "requests", NULL, path, sizeof(path)) == 0)
+		(void)om_fsync_dir(path);
+	return 0;
 }

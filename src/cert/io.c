@@ -77,10 +77,14 @@ static int parse_pem(const void *data, size_t len, const char *password, struct 
 	if (!b)
 		return ENOMEM;
 	o->had_key = om_cert_has_pem_key(data, len);
+	o->key_encrypted = memmem(data, len, "ENCRYPTED PRIVATE KEY", 21) ||
+	                   memmem(data, len, "Proc-Type: 4,ENCRYPTED", 22);
 	infos = PEM_X509_INFO_read_bio(b, NULL, pass_cb, (void *)password);
 	BIO_free(b);
+	/* A key that cannot be read is the password's fault only when it is
+	 * encrypted; otherwise the file is corrupt. */
 	if (!infos)
-		return o->had_key ? EACCES : EINVAL;
+		return !o->had_key ? EINVAL : o->key_encrypted ? EACCES : EBADMSG;
 	for (int i = 0; i < sk_X509_INFO_num(infos) && !err; i++) {
 		X509_INFO *in = sk_X509_INFO_value(infos, i);
 		if (in->x509) {
@@ -106,7 +110,7 @@ static int parse_pem(const void *data, size_t len, const char *password, struct 
 		o->key = PEM_read_bio_PrivateKey(b, NULL, pass_cb, (void *)password);
 		BIO_free(b);
 		if (!o->key)
-			err = EACCES;
+			err = o->key_encrypted ? EACCES : EBADMSG;
 	}
 	return err;
 }
@@ -160,7 +164,7 @@ int om_cert_bundle_parse(const void *data, size_t len, const char *password,
 	struct om_cert_bundle o = { 0 };
 	int err = 0;
 	const unsigned char *p;
-	if (len == 0 || len > (16u << 20))
+	if (len == 0 || len > OM_CERT_FILE_MAX)
 		return EINVAL;
 	o.certs = sk_X509_new_null();
 	o.crls = sk_X509_CRL_new_null();
@@ -217,15 +221,51 @@ out:
 
 /* ===================== import into the personal store ===================== */
 
-int om_cert_import_personal(struct om_cert_store *s, const struct om_cert_bundle *b,
-                            const struct om_cert **out, bool *matched_request)
+static bool is_ca_cert(X509 *x)
 {
-	int n = sk_X509_num(b->certs), leaf = -1, err;
+	uint32_t f = X509_get_extension_flags(x);
+	return (f & EXFLAG_CA) ||
+	       ((f & EXFLAG_KUSAGE) && (X509_get_key_usage(x) & KU_KEY_CERT_SIGN));
+}
+
+/* issuer signed x (names, key identifiers and the signature). */
+static bool issued_by(X509 *x, X509 *issuer)
+{
+	if (X509_check_issued(issuer, x) != X509_V_OK)
+		return false;
+	EVP_PKEY *pk = X509_get0_pubkey(issuer);
+	bool ok = pk && X509_verify(x, pk) == 1;
+	ERR_clear_error();
+	return ok;
+}
+
+/* The key of a personal certificate already stored for the same public
+ * key (a certificate re-issued for the same CSR or key), or NULL. */
+static EVP_PKEY *stored_key_for(const struct om_cert_store *s, X509 *x)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(x);
+	for (size_t i = 0; pub && i < om_cert_store_count(s, OM_CERT_PERSONAL); i++) {
+		const struct om_cert *c = om_cert_store_at(s, OM_CERT_PERSONAL, i);
+		if (c->key && EVP_PKEY_eq(X509_get0_pubkey(c->x509), pub) == 1 &&
+		    X509_check_private_key(x, c->key) == 1) {
+			ERR_clear_error();
+			return EVP_PKEY_up_ref(c->key) ? c->key : NULL;
+		}
+	}
+	ERR_clear_error();
+	return NULL;
+}
+
+int om_cert_import_personal(struct om_cert_store *s, const struct om_cert_bundle *b,
+                            const struct om_cert **out, struct om_cert_import_report *rep)
+{
+	int n = sk_X509_num(b->certs), leaf = -1, err = 0;
 	EVP_PKEY *key = NULL;
 	char spki[65] = "";
 	STACK_OF(X509) *chain = NULL;
+	bool *used = NULL;
 
-	*matched_request = false;
+	memset(rep, 0, sizeof(*rep));
 	if (n <= 0)
 		return EINVAL;
 	if (b->key) {
@@ -235,44 +275,92 @@ int om_cert_import_personal(struct om_cert_store *s, const struct om_cert_bundle
 		ERR_clear_error();
 		if (leaf < 0)
 			return EKEYREJECTED; /* a key that belongs to none of them */
+		if (is_ca_cert(sk_X509_value(b->certs, leaf)))
+			return ENOTSUP; /* a CA's key does not belong on a UM server */
+		if (!EVP_PKEY_up_ref(b->key))
+			return ENOMEM;
 		key = b->key;
-		EVP_PKEY_up_ref(key);
 	} else {
 		for (int i = 0; i < n && leaf < 0; i++) {
-			key = om_cert_request_key_find(om_cert_store_dir(s),
-			                               sk_X509_value(b->certs, i), spki);
-			if (key)
+			X509 *x = sk_X509_value(b->certs, i);
+			if (is_ca_cert(x))
+				continue;
+			key = om_cert_request_key_find(om_cert_store_dir(s), x, spki);
+			if (key) {
 				leaf = i;
+				rep->matched_request = true;
+			}
 		}
-		*matched_request = leaf >= 0;
+		for (int i = 0; i < n && leaf < 0; i++) {
+			X509 *x = sk_X509_value(b->certs, i);
+			if (is_ca_cert(x))
+				continue;
+			key = stored_key_for(s, x);
+			if (key) {
+				leaf = i;
+				rep->matched_stored = true;
+			}
+		}
 	}
 	for (int i = 0; i < n && leaf < 0; i++)
-		if (!(X509_get_extension_flags(sk_X509_value(b->certs, i)) & EXFLAG_CA))
+		if (!is_ca_cert(sk_X509_value(b->certs, i)))
 			leaf = i;
-	if (leaf < 0)
-		leaf = 0;
 	/* Only CA certificates and no key: a root or intermediate, which
 	 * belongs in the trusted store, not among the server's own. */
-	if (!key && (X509_get_extension_flags(sk_X509_value(b->certs, leaf)) & EXFLAG_CA))
+	if (leaf < 0)
 		return EPERM;
 	chain = sk_X509_new_null();
-	if (!chain) {
+	used = om_calloc((size_t)n, sizeof(*used));
+	if (!chain || !used) {
 		err = ENOMEM;
 		goto out;
 	}
-	for (int i = 0; i < n; i++) {
-		if (i != leaf && !sk_X509_push(chain, sk_X509_value(b->certs, i))) {
+	/* Issuer order: the leaf's issuer, its issuer, ... whatever the
+	 * file's order; what is left does not belong to this chain. */
+	used[leaf] = true;
+	X509 *cur = sk_X509_value(b->certs, leaf);
+	while (sk_X509_num(chain) < n && !(X509_get_extension_flags(cur) & EXFLAG_SS)) {
+		int next = -1;
+		for (int i = 0; i < n && next < 0; i++)
+			if (!used[i] && issued_by(cur, sk_X509_value(b->certs, i)))
+				next = i;
+		if (next < 0)
+			break;
+		used[next] = true;
+		cur = sk_X509_value(b->certs, next);
+		if (!sk_X509_push(chain, cur)) {
 			err = ENOMEM;
 			goto out;
 		}
 	}
+	for (int i = 0; i < n; i++) {
+		if (used[i])
+			continue;
+		if (rep->ndropped < 4) {
+			char *line =
+			    X509_NAME_oneline(X509_get_subject_name(sk_X509_value(b->certs, i)),
+			                      rep->dropped[rep->ndropped], sizeof(rep->dropped[0]));
+			(void)line;
+		}
+		rep->ndropped++;
+	}
+	rep->nchain = sk_X509_num(chain);
+	/* Re-imported without its chain: the chain stored before is kept. */
+	for (size_t i = 0; rep->nchain == 0 && i < om_cert_store_count(s, OM_CERT_PERSONAL); i++) {
+		const struct om_cert *c = om_cert_store_at(s, OM_CERT_PERSONAL, i);
+		if (!X509_cmp(c->x509, sk_X509_value(b->certs, leaf)) && c->chain &&
+		    sk_X509_num(c->chain) > 0)
+			rep->kept_chain = true;
+	}
 	err =
 	    om_cert_store_add(s, OM_CERT_PERSONAL, sk_X509_value(b->certs, leaf), chain, key, out);
-	if (!err && *matched_request)
+	if (!err && rep->matched_request)
 		om_cert_request_key_drop(om_cert_store_dir(s), spki);
 out:
+	om_free(used);
 	sk_X509_free(chain); /* borrowed pointers */
 	EVP_PKEY_free(key);
+	ERR_clear_error();
 	return err;
 }
 
@@ -291,18 +379,21 @@ int om_cert_format_parse(const char *s, enum om_cert_format *out)
 	return 0;
 }
 
+/* Password protection: OpenSSL's current defaults (PKCS12_DEFAULT_ITER
+ * iterations) for the key and certificate encryption and for the MAC, in
+ * both forms. --legacy changes only the ciphers old gateways need
+ * (3DES keys, RC2-40 certificates, SHA-1 MAC), never the iteration counts
+ * (PKCS12_create_ex would MAC with a single iteration when given 0). */
 static int export_pfx(const struct om_cert *c, EVP_PKEY *key, const char *password, bool legacy,
                       BIO *b)
 {
-	int nid_key = 0, nid_cert = 0, iter = 0, mac_iter = 0;
+	int nid_key = 0, nid_cert = 0, iter = PKCS12_DEFAULT_ITER, mac_iter = PKCS12_DEFAULT_ITER;
 	PKCS12 *p12;
 	if (legacy) {
 		if (om_cert_legacy_load() != 0)
 			return ENOTSUP;
 		nid_key = NID_pbe_WithSHA1And3_Key_TripleDES_CBC;
 		nid_cert = NID_pbe_WithSHA1And40BitRC2_CBC;
-		iter = 2048;
-		mac_iter = 1;
 	}
 	char fname[80];
 	snprintf(fname, sizeof(fname), "openum %.16s", c->sha1);

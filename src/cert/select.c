@@ -8,15 +8,24 @@
  *   3. self-signed, longest first
  *   4. the shorter ones
  *   none valid -> generate a self-signed one (auto_selfsigned).
- * Valid: not-before <= now <= not-after, private key present, serverAuth
- * in the EKU when there is an EKU. A pin overrides the order; a pinned
- * certificate that is invalid stays in use (when it has its key) and
- * raises 1125 at error level: never a silent change. */
+ * Valid means what the seed means: a gateway could accept it. Its key is
+ * here (in a file nobody else can read), it is no CA certificate, it is
+ * within its validity and has serverAuth when it has an EKU, and — when
+ * CA-issued — its chain builds to a root of the trusted store with every
+ * certificate within its validity and none revoked; a CA nobody here
+ * trusts, or an issuer name no certificate carries, is not "PKI or
+ * commercial". At equal rank serverAuth+clientAuth beats serverAuth only.
+ * A certificate whose SAN lacks the server's FQDN is chosen only when no
+ * valid one carries it (event 1128 at error level). A pin overrides the
+ * order; a pinned certificate that is invalid stays in use (when it has
+ * its key) and raises 1125 at error level: never a silent change. */
 #include "cert/cert_int.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/events.h"
+#include "core/fqdn.h"
 #include "core/log.h"
+#include "core/str.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -47,14 +56,28 @@ const char *om_cert_verdict_str(enum om_cert_verdict v)
 		return "EKU lacks serverAuth";
 	case OM_CERT_TOO_WEAK:
 		return "key or signature too weak for tls_security_level";
+	case OM_CERT_KEY_UNSAFE:
+		return "private key file readable by others: refused";
+	case OM_CERT_IS_CA:
+		return "a CA certificate, not a server certificate";
+	case OM_CERT_UNTRUSTED_ISSUER:
+		return "its chain does not reach a trusted root";
+	case OM_CERT_CHAIN_INVALID:
+		return "a certificate of its chain is not valid";
+	case OM_CERT_REVOKED:
+		return "revoked";
+	case OM_CERT_WRONG_NAME:
+		return "SAN lacks this server's FQDN";
 	}
 	return "?";
 }
 
 enum om_cert_verdict om_cert_check(const struct om_cert *c, int64_t now_ms)
 {
+	if (c->is_ca)
+		return OM_CERT_IS_CA;
 	if (!c->key)
-		return OM_CERT_NO_KEY;
+		return c->key_problem[0] ? OM_CERT_KEY_UNSAFE : OM_CERT_NO_KEY;
 	if (now_ms > c->not_after_ms)
 		return OM_CERT_EXPIRED;
 	if (now_ms < c->not_before_ms)
@@ -64,10 +87,17 @@ enum om_cert_verdict om_cert_check(const struct om_cert *c, int64_t now_ms)
 	return OM_CERT_CHOSEN;
 }
 
+static bool eku_both(const struct om_cert *c)
+{
+	return c->eku_server && c->eku_client;
+}
+
 int om_cert_rank_cmp(const struct om_cert *a, const struct om_cert *b)
 {
 	if (a->self_signed != b->self_signed)
 		return a->self_signed ? 1 : -1; /* CA-issued first */
+	if (eku_both(a) != eku_both(b))
+		return eku_both(a) ? -1 : 1; /* serverAuth+clientAuth first */
 	if (a->not_after_ms != b->not_after_ms)
 		return a->not_after_ms > b->not_after_ms ? -1 : 1; /* longest first */
 	if (a->not_before_ms != b->not_before_ms)
@@ -75,63 +105,359 @@ int om_cert_rank_cmp(const struct om_cert *a, const struct om_cert *b)
 	return strcmp(a->sha256, b->sha256);                         /* stable */
 }
 
-/* Valid ones before invalid ones, each in rank order. */
+void om_cert_rank_why(const struct om_cert *lost, const struct om_cert *chosen, char *buf,
+                      size_t len)
+{
+	char when[40];
+	if (lost->self_signed && !chosen->self_signed) {
+		snprintf(buf, len, "self-signed, the chosen one is CA-issued");
+	} else if (eku_both(chosen) && !eku_both(lost)) {
+		snprintf(buf, len,
+		         "lacks clientAuth, the chosen one has serverAuth and clientAuth");
+	} else if (lost->not_after_ms != chosen->not_after_ms) {
+		om_time_format(lost->not_after_ms, when, sizeof(when));
+		snprintf(buf, len, "expires earlier (%s)", when);
+	} else if (lost->not_before_ms != chosen->not_before_ms) {
+		snprintf(buf, len, "same expiry, issued earlier");
+	} else {
+		snprintf(buf, len, "identical dates and kind: ordered by SHA-256");
+	}
+}
+
+/* Rank of a verdict in the list: usable first, then the last resort, then
+ * the rest. */
+static int tier(enum om_cert_verdict v)
+{
+	return v == OM_CERT_CHOSEN ? 0 : v == OM_CERT_WRONG_NAME ? 1 : 2;
+}
+
 static int cand_cmp(const void *pa, const void *pb)
 {
 	const struct om_cert_cand *a = pa, *b = pb;
-	bool va = a->verdict == OM_CERT_CHOSEN, vb = b->verdict == OM_CERT_CHOSEN;
-	if (va != vb)
-		return va ? -1 : 1;
+	if (tier(a->verdict) != tier(b->verdict))
+		return tier(a->verdict) - tier(b->verdict);
 	return om_cert_rank_cmp(a->cert, b->cert);
 }
 
 /* Asks OpenSSL what the TLS module will ask: a context at the level refuses
  * an end-entity key, a chain certificate's key or a (non-self-signed)
  * signature digest below the level's bits. */
-static bool too_weak(SSL_CTX *ctx, const struct om_cert *c)
+static bool too_weak(SSL_CTX *ctx, const struct om_cert *c, STACK_OF(X509) * chain)
 {
 	bool weak = SSL_CTX_use_certificate(ctx, c->x509) != 1;
-	for (int i = 0; !weak && c->chain && i < sk_X509_num(c->chain); i++)
-		weak = SSL_CTX_add1_chain_cert(ctx, sk_X509_value(c->chain, i)) != 1;
+	for (int i = 0; !weak && chain && i < sk_X509_num(chain); i++)
+		weak = SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) != 1;
 	SSL_CTX_clear_chain_certs(ctx);
 	ERR_clear_error();
 	return weak;
 }
 
-int om_cert_select(const struct om_cert_store *s, const char *pin, int64_t now_ms,
-                   int security_level, struct om_cert_selection *out)
+/* ---- the chain, as a gateway will check it ---- */
+
+static bool issuer_has_crl(X509_STORE_CTX *sc, const X509_NAME *issuer)
+{
+	STACK_OF(X509_CRL) *crls = X509_STORE_CTX_get1_crls(sc, issuer);
+	bool any = crls && sk_X509_CRL_num(crls) > 0;
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	return any;
+}
+
+/* The revocation policy of the TLS module (src/tls/tls.c verify_cb): a CA
+ * without a CRL here is not checked, a trust anchor's revocation is not
+ * checked (RFC 5280 §6.1). A stale CRL of our own CA does not disqualify
+ * our certificate here (the watch reports the CRL: 1127). */
+static int chain_cb(int ok, X509_STORE_CTX *sc)
+{
+	if (ok)
+		return ok;
+	int e = X509_STORE_CTX_get_error(sc);
+	X509 *cur = X509_STORE_CTX_get_current_cert(sc);
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(sc);
+	bool accept =
+	    (e == X509_V_ERR_UNABLE_TO_GET_CRL && cur &&
+	     !issuer_has_crl(sc, X509_get_issuer_name(cur))) ||
+	    e == X509_V_ERR_CRL_HAS_EXPIRED ||
+	    ((e == X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER || e == X509_V_ERR_CRL_SIGNATURE_FAILURE) &&
+	     chain && X509_STORE_CTX_get_error_depth(sc) == sk_X509_num(chain) - 1);
+	if (accept)
+		X509_STORE_CTX_set_error(sc, X509_V_OK);
+	return accept;
+}
+
+static bool has_crls(X509_STORE *st)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(st);
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++)
+		if (X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i)) == X509_LU_CRL)
+			return true;
+	return false;
+}
+
+static char *name_text(const X509_NAME *n, char *buf, size_t len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	buf[0] = '\0';
+	if (b && X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253) >= 0) {
+		int k = BIO_read(b, buf, (int)len - 1);
+		buf[k > 0 ? k : 0] = '\0';
+	}
+	BIO_free(b);
+	return buf;
+}
+
+/* One verification at now_ms; -1 no memory, 0 refused (sc kept for the
+ * caller to read), 1 valid. */
+static int verify_at(X509_STORE *st, const struct om_cert *c, int64_t now_ms, bool partial,
+                     X509_STORE_CTX **out)
+{
+	X509_STORE_CTX *sc = X509_STORE_CTX_new();
+	if (!sc || X509_STORE_CTX_init(sc, st, c->x509, c->chain) != 1) {
+		X509_STORE_CTX_free(sc);
+		return -1;
+	}
+	X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(sc);
+	unsigned long flags = partial ? X509_V_FLAG_PARTIAL_CHAIN : 0;
+	if (has_crls(st))
+		flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
+	X509_VERIFY_PARAM_set_flags(vp, flags | X509_V_FLAG_USE_CHECK_TIME);
+	X509_VERIFY_PARAM_set_time(vp, (time_t)(now_ms / 1000));
+	X509_VERIFY_PARAM_set_purpose(vp, X509_PURPOSE_ANY);
+	X509_VERIFY_PARAM_set_depth(vp, 8);
+	X509_STORE_CTX_set_verify_cb(sc, chain_cb);
+	int ok = X509_verify_cert(sc) == 1;
+	ERR_clear_error();
+	*out = sc;
+	return ok;
+}
+
+static bool no_anchor(int e)
+{
+	return e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+	       e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+	       e == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE ||
+	       e == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN || e == X509_V_ERR_CERT_UNTRUSTED;
+}
+
+/* A CA-issued certificate's chain against the trusted store: the verdict
+ * (with its detail) and, when valid, the chain to send. 0 or ENOMEM. */
+static int chain_check(X509_STORE *st, struct om_cert_cand *cd, int64_t now_ms)
+{
+	const struct om_cert *c = cd->cert;
+	X509_STORE_CTX *sc = NULL;
+	char nm[200], when[40];
+	/* A root first (so a root's CRL is honoured even for a trusted
+	 * intermediate), then an intermediate of the store as the anchor. */
+	int ok = verify_at(st, c, now_ms, false, &sc);
+	if (ok == 0 && no_anchor(X509_STORE_CTX_get_error(sc))) {
+		X509_STORE_CTX *sc2 = NULL;
+		int ok2 = verify_at(st, c, now_ms, true, &sc2);
+		if (ok2 < 0) {
+			X509_STORE_CTX_free(sc);
+			return ENOMEM;
+		}
+		if (ok2 == 1 || !no_anchor(X509_STORE_CTX_get_error(sc2))) {
+			X509_STORE_CTX_free(sc);
+			sc = sc2;
+			ok = ok2;
+		} else {
+			X509_STORE_CTX_free(sc2);
+		}
+	}
+	if (ok < 0)
+		return ENOMEM;
+	if (ok == 1) {
+		STACK_OF(X509) *full = X509_STORE_CTX_get1_chain(sc);
+		X509_STORE_CTX_free(sc);
+		if (!full)
+			return ENOMEM;
+		/* Leaf out; a self-signed root at the end out (the gateway has
+		 * it; RFC 8446 §4.4.2 lets it be omitted). */
+		X509_free(sk_X509_shift(full));
+		int last = sk_X509_num(full) - 1;
+		if (last >= 0 && (X509_get_extension_flags(sk_X509_value(full, last)) & EXFLAG_SS))
+			X509_free(sk_X509_pop(full));
+		for (int i = 0; i < sk_X509_num(full); i++) {
+			bool mine = false;
+			for (int k = 0; c->chain && k < sk_X509_num(c->chain) && !mine; k++)
+				mine =
+				    !X509_cmp(sk_X509_value(c->chain, k), sk_X509_value(full, i));
+			if (!mine) {
+				cd->completed = true;
+				snprintf(cd->detail, sizeof(cd->detail),
+				         "chain completed from the trusted store: %s",
+				         name_text(X509_get_subject_name(sk_X509_value(full, i)),
+				                   nm, sizeof(nm)));
+			}
+		}
+		if (sk_X509_num(full) == 0) {
+			sk_X509_free(full);
+			full = NULL;
+		}
+		cd->chain = full;
+		return 0;
+	}
+	int e = X509_STORE_CTX_get_error(sc);
+	int depth = X509_STORE_CTX_get_error_depth(sc);
+	X509 *bad = X509_STORE_CTX_get_current_cert(sc);
+	switch (e) {
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+		cd->verdict = OM_CERT_UNTRUSTED_ISSUER;
+		snprintf(cd->detail, sizeof(cd->detail),
+		         "issuer %s is neither in its chain nor in the trusted store (import the "
+		         "intermediate or root: openum cert import FILE --trusted)",
+		         name_text(X509_get_issuer_name(bad ? bad : c->x509), nm, sizeof(nm)));
+		break;
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_CERT_UNTRUSTED: {
+		STACK_OF(X509) *ch = X509_STORE_CTX_get0_chain(sc);
+		X509 *top = ch && sk_X509_num(ch) ? sk_X509_value(ch, sk_X509_num(ch) - 1) : bad;
+		cd->verdict = OM_CERT_UNTRUSTED_ISSUER;
+		snprintf(cd->detail, sizeof(cd->detail),
+		         "its root %s is not in the trusted store (openum cert import ROOT "
+		         "--trusted)",
+		         top ? name_text(X509_get_subject_name(top), nm, sizeof(nm)) : "?");
+		break;
+	}
+	case X509_V_ERR_CERT_REVOKED:
+		cd->verdict = OM_CERT_REVOKED;
+		snprintf(cd->detail, sizeof(cd->detail), "%s%s is revoked by its CA's CRL",
+		         depth ? "chain certificate " : "",
+		         bad ? name_text(X509_get_subject_name(bad), nm, sizeof(nm)) : "?");
+		break;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		cd->verdict = OM_CERT_CHAIN_INVALID;
+		om_time_format(om_cert_asn1_ms(e == X509_V_ERR_CERT_HAS_EXPIRED
+		                                   ? X509_get0_notAfter(bad)
+		                                   : X509_get0_notBefore(bad)),
+		               when, sizeof(when));
+		snprintf(cd->detail, sizeof(cd->detail), "chain certificate %s %s %s",
+		         bad ? name_text(X509_get_subject_name(bad), nm, sizeof(nm)) : "?",
+		         e == X509_V_ERR_CERT_HAS_EXPIRED ? "expired on" : "is not valid before",
+		         when);
+		break;
+	default:
+		cd->verdict = OM_CERT_CHAIN_INVALID;
+		snprintf(cd->detail, sizeof(cd->detail), "%s (at %s)",
+		         X509_verify_cert_error_string(e),
+		         bad ? name_text(X509_get_subject_name(bad), nm, sizeof(nm)) : "?");
+	}
+	X509_STORE_CTX_free(sc);
+	return 0;
+}
+
+/* The server's FQDN in a DNS SAN (never the CN, never a wildcard: RFC 5922
+ * §7.2 and what gateways check). */
+static bool carries_fqdn(const struct om_cert *c, const char *fqdn)
+{
+	int r = X509_check_host(c->x509, fqdn, strlen(fqdn),
+	                        X509_CHECK_FLAG_NO_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
+	                        NULL);
+	ERR_clear_error();
+	return r == 1;
+}
+
+void om_cert_selection_free(struct om_cert_selection *sel)
+{
+	for (size_t i = 0; sel->cands && i < sel->ncands; i++)
+		sk_X509_pop_free(sel->cands[i].chain, X509_free);
+	om_free(sel->cands);
+	memset(sel, 0, sizeof(*sel));
+}
+
+const struct om_cert_cand *om_cert_selection_find(const struct om_cert_selection *sel,
+                                                  const struct om_cert *c)
+{
+	for (size_t i = 0; i < sel->ncands; i++)
+		if (sel->cands[i].cert == c)
+			return &sel->cands[i];
+	return NULL;
+}
+
+static int check_all(const struct om_cert_store *s, const struct om_cert_select_opts *o,
+                     int64_t now_ms, struct om_cert_selection *sel)
+{
+	size_t n = sel->ncands;
+	X509_STORE *st = NULL;
+	SSL_CTX *ctx = NULL;
+	int err = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct om_cert_cand *cd = &sel->cands[i];
+		cd->verdict = om_cert_check(cd->cert, now_ms);
+		if (cd->verdict == OM_CERT_KEY_UNSAFE)
+			snprintf(cd->detail, sizeof(cd->detail), "%s", cd->cert->key_problem);
+		if (cd->verdict != OM_CERT_CHOSEN || cd->cert->self_signed)
+			continue;
+		if (!st && (err = om_cert_store_x509(s, &st)) != 0)
+			goto out;
+		if ((err = chain_check(st, cd, now_ms)) != 0)
+			goto out;
+	}
+	if (o->security_level > 0 && n > 0) {
+		ctx = SSL_CTX_new(TLS_method());
+		if (!ctx) {
+			err = ENOMEM;
+			goto out;
+		}
+		SSL_CTX_set_security_level(ctx, o->security_level);
+		for (size_t i = 0; i < n; i++) {
+			struct om_cert_cand *cd = &sel->cands[i];
+			if (cd->verdict == OM_CERT_CHOSEN && too_weak(ctx, cd->cert, cd->chain))
+				cd->verdict = OM_CERT_TOO_WEAK;
+		}
+	}
+	if (sel->fqdn[0]) {
+		for (size_t i = 0; i < n; i++) {
+			struct om_cert_cand *cd = &sel->cands[i];
+			cd->wrong_name = !carries_fqdn(cd->cert, sel->fqdn);
+			if (cd->verdict == OM_CERT_CHOSEN && cd->wrong_name) {
+				cd->verdict = OM_CERT_WRONG_NAME;
+				snprintf(
+				    cd->detail, sizeof(cd->detail),
+				    "no DNS name %s in its SAN (%s): gateways that check the name "
+				    "refuse it",
+				    sel->fqdn, *cd->cert->sans ? cd->cert->sans : "none");
+			}
+		}
+	}
+out:
+	SSL_CTX_free(ctx);
+	X509_STORE_free(st);
+	ERR_clear_error();
+	return err;
+}
+
+int om_cert_select(const struct om_cert_store *s, const struct om_cert_select_opts *o,
+                   int64_t now_ms, struct om_cert_selection *out)
 {
 	struct om_cert_selection sel;
 	size_t n = om_cert_store_count(s, OM_CERT_PERSONAL);
+	const char *pin = o->pin;
+	int err;
 	memset(&sel, 0, sizeof(sel));
+	if (o->fqdn && *o->fqdn &&
+	    om_fqdn_norm(o->fqdn, strlen(o->fqdn), sel.fqdn, sizeof(sel.fqdn)) != 0)
+		sel.fqdn[0] = '\0';
 	if (n) {
 		sel.cands = om_calloc(n, sizeof(*sel.cands));
 		if (!sel.cands)
 			return ENOMEM;
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		sel.cands[i].cert = om_cert_store_at(s, OM_CERT_PERSONAL, i);
-		sel.cands[i].verdict = om_cert_check(sel.cands[i].cert, now_ms);
-	}
 	sel.ncands = n;
-	if (security_level > 0 && n > 0) {
-		SSL_CTX *ctx = SSL_CTX_new(TLS_method());
-		if (!ctx) {
-			om_free(sel.cands);
-			return ENOMEM;
-		}
-		SSL_CTX_set_security_level(ctx, security_level);
-		for (size_t i = 0; i < n; i++)
-			if (sel.cands[i].verdict == OM_CERT_CHOSEN &&
-			    too_weak(ctx, sel.cands[i].cert))
-				sel.cands[i].verdict = OM_CERT_TOO_WEAK;
-		SSL_CTX_free(ctx);
+	err = check_all(s, o, now_ms, &sel);
+	if (err) {
+		om_cert_selection_free(&sel);
+		return err;
 	}
 	if (n > 1)
 		qsort(sel.cands, n, sizeof(*sel.cands), cand_cmp);
 
+	const struct om_cert *pc = NULL;
 	if (pin && *pin) {
-		const struct om_cert *pc = NULL;
 		sel.pinned = true;
 		snprintf(sel.pin, sizeof(sel.pin), "%s", pin);
 		int ferr = om_cert_store_find_personal(s, pin, &pc);
@@ -142,39 +468,52 @@ int om_cert_select(const struct om_cert_store *s, const char *pin, int64_t now_m
 				continue;
 			sel.pin_found = true;
 			sel.pin_verdict = sel.cands[i].verdict;
-			if (pc->key) {
+			if (pc->key && !pc->is_ca) {
 				sel.chosen = pc;
-				/* Move the pinned one to the front, keep the rest in order. */
+				/* The pinned one first, the rest in order. */
 				struct om_cert_cand pinned = sel.cands[i];
 				memmove(&sel.cands[1], &sel.cands[0], i * sizeof(*sel.cands));
 				sel.cands[0] = pinned;
 			}
 			break;
 		}
+	}
+	if (sel.pinned && !sel.pin_ambiguous) {
 		for (size_t i = 0; i < n; i++) {
-			if (sel.cands[i].cert == sel.chosen)
+			if (sel.cands[i].cert == sel.chosen) {
 				sel.cands[i].verdict = OM_CERT_CHOSEN;
-			else if (sel.cands[i].verdict == OM_CERT_CHOSEN)
+				sel.cand = &sel.cands[i];
+			} else if (sel.cands[i].verdict == OM_CERT_CHOSEN) {
 				sel.cands[i].verdict = OM_CERT_NOT_PINNED;
+			}
 		}
 	} else {
-		for (size_t i = 0; i < n; i++) {
-			if (sel.cands[i].verdict != OM_CERT_CHOSEN)
-				continue;
-			if (!sel.chosen)
+		/* The automatic order (also for a pin that became ambiguous:
+		 * never a failed start for it). */
+		for (size_t i = 0; i < n && !sel.chosen; i++) {
+			if (sel.cands[i].verdict == OM_CERT_CHOSEN) {
 				sel.chosen = sel.cands[i].cert;
-			else
-				sel.cands[i].verdict = OM_CERT_RANKED_LOWER;
+				sel.cand = &sel.cands[i];
+			}
 		}
+		for (size_t i = 0; i < n && !sel.chosen; i++) {
+			if (sel.cands[i].verdict == OM_CERT_WRONG_NAME) {
+				/* the last resort: nothing valid carries the FQDN */
+				sel.chosen = sel.cands[i].cert;
+				sel.cand = &sel.cands[i];
+				sel.wrong_name = true;
+				sel.cands[i].verdict = OM_CERT_CHOSEN;
+			}
+		}
+		for (size_t i = 0; i < n; i++)
+			if (sel.cands[i].cert != sel.chosen &&
+			    sel.cands[i].verdict == OM_CERT_CHOSEN)
+				sel.cands[i].verdict = OM_CERT_RANKED_LOWER;
 	}
+	if (sel.cand && sel.cand->wrong_name)
+		sel.wrong_name = true;
 	*out = sel;
 	return 0;
-}
-
-void om_cert_selection_free(struct om_cert_selection *sel)
-{
-	om_free(sel->cands);
-	memset(sel, 0, sizeof(*sel));
 }
 
 /* ===================== the server's view ===================== */
@@ -184,15 +523,36 @@ struct watch_mark {
 	int64_t day; /* UTC day of the last event */
 };
 
+/* A problem reported once (event 1128/1129) until it changes. */
+struct reported {
+	char sha256[65];
+	enum om_cert_verdict verdict;
+};
+
+/* What the trusted store and the CRLs held at the last apply. */
+struct trust_item {
+	char sha256[65];
+	char what[220]; /* "CN=... (SHA1)" */
+	bool crl;
+};
+
 struct om_cert_mgr {
 	char *data_dir;
 	struct om_cert_store *store;
 	const struct om_cert *cur;
-	char cur_sha256[65]; /* what 1114 last reported */
+	STACK_OF(X509) * chain; /* sent after cur */
+	char cur_sha256[65];    /* what 1114 last reported */
 	bool cur_ca;
 	struct watch_mark inuse;
-	struct watch_mark *marks; /* trusted certificates */
+	struct watch_mark *marks; /* trusted, chain and gateway certificates, CRLs */
 	size_t nmarks, capmarks;
+	struct reported *rep;
+	size_t nrep;
+	struct trust_item *trust;
+	size_t ntrust;
+	bool trust_known;
+	char error[512];
+	char changes[1024];
 };
 
 /* Room for `extra` more watch marks, so that the daily watch never needs
@@ -232,7 +592,10 @@ void om_cert_mgr_free(struct om_cert_mgr *m)
 	if (!m)
 		return;
 	om_cert_store_free(m->store);
+	sk_X509_pop_free(m->chain, X509_free);
 	om_free(m->marks);
+	om_free(m->rep);
+	om_free(m->trust);
 	om_free(m->data_dir);
 	om_free(m);
 }
@@ -242,9 +605,24 @@ const struct om_cert *om_cert_mgr_current(const struct om_cert_mgr *m)
 	return m->cur;
 }
 
+STACK_OF(X509) * om_cert_mgr_chain(const struct om_cert_mgr *m)
+{
+	return m->chain;
+}
+
 const struct om_cert_store *om_cert_mgr_store(const struct om_cert_mgr *m)
 {
 	return m->store;
+}
+
+const char *om_cert_mgr_error(const struct om_cert_mgr *m)
+{
+	return m->error;
+}
+
+const char *om_cert_mgr_trust_changes(const struct om_cert_mgr *m)
+{
+	return m->changes;
 }
 
 static void fmt_time(int64_t ms, char *buf, size_t len)
@@ -266,33 +644,174 @@ static void emit_in_use(const struct om_cert *c, bool pinned)
 
 static void emit_pin_invalid(const struct om_cert_selection *sel)
 {
+	const struct om_cert_cand *pc = NULL;
+	for (size_t i = 0; i < sel->ncands && sel->pin_found && !pc; i++)
+		if (sel->cands[i].cert == sel->chosen)
+			pc = &sel->cands[i];
 	const char *why = sel->pin_found       ? om_cert_verdict_str(sel->pin_verdict)
-	                  : sel->pin_ambiguous ? "matches several certificates: give more digits"
+	                  : sel->pin_ambiguous ? "it is a prefix that matches several certificates"
 	                                       : "not in the personal store";
-	om_event_level(OM_CERT_EV_PIN_INVALID, OM_LOG_ERROR, sel->pin,
-	               sel->chosen ? "pinned certificate is not valid: still in use, as pinned"
-	                           : "pinned certificate cannot be used: no certificate in use",
-	               "pin", sel->pin, "reason", why, "fix",
-	               "import a valid certificate and pin it, or set the pin to auto", NULL);
+	const char *msg =
+	    sel->pin_ambiguous ? "pinned certificate is ambiguous: the automatic order chose "
+	                         "the certificate in use"
+	    : sel->chosen      ? "pinned certificate is not valid: still in use, as pinned"
+	                       : "pinned certificate cannot be used: no certificate in use";
+	om_event_level(OM_CERT_EV_PIN_INVALID, OM_LOG_ERROR, sel->pin, msg, "pin", sel->pin,
+	               "reason", why, "detail", pc && pc->detail[0] ? pc->detail : "", "fix",
+	               sel->pin_ambiguous
+	                   ? "pin the full thumbprint: openum server set --certificate SHA1"
+	                   : "import a valid certificate and pin it, or set the pin to auto",
+	               NULL);
+}
+
+/* Events for the certificates that cannot be used (1128; 1129 for a key
+ * file refused), each once until its reason changes. 0 or ENOMEM (then
+ * nothing is reported: the apply fails). */
+static int report_unusable(struct om_cert_mgr *m, const struct om_cert_selection *sel)
+{
+	struct reported *next = om_calloc(sel->ncands + 1, sizeof(*next));
+	size_t nn = 0;
+	if (!next)
+		return ENOMEM;
+	for (size_t i = 0; i < sel->ncands; i++) {
+		const struct om_cert_cand *cd = &sel->cands[i];
+		const struct om_cert *c = cd->cert;
+		if (cd->verdict == OM_CERT_CHOSEN || cd->verdict == OM_CERT_RANKED_LOWER ||
+		    cd->verdict == OM_CERT_NOT_PINNED)
+			continue;
+		bool seen = false;
+		for (size_t k = 0; k < m->nrep && !seen; k++)
+			seen = !strcmp(m->rep[k].sha256, c->sha256) &&
+			       m->rep[k].verdict == cd->verdict;
+		snprintf(next[nn].sha256, sizeof(next[nn].sha256), "%s", c->sha256);
+		next[nn++].verdict = cd->verdict;
+		if (seen)
+			continue;
+		if (cd->verdict == OM_CERT_KEY_UNSAFE)
+			om_event(OM_EV_KEY_FILE_REFUSED, c->sha1,
+			         "private key file readable by others: refused, the certificate "
+			         "cannot be used",
+			         "sha1", c->sha1, "subject", c->subject, "detail", cd->detail,
+			         NULL);
+		else
+			om_event(OM_EV_CERT_NOT_USABLE, c->sha1,
+			         "personal certificate cannot be used", "sha1", c->sha1, "subject",
+			         c->subject, "reason", om_cert_verdict_str(cd->verdict), "detail",
+			         cd->detail, NULL);
+	}
+	om_free(m->rep);
+	m->rep = next;
+	m->nrep = nn;
+	return 0;
+}
+
+/* The trusted store and CRLs now (*out, *nout) and what changed since the
+ * last apply, into changes (for the reload report: a removed CA must
+ * show). 0 or ENOMEM. */
+static int trust_now(struct om_cert_mgr *m, const struct om_cert_store *s, struct trust_item **out,
+                     size_t *nout, char *changes, size_t clen)
+{
+	size_t nt = om_cert_store_count(s, OM_CERT_TRUSTED), nc = om_cert_store_crl_count(s);
+	struct trust_item *v = om_calloc(nt + nc + 1, sizeof(*v));
+	size_t used = 0;
+	changes[0] = '\0';
+	if (!v)
+		return ENOMEM;
+	for (size_t i = 0; i < nt; i++) {
+		const struct om_cert *t = om_cert_store_at(s, OM_CERT_TRUSTED, i);
+		snprintf(v[i].sha256, sizeof(v[i].sha256), "%s", t->sha256);
+		snprintf(v[i].what, sizeof(v[i].what), "%s (%.8s)", t->subject, t->sha1);
+	}
+	for (size_t i = 0; i < nc; i++) {
+		const struct om_cert_crl *c = om_cert_store_crl_at(s, i);
+		struct trust_item *it = &v[nt + i];
+		snprintf(it->sha256, sizeof(it->sha256), "%s", c->sha256);
+		snprintf(it->what, sizeof(it->what), "CRL of %s (%.8s)", c->issuer, c->sha1);
+		it->crl = true;
+	}
+	for (int pass = 0; m->trust_known && pass < 2; pass++) {
+		/* pass 0: added (in v, not before); pass 1: removed */
+		size_t na = pass ? m->ntrust : nt + nc, nb = pass ? nt + nc : m->ntrust;
+		const struct trust_item *A = pass ? m->trust : v, *B = pass ? v : m->trust;
+		for (size_t i = 0; i < na; i++) {
+			bool in = false;
+			for (size_t k = 0; k < nb && !in; k++)
+				in = !strcmp(A[i].sha256, B[k].sha256);
+			if (in || used >= clen)
+				continue;
+			int w = snprintf(changes + used, clen - used, "%strusted %s %s",
+			                 used ? "; " : "", pass ? "-" : "+", A[i].what);
+			used = w < 0 ? clen : used + (size_t)w;
+		}
+	}
+	*out = v;
+	*nout = nt + nc;
+	return 0;
+}
+
+static void set_error(struct om_cert_mgr *m, const char *msg)
+{
+	snprintf(m->error, sizeof(m->error), "%s", msg);
 }
 
 int om_cert_mgr_apply(struct om_cert_mgr *m, const struct om_cert_policy *pol, int64_t now_ms)
 {
 	struct om_cert_store *s = NULL;
 	struct om_cert_selection sel = { 0 };
+	STACK_OF(X509) *chain = NULL;
+	struct trust_item *trust = NULL;
+	size_t ntrust = 0;
 	bool pinned = pol->pin && *pol->pin, generated = false, had_ca = false;
+	char msg[512], changes[1024];
+	struct om_cert_select_opts so = { .pin = pol->pin,
+		                          .fqdn = pol->fqdn,
+		                          .security_level = pol->tls_security_level };
+	m->error[0] = '\0';
 	int err = om_cert_store_open(m->data_dir, &s);
-	if (err)
+	if (err) {
+		snprintf(msg, sizeof(msg), "cannot read the certificate stores: %s", strerror(err));
+		set_error(m, msg);
 		return err;
-	err = om_cert_select(s, pol->pin, now_ms, pol->tls_security_level, &sel);
-	if (err)
+	}
+	err = om_cert_select(s, &so, now_ms, &sel);
+	if (err) {
+		set_error(m, "out of memory selecting the certificate");
 		goto out;
+	}
 	for (size_t i = 0; i < sel.ncands; i++)
 		if (!sel.cands[i].cert->self_signed)
 			had_ca = true;
-	if (pinned && (!sel.chosen || sel.pin_verdict != OM_CERT_CHOSEN))
+	if (pinned && (!sel.chosen || sel.pin_ambiguous || sel.pin_verdict != OM_CERT_CHOSEN))
 		emit_pin_invalid(&sel);
-	if (!sel.chosen && !pinned && pol->auto_selfsigned) {
+	err = report_unusable(m, &sel);
+	if (err) {
+		set_error(m, "out of memory");
+		goto out;
+	}
+	/* Nothing valid and no generation: the certificate in use stays (an
+	 * error, never a silent change), so that a reload still applies
+	 * everything else — a CA removed from the trusted store must stop
+	 * being trusted even when it also issued this server's certificate. */
+	const struct om_cert_cand *kept = NULL;
+	if (!sel.chosen && (!pinned || sel.pin_ambiguous) && !pol->auto_selfsigned &&
+	    m->cur_sha256[0]) {
+		for (size_t i = 0; i < sel.ncands && !kept; i++) {
+			const struct om_cert *c = sel.cands[i].cert;
+			if (!strcmp(c->sha256, m->cur_sha256) && c->key && !c->is_ca)
+				kept = &sel.cands[i];
+		}
+		if (kept) {
+			sel.chosen = kept->cert;
+			om_event_level(
+			    OM_EV_CERT_NOT_USABLE, OM_LOG_ERROR, kept->cert->sha1,
+			    "the certificate in use is no longer valid: kept in use, no "
+			    "valid certificate replaces it",
+			    "sha1", kept->cert->sha1, "subject", kept->cert->subject, "reason",
+			    om_cert_verdict_str(kept->verdict), "detail", kept->detail, "fix",
+			    "import a valid certificate, or trust its issuer again", NULL);
+		}
+	}
+	if (!sel.chosen && (!pinned || sel.pin_ambiguous) && pol->auto_selfsigned) {
 		const struct om_cert *gen;
 		char host[256];
 		const char *fqdn = pol->fqdn;
@@ -304,8 +823,17 @@ int om_cert_mgr_apply(struct om_cert_mgr *m, const struct om_cert_policy *pol, i
 		}
 		err = om_cert_store_new_selfsigned(s, fqdn, pol->key, pol->days, now_ms, &gen);
 		if (err) {
+			snprintf(
+			    msg, sizeof(msg),
+			    "no valid certificate, and a self-signed one for '%s' could not be "
+			    "generated: %s",
+			    fqdn,
+			    err == EINVAL ? "not a host name (set fqdn in openum.conf or "
+			                    "openum server set --fqdn)"
+			                  : strerror(err));
+			set_error(m, msg);
 			om_log(OM_LOG_ERROR, "could not generate a self-signed certificate",
-			       "error", strerror(err), NULL);
+			       "error", msg, NULL);
 			goto out;
 		}
 		if (pol->tls_security_level > 0) {
@@ -314,15 +842,19 @@ int om_cert_mgr_apply(struct om_cert_mgr *m, const struct om_cert_policy *pol, i
 			bool weak = true;
 			if (ctx) {
 				SSL_CTX_set_security_level(ctx, pol->tls_security_level);
-				weak = too_weak(ctx, gen);
+				weak = too_weak(ctx, gen, NULL);
 				SSL_CTX_free(ctx);
 			}
 			if (weak) {
-				om_log(OM_LOG_ERROR,
-				       "generated certificate is too weak for tls_security_level",
-				       "sha1", gen->sha1, "key", gen->key_type, "fix",
-				       "import a stronger certificate or lower tls_security_level",
-				       NULL);
+				snprintf(
+				    msg, sizeof(msg),
+				    "no valid certificate, and a generated %s key is too weak for "
+				    "tls_security_level %d: import a stronger certificate or lower "
+				    "tls_security_level",
+				    gen->key_type, pol->tls_security_level);
+				set_error(m, msg);
+				om_log(OM_LOG_ERROR, "generated certificate is too weak", "error",
+				       msg, NULL);
 				err = ENOENT;
 				goto out;
 			}
@@ -335,16 +867,45 @@ int om_cert_mgr_apply(struct om_cert_mgr *m, const struct om_cert_policy *pol, i
 	}
 	if (!sel.chosen) {
 		err = ENOENT;
-		if (!pinned)
-			om_log(OM_LOG_ERROR, "no valid certificate and auto_selfsigned is off",
-			       "fix", "import one or run: openum cert new-selfsigned", NULL);
+		if (pinned && !sel.pin_ambiguous)
+			snprintf(msg, sizeof(msg),
+			         "the pinned certificate %s %s: import it with its key, or set the "
+			         "pin to auto (openum server set --certificate auto)",
+			         sel.pin,
+			         sel.pin_found ? "has no private key here"
+			                       : "is not in the personal store");
+		else if (!pol->auto_selfsigned)
+			snprintf(
+			    msg, sizeof(msg),
+			    "no valid certificate (see openum cert select), and auto_selfsigned "
+			    "= 0: import one, run openum cert new-selfsigned, or set "
+			    "auto_selfsigned = 1");
+		else
+			snprintf(msg, sizeof(msg), "no valid certificate (see openum cert select)");
+		set_error(m, msg);
+		om_log(OM_LOG_ERROR, "no certificate can be used", "error", msg, NULL);
 		goto out;
 	}
-	/* The expiry watch's marks for every trusted certificate, now, while
-	 * a failure can still be reported. */
-	err = marks_reserve(m, om_cert_store_count(s, OM_CERT_TRUSTED));
-	if (err)
+	/* The expiry watch's marks for every trusted certificate, chain
+	 * certificate and CRL, now, while a failure can still be reported. */
+	const struct om_cert_cand *cd = om_cert_selection_find(&sel, sel.chosen);
+	/* The verified chain; for a certificate kept or pinned while invalid,
+	 * the one stored with it. */
+	STACK_OF(X509) *send = cd && cd->chain ? cd->chain : sel.chosen->chain;
+	if (send && sk_X509_num(send) > 0 && !(chain = X509_chain_up_ref(send))) {
+		err = ENOMEM;
+		set_error(m, "out of memory");
 		goto out;
+	}
+	err =
+	    marks_reserve(m, om_cert_store_count(s, OM_CERT_TRUSTED) + om_cert_store_crl_count(s) +
+	                         (size_t)(chain ? sk_X509_num(chain) : 0));
+	if (!err)
+		err = trust_now(m, s, &trust, &ntrust, changes, sizeof(changes));
+	if (err) {
+		set_error(m, "out of memory");
+		goto out;
+	}
 	/* Swap: from here on nothing fails. */
 	const struct om_cert *c = sel.chosen;
 	bool changed = strcmp(m->cur_sha256, c->sha256) != 0;
@@ -365,15 +926,38 @@ int om_cert_mgr_apply(struct om_cert_mgr *m, const struct om_cert_policy *pol, i
 			         "certificate in use lacks clientAuth: gateways that check it "
 			         "will refuse our outgoing connections",
 			         "sha1", c->sha1, NULL);
+		if (sel.wrong_name && cd)
+			om_event_level(OM_EV_CERT_NOT_USABLE, OM_LOG_ERROR, c->sha1,
+			               "certificate in use does not carry this server's FQDN: no "
+			               "certificate that does is valid",
+			               "sha1", c->sha1, "subject", c->subject, "fqdn", sel.fqdn,
+			               "detail", cd->detail, "fix",
+			               "import a certificate for the FQDN, or run openum cert "
+			               "new-selfsigned",
+			               NULL);
+		if (cd && cd->completed)
+			om_log(OM_LOG_INFO, "certificate chain completed from the trusted store",
+			       "sha1", c->sha1, "detail", cd->detail, NULL);
 		snprintf(m->cur_sha256, sizeof(m->cur_sha256), "%s", c->sha256);
 		m->inuse.day = -1; /* a new certificate: the watch starts over */
 	}
+	om_free(m->trust);
+	m->trust = trust;
+	m->ntrust = ntrust;
+	m->trust_known = true;
+	trust = NULL;
+	snprintf(m->changes, sizeof(m->changes), "%s", changes);
 	m->cur_ca = !c->self_signed;
 	om_cert_store_free(m->store);
+	sk_X509_pop_free(m->chain, X509_free);
 	m->store = s;
+	m->chain = chain;
 	m->cur = c;
 	s = NULL;
+	chain = NULL;
 out:
+	om_free(trust);
+	sk_X509_pop_free(chain, X509_free);
 	om_cert_selection_free(&sel);
 	om_cert_store_free(s);
 	return err;
@@ -394,10 +978,93 @@ static struct watch_mark *mark_for(struct om_cert_mgr *m, const char *sha256)
 	return k;
 }
 
+static int64_t days_until(int64_t t_ms, int64_t now_ms)
+{
+	int64_t d = t_ms - now_ms;
+	return d >= 0 ? d / DAY_MS : -((-d + DAY_MS - 1) / DAY_MS);
+}
+
 static int64_t days_left(const struct om_cert *c, int64_t now_ms)
 {
-	int64_t d = c->not_after_ms - now_ms;
-	return d >= 0 ? d / DAY_MS : -((-d + DAY_MS - 1) / DAY_MS);
+	return days_until(c->not_after_ms, now_ms);
+}
+
+/* The chain the certificate in use sends: an intermediate that expires
+ * takes the server's certificate down with it (1120 like the leaf). */
+static int watch_chain(struct om_cert_mgr *m, int64_t now_ms)
+{
+	int64_t day = now_ms / DAY_MS;
+	int n = 0;
+	char na[40], left[24], subj[256], sha256[65], sha1[41];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	for (int i = 0; m->chain && m->cur && i < sk_X509_num(m->chain); i++) {
+		X509 *x = sk_X509_value(m->chain, i);
+		int64_t na_ms = om_cert_asn1_ms(X509_get0_notAfter(x));
+		if (na_ms - now_ms > OM_CERT_WARN_DAYS * DAY_MS)
+			continue;
+		if (!X509_digest(x, EVP_sha256(), md, &mdlen))
+			continue;
+		om_cert_hex(md, mdlen, false, sha256);
+		if (!X509_digest(x, EVP_sha1(), md, &mdlen))
+			continue;
+		om_cert_hex(md, mdlen, true, sha1);
+		struct watch_mark *k = mark_for(m, sha256); /* reserved by apply */
+		if (k && k->day == day)
+			continue;
+		name_text(X509_get_subject_name(x), subj, sizeof(subj));
+		fmt_time(na_ms, na, sizeof(na));
+		snprintf(left, sizeof(left), "%lld", (long long)days_until(na_ms, now_ms));
+		om_event_level(
+		    OM_EV_CERT_EXPIRING, now_ms > na_ms ? OM_LOG_ERROR : OM_LOG_WARNING, sha1,
+		    now_ms > na_ms ? "a chain certificate of the certificate in use has expired"
+		                   : "a chain certificate of the certificate in use expires soon",
+		    "sha1", m->cur->sha1, "chain_sha1", sha1, "chain_subject", subj, "not_after",
+		    na, "days_left", left, NULL);
+		if (k)
+			k->day = day;
+		n++;
+	}
+	return n;
+}
+
+/* CRLs: 1126 when the next update is near, 1127 once it is past. */
+static int watch_crls(struct om_cert_mgr *m, int64_t now_ms)
+{
+	int64_t day = now_ms / DAY_MS;
+	int n = 0;
+	char nu[40];
+	size_t nc = m->store ? om_cert_store_crl_count(m->store) : 0;
+	for (size_t i = 0; i < nc; i++) {
+		const struct om_cert_crl *c = om_cert_store_crl_at(m->store, i);
+		if (!c->next_update_ms || !c->signed_by_trusted)
+			continue;
+		int64_t window = (c->next_update_ms - c->this_update_ms) / 4;
+		if (window > 7 * DAY_MS)
+			window = 7 * DAY_MS;
+		bool stale = now_ms > c->next_update_ms;
+		if (!stale && c->next_update_ms - now_ms > window)
+			continue;
+		struct watch_mark *k = mark_for(m, c->sha256); /* reserved by apply */
+		if (k && k->day == day)
+			continue;
+		fmt_time(c->next_update_ms, nu, sizeof(nu));
+		if (stale)
+			om_event(
+			    OM_EV_CRL_STALE, c->sha1,
+			    "revocation list is stale: certificates of its CA are refused", "crl",
+			    c->sha1, "issuer", c->issuer, "next_update", nu, "fix",
+			    "import the CA's current CRL (openum cert import FILE --trusted --yes)",
+			    NULL);
+		else
+			om_event(OM_EV_CRL_EXPIRING, c->sha1,
+			         "revocation list needs its next update soon", "crl", c->sha1,
+			         "issuer", c->issuer, "next_update", nu, NULL);
+		if (k)
+			k->day = day;
+		n++;
+	}
+	return n;
 }
 
 int om_cert_watch_tick(struct om_cert_mgr *m, int64_t now_ms)
@@ -424,6 +1091,7 @@ int om_cert_watch_tick(struct om_cert_mgr *m, int64_t now_ms)
 			n++;
 		}
 	}
+	n += watch_chain(m, now_ms);
 	size_t nt = m->store ? om_cert_store_count(m->store, OM_CERT_TRUSTED) : 0;
 	for (size_t i = 0; i < nt; i++) {
 		const struct om_cert *t = om_cert_store_at(m->store, OM_CERT_TRUSTED, i);
@@ -443,6 +1111,7 @@ int om_cert_watch_tick(struct om_cert_mgr *m, int64_t now_ms)
 			k->day = day;
 		n++;
 	}
+	n += watch_crls(m, now_ms);
 	return n;
 }
 

@@ -29,9 +29,14 @@ struct om_cert_store {
 	struct om_cert **v[2];
 	size_t n[2];
 	size_t cap[2];
+	struct om_cert_crl **crls;
+	size_t ncrls, capcrls;
 };
 
 static const char *const sub_dirs[2] = { "personal", "trusted" };
+
+static int load_crls(struct om_cert_store *s);
+static void crl_entry_free(struct om_cert_crl *c);
 
 /* ===================== small helpers ===================== */
 
@@ -232,7 +237,10 @@ struct om_cert *om_cert_entry_new(X509 *x, STACK_OF(X509) * chain, EVP_PKEY *key
 	ERR_clear_error();
 
 	uint32_t xf = X509_get_extension_flags(x); /* also caches the extensions */
-	c->is_ca = (xf & EXFLAG_CA) != 0;
+	/* A CA by its basic constraints, or by a key usage that signs
+	 * certificates: never a server certificate (issue 18). */
+	c->is_ca = (xf & EXFLAG_CA) != 0 ||
+	           ((xf & EXFLAG_KUSAGE) && (X509_get_key_usage(x) & KU_KEY_CERT_SIGN));
 	c->eku_present = (xf & EXFLAG_XKUSAGE) != 0;
 	if (c->eku_present) {
 		uint32_t xku = X509_get_extended_key_usage(x);
@@ -277,20 +285,56 @@ static int push(struct om_cert_store *s, enum om_cert_where w, struct om_cert *c
 /* The private key of a personal certificate, when its file exists and
  * matches (*out NULL otherwise). 0, or ENOMEM: a key that is there but
  * could not be read for lack of memory must not look like a missing one. */
-static int load_key(const char *path, X509 *x, EVP_PKEY **out)
+/* A private key file next to its certificate. A file that others can
+ * read (group or other permission bits) is not used: the key is refused
+ * and *problem says why (the certificate then cannot be selected; event
+ * 1129 at start and reload). 0, or ENOMEM; a missing or unreadable key is
+ * no error (the certificate is keyless). */
+static int load_key(const char *path, X509 *x, EVP_PKEY **out, char *problem, size_t plen)
 {
 	char *data = NULL;
-	size_t len;
+	size_t len = 0;
 	EVP_PKEY *k = NULL;
 	struct stat st;
-	int err;
+	int fd, err;
 	*out = NULL;
-	if (stat(path, &st) == 0 && (st.st_mode & 077))
-		om_log(OM_LOG_WARNING, "private key readable by group or others: chmod 600 it",
-		       "file", path, NULL);
-	err = om_file_read(path, 1 << 20, &data, &len);
-	if (err)
-		return err == ENOMEM ? ENOMEM : 0;
+	err = om_file_open_input(path, &fd, &st);
+	if (err == ENOENT)
+		return 0;
+	if (err) {
+		snprintf(problem, plen, "private key file %.300s %s", path, om_file_strerror(err));
+		return 0;
+	}
+	if (st.st_mode & 077) {
+		close(fd);
+		snprintf(
+		    problem, plen,
+		    "private key file %.300s has mode %04o: others can read it, so it is not used "
+		    "(chmod 600 it, or import the certificate again)",
+		    path, (unsigned)(st.st_mode & 07777));
+		om_log(OM_LOG_ERROR, "private key file readable by others: refused", "file", path,
+		       NULL);
+		return 0;
+	}
+	if ((size_t)st.st_size > (1u << 20)) {
+		close(fd);
+		snprintf(problem, plen, "private key file %.300s is too large", path);
+		return 0;
+	}
+	data = om_malloc((size_t)st.st_size + 1);
+	if (!data) {
+		close(fd);
+		return ENOMEM;
+	}
+	while (len < (size_t)st.st_size) {
+		ssize_t r = read(fd, data + len, (size_t)st.st_size - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
 	BIO *b = BIO_new_mem_buf(data, (int)len);
 	if (b)
 		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
@@ -299,9 +343,13 @@ static int load_key(const char *path, X509 *x, EVP_PKEY **out)
 	BIO_free(b);
 	OPENSSL_cleanse(data, len);
 	om_free(data);
+	if (!k && !err)
+		snprintf(problem, plen, "private key file %.300s is corrupt", path);
 	if (k && x && X509_check_private_key(x, k) != 1) {
 		om_log(OM_LOG_WARNING, "certificate key does not match its certificate", "file",
 		       path, NULL);
+		snprintf(problem, plen,
+		         "private key file %.300s does not belong to the certificate", path);
 		EVP_PKEY_free(k);
 		k = NULL;
 	}
@@ -326,7 +374,7 @@ static int load_one(struct om_cert_store *s, enum om_cert_where w, const char *d
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
 		return ENAMETOOLONG;
-	err = om_file_read(path, 4 << 20, &data, &len);
+	err = om_file_read(path, OM_CERT_FILE_MAX, &data, &len);
 	if (err)
 		goto out;
 	b = BIO_new_mem_buf(data, (int)len);
@@ -348,11 +396,12 @@ static int load_one(struct om_cert_store *s, enum om_cert_where w, const char *d
 		}
 	}
 	ERR_clear_error();
+	char problem[512] = "";
 	if (w == OM_CERT_PERSONAL) {
 		char kpath[PATH_MAX];
 		if (snprintf(kpath, sizeof(kpath), "%s/%.64s.key", dir, name) <
 		        (int)sizeof(kpath) &&
-		    (err = load_key(kpath, x, &key)) != 0)
+		    (err = load_key(kpath, x, &key, problem, sizeof(problem))) != 0)
 			goto out;
 	}
 	c = om_cert_entry_new(x, chain, key, w);
@@ -360,6 +409,7 @@ static int load_one(struct om_cert_store *s, enum om_cert_where w, const char *d
 		err = ENOMEM;
 		goto out;
 	}
+	snprintf(c->key_problem, sizeof(c->key_problem), "%s", problem);
 	err = push(s, w, c);
 	if (err == 0)
 		c = NULL;
@@ -410,6 +460,8 @@ int om_cert_store_open(const char *data_dir, struct om_cert_store **out)
 	err = load_dir(s, OM_CERT_PERSONAL);
 	if (!err)
 		err = load_dir(s, OM_CERT_TRUSTED);
+	if (!err)
+		err = load_crls(s);
 out:
 	if (err) {
 		om_cert_store_free(s);
@@ -428,6 +480,9 @@ void om_cert_store_free(struct om_cert_store *s)
 			om_cert_entry_free(s->v[w][i]);
 		om_free(s->v[w]);
 	}
+	for (size_t i = 0; i < s->ncrls; i++)
+		crl_entry_free(s->crls[i]);
+	om_free(s->crls);
 	om_free(s->dir);
 	om_free(s);
 }
@@ -450,10 +505,9 @@ const struct om_cert *om_cert_store_at(const struct om_cert_store *s, enum om_ce
 
 /* ===================== lookup ===================== */
 
-static int find_in(const struct om_cert_store *s, int w0, int w1, const char *id,
-                   const struct om_cert **out)
+/* An ID as typed: hex digits with optional ':' or ' ', upper-cased. */
+static int norm_id(const char *id, char norm[65])
 {
-	char norm[65];
 	size_t n = 0;
 	for (const char *p = id; *p; p++) {
 		if (*p == ':' || *p == ' ')
@@ -463,8 +517,17 @@ static int find_in(const struct om_cert_store *s, int w0, int w1, const char *id
 		norm[n++] = (char)toupper((unsigned char)*p);
 	}
 	norm[n] = '\0';
-	if (n == 0)
-		return EINVAL;
+	return n == 0 ? EINVAL : 0;
+}
+
+static int find_in(const struct om_cert_store *s, int w0, int w1, const char *id,
+                   const struct om_cert **out)
+{
+	char norm[65];
+	int err = norm_id(id, norm);
+	if (err)
+		return err;
+	size_t n = strlen(norm);
 	const struct om_cert *found = NULL;
 	for (int w = w0; w <= w1; w++) {
 		for (size_t i = 0; i < s->n[w]; i++) {
@@ -549,6 +612,16 @@ int om_cert_store_add(struct om_cert_store *s, enum om_cert_where w, X509 *x,
 		c->key = s->v[w][old]->key; /* keep the key already stored */
 		EVP_PKEY_up_ref(c->key);
 	}
+	if (!key && old != (size_t)-1)
+		snprintf(c->key_problem, sizeof(c->key_problem), "%s", s->v[w][old]->key_problem);
+	if (!c->chain && old != (size_t)-1 && s->v[w][old]->chain) {
+		/* re-imported without its chain: keep the one stored */
+		c->chain = X509_chain_up_ref(s->v[w][old]->chain);
+		if (!c->chain) {
+			err = ENOMEM;
+			goto out;
+		}
+	}
 	err = ensure_dir(s->dir, sub_dirs[w]);
 	if (err)
 		goto out;
@@ -621,41 +694,271 @@ int om_cert_store_remove(struct om_cert_store *s, const struct om_cert *c)
 	return 0;
 }
 
-int om_cert_store_add_crl(struct om_cert_store *s, X509_CRL *crl, char *sha256)
+/* ===================== revocation lists ===================== */
+
+static void crl_entry_free(struct om_cert_crl *c)
+{
+	if (!c)
+		return;
+	X509_CRL_free(c->crl);
+	om_free(c->issuer);
+	om_free(c);
+}
+
+/* The trusted certificate that issued crl (its subject is the CRL's issuer
+ * and its key verifies the CRL's signature), or NULL. */
+static const struct om_cert *crl_signer(const struct om_cert_store *s, X509_CRL *crl,
+                                        bool *name_known)
+{
+	const X509_NAME *iss = X509_CRL_get_issuer(crl);
+	*name_known = false;
+	for (size_t i = 0; i < s->n[OM_CERT_TRUSTED]; i++) {
+		const struct om_cert *t = s->v[OM_CERT_TRUSTED][i];
+		if (X509_NAME_cmp(X509_get_subject_name(t->x509), iss) != 0)
+			continue;
+		*name_known = true;
+		EVP_PKEY *pk = X509_get0_pubkey(t->x509);
+		if (pk && X509_CRL_verify(crl, pk) == 1) {
+			ERR_clear_error();
+			return t;
+		}
+	}
+	ERR_clear_error();
+	return NULL;
+}
+
+static struct om_cert_crl *crl_entry_new(const struct om_cert_store *s, X509_CRL *crl)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen;
-	char path[PATH_MAX], name[80], hex[65];
-	char *pem = NULL;
-	size_t len;
-	int err;
+	struct om_cert_crl *c = om_calloc(1, sizeof(*c));
+	bool known;
+	if (!c)
+		return NULL;
+	if (!X509_CRL_up_ref(crl)) {
+		om_free(c);
+		return NULL;
+	}
+	c->crl = crl;
+	c->issuer = name_line(X509_CRL_get_issuer(crl));
+	if (!c->issuer || !X509_CRL_digest(crl, EVP_sha1(), md, &mdlen))
+		goto fail;
+	om_cert_hex(md, mdlen, true, c->sha1);
 	if (!X509_CRL_digest(crl, EVP_sha256(), md, &mdlen))
-		return EINVAL;
-	om_cert_hex(md, mdlen, false, hex);
-	BIO *b = BIO_new(BIO_s_mem());
-	if (!b)
-		return ENOMEM;
-	err = PEM_write_bio_X509_CRL(b, crl) ? om_cert_bio_take(b, &pem, &len) : EIO;
-	BIO_free(b);
+		goto fail;
+	om_cert_hex(md, mdlen, false, c->sha256);
+	c->this_update_ms = om_cert_asn1_ms(X509_CRL_get0_lastUpdate(crl));
+	c->next_update_ms =
+	    X509_CRL_get0_nextUpdate(crl) ? om_cert_asn1_ms(X509_CRL_get0_nextUpdate(crl)) : 0;
+	STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED(crl);
+	c->nrevoked = rev ? (size_t)sk_X509_REVOKED_num(rev) : 0;
+	const struct om_cert *signer = crl_signer(s, crl, &known);
+	c->signed_by_trusted = signer != NULL;
+	if (signer)
+		memcpy(c->signer_sha256, signer->sha256, sizeof(c->signer_sha256));
+	ERR_clear_error();
+	return c;
+fail:
+	ERR_clear_error();
+	crl_entry_free(c);
+	return NULL;
+}
+
+static int push_crl(struct om_cert_store *s, struct om_cert_crl *c)
+{
+	if (s->ncrls == s->capcrls) {
+		size_t cap = s->capcrls ? 2 * s->capcrls : 8;
+		struct om_cert_crl **v = om_realloc(s->crls, cap * sizeof(*v));
+		if (!v)
+			return ENOMEM;
+		s->crls = v;
+		s->capcrls = cap;
+	}
+	s->crls[s->ncrls++] = c;
+	return 0;
+}
+
+static int load_crls(struct om_cert_store *s)
+{
+	char dir[PATH_MAX];
+	int err = om_cert_path(s->dir, "crl", NULL, dir, sizeof(dir));
 	if (err)
 		return err;
-	err = ensure_dir(s->dir, "crl");
-	snprintf(name, sizeof(name), "%s.pem", hex);
+	DIR *d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : errno;
+	for (struct dirent *e; !err && (e = readdir(d)) != NULL;) {
+		char path[PATH_MAX];
+		char *data = NULL;
+		size_t len;
+		if (!is_hex_name(e->d_name, ".pem") ||
+		    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
+			continue;
+		int rerr = om_file_read(path, OM_CERT_FILE_MAX, &data, &len);
+		if (rerr) {
+			if (rerr == ENOMEM)
+				err = ENOMEM;
+			else
+				om_log(OM_LOG_WARNING, "revocation list skipped", "file", path,
+				       "error", om_file_strerror(rerr), NULL);
+			continue;
+		}
+		BIO *b = BIO_new_mem_buf(data, (int)len);
+		X509_CRL *crl = b ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
+		if (!b) {
+			err = ENOMEM;
+		} else if (!crl) {
+			om_log(OM_LOG_WARNING, "revocation list skipped", "file", path, "error",
+			       "not a PEM CRL", NULL);
+		} else {
+			struct om_cert_crl *c = crl_entry_new(s, crl);
+			if (!c || push_crl(s, c) != 0) {
+				crl_entry_free(c);
+				err = ENOMEM;
+			}
+		}
+		X509_CRL_free(crl);
+		BIO_free(b);
+		om_free(data);
+	}
+	closedir(d);
+	ERR_clear_error();
+	return err;
+}
+
+size_t om_cert_store_crl_count(const struct om_cert_store *s)
+{
+	return s->ncrls;
+}
+
+const struct om_cert_crl *om_cert_store_crl_at(const struct om_cert_store *s, size_t i)
+{
+	return i < s->ncrls ? s->crls[i] : NULL;
+}
+
+int om_cert_crl_check(const struct om_cert_store *s, X509_CRL *crl, int64_t now_ms,
+                      STACK_OF(X509) * also_trusted)
+{
+	bool known;
+	if (!crl_signer(s, crl, &known)) {
+		bool signed_by_new = false;
+		for (int i = 0; also_trusted && i < sk_X509_num(also_trusted); i++) {
+			X509 *t = sk_X509_value(also_trusted, i);
+			if (X509_NAME_cmp(X509_get_subject_name(t), X509_CRL_get_issuer(crl)))
+				continue;
+			known = true;
+			EVP_PKEY *pk = X509_get0_pubkey(t);
+			signed_by_new = signed_by_new || (pk && X509_CRL_verify(crl, pk) == 1);
+		}
+		ERR_clear_error();
+		if (!signed_by_new)
+			return known ? EBADMSG : ENOENT;
+	}
+	const ASN1_TIME *nu = X509_CRL_get0_nextUpdate(crl);
+	if (nu && om_cert_asn1_ms(nu) < now_ms)
+		return ESTALE;
+	const ASN1_TIME *lu = X509_CRL_get0_lastUpdate(crl);
+	if (lu && om_cert_asn1_ms(lu) > now_ms + 3600 * 1000)
+		return EAGAIN; /* issued in the future: a clock is wrong */
+	return 0;
+}
+
+int om_cert_store_add_crl(struct om_cert_store *s, X509_CRL *crl, int64_t now_ms,
+                          const struct om_cert_crl **out)
+{
+	char path[PATH_MAX], name[80];
+	char *pem = NULL;
+	size_t len;
+	int err = om_cert_crl_check(s, crl, now_ms, NULL);
+	if (err)
+		return err;
+	struct om_cert_crl *c = crl_entry_new(s, crl);
+	if (!c)
+		return ENOMEM;
+	BIO *b = BIO_new(BIO_s_mem());
+	if (!b) {
+		crl_entry_free(c);
+		return ENOMEM;
+	}
+	err = PEM_write_bio_X509_CRL(b, crl) ? om_cert_bio_take(b, &pem, &len) : EIO;
+	BIO_free(b);
+	if (!err)
+		err = ensure_dir(s->dir, "crl");
+	snprintf(name, sizeof(name), "%s.pem", c->sha256);
 	if (!err)
 		err = om_cert_path(s->dir, "crl", name, path, sizeof(path));
 	if (!err)
 		err = om_file_write_atomic(path, pem, len, 0600);
 	om_free(pem);
-	if (!err)
-		memcpy(sha256, hex, 65);
-	return err;
+	size_t old = (size_t)-1;
+	for (size_t i = 0; !err && i < s->ncrls; i++)
+		if (!strcmp(s->crls[i]->sha256, c->sha256))
+			old = i;
+	if (!err && old != (size_t)-1) {
+		crl_entry_free(s->crls[old]);
+		s->crls[old] = c;
+	} else if (!err) {
+		err = push_crl(s, c);
+	}
+	if (err) {
+		crl_entry_free(c);
+		return err;
+	}
+	*out = c;
+	return 0;
+}
+
+int om_cert_store_remove_crl(struct om_cert_store *s, const struct om_cert_crl *c)
+{
+	char path[PATH_MAX], name[80];
+	size_t i;
+	for (i = 0; i < s->ncrls; i++)
+		if (s->crls[i] == c)
+			break;
+	if (i == s->ncrls)
+		return ENOENT;
+	snprintf(name, sizeof(name), "%s.pem", c->sha256);
+	int err = om_cert_path(s->dir, "crl", name, path, sizeof(path));
+	if (err)
+		return err;
+	if (unlink(path) != 0 && errno != ENOENT)
+		return errno;
+	if (om_cert_path(s->dir, "crl", NULL, path, sizeof(path)) == 0)
+		(void)om_fsync_dir(path);
+	crl_entry_free(s->crls[i]);
+	s->crls[i] = s->crls[--s->ncrls];
+	return 0;
+}
+
+int om_cert_store_find_crl(const struct om_cert_store *s, const char *id,
+                           const struct om_cert_crl **out)
+{
+	char norm[65];
+	int err = norm_id(id, norm);
+	if (err)
+		return err;
+	size_t n = strlen(norm);
+	const struct om_cert_crl *found = NULL;
+	for (size_t i = 0; i < s->ncrls; i++) {
+		const struct om_cert_crl *c = s->crls[i];
+		bool hit = n == 64 ? strcasecmp(c->sha256, norm) == 0
+		                   : n <= 40 && strncmp(c->sha1, norm, n) == 0;
+		if (!hit)
+			continue;
+		if (found)
+			return EEXIST;
+		found = c;
+	}
+	if (!found)
+		return ENOENT;
+	*out = found;
+	return 0;
 }
 
 int om_cert_store_x509(const struct om_cert_store *s, X509_STORE **out)
 {
 	X509_STORE *st = X509_STORE_new();
-	char dir[PATH_MAX];
-	int err = 0, ncrl = 0;
+	int err = 0;
 	if (!st)
 		return ENOMEM;
 	for (size_t i = 0; i < s->n[OM_CERT_TRUSTED]; i++) {
@@ -664,32 +967,20 @@ int om_cert_store_x509(const struct om_cert_store *s, X509_STORE **out)
 			goto out;
 		}
 	}
-	err = om_cert_path(s->dir, "crl", NULL, dir, sizeof(dir));
-	if (err)
-		goto out;
-	DIR *d = opendir(dir);
-	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
-		char path[PATH_MAX];
-		char *data = NULL;
-		size_t len;
-		if (!is_hex_name(e->d_name, ".pem") ||
-		    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path) ||
-		    om_file_read(path, 16 << 20, &data, &len) != 0)
+	/* Only CRLs a trusted certificate signed: one whose CA was removed
+	 * (or that was put here by hand) is not believed. Stale ones stay:
+	 * the TLS module then refuses that CA's certificates as "CRL is
+	 * stale" (docs/modules/tls.md). */
+	for (size_t i = 0; i < s->ncrls; i++) {
+		if (!s->crls[i]->signed_by_trusted)
 			continue;
-		BIO *b = BIO_new_mem_buf(data, (int)len);
-		X509_CRL *crl = b ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
-		if (crl && X509_STORE_add_crl(st, crl))
-			ncrl++;
-		X509_CRL_free(crl);
-		BIO_free(b);
-		om_free(data);
+		if (!X509_STORE_add_crl(st, s->crls[i]->crl)) {
+			err = ENOMEM;
+			goto out;
+		}
 	}
-	if (d)
-		closedir(d);
-	ERR_clear_error();
-	if (ncrl)
-		X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
 out:
+	ERR_clear_error();
 	if (err) {
 		X509_STORE_free(st);
 		return err;

@@ -2,15 +2,18 @@
 #include "cli/cli.h"
 #include "core/alloc.h"
 #include "core/ctl.h"
+#include "core/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 void om_cli_error(const char *fmt, ...)
@@ -138,22 +141,91 @@ int om_cli_reload(struct om_cli *cli)
 	return ok ? 0 : 1;
 }
 
+/* A terminal's echo is off while a secret is typed; a signal that ends
+ * the command in between restores it first. */
+static struct termios saved_tio;
+static volatile sig_atomic_t tio_saved;
+
+static void restore_echo(int sig)
+{
+	if (tio_saved)
+		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tio);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static int read_fd(int fd, char *buf, size_t len, bool one_line)
+{
+	size_t n = 0;
+	while (n + 1 < len) {
+		ssize_t r = read(fd, buf + n, one_line ? 1 : len - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (one_line && buf[n - 1] == '\n')
+			break;
+	}
+	buf[n] = '\0';
+	return (int)n;
+}
+
 int om_cli_read_secret(const char *file, char *buf, size_t len)
 {
-	int fd;
+	int fd, err;
 	struct stat st;
 	size_t n = 0;
 	if (!strcmp(file, "-")) {
-		fd = 0;
+		if (isatty(STDIN_FILENO)) {
+			/* Typed by a person: no echo (the terminal's own setting
+			 * comes back afterwards, also on SIGINT/SIGTERM). */
+			struct termios t;
+			if (tcgetattr(STDIN_FILENO, &saved_tio) != 0) {
+				om_cli_error("cannot read the secret from the terminal: %s",
+				             strerror(errno));
+				return OM_EXIT_FAIL;
+			}
+			struct sigaction sa, old_int, old_term, old_hup;
+			memset(&sa, 0, sizeof(sa));
+			sa.sa_handler = restore_echo;
+			sigaction(SIGINT, &sa, &old_int);
+			sigaction(SIGTERM, &sa, &old_term);
+			sigaction(SIGHUP, &sa, &old_hup);
+			t = saved_tio;
+			t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+			t.c_lflag |= ICANON;
+			tio_saved = 1;
+			if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) != 0) {
+				tio_saved = 0;
+				om_cli_error("cannot turn the terminal's echo off: %s",
+				             strerror(errno));
+				return OM_EXIT_FAIL;
+			}
+			/* The prompt only once the echo is off: what is typed
+			 * after it is never shown, nor flushed away. */
+			fputs("secret (not echoed): ", stderr);
+			fflush(stderr);
+			n = (size_t)read_fd(STDIN_FILENO, buf, len, true);
+			(void)tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+			tio_saved = 0;
+			sigaction(SIGINT, &old_int, NULL);
+			sigaction(SIGTERM, &old_term, NULL);
+			sigaction(SIGHUP, &old_hup, NULL);
+			fputc('\n', stderr);
+		} else {
+			n = (size_t)read_fd(STDIN_FILENO, buf, len, false);
+		}
 	} else {
-		fd = open(file, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			om_cli_error("cannot read %s: %s", file, strerror(errno));
+		err = om_file_open_input(file, &fd, &st);
+		if (err == ESPIPE) {
+			om_cli_error("%s %s: give a file only you can read, or '-' to read the "
+			             "secret from standard input",
+			             file, om_file_strerror(err));
 			return OM_EXIT_FAIL;
 		}
-		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-			om_cli_error("%s is not a regular file", file);
-			close(fd);
+		if (err) {
+			om_cli_error("cannot read %s: %s", file, om_file_strerror(err));
 			return OM_EXIT_FAIL;
 		}
 		if (st.st_mode & 077) {
@@ -163,22 +235,14 @@ int om_cli_read_secret(const char *file, char *buf, size_t len)
 			close(fd);
 			return OM_EXIT_FAIL;
 		}
-	}
-	while (n + 1 < len) {
-		ssize_t r = read(fd, buf + n, len - 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	if (fd != 0)
+		n = (size_t)read_fd(fd, buf, len, false);
 		close(fd);
-	buf[n] = '\0';
+	}
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
 	if (n == 0) {
-		om_cli_error("the secret in %s is empty", file);
+		om_cli_error("the secret in %s is empty",
+		             strcmp(file, "-") ? file : "standard input");
 		return OM_EXIT_FAIL;
 	}
 	return OM_EXIT_OK;

@@ -51,8 +51,11 @@ int om_cli_reload(struct om_cli *cli);
 /* Path of a file in the store: snprintf(buf, len, "%s/%s", data_dir, name). */
 const char *om_cli_path(const struct om_cli *cli, const char *name, char *buf, size_t len);
 
-/* Reads a secret from FILE or "-" (stdin). A file readable by group or
- * others is refused. Trailing newline stripped. 0 or exit code. */
+/* Reads a secret from FILE or "-" (stdin). FILE must be a regular file
+ * that only its owner can read: group/other access, a FIFO, a directory or
+ * a device is refused at once (never blocks). "-" on a terminal prompts on
+ * stderr with the echo off (restored afterwards, also on SIGINT). Trailing
+ * newline stripped; an empty secret is refused. 0 or exit code. */
 int om_cli_read_secret(const char *file, char *buf, size_t len);
 
 #endif

@@ -1,19 +1,23 @@
 /* cmd_cert.c — `openum cert`: the certificate stores for people and
- * scripts (R6, R7; DESIGN.md "The operator's interface").
+ * scripts (R6, R7, R8; DESIGN.md "The operator's interface").
  *
- *   cert list [--store personal|trusted]
+ *   cert list [--store personal|trusted|crl|requests]
  *   cert show ID
  *   cert new-selfsigned [--fqdn NAME] [--key ec|rsa2048|rsa3072] [--days N]
- *   cert request --fqdn NAME --out FILE [--key ec|rsa2048|rsa3072]
+ *   cert request --fqdn NAME --out FILE [--key ec|rsa2048|rsa3072] [--force]
  *   cert import FILE [--trusted --yes] [--password-file F|-]
- *   cert export ID --out FILE [--format pem|der|pfx] [--with-key --password-file F] [--legacy]
+ *   cert export ID --out FILE [--format pem|der|pfx] [--with-key --password-file F]
+ *                  [--legacy] [--force]
  *   cert remove ID [--force]
  *   cert select
  *
- * ID: a unique prefix of the SHA-1 thumbprint or the SHA-256. Safety rules:
- * trusting a root shows its subject and SHA-256 and needs --yes, and a file
- * holding a private key is refused there; export never writes the key
- * without --with-key; removing the certificate in use needs --force;
+ * ID: a unique prefix of the SHA-1 thumbprint or the SHA-256 of a
+ * certificate or CRL, or of a pending request's id. Safety rules: trusting
+ * a root shows its subject and SHA-256 and needs --yes, and a file holding
+ * a private key is refused there; a CA certificate is never imported with
+ * its key; a CRL is stored only when a trusted certificate signed it;
+ * export never writes the key without --with-key and never replaces a file
+ * without --force; removing the certificate in use needs --force;
  * passwords come from files that only their owner can read. */
 #include "cert/cert.h"
 #include "cli/cli.h"
@@ -21,6 +25,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/file.h"
+#include "core/fqdn.h"
 #include "core/str.h"
 #include "directory/db.h"
 #include "directory/directory.h"
@@ -30,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -39,35 +45,42 @@ int om_cmd_cert(struct om_cli *cli, int argc, char **argv);
 #define DAY_MS (86400 * (int64_t)1000)
 
 static const char usage[] =
-    "usage: openum cert list [--store personal|trusted]\n"
+    "usage: openum cert list [--store personal|trusted|crl|requests]\n"
     "       openum cert show ID\n"
     "       openum cert new-selfsigned [--fqdn NAME] [--key ec|rsa2048|rsa3072] [--days N]\n"
-    "       openum cert request --fqdn NAME --out FILE [--key ec|rsa2048|rsa3072]\n"
+    "       openum cert request --fqdn NAME --out FILE [--key ec|rsa2048|rsa3072] [--force]\n"
     "       openum cert import FILE [--trusted --yes] [--password-file F|-]\n"
     "       openum cert export ID --out FILE [--format pem|der|pfx] [--with-key]\n"
-    "                          [--password-file F|-] [--legacy]\n"
+    "                          [--password-file F|-] [--legacy] [--force]\n"
     "       openum cert remove ID [--force]\n"
     "       openum cert select\n"
     "\n"
     "The personal store holds this server's own certificates with their private\n"
     "keys; the one in use is presented to gateways over TLS. The trusted store\n"
     "holds the roots (a CA's certificate, or a gateway's self-signed one) that a\n"
-    "gateway's certificate must chain to for mutual TLS.\n"
+    "gateway's certificate must chain to for mutual TLS, and the CRLs of those CAs.\n"
     "\n"
-    "  list            both stores (or one), the certificate in use marked\n"
-    "  show            one certificate: names, issuer, serial, thumbprints, dates\n"
+    "  list            the stores (or one: personal, trusted, crl, requests)\n"
+    "  show            one certificate, CRL or request: names, thumbprints, dates, why\n"
     "  new-selfsigned  make a self-signed certificate (and key) in the personal store\n"
     "  request         make a key and a certificate request (CSR) to send to a CA\n"
     "  import          add a certificate with its key, or a CA's answer to `request`\n"
     "  export          write a certificate and chain for gateways (no key by default)\n"
-    "  remove          delete a certificate (the one in use only with --force)\n"
+    "  remove          delete a certificate, CRL or pending request (the one in use\n"
+    "                  only with --force)\n"
     "  select          show which certificate a secured start uses, and why\n"
     "\n"
     "import --trusted adds a root to the trusted store: openum shows the subject\n"
     "and SHA-256 of each certificate and imports nothing unless --yes confirms\n"
     "that these are the roots to trust. A file with a private key is refused there.\n"
-    "ID is a unique prefix of the SHA-1 thumbprint, or the SHA-256.\n"
-    "Commands that change the certificate in use reload a running server unless --no-reload.\n";
+    "A CRL is imported only when a trusted certificate signed it; a CA without a\n"
+    "CRL here is not checked for revocation.\n"
+    "ID is a unique prefix of the SHA-1 thumbprint, or the SHA-256, of a certificate or\n"
+    "CRL; or of a pending request's id (cert list --store requests).\n"
+    "Commands that change the certificate in use or the trusted store reload a running\n"
+    "server unless --no-reload.\n"
+    "--out never replaces an existing file without --force, and never a device, FIFO or\n"
+    "symbolic link.\n";
 
 /* ===================== options ===================== */
 
@@ -186,9 +199,8 @@ static int only(const struct opts *o, const char *sub, int maxpos, const char *a
 
 /* ===================== shared steps ===================== */
 
-/* The directory (openum.db) of this command run: the pin lives there
- * (`openum server set --certificate`). Opened with the stores, closed by
- * om_cmd_cert. */
+/* The directory (openum.db) of this command run: the pin and the server's
+ * FQDN live there. Opened with the stores, closed by om_cmd_cert. */
 static struct om_db *dir_db;
 
 static int open_store(struct om_cli *cli, bool write, struct om_cert_store **s)
@@ -205,12 +217,9 @@ static int open_store(struct om_cli *cli, bool write, struct om_cert_store **s)
 	return OM_EXIT_OK;
 }
 
-static int find(const struct om_cert_store *s, const char *id, const struct om_cert **c)
+static int id_error(const char *id, int err)
 {
-	int err = om_cert_store_find(s, id, c);
 	switch (err) {
-	case 0:
-		return OM_EXIT_OK;
 	case EINVAL:
 		om_cli_error(
 		    "'%s' is not a thumbprint: give hex digits of the SHA-1 or the SHA-256 "
@@ -226,27 +235,62 @@ static int find(const struct om_cert_store *s, const char *id, const struct om_c
 	}
 }
 
-/* tls_security_level from openum.conf (its default when the file cannot be
- * read: the server would not start with it anyway). */
-static int security_level(struct om_cli *cli)
+static int find(const struct om_cert_store *s, const char *id, const struct om_cert **c)
 {
-	struct om_config *cfg = NULL;
-	char why[512];
-	int level = 2;
-	if (om_config_load(cli->config_path, !cli->config_explicit, &cfg, why, sizeof(why)) == 0) {
-		level = cfg->tls_security_level;
-		om_config_free(cfg);
-	}
-	return level;
+	int err = om_cert_store_find(s, id, c);
+	return err ? id_error(id, err) : OM_EXIT_OK;
 }
 
-/* The pinned certificate from the directory ("" = auto). */
-static int read_pin(struct om_dir_server *srv)
+/* What the server decides with: tls_security_level and fqdn from
+ * openum.conf (their defaults when it cannot be read: the server would not
+ * start with it anyway), the directory's fqdn over it, and the pin. */
+struct policy {
+	int level;
+	char fqdn[256];
+	char pin[128];
+};
+
+static void server_policy(struct om_cli *cli, struct policy *p)
 {
+	struct om_config *cfg = NULL;
+	struct om_dir_server srv;
 	struct om_dir_err e = { "" };
-	if (om_dir_server_get(dir_db, srv, &e) != 0) {
-		om_cli_error("cannot read this server's settings from the directory: %s", e.msg);
+	char why[512];
+	memset(p, 0, sizeof(*p));
+	p->level = 2;
+	if (om_config_load(cli->config_path, !cli->config_explicit, &cfg, why, sizeof(why)) == 0) {
+		p->level = cfg->tls_security_level;
+		snprintf(p->fqdn, sizeof(p->fqdn), "%s", cfg->fqdn);
+		om_config_free(cfg);
+	}
+	if (dir_db && om_dir_server_get(dir_db, &srv, &e) == 0) {
+		if (srv.fqdn[0])
+			snprintf(p->fqdn, sizeof(p->fqdn), "%s", srv.fqdn);
+		snprintf(p->pin, sizeof(p->pin), "%s", srv.pinned_certificate);
+	}
+}
+
+/* The FQDN the server uses (dir_db open): `openum server set --fqdn` in
+ * the directory, else fqdn from openum.conf (the host name by default). */
+static int server_fqdn(struct om_cli *cli, char *buf, size_t len)
+{
+	struct om_dir_server srv;
+	struct om_dir_err e = { "" };
+	struct om_config *cfg = NULL;
+	char why[512];
+	if (dir_db && om_dir_server_get(dir_db, &srv, &e) == 0 && srv.fqdn[0]) {
+		snprintf(buf, len, "%s", srv.fqdn);
+		return OM_EXIT_OK;
+	}
+	if (om_config_load(cli->config_path, !cli->config_explicit, &cfg, why, sizeof(why)) != 0) {
+		om_cli_error("%s (or give --fqdn NAME)", why);
 		return OM_EXIT_FAIL;
+	}
+	snprintf(buf, len, "%s", cfg->fqdn);
+	om_config_free(cfg);
+	if (!*buf) {
+		om_cli_error("no fqdn in %s: give --fqdn NAME", cli->config_path);
+		return OM_EXIT_USAGE;
 	}
 	return OM_EXIT_OK;
 }
@@ -255,15 +299,38 @@ static int read_pin(struct om_dir_server *srv)
 static int current_selection(struct om_cli *cli, const struct om_cert_store *s,
                              struct om_cert_selection *sel)
 {
-	struct om_dir_server srv;
-	int rc = read_pin(&srv);
-	if (rc)
-		return rc;
-	if (om_cert_select(s, srv.pinned_certificate, om_now_ms(), security_level(cli), sel) != 0) {
+	struct policy p;
+	server_policy(cli, &p);
+	struct om_cert_select_opts o = { .pin = p.pin, .fqdn = p.fqdn, .security_level = p.level };
+	if (om_cert_select(s, &o, om_now_ms(), sel) != 0) {
 		om_cli_error("out of memory");
 		return OM_EXIT_FAIL;
 	}
 	return OM_EXIT_OK;
+}
+
+/* A pin kept as a prefix by an older version: resolved to the full SHA-1
+ * before anything is added, so that no import can make it ambiguous. */
+static void pin_full(const struct om_cert_store *s)
+{
+	struct om_dir_server srv, out;
+	struct om_dir_err e = { "" };
+	const struct om_cert *c;
+	if (!dir_db || om_dir_server_get(dir_db, &srv, &e) != 0 || !srv.pinned_certificate[0])
+		return;
+	size_t hex = 0;
+	for (const char *p = srv.pinned_certificate; *p; p++)
+		hex += *p != ':';
+	if (hex == 40 || hex == 64)
+		return;
+	if (om_cert_store_find_personal(s, srv.pinned_certificate, &c) == 0) {
+		struct om_dir_server in;
+		memset(&in, 0, sizeof(in));
+		snprintf(in.pinned_certificate, sizeof(in.pinned_certificate), "%s", c->sha1);
+		if (om_dir_server_set(dir_db, &in, OM_SRV_F_CERT, 0, &out, &e) == 0)
+			om_cli_note("the pin %s is now the full thumbprint %s",
+			            srv.pinned_certificate, c->sha1);
+	}
 }
 
 static int reload(struct om_cli *cli, const struct opts *o)
@@ -295,41 +362,61 @@ static void eku_text(const struct om_cert *c, char *buf, size_t len)
 		snprintf(buf, len, "(neither serverAuth nor clientAuth)");
 }
 
-static long long days_left(const struct om_cert *c, int64_t now)
+static long long days_until(int64_t t, int64_t now)
 {
-	int64_t d = c->not_after_ms - now;
+	int64_t d = t - now;
 	return (long long)(d >= 0 ? d / DAY_MS : -((-d + DAY_MS - 1) / DAY_MS));
 }
 
-/* Why a personal certificate is unusable (selection's verdict, which also
- * knows tls_security_level), or NULL when it is usable. */
-static const char *unusable(const struct om_cert *c, const struct om_cert_selection *sel)
+static long long days_left(const struct om_cert *c, int64_t now)
 {
-	for (size_t i = 0; i < sel->ncands; i++) {
-		if (sel->cands[i].cert != c)
-			continue;
-		switch (sel->cands[i].verdict) {
-		case OM_CERT_CHOSEN:
-		case OM_CERT_RANKED_LOWER:
-		case OM_CERT_NOT_PINNED:
-			return NULL;
-		default:
-			return om_cert_verdict_str(sel->cands[i].verdict);
-		}
+	return days_until(c->not_after_ms, now);
+}
+
+/* Why a personal certificate is unusable (selection's verdict), or NULL
+ * when it is usable. */
+static const char *unusable(const struct om_cert_cand *cd)
+{
+	if (!cd)
+		return NULL;
+	switch (cd->verdict) {
+	case OM_CERT_CHOSEN:
+	case OM_CERT_RANKED_LOWER:
+	case OM_CERT_NOT_PINNED:
+		return NULL;
+	default:
+		return om_cert_verdict_str(cd->verdict);
 	}
-	return NULL;
 }
 
 static const char *in_use_text(const struct om_cert *c, const struct om_cert_selection *sel)
 {
 	if (sel->chosen != c)
 		return "no";
-	return sel->pinned ? "yes (pinned)" : "yes";
+	return sel->pinned && !sel->pin_ambiguous ? "yes (pinned)" : "yes";
 }
 
-static void print_cert(const struct om_cert *c, const struct om_cert_selection *sel, int64_t now)
+/* The trusted certificate's CRL in this store, or NULL. */
+static const struct om_cert_crl *crl_of(const struct om_cert_store *s, const struct om_cert *t)
 {
-	char nb[40], na[40], eku[64];
+	for (size_t i = 0; i < om_cert_store_crl_count(s); i++) {
+		const struct om_cert_crl *c = om_cert_store_crl_at(s, i);
+		if (c->signed_by_trusted && !strcmp(c->signer_sha256, t->sha256))
+			return c;
+	}
+	return NULL;
+}
+
+static void subject_of(X509 *x, char *buf, size_t len)
+{
+	X509_NAME_oneline(X509_get_subject_name(x), buf, (int)len);
+}
+
+static void print_cert(const struct om_cert_store *s, const struct om_cert *c,
+                       const struct om_cert_selection *sel, int64_t now)
+{
+	char nb[40], na[40], eku[64], line[512];
+	const struct om_cert_cand *cd = om_cert_selection_find(sel, c);
 	om_time_format(c->not_before_ms, nb, sizeof(nb));
 	om_time_format(c->not_after_ms, na, sizeof(na));
 	eku_text(c, eku, sizeof(eku));
@@ -342,24 +429,96 @@ static void print_cert(const struct om_cert *c, const struct om_cert_selection *
 	printf("  SHA-256      %s\n", c->sha256);
 	printf("  not before   %s\n", nb);
 	printf("  not after    %s (%lld days left)\n", na, days_left(c, now));
-	printf("  kind         %s\n", c->self_signed ? "self-signed" : "CA-issued");
+	printf("  kind         %s%s\n", c->self_signed ? "self-signed" : "CA-issued",
+	       c->is_ca ? ", CA certificate" : "");
 	printf("  key          %s%s\n", c->key_type,
 	       c->where == OM_CERT_TRUSTED ? ""
 	       : c->key                    ? ", private key present"
 	                                   : ", NO private key");
 	printf("  EKU          %s\n", eku);
 	if (c->where == OM_CERT_PERSONAL) {
-		const char *why = unusable(c, sel);
+		const char *why = unusable(cd);
 		printf("  in use       %s\n", in_use_text(c, sel));
 		if (why)
 			printf("  unusable     %s\n", why);
+		if (cd && cd->detail[0])
+			printf("  %-12s %s\n", why ? "why" : "note", cd->detail);
+		if (cd && cd->chain) {
+			for (int i = 0; i < sk_X509_num(cd->chain); i++) {
+				subject_of(sk_X509_value(cd->chain, i), line, sizeof(line));
+				printf("  sends[%d]     %s\n", i + 1, line);
+			}
+		} else {
+			for (int i = 0; c->chain && i < sk_X509_num(c->chain); i++) {
+				subject_of(sk_X509_value(c->chain, i), line, sizeof(line));
+				printf("  chain[%d]     %s\n", i + 1, line);
+			}
+		}
+	} else {
+		const struct om_cert_crl *crl = crl_of(s, c);
+		if (crl) {
+			char nu[40];
+			om_time_format(crl->next_update_ms, nu, sizeof(nu));
+			printf("  CRL          %s, %zu revoked, next update %s%s\n", crl->sha1,
+			       crl->nrevoked, crl->next_update_ms ? nu : "(none)",
+			       crl->next_update_ms && crl->next_update_ms < now
+			           ? " (STALE: its certificates are refused)"
+			           : "");
+		} else {
+			printf("  CRL          none here: its certificates are not checked for "
+			       "revocation\n");
+		}
 	}
 }
 
-static void json_cert(struct om_buf *b, const struct om_cert *c,
+static void print_crl(const struct om_cert_crl *c, int64_t now)
+{
+	char tu[40], nu[40];
+	om_time_format(c->this_update_ms, tu, sizeof(tu));
+	om_time_format(c->next_update_ms, nu, sizeof(nu));
+	printf("crl %s\n", c->sha1);
+	printf("  issuer       %s\n", c->issuer);
+	printf("  SHA-1        %s\n", c->sha1);
+	printf("  SHA-256      %s\n", c->sha256);
+	printf("  this update  %s\n", tu);
+	printf("  next update  %s%s\n", c->next_update_ms ? nu : "(none)",
+	       c->next_update_ms && c->next_update_ms < now ? " (STALE: its CA's certificates are "
+	                                                      "refused until a new one is imported)"
+	                                                    : "");
+	printf("  revoked      %zu\n", c->nrevoked);
+	printf("  believed     %s\n",
+	       c->signed_by_trusted ? "yes (signed by a trusted certificate)"
+	                            : "no: no trusted certificate signed it (it is not used)");
+}
+
+static void print_request(const struct om_cert_request *r)
+{
+	char when[40];
+	om_time_format(r->created_ms, when, sizeof(when));
+	printf("request %s\n", r->id);
+	printf("  subject      %s\n", r->subject[0] ? r->subject : "(CSR unreadable)");
+	printf("  made         %s\n", when);
+	printf("  waiting for  the certificate your CA issues: openum cert import FILE\n");
+}
+
+static void json_chain(struct om_buf *b, STACK_OF(X509) * chain)
+{
+	char line[512];
+	om_buf_adds(b, "[");
+	for (int i = 0; chain && i < sk_X509_num(chain); i++) {
+		subject_of(sk_X509_value(chain, i), line, sizeof(line));
+		if (i)
+			om_buf_adds(b, ",");
+		om_buf_json_str(b, line);
+	}
+	om_buf_adds(b, "]");
+}
+
+static void json_cert(struct om_buf *b, const struct om_cert_store *s, const struct om_cert *c,
                       const struct om_cert_selection *sel, int64_t now)
 {
 	char nb[40], na[40];
+	const struct om_cert_cand *cd = om_cert_selection_find(sel, c);
 	om_time_format(c->not_before_ms, nb, sizeof(nb));
 	om_time_format(c->not_after_ms, na, sizeof(na));
 	om_buf_adds(b, "{\"store\":");
@@ -374,8 +533,9 @@ static void json_cert(struct om_buf *b, const struct om_cert *c,
 	              c->sha256);
 	om_buf_printf(b, ",\"not_before\":\"%s\",\"not_after\":\"%s\",\"days_left\":%lld", nb, na,
 	              days_left(c, now));
-	om_buf_printf(b, ",\"self_signed\":%s,\"key_type\":\"%s\",\"has_key\":%s",
-	              c->self_signed ? "true" : "false", c->key_type, c->key ? "true" : "false");
+	om_buf_printf(b, ",\"self_signed\":%s,\"ca\":%s,\"key_type\":\"%s\",\"has_key\":%s",
+	              c->self_signed ? "true" : "false", c->is_ca ? "true" : "false", c->key_type,
+	              c->key ? "true" : "false");
 	om_buf_printf(b, ",\"eku\":%s", c->eku_present ? "[" : "null");
 	if (c->eku_present)
 		om_buf_printf(b, "%s%s%s]", c->eku_server ? "\"serverAuth\"" : "",
@@ -383,14 +543,53 @@ static void json_cert(struct om_buf *b, const struct om_cert *c,
 		              c->eku_client ? "\"clientAuth\"" : "");
 	if (c->where == OM_CERT_PERSONAL) {
 		om_buf_printf(b, ",\"in_use\":%s", sel->chosen == c ? "true" : "false");
-		const char *why = unusable(c, sel);
+		const char *why = unusable(cd);
 		om_buf_printf(b, ",\"usable\":%s", why ? "false" : "true");
 		if (why) {
 			om_buf_adds(b, ",\"unusable\":");
 			om_buf_json_str(b, why);
 		}
+		om_buf_adds(b, ",\"detail\":");
+		om_buf_json_str(b, cd ? cd->detail : "");
+		om_buf_adds(b, ",\"chain\":");
+		json_chain(b, c->chain);
+		om_buf_adds(b, ",\"sends\":");
+		json_chain(b, cd ? cd->chain : NULL);
+		om_buf_printf(b, ",\"chain_completed\":%s", cd && cd->completed ? "true" : "false");
+	} else {
+		const struct om_cert_crl *crl = crl_of(s, c);
+		om_buf_adds(b, ",\"crl\":");
+		if (crl)
+			om_buf_printf(b, "\"%s\"", crl->sha1);
+		else
+			om_buf_adds(b, "null");
 	}
 	om_buf_adds(b, "}");
+}
+
+static void json_crl(struct om_buf *b, const struct om_cert_crl *c, int64_t now)
+{
+	char tu[40], nu[40];
+	om_time_format(c->this_update_ms, tu, sizeof(tu));
+	om_time_format(c->next_update_ms, nu, sizeof(nu));
+	om_buf_adds(b, "{\"store\":\"crl\",\"issuer\":");
+	om_buf_json_str(b, c->issuer);
+	om_buf_printf(b,
+	              ",\"sha1\":\"%s\",\"sha256\":\"%s\",\"this_update\":\"%s\","
+	              "\"next_update\":%s%s%s,\"revoked\":%zu,\"stale\":%s,\"believed\":%s}",
+	              c->sha1, c->sha256, tu, c->next_update_ms ? "\"" : "",
+	              c->next_update_ms ? nu : "null", c->next_update_ms ? "\"" : "", c->nrevoked,
+	              c->next_update_ms && c->next_update_ms < now ? "true" : "false",
+	              c->signed_by_trusted ? "true" : "false");
+}
+
+static void json_request(struct om_buf *b, const struct om_cert_request *r)
+{
+	char when[40];
+	om_time_format(r->created_ms, when, sizeof(when));
+	om_buf_printf(b, "{\"store\":\"requests\",\"id\":\"%s\",\"subject\":", r->id);
+	om_buf_json_str(b, r->subject);
+	om_buf_printf(b, ",\"made\":\"%s\"}", when);
 }
 
 static int json_out(struct om_buf *b)
@@ -408,22 +607,35 @@ static int json_out(struct om_buf *b)
 
 /* ===================== list / show ===================== */
 
+enum { ST_PERSONAL = 1, ST_TRUSTED = 2, ST_CRL = 4, ST_REQUESTS = 8 };
+
 static int cmd_list(struct om_cli *cli, const struct opts *o)
 {
 	struct om_cert_store *s = NULL;
 	struct om_cert_selection sel;
+	struct om_cert_request *reqs = NULL;
+	size_t nreq = 0;
 	int rc = only(o, "list", 0, " --store ");
-	bool want[2] = { true, true };
+	unsigned want = ST_PERSONAL | ST_TRUSTED | ST_CRL | ST_REQUESTS;
 	int64_t now = om_now_ms();
 	if (rc)
 		return rc;
 	if (o->store) {
-		if (strcmp(o->store, "personal") == 0) {
-			want[OM_CERT_TRUSTED] = false;
-		} else if (strcmp(o->store, "trusted") == 0) {
-			want[OM_CERT_PERSONAL] = false;
-		} else {
-			om_cli_error("--store is personal or trusted, not '%s'", o->store);
+		static const struct {
+			const char *name;
+			unsigned bit;
+		} stores[] = { { "personal", ST_PERSONAL },
+			       { "trusted", ST_TRUSTED },
+			       { "crl", ST_CRL },
+			       { "crls", ST_CRL },
+			       { "requests", ST_REQUESTS } };
+		want = 0;
+		for (size_t i = 0; i < sizeof(stores) / sizeof(stores[0]); i++)
+			if (!strcmp(o->store, stores[i].name))
+				want = stores[i].bit;
+		if (!want) {
+			om_cli_error("--store is personal, trusted, crl or requests, not '%s'",
+			             o->store);
 			return OM_EXIT_USAGE;
 		}
 	}
@@ -435,12 +647,14 @@ static int cmd_list(struct om_cli *cli, const struct opts *o)
 		om_cert_store_free(s);
 		return rc;
 	}
+	if ((want & ST_REQUESTS) && om_cert_requests_list(cli->data_dir, &reqs, &nreq) != 0)
+		nreq = 0;
 	struct om_buf b;
 	om_buf_init(&b);
 	om_buf_adds(&b, "[");
 	int n = 0;
 	for (int w = 0; w < 2; w++) {
-		if (!want[w])
+		if (!(want & (w == OM_CERT_PERSONAL ? ST_PERSONAL : ST_TRUSTED)))
 			continue;
 		/* personal: in selection order; trusted: as stored. */
 		size_t cnt = om_cert_store_count(s, (enum om_cert_where)w);
@@ -451,33 +665,90 @@ static int cmd_list(struct om_cli *cli, const struct opts *o)
 			if (cli->json) {
 				if (n)
 					om_buf_adds(&b, ",");
-				json_cert(&b, c, &sel, now);
+				json_cert(&b, s, c, &sel, now);
 			} else {
 				if (n)
 					printf("\n");
-				print_cert(c, &sel, now);
+				print_cert(s, c, &sel, now);
 			}
 			n++;
 		}
+	}
+	for (size_t i = 0; (want & ST_CRL) && i < om_cert_store_crl_count(s); i++) {
+		const struct om_cert_crl *c = om_cert_store_crl_at(s, i);
+		if (cli->json) {
+			if (n)
+				om_buf_adds(&b, ",");
+			json_crl(&b, c, now);
+		} else {
+			if (n)
+				printf("\n");
+			print_crl(c, now);
+		}
+		n++;
+	}
+	for (size_t i = 0; i < nreq; i++) {
+		if (cli->json) {
+			if (n)
+				om_buf_adds(&b, ",");
+			json_request(&b, &reqs[i]);
+		} else {
+			if (n)
+				printf("\n");
+			print_request(&reqs[i]);
+		}
+		n++;
 	}
 	om_buf_adds(&b, "]");
 	if (cli->json)
 		rc = json_out(&b);
 	else if (n == 0)
-		printf("no certificates%s (add one: openum cert new-selfsigned, or openum cert "
+		printf("nothing%s (add a certificate: openum cert new-selfsigned, or openum cert "
 		       "import FILE)\n",
 		       o->store ? " in this store" : "");
 	om_buf_free(&b);
+	om_free(reqs);
 	om_cert_selection_free(&sel);
 	om_cert_store_free(s);
 	return rc;
 }
 
+/* What an ID names: a certificate, a CRL or a pending request (exactly
+ * one of them). */
+struct target {
+	const struct om_cert *cert;
+	const struct om_cert_crl *crl;
+	struct om_cert_request *reqs;
+	size_t nreq, req;
+	bool is_req;
+};
+
+static int resolve(struct om_cli *cli, const struct om_cert_store *s, const char *id,
+                   struct target *t)
+{
+	memset(t, 0, sizeof(*t));
+	int ec = om_cert_store_find(s, id, &t->cert);
+	int el = om_cert_store_find_crl(s, id, &t->crl);
+	int er = ENOENT;
+	if (om_cert_requests_list(cli->data_dir, &t->reqs, &t->nreq) == 0)
+		er = om_cert_request_find(t->reqs, t->nreq, id, &t->req);
+	t->is_req = er == 0;
+	int hits = (ec == 0) + (el == 0) + (er == 0);
+	if (ec == EEXIST || el == EEXIST || er == EEXIST || hits > 1) {
+		om_cli_error(
+		    "'%s' matches several certificates, CRLs or requests: give more digits", id);
+		return OM_EXIT_FAIL;
+	}
+	if (hits == 1)
+		return OM_EXIT_OK;
+	return id_error(id, ec == EINVAL && el == EINVAL ? EINVAL : ENOENT);
+}
+
 static int cmd_show(struct om_cli *cli, const struct opts *o)
 {
 	struct om_cert_store *s = NULL;
-	struct om_cert_selection sel;
-	const struct om_cert *c;
+	struct om_cert_selection sel = { 0 };
+	struct target t = { 0 };
 	int64_t now = om_now_ms();
 	int rc = only(o, "show", 1, "");
 	if (rc)
@@ -487,168 +758,155 @@ static int cmd_show(struct om_cli *cli, const struct opts *o)
 		return OM_EXIT_USAGE;
 	}
 	rc = open_store(cli, false, &s);
-	if (rc)
-		return rc;
-	rc = find(s, o->pos[0], &c);
+	if (!rc)
+		rc = resolve(cli, s, o->pos[0], &t);
 	if (!rc)
 		rc = current_selection(cli, s, &sel);
-	if (rc) {
-		om_cert_store_free(s);
-		return rc;
-	}
-	if (cli->json) {
-		struct om_buf b;
-		om_buf_init(&b);
-		json_cert(&b, c, &sel, now);
-		rc = json_out(&b);
+	if (rc)
+		goto out;
+	struct om_buf b;
+	om_buf_init(&b);
+	if (t.cert) {
+		if (cli->json)
+			json_cert(&b, s, t.cert, &sel, now);
+		else
+			print_cert(s, t.cert, &sel, now);
+	} else if (t.crl) {
+		if (cli->json)
+			json_crl(&b, t.crl, now);
+		else
+			print_crl(t.crl, now);
 	} else {
-		print_cert(c, &sel, now);
-		for (int i = 0; c->chain && i < sk_X509_num(c->chain); i++) {
-			char line[512];
-			X509_NAME_oneline(X509_get_subject_name(sk_X509_value(c->chain, i)), line,
-			                  sizeof(line));
-			printf("  chain[%d]     %s\n", i, line);
-		}
+		if (cli->json)
+			json_request(&b, &t.reqs[t.req]);
+		else
+			print_request(&t.reqs[t.req]);
 	}
+	if (cli->json)
+		rc = json_out(&b);
+	om_buf_free(&b);
+out:
+	om_free(t.reqs);
 	om_cert_selection_free(&sel);
 	om_cert_store_free(s);
 	return rc;
 }
 
-/* ===================== new-selfsigned / request ===================== */
+/* ===================== output files ===================== */
 
-static int key_opt(const struct opts *o, enum om_cert_keytype *t)
+/* --out is checked before anything is made: an existing file needs
+ * --force, and a device, FIFO, socket, directory or symbolic link is never
+ * replaced (om_file_write_new checks again when writing). */
+static int out_path_ok(const struct opts *o)
 {
-	*t = OM_CERT_KEY_EC;
-	if (o->key && om_cert_keytype_parse(o->key, t) != 0) {
-		om_cli_error("--key is ec, rsa2048 or rsa3072, not '%s'", o->key);
-		return OM_EXIT_USAGE;
+	struct stat st;
+	if (lstat(o->out, &st) != 0)
+		return OM_EXIT_OK;
+	if (S_ISREG(st.st_mode) && o->force)
+		return OM_EXIT_OK;
+	int err = S_ISREG(st.st_mode)                              ? EEXIST
+	          : S_ISDIR(st.st_mode)                            ? EISDIR
+	          : S_ISLNK(st.st_mode)                            ? ELOOP
+	          : (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) ? ESPIPE
+	                                                           : ENODEV;
+	om_cli_error("cannot write %s: it %s%s", o->out, om_file_strerror(err),
+	             err == EEXIST ? "" : " (never replaced, even with --force)");
+	return OM_EXIT_FAIL;
+}
+
+/* ---- revocation lists in an imported file ---- */
+
+/* Every CRL of the file is checked before anything is written (R5: checked
+ * before believed). also_trusted: the CA certificates this import is about
+ * to trust. */
+static int check_crls(const struct om_cert_store *s, struct om_cert_bundle *b,
+                      STACK_OF(X509) * also_trusted, const char *file)
+{
+	int64_t now = om_now_ms();
+	for (int i = 0; i < sk_X509_CRL_num(b->crls); i++) {
+		X509_CRL *crl = sk_X509_CRL_value(b->crls, i);
+		char issuer[512], when[40];
+		X509_NAME_oneline(X509_CRL_get_issuer(crl), issuer, sizeof(issuer));
+		int err = om_cert_crl_check(s, crl, now, also_trusted);
+		switch (err) {
+		case 0:
+			continue;
+		case ENOENT:
+			om_cli_error(
+			    "%s: the revocation list of %s is signed by no trusted "
+			    "certificate: import that CA first (openum cert import CA-FILE "
+			    "--trusted --yes). Nothing imported",
+			    file, issuer);
+			break;
+		case EBADMSG:
+			om_cli_error(
+			    "%s: the revocation list names %s as its issuer, but that CA's "
+			    "key does not verify its signature (forged, or another CA with "
+			    "the same name). Nothing imported",
+			    file, issuer);
+			break;
+		case ESTALE:
+			om_time_format(om_cert_asn1_ms(X509_CRL_get0_nextUpdate(crl)), when,
+			               sizeof(when));
+			om_cli_error(
+			    "%s: the revocation list of %s is stale: its next update was due "
+			    "%s. Get the current one from the CA. Nothing imported",
+			    file, issuer, when);
+			break;
+		case EAGAIN:
+			om_time_format(om_cert_asn1_ms(X509_CRL_get0_lastUpdate(crl)), when,
+			               sizeof(when));
+			om_cli_error("%s: the revocation list of %s was issued in the future (%s): "
+			             "check this server's clock. Nothing imported",
+			             file, issuer, when);
+			break;
+		default:
+			om_cli_error("%s: cannot check the revocation list of %s: %s", file, issuer,
+			             strerror(err));
+		}
+		return OM_EXIT_FAIL;
 	}
 	return OM_EXIT_OK;
 }
 
-static int cmd_new_selfsigned(struct om_cli *cli, const struct opts *o)
+static int store_crls(struct om_cli *cli, struct om_cert_store *s, struct om_cert_bundle *b)
 {
-	struct om_cert_store *s = NULL;
-	const struct om_cert *c;
-	enum om_cert_keytype t;
-	int days = OM_CERT_DEFAULT_DAYS;
-	char host[256];
-	const char *fqdn = o->fqdn;
-	int rc = only(o, "new-selfsigned", 0, " --fqdn --key --days --no-reload ");
-	if (!rc)
-		rc = key_opt(o, &t);
-	if (rc)
-		return rc;
-	if (o->days) {
-		uint64_t v;
-		if (om_str_to_u64(om_str_c(o->days), 36500, &v) != 0 || v == 0) {
-			om_cli_error("--days is a number of days from 1 to 36500, not '%s'",
-			             o->days);
-			return OM_EXIT_USAGE;
-		}
-		days = (int)v;
-	}
-	if (!fqdn) {
-		/* The server's fqdn from openum.conf (itself defaulting to the
-		 * host name). */
-		struct om_config *cfg = NULL;
-		char why[512];
-		if (om_config_load(cli->config_path, !cli->config_explicit, &cfg, why,
-		                   sizeof(why)) != 0) {
-			om_cli_error("%s (or give --fqdn NAME)", why);
+	for (int i = 0; i < sk_X509_CRL_num(b->crls); i++) {
+		const struct om_cert_crl *c;
+		char when[40];
+		int err = om_cert_store_add_crl(s, sk_X509_CRL_value(b->crls, i), om_now_ms(), &c);
+		if (err) {
+			om_cli_error("could not store the revocation list: %s", strerror(err));
 			return OM_EXIT_FAIL;
 		}
-		snprintf(host, sizeof(host), "%s", cfg->fqdn);
-		om_config_free(cfg);
-		if (!*host) {
-			om_cli_error("no fqdn in %s: give --fqdn NAME", cli->config_path);
-			return OM_EXIT_USAGE;
-		}
-		fqdn = host;
+		if (c->next_update_ms)
+			om_time_format(c->next_update_ms, when, sizeof(when));
+		else
+			snprintf(when, sizeof(when), "none given");
+		fprintf(cli->json ? stderr : stdout,
+		        "revocation list %s of %s: %zu revoked, next update %s\n", c->sha1,
+		        c->issuer, c->nrevoked, when);
 	}
-	rc = open_store(cli, true, &s);
-	if (rc)
-		return rc;
-	int err = om_cert_store_new_selfsigned(s, fqdn, t, days, om_now_ms(), &c);
-	if (err == EINVAL) {
-		om_cli_error(
-		    "'%s' is not a host name: give --fqdn with letters, digits, '-' and '.'", fqdn);
-		om_cert_store_free(s);
-		return OM_EXIT_USAGE;
-	}
-	if (err) {
-		om_cli_error("could not create the certificate: %s", strerror(err));
-		om_cert_store_free(s);
-		return OM_EXIT_FAIL;
-	}
-	struct om_cert_selection sel;
-	rc = current_selection(cli, s, &sel);
-	if (!rc) {
-		if (cli->json) {
-			struct om_buf b;
-			om_buf_init(&b);
-			json_cert(&b, c, &sel, om_now_ms());
-			rc = json_out(&b);
-		} else {
-			printf("created self-signed certificate %s for %s (%s, %d days)\n", c->sha1,
-			       fqdn, c->key_type, days);
-			printf("SHA-256 %s\n", c->sha256);
-			printf("%s\n", sel.chosen == c ? "it is now the certificate the server uses"
-			                               : "not in use: another certificate ranks "
-			                                 "first (see: openum cert select)");
-		}
-		om_cert_selection_free(&sel);
-	}
-	om_cert_store_free(s);
-	return rc ? rc : reload(cli, o);
+	return OM_EXIT_OK;
 }
 
-static int cmd_request(struct om_cli *cli, const struct opts *o)
+/* The revocation policy, said when it matters: a trusted CA without a CRL
+ * here is not checked (docs/modules/tls.md). */
+static void note_cas_without_crl(struct om_cli *cli, const struct om_cert_store *s)
 {
-	struct om_cert_store *s = NULL;
-	enum om_cert_keytype t;
-	char *pem = NULL;
-	size_t len;
-	int rc = only(o, "request", 0, " --fqdn --key --out ");
-	if (!rc)
-		rc = key_opt(o, &t);
-	if (rc)
-		return rc;
-	if (!o->fqdn || !o->out) {
-		om_cli_error("cert request needs --fqdn NAME and --out FILE");
-		return OM_EXIT_USAGE;
+	for (size_t i = 0; i < om_cert_store_count(s, OM_CERT_TRUSTED); i++) {
+		const struct om_cert *t = om_cert_store_at(s, OM_CERT_TRUSTED, i);
+		bool has = false;
+		for (size_t k = 0; k < om_cert_store_crl_count(s) && !has; k++) {
+			const struct om_cert_crl *c = om_cert_store_crl_at(s, k);
+			has = c->signed_by_trusted && !strcmp(c->signer_sha256, t->sha256);
+		}
+		if (!has)
+			fprintf(cli->json ? stderr : stdout,
+			        "note: no revocation list here for %s: the certificates it issues "
+			        "are not checked for revocation (import its CRL to check them)\n",
+			        t->subject);
 	}
-	rc = open_store(cli, true, &s);
-	if (rc)
-		return rc;
-	int err = om_cert_request_new(s, o->fqdn, t, &pem, &len);
-	if (err == EINVAL) {
-		om_cli_error(
-		    "'%s' is not a host name: give --fqdn with letters, digits, '-' and '.'",
-		    o->fqdn);
-		rc = OM_EXIT_USAGE;
-	} else if (err) {
-		om_cli_error("could not create the request: %s", strerror(err));
-		rc = OM_EXIT_FAIL;
-	} else if ((err = om_file_write_atomic(o->out, pem, len, 0644)) != 0) {
-		om_cli_error("cannot write %s: %s", o->out, strerror(err));
-		rc = OM_EXIT_FAIL;
-	} else if (cli->json) {
-		printf("{\"ok\":true,\"out\":");
-		struct om_buf b;
-		om_buf_init(&b);
-		om_buf_json_str(&b, o->out);
-		printf("%s}\n", om_buf_cstr(&b) ? om_buf_cstr(&b) : "null");
-		om_buf_free(&b);
-	} else {
-		printf("wrote the certificate request for %s to %s; its key stays in the store.\n"
-		       "Have your CA sign it, then: openum cert import ISSUED-FILE\n",
-		       o->fqdn, o->out);
-	}
-	om_free(pem);
-	om_cert_store_free(s);
-	return rc;
 }
 
 /* ===================== import ===================== */
@@ -657,28 +915,30 @@ static int import_trusted(struct om_cli *cli, const struct opts *o, struct om_ce
                           struct om_cert_bundle *b)
 {
 	int n = sk_X509_num(b->certs), nc = sk_X509_CRL_num(b->crls);
-	char sha[65];
+	FILE *out = cli->json ? stderr : stdout;
 	for (int i = 0; i < n; i++) {
 		X509 *x = sk_X509_value(b->certs, i);
 		unsigned char md[32];
 		unsigned int mdlen = 0;
-		char line[512];
+		char line[512], sha[65];
 		X509_NAME_oneline(X509_get_subject_name(x), line, sizeof(line));
 		X509_digest(x, EVP_sha256(), md, &mdlen);
 		for (unsigned j = 0; j < mdlen; j++)
 			sprintf(sha + 2 * j, "%02x", md[j]);
-		fprintf(cli->json ? stderr : stdout, "%s %s\n  subject  %s\n  SHA-256  %s\n",
+		fprintf(out, "%s %s\n  subject  %s\n  SHA-256  %s\n",
 		        o->yes ? "trusting" : "would trust", "certificate", line, sha);
 	}
 	if (nc)
-		fprintf(cli->json ? stderr : stdout, "%s %d revocation list(s)\n",
-		        o->yes ? "adding" : "would add", nc);
+		fprintf(out, "%s %d revocation list(s)\n", o->yes ? "adding" : "would add", nc);
 	if (!o->yes) {
 		om_cli_error("nothing imported: check the subject and SHA-256 above with the "
 		             "issuer, then re-run with --yes to trust %s",
-		             n == 1 ? "it" : "them");
+		             n + nc == 1 ? "it" : "them");
 		return OM_EXIT_FAIL;
 	}
+	int rc = check_crls(s, b, b->certs, o->pos[0]);
+	if (rc)
+		return rc;
 	for (int i = 0; i < n; i++) {
 		const struct om_cert *c;
 		int err = om_cert_store_add(s, OM_CERT_TRUSTED, sk_X509_value(b->certs, i), NULL,
@@ -688,42 +948,60 @@ static int import_trusted(struct om_cli *cli, const struct opts *o, struct om_ce
 			return OM_EXIT_FAIL;
 		}
 	}
-	for (int i = 0; i < nc; i++) {
-		int err = om_cert_store_add_crl(s, sk_X509_CRL_value(b->crls, i), sha);
-		if (err) {
-			om_cli_error("could not store the revocation list: %s", strerror(err));
-			return OM_EXIT_FAIL;
-		}
-	}
+	rc = store_crls(cli, s, b);
+	if (rc)
+		return rc;
 	if (cli->json)
 		printf("{\"ok\":true,\"trusted\":%d,\"crls\":%d}\n", n, nc);
 	else
 		printf("trusted %d certificate(s), %d revocation list(s)\n", n, nc);
+	note_cas_without_crl(cli, s);
 	return OM_EXIT_OK;
+}
+
+/* After a personal import: whether the server can use it, and why not. */
+static void import_verdict(struct om_cli *cli, const struct om_cert *c,
+                           const struct om_cert_selection *sel)
+{
+	const struct om_cert_cand *cd = om_cert_selection_find(sel, c);
+	FILE *out = cli->json ? stderr : stdout;
+	if (!cd)
+		return;
+	const char *why = unusable(cd);
+	if (why)
+		fprintf(out, "warning: the server cannot use it: %s%s%s\n", why,
+		        cd->detail[0] ? ": " : "", cd->detail);
+	else if (cd->detail[0])
+		fprintf(out, "note: %s\n", cd->detail);
+	if (!why)
+		fprintf(out, "%s\n",
+		        sel->chosen == c
+		            ? "it is now the certificate the server uses"
+		            : "valid; another certificate ranks first (see: openum cert "
+		              "select)");
 }
 
 static int import_personal(struct om_cli *cli, const struct opts *o, struct om_cert_store *s,
                            struct om_cert_bundle *b)
 {
 	const struct om_cert *c;
-	bool matched;
-	char sha[65];
+	struct om_cert_import_report rep;
 	int nc = sk_X509_CRL_num(b->crls);
-	for (int i = 0; i < nc; i++) {
-		int err = om_cert_store_add_crl(s, sk_X509_CRL_value(b->crls, i), sha);
-		if (err) {
-			om_cli_error("could not store the revocation list: %s", strerror(err));
-			return OM_EXIT_FAIL;
-		}
-	}
+	int rc = check_crls(s, b, NULL, o->pos[0]);
+	if (rc)
+		return rc;
 	if (sk_X509_num(b->certs) == 0) {
+		rc = store_crls(cli, s, b);
+		if (rc)
+			return rc;
 		if (cli->json)
 			printf("{\"ok\":true,\"crls\":%d}\n", nc);
 		else
 			printf("added %d revocation list(s)\n", nc);
 		return OM_EXIT_OK;
 	}
-	int err = om_cert_import_personal(s, b, &c, &matched);
+	pin_full(s);
+	int err = om_cert_import_personal(s, b, &c, &rep);
 	if (err == EKEYREJECTED) {
 		om_cli_error("the private key in the file belongs to none of its certificates: "
 		             "nothing imported");
@@ -734,31 +1012,62 @@ static int import_personal(struct om_cli *cli, const struct opts *o, struct om_c
 		             "To trust them: openum cert import FILE --trusted");
 		return OM_EXIT_FAIL;
 	}
+	if (err == ENOTSUP) {
+		om_cli_error(
+		    "the file holds a CA certificate (basicConstraints CA:TRUE or keyUsage "
+		    "keyCertSign) with its private key: nothing imported. A CA's private "
+		    "key does not belong on a UM server: keep it on the CA, import this "
+		    "server's own certificate and key, and the CA certificate alone with "
+		    "--trusted. (A self-signed certificate made with `openssl req -x509` is "
+		    "a CA certificate unless given -addext basicConstraints=CA:FALSE; "
+		    "`openum cert new-selfsigned` makes a proper one.)");
+		return OM_EXIT_FAIL;
+	}
 	if (err) {
 		om_cli_error("could not store the certificate: %s", strerror(err));
 		return OM_EXIT_FAIL;
 	}
-	if (cli->json) {
-		struct om_cert_selection sel;
-		if (current_selection(cli, s, &sel) == 0) {
-			struct om_buf jb;
-			om_buf_init(&jb);
-			json_cert(&jb, c, &sel, om_now_ms());
-			om_cert_selection_free(&sel);
-			return json_out(&jb);
-		}
-		return OM_EXIT_FAIL;
-	}
-	printf("imported %s into the personal store\n  subject  %s\n  SHA-256  %s\n", c->sha1,
-	       c->subject, c->sha256);
-	if (matched)
-		printf("matched to the key of the request made here\n");
+	rc = store_crls(cli, s, b);
+	if (rc)
+		return rc;
+	struct om_cert_selection sel;
+	rc = current_selection(cli, s, &sel);
+	if (rc)
+		return rc;
+	FILE *out = cli->json ? stderr : stdout;
+	if (!cli->json)
+		printf("imported %s into the personal store\n  subject  %s\n  SHA-256  %s\n",
+		       c->sha1, c->subject, c->sha256);
+	if (rep.matched_request)
+		fprintf(out, "matched to the key of the request made here\n");
+	else if (rep.matched_stored)
+		fprintf(out, "paired with the private key already stored for the same public key "
+		             "(a certificate re-issued for it)\n");
 	else if (c->key)
-		printf("with its private key%s\n", b->legacy ? " (legacy PKCS#12 encryption)" : "");
+		fprintf(out, "with its private key%s\n",
+		        b->legacy ? " (legacy PKCS#12 encryption)" : "");
 	else
-		printf("no private key: the server cannot use it until its key is imported "
-		       "(a PKCS#12 file, or the certificate issued for `openum cert request`)\n");
-	return OM_EXIT_OK;
+		fprintf(out, "no private key: the server cannot use it until its key is imported "
+		             "(a PKCS#12 file, or the certificate issued for `openum cert "
+		             "request`)\n");
+	if (rep.nchain)
+		fprintf(out, "chain: %d certificate(s) stored in issuer order\n", rep.nchain);
+	else if (rep.kept_chain)
+		fprintf(out, "no chain in the file: the chain stored before is kept\n");
+	for (int i = 0; i < rep.ndropped && i < 4; i++)
+		fprintf(out, "note: dropped %s: not in this certificate's chain\n", rep.dropped[i]);
+	if (rep.ndropped > 4)
+		fprintf(out, "note: dropped %d more certificates not in its chain\n",
+		        rep.ndropped - 4);
+	import_verdict(cli, c, &sel);
+	if (cli->json) {
+		struct om_buf jb;
+		om_buf_init(&jb);
+		json_cert(&jb, s, c, &sel, om_now_ms());
+		rc = json_out(&jb);
+	}
+	om_cert_selection_free(&sel);
+	return rc;
 }
 
 static int cmd_import(struct om_cli *cli, const struct opts *o)
@@ -785,9 +1094,9 @@ static int cmd_import(struct om_cli *cli, const struct opts *o)
 	rc = open_store(cli, true, &s);
 	if (rc)
 		goto out;
-	int err = om_file_read(o->pos[0], 16 << 20, &data, &len);
+	int err = om_file_read(o->pos[0], OM_CERT_FILE_MAX, &data, &len);
 	if (err) {
-		om_cli_error("cannot read %s: %s", o->pos[0], strerror(err));
+		om_cli_error("cannot read %s: it %s", o->pos[0], om_file_strerror(err));
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}
@@ -804,6 +1113,13 @@ static int cmd_import(struct om_cli *cli, const struct opts *o)
 		om_cli_error("cannot decrypt %s: %s", o->pos[0],
 		             o->password_file ? "wrong password"
 		                              : "it is protected: give --password-file F");
+		rc = OM_EXIT_FAIL;
+		goto out;
+	}
+	if (err == EBADMSG) {
+		om_cli_error("the private key in %s is corrupt (it is not encrypted, and it cannot "
+		             "be read): nothing imported",
+		             o->pos[0]);
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}
@@ -845,6 +1161,146 @@ out:
 	return rc;
 }
 
+/* The host-name rules every name openum takes follows (core/fqdn.h). */
+static int fqdn_ok(const char *fqdn, const char *what)
+{
+	char why[160];
+	if (om_fqdn_check(fqdn, OM_FQDN_MULTI_LABEL, why, sizeof(why)) == 0)
+		return OM_EXIT_OK;
+	om_cli_error("%s '%s' is not a fully qualified host name: %s", what, fqdn, why);
+	return OM_EXIT_USAGE;
+}
+
+static int key_opt(const struct opts *o, enum om_cert_keytype *t)
+{
+	*t = OM_CERT_KEY_EC;
+	if (o->key && om_cert_keytype_parse(o->key, t) != 0) {
+		om_cli_error("--key is ec, rsa2048 or rsa3072, not '%s'", o->key);
+		return OM_EXIT_USAGE;
+	}
+	return OM_EXIT_OK;
+}
+
+static int cmd_new_selfsigned(struct om_cli *cli, const struct opts *o)
+{
+	struct om_cert_store *s = NULL;
+	const struct om_cert *c;
+	enum om_cert_keytype t;
+	int days = OM_CERT_DEFAULT_DAYS;
+	char host[256];
+	const char *fqdn = o->fqdn;
+	int rc = only(o, "new-selfsigned", 0, " --fqdn --key --days --no-reload ");
+	if (!rc)
+		rc = key_opt(o, &t);
+	if (rc)
+		return rc;
+	if (o->days) {
+		uint64_t v;
+		if (om_str_to_u64(om_str_c(o->days), 36500, &v) != 0 || v == 0) {
+			om_cli_error("--days is a number of days from 1 to 36500, not '%s'",
+			             o->days);
+			return OM_EXIT_USAGE;
+		}
+		days = (int)v;
+	}
+	rc = o->fqdn ? fqdn_ok(fqdn, "--fqdn") : OM_EXIT_OK;
+	if (!rc)
+		rc = open_store(cli, true, &s);
+	if (rc)
+		return rc;
+	if (!fqdn) {
+		/* The server's FQDN: `server set --fqdn`, else openum.conf's
+		 * (itself the host name by default). */
+		rc = server_fqdn(cli, host, sizeof(host));
+		if (rc) {
+			om_cert_store_free(s);
+			return rc;
+		}
+		fqdn = host;
+	}
+	int err = om_cert_store_new_selfsigned(s, fqdn, t, days, om_now_ms(), &c);
+	if (err == EINVAL) {
+		om_cli_error(
+		    "'%s' is not a host name: give --fqdn with letters, digits, '-' and '.'", fqdn);
+		om_cert_store_free(s);
+		return OM_EXIT_USAGE;
+	}
+	if (err) {
+		om_cli_error("could not create the certificate: %s", strerror(err));
+		om_cert_store_free(s);
+		return OM_EXIT_FAIL;
+	}
+	struct om_cert_selection sel;
+	rc = current_selection(cli, s, &sel);
+	if (!rc) {
+		if (cli->json) {
+			struct om_buf b;
+			om_buf_init(&b);
+			json_cert(&b, s, c, &sel, om_now_ms());
+			rc = json_out(&b);
+		} else {
+			printf("created self-signed certificate %s for %s (%s, %d days)\n", c->sha1,
+			       fqdn, c->key_type, days);
+			printf("SHA-256 %s\n", c->sha256);
+			import_verdict(cli, c, &sel);
+		}
+		om_cert_selection_free(&sel);
+	}
+	om_cert_store_free(s);
+	return rc ? rc : reload(cli, o);
+}
+
+static int cmd_request(struct om_cli *cli, const struct opts *o)
+{
+	struct om_cert_store *s = NULL;
+	enum om_cert_keytype t;
+	char *pem = NULL;
+	size_t len;
+	int rc = only(o, "request", 0, " --fqdn --key --out --force ");
+	if (!rc)
+		rc = key_opt(o, &t);
+	if (rc)
+		return rc;
+	if (!o->fqdn || !o->out) {
+		om_cli_error("cert request needs --fqdn NAME and --out FILE");
+		return OM_EXIT_USAGE;
+	}
+	rc = fqdn_ok(o->fqdn, "--fqdn");
+	if (!rc)
+		rc = out_path_ok(o);
+	if (!rc)
+		rc = open_store(cli, true, &s);
+	if (rc)
+		return rc;
+	int err = om_cert_request_new(s, o->fqdn, t, &pem, &len);
+	if (err == EINVAL) {
+		om_cli_error(
+		    "'%s' is not a host name: give --fqdn with letters, digits, '-' and '.'",
+		    o->fqdn);
+		rc = OM_EXIT_USAGE;
+	} else if (err) {
+		om_cli_error("could not create the request: %s", strerror(err));
+		rc = OM_EXIT_FAIL;
+	} else if ((err = om_file_write_new(o->out, pem, len, 0644, o->force)) != 0) {
+		om_cli_error("cannot write %s: it %s", o->out, om_file_strerror(err));
+		rc = OM_EXIT_FAIL;
+	} else if (cli->json) {
+		printf("{\"ok\":true,\"out\":");
+		struct om_buf b;
+		om_buf_init(&b);
+		om_buf_json_str(&b, o->out);
+		printf("%s}\n", om_buf_cstr(&b) ? om_buf_cstr(&b) : "null");
+		om_buf_free(&b);
+	} else {
+		printf("wrote the certificate request for %s to %s; its key stays in the store.\n"
+		       "Have your CA sign it, then: openum cert import ISSUED-FILE\n",
+		       o->fqdn, o->out);
+	}
+	om_free(pem);
+	om_cert_store_free(s);
+	return rc;
+}
+
 /* ===================== export ===================== */
 
 static int cmd_export(struct om_cli *cli, const struct opts *o)
@@ -855,7 +1311,8 @@ static int cmd_export(struct om_cli *cli, const struct opts *o)
 	char pw[1024];
 	char *data = NULL;
 	size_t len = 0;
-	int rc = only(o, "export", 1, " --out --format --with-key --password-file --legacy ");
+	int rc =
+	    only(o, "export", 1, " --out --format --with-key --password-file --legacy --force ");
 	if (rc)
 		return rc;
 	if (o->npos != 1 || !o->out) {
@@ -884,7 +1341,9 @@ static int cmd_export(struct om_cli *cli, const struct opts *o)
 		om_cli_error("--password-file protects the key: it goes with --with-key");
 		return OM_EXIT_USAGE;
 	}
-	rc = read_password(o->password_file, pw, sizeof(pw));
+	rc = out_path_ok(o);
+	if (!rc)
+		rc = read_password(o->password_file, pw, sizeof(pw));
 	if (rc)
 		return rc;
 	rc = open_store(cli, false, &s);
@@ -905,9 +1364,9 @@ static int cmd_export(struct om_cli *cli, const struct opts *o)
 		goto out;
 	}
 	/* A file with a key is readable by its owner only. */
-	err = om_file_write_atomic(o->out, data, len, o->with_key ? 0600 : 0644);
+	err = om_file_write_new(o->out, data, len, o->with_key ? 0600 : 0644, o->force);
 	if (err) {
-		om_cli_error("cannot write %s: %s", o->out, strerror(err));
+		om_cli_error("cannot write %s: it %s", o->out, om_file_strerror(err));
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}
@@ -933,13 +1392,47 @@ out:
 
 /* ===================== remove ===================== */
 
+static int remove_crl(struct om_cli *cli, const struct opts *o, struct om_cert_store *s,
+                      const struct om_cert_crl *c)
+{
+	char sha1[41], issuer[512];
+	snprintf(sha1, sizeof(sha1), "%s", c->sha1);
+	snprintf(issuer, sizeof(issuer), "%s", c->issuer);
+	int err = om_cert_store_remove_crl(s, c);
+	if (err) {
+		om_cli_error("could not remove the revocation list %s: %s", sha1, strerror(err));
+		return OM_EXIT_FAIL;
+	}
+	if (cli->json)
+		printf("{\"ok\":true,\"removed\":\"%s\",\"kind\":\"crl\"}\n", sha1);
+	else
+		printf("removed the revocation list %s of %s\n", sha1, issuer);
+	return reload(cli, o);
+}
+
+static int remove_request(struct om_cli *cli, const struct om_cert_request *r)
+{
+	int err = om_cert_request_remove(cli->data_dir, r->id);
+	if (err) {
+		om_cli_error("could not remove the request %s: %s", r->id, strerror(err));
+		return OM_EXIT_FAIL;
+	}
+	if (cli->json)
+		printf("{\"ok\":true,\"removed\":\"%s\",\"kind\":\"request\"}\n", r->id);
+	else
+		printf("removed the pending request %s (%s) and its key\n", r->id,
+		       r->subject[0] ? r->subject : "?");
+	return OM_EXIT_OK;
+}
+
 static int cmd_remove(struct om_cli *cli, const struct opts *o)
 {
 	struct om_cert_store *s = NULL;
 	struct om_cert_selection sel = { 0 };
-	const struct om_cert *c;
-	const struct om_cert *pc = NULL;
-	char sha1[41];
+	struct target t = { 0 };
+	const struct om_cert *c, *pc = NULL;
+	char sha1[41], subject[512];
+	int ncrl = 0;
 	int rc = only(o, "remove", 1, " --force --no-reload ");
 	if (rc)
 		return rc;
@@ -949,12 +1442,24 @@ static int cmd_remove(struct om_cli *cli, const struct opts *o)
 	}
 	rc = open_store(cli, true, &s);
 	if (!rc)
-		rc = find(s, o->pos[0], &c);
-	if (!rc)
-		rc = current_selection(cli, s, &sel);
+		rc = resolve(cli, s, o->pos[0], &t);
+	if (rc)
+		goto out;
+	if (t.crl) {
+		rc = remove_crl(cli, o, s, t.crl);
+		goto out;
+	}
+	if (t.is_req) {
+		rc = remove_request(cli, &t.reqs[t.req]);
+		goto out;
+	}
+	c = t.cert;
+	rc = current_selection(cli, s, &sel);
 	if (rc)
 		goto out;
 	snprintf(sha1, sizeof(sha1), "%s", c->sha1);
+	snprintf(subject, sizeof(subject), "%s", c->subject);
+	bool was_trusted = c->where == OM_CERT_TRUSTED;
 	bool pinned = sel.pinned && om_cert_store_find_personal(s, sel.pin, &pc) == 0 && pc == c;
 	bool in_use = c->where == OM_CERT_PERSONAL && (sel.chosen == c || pinned);
 	if (in_use && !o->force) {
@@ -977,6 +1482,13 @@ static int cmd_remove(struct om_cli *cli, const struct opts *o)
 			goto out;
 		}
 	}
+	/* A trusted CA's CRLs go with it: nothing could believe them now. */
+	for (size_t i = om_cert_store_crl_count(s); was_trusted && i-- > 0;) {
+		const struct om_cert_crl *crl = om_cert_store_crl_at(s, i);
+		if (crl->signed_by_trusted && !strcmp(crl->signer_sha256, c->sha256) &&
+		    om_cert_store_remove_crl(s, crl) == 0)
+			ncrl++;
+	}
 	int err = om_cert_store_remove(s, c);
 	if (err) {
 		om_cli_error("could not remove %s: %s", sha1, strerror(err));
@@ -984,16 +1496,23 @@ static int cmd_remove(struct om_cli *cli, const struct opts *o)
 		goto out;
 	}
 	if (cli->json)
-		printf("{\"ok\":true,\"removed\":\"%s\",\"was_in_use\":%s,\"unpinned\":%s}\n", sha1,
-		       in_use ? "true" : "false", pinned ? "true" : "false");
+		printf("{\"ok\":true,\"removed\":\"%s\",\"kind\":\"%s\",\"was_in_use\":%s,"
+		       "\"unpinned\":%s,\"crls_removed\":%d}\n",
+		       sha1, was_trusted ? "trusted" : "personal", in_use ? "true" : "false",
+		       pinned ? "true" : "false", ncrl);
 	else
-		printf("removed %s%s\n", sha1,
+		printf("removed %s %s (%s)%s%s\n", was_trusted ? "trusted" : "personal", sha1,
+		       subject,
 		       pinned   ? "; it was pinned: the pin is now auto"
-		       : in_use ? " (was in use)"
-		                : "");
-	if (in_use)
+		       : in_use ? "; it was in use"
+		                : "",
+		       ncrl ? "; its revocation list(s) removed too" : "");
+	/* A trusted CA removed takes effect like one added: its gateways are
+	 * refused at once (and open connections re-checked). */
+	if (in_use || was_trusted)
 		rc = reload(cli, o);
 out:
+	om_free(t.reqs);
 	om_cert_selection_free(&sel);
 	om_cert_store_free(s);
 	return rc;
@@ -1021,19 +1540,32 @@ static int cmd_select(struct om_cli *cli, const struct opts *o)
 			om_buf_printf(&b, "\"%s\"", sel.chosen->sha1);
 		else
 			om_buf_adds(&b, "null");
+		om_buf_printf(&b, ",\"fqdn\":\"%s\",\"wrong_name\":%s", sel.fqdn,
+		              sel.wrong_name ? "true" : "false");
 		om_buf_printf(&b, ",\"pinned\":%s", sel.pinned ? "true" : "false");
 		if (sel.pinned)
 			om_buf_printf(&b, ",\"pin\":\"%s\",\"pin_valid\":%s", sel.pin,
 			              sel.pin_found && sel.pin_verdict == OM_CERT_CHOSEN ? "true"
 			                                                                 : "false");
+		if (sel.cand) {
+			om_buf_adds(&b, ",\"sends\":");
+			json_chain(&b, sel.cand->chain);
+		}
 		om_buf_adds(&b, ",\"candidates\":[");
 		for (size_t i = 0; i < sel.ncands; i++) {
-			const struct om_cert *c = sel.cands[i].cert;
+			const struct om_cert_cand *cd = &sel.cands[i];
+			const struct om_cert *c = cd->cert;
+			char why[160] = "";
+			if (cd->verdict == OM_CERT_RANKED_LOWER && sel.chosen)
+				om_cert_rank_why(c, sel.chosen, why, sizeof(why));
 			om_buf_printf(
 			    &b, "%s{\"sha1\":\"%s\",\"kind\":\"%s\",\"verdict\":", i ? "," : "",
 			    c->sha1, c->self_signed ? "self-signed" : "ca-issued");
-			om_buf_json_str(&b, om_cert_verdict_str(sel.cands[i].verdict));
-			om_buf_printf(&b, ",\"days_left\":%lld}", days_left(c, now));
+			om_buf_json_str(&b, om_cert_verdict_str(cd->verdict));
+			om_buf_adds(&b, ",\"detail\":");
+			om_buf_json_str(&b, why[0] ? why : cd->detail);
+			om_buf_printf(&b, ",\"rank\":%zu,\"days_left\":%lld}", i + 1,
+			              days_left(c, now));
 		}
 		om_buf_adds(&b, "]}");
 		rc = json_out(&b);
@@ -1042,7 +1574,20 @@ static int cmd_select(struct om_cli *cli, const struct opts *o)
 			const struct om_cert *c = sel.chosen;
 			printf("chosen %s  %s, %s, %lld days left%s\n", c->sha1, c->subject,
 			       c->self_signed ? "self-signed" : "CA-issued", days_left(c, now),
-			       sel.pinned ? ", pinned" : "");
+			       sel.pinned && !sel.pin_ambiguous ? ", pinned" : "");
+			for (int i = 0;
+			     sel.cand && sel.cand->chain && i < sk_X509_num(sel.cand->chain); i++) {
+				char line[512];
+				subject_of(sk_X509_value(sel.cand->chain, i), line, sizeof(line));
+				printf("  sends  %s\n", line);
+			}
+			if (sel.cand && sel.cand->completed)
+				printf("  note: %s\n", sel.cand->detail);
+			if (sel.wrong_name)
+				printf(
+				    "  ERROR: its SAN lacks this server's FQDN %s: chosen only because "
+				    "no valid certificate carries it (event 1128)\n",
+				    sel.fqdn);
 			if (c->self_signed)
 				printf("  note: self-signed: every gateway must have it in its "
 				       "trusted root store\n");
@@ -1050,32 +1595,33 @@ static int cmd_select(struct om_cli *cli, const struct opts *o)
 				printf("  note: lacks clientAuth: gateways that check it refuse "
 				       "our outgoing connections\n");
 		}
-		if (sel.pinned && (!sel.pin_found || sel.pin_verdict != OM_CERT_CHOSEN))
+		if (sel.pinned &&
+		    (!sel.pin_found || sel.pin_ambiguous || sel.pin_verdict != OM_CERT_CHOSEN))
 			printf("ERROR pinned certificate %s %s%s (the server raises event %d; fix: "
 			       "openum server set --certificate THUMBPRINT|auto)\n",
 			       sel.pin,
-			       sel.pin_found       ? "is not valid: "
-			       : sel.pin_ambiguous ? "matches several certificates"
-			                           : "is not in the personal store",
-			       sel.pin_found ? om_cert_verdict_str(sel.pin_verdict) : "",
+			       sel.pin_ambiguous
+			           ? "matches several certificates: the automatic order "
+			             "decides"
+			       : sel.pin_found ? "is not valid: "
+			                       : "is not in the personal store",
+			       sel.pin_found && !sel.pin_ambiguous
+			           ? om_cert_verdict_str(sel.pin_verdict)
+			           : "",
 			       OM_CERT_EV_PIN_INVALID);
 		for (size_t i = 0; i < sel.ncands; i++) {
-			const struct om_cert *c = sel.cands[i].cert;
+			const struct om_cert_cand *cd = &sel.cands[i];
+			const struct om_cert *c = cd->cert;
 			if (c == sel.chosen)
 				continue;
-			const char *why = om_cert_verdict_str(sel.cands[i].verdict);
-			char more[96] = "";
-			if (sel.cands[i].verdict == OM_CERT_RANKED_LOWER && sel.chosen) {
-				if (c->self_signed && !sel.chosen->self_signed)
-					snprintf(more, sizeof(more),
-					         ": self-signed, the chosen one "
-					         "is CA-issued");
-				else
-					snprintf(more, sizeof(more), ": expires earlier");
-			}
-			printf("lost   %s  %s, %s, %lld days left: %s%s\n", c->sha1, c->subject,
-			       c->self_signed ? "self-signed" : "CA-issued", days_left(c, now), why,
-			       more);
+			char more[600] = "";
+			if (cd->verdict == OM_CERT_RANKED_LOWER && sel.chosen)
+				om_cert_rank_why(c, sel.chosen, more, sizeof(more));
+			else if (cd->detail[0])
+				snprintf(more, sizeof(more), "%s", cd->detail);
+			printf("lost   %s  %s, %s, %lld days left: %s%s%s\n", c->sha1, c->subject,
+			       c->self_signed ? "self-signed" : "CA-issued", days_left(c, now),
+			       om_cert_verdict_str(cd->verdict), more[0] ? ": " : "", more);
 		}
 		if (!sel.chosen && !sel.pinned)
 			printf("no valid certificate: at a secured start the server generates a "

@@ -113,6 +113,19 @@ int om_cmd_status(struct om_cli *cli, int argc, char **argv)
 			if (v[0])
 				printf("%-17s %s\n", keys[i], v);
 		}
+		/* The certificate in use (secured): what gateways are shown. */
+		const char *cert = strstr(reply, "\"certificate\":{");
+		if (cert) {
+			char sha1[64], subj[512], left[32], na[64], kind[32];
+			field(cert, "sha1", sha1, sizeof(sha1));
+			field(cert, "subject", subj, sizeof(subj));
+			field(cert, "days_left", left, sizeof(left));
+			field(cert, "not_after", na, sizeof(na));
+			field(cert, "kind", kind, sizeof(kind));
+			printf("%-17s %s (SHA-1), %s days left (not after %s)\n", "certificate",
+			       sha1, left, na);
+			printf("%-17s %s, %s\n", "cert subject", subj, kind);
+		}
 	}
 	om_free(reply);
 	return OM_EXIT_OK;

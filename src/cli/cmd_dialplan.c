@@ -199,7 +199,8 @@ int dc_done(struct om_cli *cli, const char *what, bool dry, bool no_reload, stru
 
 static const char usage[] =
     "usage: openum dialplan new NAME --digits N [--security MODE] [--pilot NUMBER]\n"
-    "                           [--max-message S] [--max-greeting S] [--dry-run] [--no-reload]\n"
+    "                           [--max-message S] [--max-greeting S] [--rtp-symmetric yes|no]\n"
+    "                           [--dry-run] [--no-reload]\n"
     "       openum dialplan set NAME [--digits N] [--security MODE] [--pilot NUMBER|none] ...\n"
     "       openum dialplan show NAME\n"
     "       openum dialplan list\n"
@@ -209,8 +210,11 @@ static const char usage[] =
     "security mode: unsecured (default), sipsecured (TLS signalling, RTP)\n"
     "or secured (TLS and SRTP). Gateways of sipsecured and secured plans must use\n"
     "TLS on port 5061 with a TLS name. A plan still used by gateways, mailboxes or\n"
-    "this server cannot be removed. All commands take --json; changes ask a\n"
-    "running server to reload unless --no-reload.\n";
+    "this server cannot be removed. --rtp-symmetric yes lets the RTP port of a\n"
+    "gateway behind NAT move once during a call (plain RTP; the IP address never\n"
+    "moves, and SRTP moves only after a packet authenticated); no (default)\n"
+    "drops media from any port the SDP does not name. All commands take --json;\n"
+    "changes ask a running server to reload unless --no-reload.\n";
 
 static void plan_json(struct om_buf *b, const struct om_dir_dialplan *p)
 {
@@ -219,8 +223,8 @@ static void plan_json(struct om_buf *b, const struct om_dir_dialplan *p)
 	om_buf_printf(b, ",\"digits\":%d", p->digits);
 	dc_json_kv_str(b, "security", om_dir_security_name(p->security), true);
 	dc_json_kv_str(b, "pilot", p->pilot, true);
-	om_buf_printf(b, ",\"max_message_s\":%d,\"max_greeting_s\":%d}", p->max_message_s,
-	              p->max_greeting_s);
+	om_buf_printf(b, ",\"max_message_s\":%d,\"max_greeting_s\":%d,\"rtp_symmetric\":%s}",
+	              p->max_message_s, p->max_greeting_s, p->rtp_symmetric ? "true" : "false");
 }
 
 static void plan_text(const struct om_dir_dialplan *p)
@@ -230,9 +234,11 @@ static void plan_text(const struct om_dir_dialplan *p)
 	       "security:      %s\n"
 	       "pilot:         %s\n"
 	       "max message:   %d s\n"
-	       "max greeting:  %d s\n",
+	       "max greeting:  %d s\n"
+	       "rtp symmetric: %s\n",
 	       p->name, p->digits, om_dir_security_name(p->security),
-	       p->pilot[0] ? p->pilot : "(none)", p->max_message_s, p->max_greeting_s);
+	       p->pilot[0] ? p->pilot : "(none)", p->max_message_s, p->max_greeting_s,
+	       p->rtp_symmetric ? "yes" : "no");
 }
 
 static int print_plan(struct om_cli *cli, const struct om_dir_dialplan *p)
@@ -286,7 +292,7 @@ int om_cmd_dialplan(struct om_cli *cli, int argc, char **argv)
 	struct dc_opt opts[] = {
 		{ "digits", true, NULL, false },       { "security", true, NULL, false },
 		{ "pilot", true, NULL, false },        { "max-message", true, NULL, false },
-		{ "max-greeting", true, NULL, false },
+		{ "max-greeting", true, NULL, false }, { "rtp-symmetric", true, NULL, false },
 	};
 	const size_t nopts = sizeof(opts) / sizeof(opts[0]);
 	struct om_dir_dialplan in, out;
@@ -347,14 +353,22 @@ int om_cmd_dialplan(struct om_cli *cli, int argc, char **argv)
 			return rc;
 		fields |= OM_DP_MAX_GREETING;
 	}
+	if (opts[5].set) {
+		if (om_dir_bool_parse(opts[5].val, &in.rtp_symmetric)) {
+			om_cli_error("invalid --rtp-symmetric '%s': use yes or no", opts[5].val);
+			return OM_EXIT_USAGE;
+		}
+		fields |= OM_DP_RTP_SYMMETRIC;
+	}
 	if (is_new && !(fields & OM_DP_DIGITS)) {
 		om_cli_error(
 		    "a new dial plan needs --digits N (the length of its extensions, 1-20)");
 		return OM_EXIT_USAGE;
 	}
 	if (is_set && !fields) {
-		om_cli_error("nothing to change: give --digits, --security, --pilot, --max-message "
-		             "or --max-greeting");
+		om_cli_error(
+		    "nothing to change: give --digits, --security, --pilot, --max-message, "
+		    "--max-greeting or --rtp-symmetric");
 		return OM_EXIT_USAGE;
 	}
 	if (npos && !om_dir_name_valid(in.name)) {

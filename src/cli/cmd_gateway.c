@@ -1,5 +1,6 @@
 /* cmd_gateway.c — `openum gateway new|set|show|list|remove`: the IP gateways
  * and IP PBXs, openum's trusted devices (R4). */
+#include "core/fqdn.h"
 #include "cli/commands.h"
 #include "cli/dircmd.h"
 
@@ -160,12 +161,12 @@ static int parse_options(struct dc_opt *o, struct om_dir_gateway *in, unsigned *
 		const char *v = o[O_TLS].val;
 		if (!strcmp(v, "none"))
 			v = "";
-		if (*v && !om_dir_fqdn_valid(v)) {
-			om_cli_error(
-			    "invalid --tls-name '%s': give the fully qualified domain name "
-			    "the gateway's certificate carries (no wildcards, no IP "
-			    "address)",
-			    v);
+		char why[160];
+		if (*v && om_fqdn_check(v, OM_FQDN_MULTI_LABEL, why, sizeof(why))) {
+			om_cli_error("invalid --tls-name '%s': %s. Give the fully qualified domain "
+			             "name the gateway's certificate carries (no wildcards, no IP "
+			             "address)",
+			             v, why);
 			return OM_EXIT_USAGE;
 		}
 		snprintf(in->tls_name, sizeof(in->tls_name), "%s", v);

@@ -1,6 +1,7 @@
 /* cmd_server.c — `openum server set|show`: this server's dial plans (R9:
  * any SIPSecured/Secured plan means a secured start), its pinned
  * certificate (R7) and its status (nonewcalls drains). */
+#include "core/fqdn.h"
 #include "cert/cert.h"
 #include "cli/commands.h"
 #include "cli/dircmd.h"
@@ -53,8 +54,11 @@ static void srv_text(const struct om_dir_server *s, size_t nplans, bool sec)
 }
 
 /* A pin must name exactly one personal certificate that has its key: a
- * typo must not leave the server with no certificate at its next start. */
-static int check_pin(struct om_cli *cli, const char *id)
+ * typo must not leave the server with no certificate at its next start.
+ * The prefix given is resolved to the full SHA-1 thumbprint, which is what
+ * is kept: a certificate imported later can never make the pin ambiguous
+ * (issue 18). */
+static int check_pin(struct om_cli *cli, char *id, size_t idlen)
 {
 	struct om_cert_store *cs = NULL;
 	const struct om_cert *c = NULL;
@@ -77,7 +81,11 @@ static int check_pin(struct om_cli *cli, const char *id)
 		om_cli_error("certificate %s has no private key here; it cannot be used by this "
 		             "server",
 		             id);
-	int bad = rc || !c->key;
+	else if (c->is_ca)
+		om_cli_error("certificate %s is a CA certificate: it cannot be this server's", id);
+	int bad = rc || !c->key || c->is_ca;
+	if (!bad)
+		snprintf(id, idlen, "%s", c->sha1);
 	om_cert_store_free(cs);
 	return bad ? OM_EXIT_FAIL : OM_EXIT_OK;
 }
@@ -164,11 +172,11 @@ int om_cmd_server(struct om_cli *cli, int argc, char **argv)
 	}
 	if (opts[O_FQDN].set) {
 		const char *v = opts[O_FQDN].val;
-		if (*v && !om_dir_fqdn_valid(v)) {
-			om_cli_error(
-			    "invalid --fqdn '%s': give this server's fully qualified domain "
-			    "name",
-			    v);
+		char why[160];
+		if (*v && om_fqdn_check(v, OM_FQDN_MULTI_LABEL, why, sizeof(why))) {
+			om_cli_error("invalid --fqdn '%s': %s. Give this server's fully qualified "
+			             "domain name",
+			             v, why);
 			return OM_EXIT_USAGE;
 		}
 		snprintf(in.fqdn, sizeof(in.fqdn), "%s", v);
@@ -182,7 +190,7 @@ int om_cmd_server(struct om_cli *cli, int argc, char **argv)
 	if ((rc = om_cli_store_open(cli, is_set, &db)))
 		return rc;
 	if ((fields & OM_SRV_F_CERT) && in.pinned_certificate[0] &&
-	    (rc = check_pin(cli, in.pinned_certificate)))
+	    (rc = check_pin(cli, in.pinned_certificate, sizeof(in.pinned_certificate))))
 		goto out;
 	rc = is_set ? om_dir_server_set(db, &in, fields, dry ? OM_DIR_DRY_RUN : 0, &out, &e)
 	            : om_dir_server_get(db, &out, &e);

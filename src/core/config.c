@@ -1,5 +1,6 @@
 /* config.c — the openum.conf parser (grammar in config.h). */
 #include "core/config.h"
+#include "core/fqdn.h"
 #include "core/alloc.h"
 #include "core/file.h"
 #include "core/log.h"
@@ -84,7 +85,14 @@ static const char default_text[] =
     "#min_free_mb = 200\n"
     "# A failed delivery stays in the spool and is retried after this many\n"
     "# seconds, then twice as long each time, up to an hour.\n"
-    "#delivery_retry_s = 30\n";
+    "#delivery_retry_s = 30\n"
+    "# A call's media: seconds without RTP, RTCP or comfort noise before the\n"
+    "# call is considered dead (the call flow ends it).\n"
+    "#rtp_timeout = 30\n"
+    "# Recorded audio reaches the disk (write) at least every spool_flush_ms\n"
+    "# and is synced (fdatasync) at least every spool_sync_ms.\n"
+    "#spool_flush_ms = 250\n"
+    "#spool_sync_ms = 5000\n";
 
 const char *om_config_default_text(void)
 {
@@ -132,6 +140,9 @@ int om_config_defaults(struct om_config **out)
 	c->max_handshakes_per_peer = 8;
 	c->tls_handshake_timeout = 5;
 	c->tls_source_check = false;
+	c->rtp_timeout = 30;
+	c->spool_flush_ms = 250;
+	c->spool_sync_ms = 5000;
 	*out = c;
 	return 0;
 }
@@ -323,6 +334,9 @@ enum key_id {
 	K_MAX_HANDSHAKES_PER_PEER,
 	K_TLS_HANDSHAKE_TIMEOUT,
 	K_TLS_SOURCE_CHECK,
+	K_RTP_TIMEOUT,
+	K_SPOOL_FLUSH_MS,
+	K_SPOOL_SYNC_MS,
 	K_COUNT
 };
 
@@ -359,6 +373,9 @@ static const char *const key_names[K_COUNT] = {
 	"max_handshakes_per_peer",
 	"tls_handshake_timeout",
 	"tls_source_check",
+	"rtp_timeout",
+	"spool_flush_ms",
+	"spool_sync_ms",
 };
 
 /* Applies one setting; on error writes the reason (without file:line). */
@@ -366,15 +383,16 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 {
 	unsigned long u;
 	switch (k) {
-	case K_FQDN:
-		if (!valid_hostname(v) || numeric_host(v)) {
-			snprintf(
-			    why, wl,
-			    "fqdn must be a host name like um1.example.com (letters, digits, '-', '.')");
+	case K_FQDN: {
+		/* The rules of every host name openum takes; kept in its
+		 * canonical form (lower case, no root dot). */
+		char r[96];
+		if (om_fqdn_check(v, OM_FQDN_MULTI_LABEL, r, sizeof(r)) != 0) {
+			snprintf(why, wl, "fqdn must be a host name like um1.example.com: %s", r);
 			return EINVAL;
 		}
-		copy_str(c->fqdn, sizeof(c->fqdn), v);
-		return 0;
+		return om_fqdn_norm(v, strlen(v), c->fqdn, sizeof(c->fqdn)) ? EINVAL : 0;
+	}
 	case K_SIP_TCP:
 		return parse_listen_list(v, c->sip_tcp, &c->n_sip_tcp, why, wl);
 	case K_SIP_TLS:
@@ -603,6 +621,30 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 		}
 		c->delivery_retry_s = (unsigned)u;
 		return 0;
+	case K_RTP_TIMEOUT:
+		if (parse_uint(v, 5, 3600, &u)) {
+			snprintf(why, wl, "rtp_timeout must be 5 to 3600 seconds");
+			return EINVAL;
+		}
+		c->rtp_timeout = (unsigned)u;
+		return 0;
+	case K_SPOOL_FLUSH_MS:
+		if (parse_uint(v, 20, 250, &u)) {
+			snprintf(
+			    why, wl,
+			    "spool_flush_ms must be 20 to 250 (audio may wait at most that long "
+			    "before it is written)");
+			return EINVAL;
+		}
+		c->spool_flush_ms = (unsigned)u;
+		return 0;
+	case K_SPOOL_SYNC_MS:
+		if (parse_uint(v, 100, 5000, &u)) {
+			snprintf(why, wl, "spool_sync_ms must be 100 to 5000");
+			return EINVAL;
+		}
+		c->spool_sync_ms = (unsigned)u;
+		return 0;
 	case K_LOG_LEVEL: {
 		enum om_level l;
 		if (om_level_parse(v, &l)) {
@@ -728,6 +770,15 @@ int om_config_value_str(const struct om_config *c, size_t i, char *out, size_t o
 		break;
 	case K_TLS_SOURCE_CHECK:
 		u = c->tls_source_check;
+		break;
+	case K_RTP_TIMEOUT:
+		u = c->rtp_timeout;
+		break;
+	case K_SPOOL_FLUSH_MS:
+		u = c->spool_flush_ms;
+		break;
+	case K_SPOOL_SYNC_MS:
+		u = c->spool_sync_ms;
 		break;
 	default:
 		is_num = false;

@@ -64,6 +64,9 @@ struct om_config {
 	bool keep_spool;           /* keep delivered spools recordings_keep_days (1) or not (0) */
 	unsigned min_free_mb;      /* below this on the spool's file system: no new calls */
 	unsigned delivery_retry_s; /* first retry of a failed delivery; doubles up to 1 h */
+	unsigned rtp_timeout;      /* s without RTP/RTCP/CN before a call's media is dead */
+	unsigned spool_flush_ms;   /* recorded audio reaches write(2) at least this often */
+	unsigned spool_sync_ms;    /* and fdatasync(2) at least this often */
 };
 
 /* max_handshakes in force: the configured value, or (0) a quarter of

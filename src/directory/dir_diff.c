@@ -108,6 +108,8 @@ static void diff_plans(struct diff *d, const struct om_dir_snapshot *a,
 		field_str(d, "pilot", x->pilot, y->pilot);
 		field_int(d, "max message s", x->max_message_s, y->max_message_s);
 		field_int(d, "max greeting s", x->max_greeting_s, y->max_greeting_s);
+		field_str(d, "rtp symmetric", x->rtp_symmetric ? "yes" : "no",
+		          y->rtp_symmetric ? "yes" : "no");
 		fields_emit(d, "dial plan", y->name);
 	}
 	for (size_t i = 0; i < om_dir_snapshot_dialplan_count(b); i++) {

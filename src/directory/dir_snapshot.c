@@ -12,6 +12,7 @@
 #include "directory/dir_private.h"
 
 #include "core/alloc.h"
+#include "core/fqdn.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -48,6 +49,8 @@ struct om_dir_snapshot {
 	size_t naddrs, capaddrs;
 	struct name_ent *names; /* by name, case-insensitive */
 	size_t nnames;
+	struct name_ent *dnames; /* TLS names of disabled gateways, by name */
+	size_t ndnames;
 	struct fqdn_ent *fqdns;
 	size_t nfqdns;
 	struct om_dir_mailbox *mbs; /* by (dialplan_id, extension) */
@@ -125,8 +128,25 @@ static int index_addrs(struct om_dir_snapshot *s, struct om_dir_err *err)
 
 static int check_and_index(struct om_dir_snapshot *s, struct om_dir_err *err)
 {
-	size_t nnames = 0, nfqdns = 0;
+	size_t nnames = 0, nfqdns = 0, ndisabled = 0;
 	int rc;
+	/* The CLI's host-name rules again (a row edited behind openum's back,
+	 * or written by an older version): a name that breaks them never
+	 * reaches a certificate check; the rest in canonical form, as the
+	 * certificate's names are looked up. */
+	for (size_t i = 0; i < s->ngws; i++) {
+		struct om_dir_gateway *g = &s->gws[i];
+		char why[160];
+		if (!g->tls_name[0])
+			continue;
+		if (om_fqdn_check(g->tls_name, OM_FQDN_MULTI_LABEL, why, sizeof(why))) {
+			om_dir_seterr(err, "gateway \"%s\" has an invalid TLS name \"%s\": %s",
+			              g->name, g->tls_name, why);
+			return EPERM;
+		}
+		(void)om_fqdn_norm(g->tls_name, strlen(g->tls_name), g->tls_name,
+		                   sizeof(g->tls_name));
+	}
 	for (size_t i = 0; i < s->ngws; i++) {
 		const struct om_dir_gateway *g = &s->gws[i];
 		const struct om_dir_dialplan *p = om_dir_snapshot_gateway_plan(s, g);
@@ -142,8 +162,10 @@ static int check_and_index(struct om_dir_snapshot *s, struct om_dir_err *err)
 			              g->name, om_dir_security_name(p->security), p->name);
 			return EPERM;
 		}
-		if (!trusted(g))
+		if (!trusted(g)) {
+			ndisabled += g->tls_name[0] != 0;
 			continue;
+		}
 		nnames += g->tls_name[0] != 0;
 		for (size_t a = 0; a < g->nhosts; a++) {
 			if (g->hosts[a].is_ip) {
@@ -158,12 +180,16 @@ static int check_and_index(struct om_dir_snapshot *s, struct om_dir_err *err)
 		return rc;
 	s->names = om_calloc(nnames ? nnames : 1, sizeof(*s->names));
 	s->fqdns = om_calloc(nfqdns ? nfqdns : 1, sizeof(*s->fqdns));
-	if (!s->names || !s->fqdns)
+	s->dnames = om_calloc(ndisabled ? ndisabled : 1, sizeof(*s->dnames));
+	if (!s->names || !s->fqdns || !s->dnames)
 		return ENOMEM;
 	for (size_t i = 0; i < s->ngws; i++) {
 		const struct om_dir_gateway *g = &s->gws[i];
-		if (!trusted(g))
+		if (!trusted(g)) {
+			if (g->tls_name[0])
+				s->dnames[s->ndnames++] = (struct name_ent){ g->tls_name, g };
 			continue;
+		}
 		if (g->tls_name[0])
 			s->names[s->nnames++] = (struct name_ent){ g->tls_name, g };
 		for (size_t a = 0; a < g->nhosts; a++)
@@ -172,6 +198,8 @@ static int check_and_index(struct om_dir_snapshot *s, struct om_dir_err *err)
 	}
 	if (s->nnames)
 		qsort(s->names, s->nnames, sizeof(*s->names), cmp_name);
+	if (s->ndnames)
+		qsort(s->dnames, s->ndnames, sizeof(*s->dnames), cmp_name);
 	for (size_t i = 1; i < s->nnames; i++) {
 		if (strcasecmp(s->names[i - 1].name, s->names[i].name) == 0) {
 			om_dir_seterr(
@@ -289,6 +317,7 @@ void om_dir_snapshot_free(struct om_dir_snapshot *s)
 	om_free(s->gws);
 	om_free(s->addrs);
 	om_free(s->names);
+	om_free(s->dnames);
 	om_free(s->fqdns);
 	om_free(s->mbs);
 	om_free(s);
@@ -374,15 +403,48 @@ const struct om_dir_gateway *om_dir_snapshot_gateway_by_addr(const struct om_dir
 	return e ? e->gw : NULL;
 }
 
+static const struct name_ent *find_name(const struct name_ent *v, size_t n, const char *name)
+{
+	char canon[OM_DIR_HOST_MAX + 1];
+	if (!name || !*name || !n || om_fqdn_norm(name, strlen(name), canon, sizeof(canon)) != 0 ||
+	    !canon[0])
+		return NULL;
+	struct name_ent key = { canon, NULL };
+	return bsearch(&key, v, n, sizeof(*v), cmp_name);
+}
+
 const struct om_dir_gateway *om_dir_snapshot_gateway_by_tls_name(const struct om_dir_snapshot *s,
                                                                  const char *name)
 {
-	struct name_ent key = { name, NULL };
-	const struct name_ent *e;
-	if (!name || !*name || !s->nnames)
-		return NULL;
-	e = bsearch(&key, s->names, s->nnames, sizeof(*s->names), cmp_name);
+	const struct name_ent *e = find_name(s->names, s->nnames, name);
 	return e ? e->gw : NULL;
+}
+
+size_t om_dir_snapshot_match_tls_names(const struct om_dir_snapshot *s, const char *const *names,
+                                       size_t n, const struct om_dir_gateway **gw, bool *disabled)
+{
+	const struct om_dir_gateway *first = NULL;
+	size_t count = 0;
+	*disabled = false;
+	*gw = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct name_ent *e = find_name(s->names, s->nnames, names[i]);
+		if (!e) {
+			*disabled = *disabled || find_name(s->dnames, s->ndnames, names[i]);
+			continue;
+		}
+		/* Several names of one gateway count once (each TLS name
+		 * belongs to one trusted gateway, so a second gateway is a
+		 * second distinct pointer). */
+		if (!first) {
+			first = e->gw;
+			count = 1;
+		} else if (e->gw != first) {
+			count = 2;
+		}
+	}
+	*gw = first;
+	return count;
 }
 
 size_t om_dir_snapshot_fqdn_count(const struct om_dir_snapshot *s)

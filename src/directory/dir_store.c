@@ -7,6 +7,7 @@
  * the CLI so that no caller can bypass them. */
 #include "directory/dir_private.h"
 
+#include "core/fqdn.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/str.h"
@@ -164,7 +165,7 @@ static void rd_end(sqlite3 *h)
 
 /* -------------------------------------------------------------- dial plans */
 
-#define DP_COLS "id, name, digits, security, pilot, max_message_s, max_greeting_s"
+#define DP_COLS "id, name, digits, security, pilot, max_message_s, max_greeting_s, rtp_symmetric"
 
 static void dp_row(sqlite3_stmt *st, struct om_dir_dialplan *p)
 {
@@ -176,6 +177,7 @@ static void dp_row(sqlite3_stmt *st, struct om_dir_dialplan *p)
 	COPY(p->pilot, col(st, 4));
 	p->max_message_s = sqlite3_column_int(st, 5);
 	p->max_greeting_s = sqlite3_column_int(st, 6);
+	p->rtp_symmetric = sqlite3_column_int(st, 7) != 0;
 }
 
 /* By name (when name) or id. 0, ENOENT, EIO. */
@@ -298,6 +300,8 @@ static void dp_apply(struct om_dir_dialplan *p, const struct om_dir_dialplan *in
 		p->max_message_s = in->max_message_s;
 	if (f & OM_DP_MAX_GREETING)
 		p->max_greeting_s = in->max_greeting_s;
+	if (f & OM_DP_RTP_SYMMETRIC)
+		p->rtp_symmetric = in->rtp_symmetric;
 }
 
 static void dp_not_found(const char *name, struct om_dir_err *err)
@@ -371,9 +375,11 @@ int om_dir_dialplan_new(struct om_db *db, const struct om_dir_dialplan *in, unsi
 	}
 	if (run(h,
 	        "INSERT INTO dialplans (name, digits, security, pilot, max_message_s, "
-	        "max_greeting_s, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-	        "titniiii", p.name, (int64_t)p.digits, om_dir_security_name(p.security), p.pilot,
-	        (int64_t)p.max_message_s, (int64_t)p.max_greeting_s, now, now)) {
+	        "max_greeting_s, rtp_symmetric, created_ms, updated_ms) "
+	        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	        "titniiiii", p.name, (int64_t)p.digits, om_dir_security_name(p.security), p.pilot,
+	        (int64_t)p.max_message_s, (int64_t)p.max_greeting_s, (int64_t)p.rtp_symmetric, now,
+	        now)) {
 		rc = db_fail(h, err, "adding the dial plan");
 		goto out;
 	}
@@ -467,9 +473,10 @@ int om_dir_dialplan_set(struct om_db *db, const char *name, const struct om_dir_
 	}
 	if (run(h,
 	        "UPDATE dialplans SET digits = ?, security = ?, pilot = ?, max_message_s = ?, "
-	        "max_greeting_s = ?, updated_ms = ? WHERE id = ?",
-	        "itniiii", (int64_t)p.digits, om_dir_security_name(p.security), p.pilot,
-	        (int64_t)p.max_message_s, (int64_t)p.max_greeting_s, om_now_ms(), p.id)) {
+	        "max_greeting_s = ?, rtp_symmetric = ?, updated_ms = ? WHERE id = ?",
+	        "itniiiii", (int64_t)p.digits, om_dir_security_name(p.security), p.pilot,
+	        (int64_t)p.max_message_s, (int64_t)p.max_greeting_s, (int64_t)p.rtp_symmetric,
+	        om_now_ms(), p.id)) {
 		rc = db_fail(h, err, "changing the dial plan");
 		goto out;
 	}
@@ -680,12 +687,20 @@ static int gw_check_values(struct om_dir_gateway *g, struct om_dir_err *err)
 			}
 		}
 	}
-	if (g->tls_name[0] && !om_dir_fqdn_valid(g->tls_name)) {
-		seterr(err,
-		       "invalid --tls-name \"%s\": give the fully qualified domain name the "
-		       "gateway's certificate carries (no wildcards, no IP address)",
-		       g->tls_name);
-		return EINVAL;
+	if (g->tls_name[0]) {
+		char why[160];
+		if (om_fqdn_check(g->tls_name, OM_FQDN_MULTI_LABEL, why, sizeof(why))) {
+			seterr(err,
+			       "invalid --tls-name \"%s\": %s. Give the fully qualified domain "
+			       "name the gateway's certificate carries (no wildcards, no IP "
+			       "address)",
+			       g->tls_name, why);
+			return EINVAL;
+		}
+		/* Kept and compared in canonical form: pbx.example.test. is
+		 * pbx.example.test (RFC 1034 §3.1), PBX.Example.Test too. */
+		(void)om_fqdn_norm(g->tls_name, strlen(g->tls_name), g->tls_name,
+		                   sizeof(g->tls_name));
 	}
 	if (g->port < 1 || g->port > 65535) {
 		seterr(err, "invalid --port %d: a port is 1-65535", g->port);
@@ -1032,9 +1047,12 @@ int om_dir_server_set(struct om_db *db, const struct om_dir_server *in, unsigned
 	int64_t ids[OM_DIR_PLANS_MAX];
 	size_t nids = 0;
 	int rc;
-	if ((fields & OM_SRV_F_FQDN) && in->fqdn[0] && !om_dir_fqdn_valid(in->fqdn)) {
-		seterr(err, "invalid --fqdn \"%s\": give this server's fully qualified domain name",
-		       in->fqdn);
+	char fqdn_why[160];
+	if ((fields & OM_SRV_F_FQDN) && in->fqdn[0] &&
+	    om_fqdn_check(in->fqdn, OM_FQDN_MULTI_LABEL, fqdn_why, sizeof(fqdn_why))) {
+		seterr(err,
+		       "invalid --fqdn \"%s\": %s. Give this server's fully qualified domain name",
+		       in->fqdn, fqdn_why);
 		return EINVAL;
 	}
 	if ((fields & OM_SRV_F_CERT) && in->pinned_certificate[0] &&
@@ -1056,7 +1074,7 @@ int om_dir_server_set(struct om_db *db, const struct om_dir_server *in, unsigned
 		goto out;
 	}
 	if (fields & OM_SRV_F_FQDN)
-		COPY(s.fqdn, in->fqdn);
+		(void)om_fqdn_norm(in->fqdn, strlen(in->fqdn), s.fqdn, sizeof(s.fqdn));
 	if (fields & OM_SRV_F_CERT)
 		COPY(s.pinned_certificate, in->pinned_certificate);
 	if (fields & OM_SRV_F_STATUS)

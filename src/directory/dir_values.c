@@ -3,6 +3,7 @@
  * RFC 4291 §2.2 IPv6 text), extensions, pilot numbers and e-mail addresses.
  * These checks need no store: the CLI reports a failure as bad usage. */
 #include "directory/directory.h"
+#include "core/fqdn.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -83,37 +84,11 @@ bool om_dir_name_valid(const char *s)
 
 /* fqdn  = label 1*( "." label ) [ "." ]    at most 253 without the final dot
  * label = let-dig [ *61( let-dig / "-" ) let-dig ]
- * The last label is not all digits (so 1.2.3.999 is no name). */
+ * The last label is not all digits (so 1.2.3.999 is no name). The one set
+ * of rules of core/fqdn.h, also used by openum.conf and the certificates. */
 bool om_dir_fqdn_valid(const char *s)
 {
-	size_t n = s ? strlen(s) : 0;
-	size_t labels = 0, len = 0;
-	bool digits_only = true;
-	if (n > 0 && s[n - 1] == '.')
-		n--;
-	if (n == 0 || n > 253)
-		return false;
-	for (size_t i = 0; i <= n; i++) {
-		if (i == n || s[i] == '.') {
-			if (len == 0 || len > 63 || s[i - 1] == '-')
-				return false;
-			labels++;
-			if (i == n && digits_only)
-				return false;
-			len = 0;
-			digits_only = true;
-			continue;
-		}
-		unsigned char c = (unsigned char)s[i];
-		if (!isalnum(c) && c != '-')
-			return false;
-		if (len == 0 && c == '-')
-			return false;
-		if (!isdigit(c))
-			digits_only = false;
-		len++;
-	}
-	return labels >= 2;
+	return om_fqdn_check(s, OM_FQDN_MULTI_LABEL, NULL, 0) == 0;
 }
 
 bool om_dir_extension_valid(const char *s)

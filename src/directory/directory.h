@@ -93,6 +93,10 @@ struct om_dir_dialplan {
 	char pilot[OM_DIR_PILOT_MAX + 1]; /* "" = none */
 	int max_message_s;                /* recording limits */
 	int max_greeting_s;
+	/* Plain RTP from this plan's gateways may come from another port than
+	 * the SDP names (NAT): the media engine then follows the port once
+	 * (never the IP). Off by default (R10: no latching onto strangers). */
+	bool rtp_symmetric;
 };
 
 /* Fields a new/set takes from `in` (the others keep their value/default). */
@@ -102,6 +106,7 @@ enum {
 	OM_DP_PILOT = 1 << 2,
 	OM_DP_MAX_MESSAGE = 1 << 3,
 	OM_DP_MAX_GREETING = 1 << 4,
+	OM_DP_RTP_SYMMETRIC = 1 << 5,
 };
 
 /* new: name from in->name, digits required. out (may be NULL) receives the
@@ -301,10 +306,18 @@ const struct om_dir_dialplan *om_dir_snapshot_gateway_plan(const struct om_dir_s
  * configured, plus resolved FQDN addresses added before publishing. */
 const struct om_dir_gateway *om_dir_snapshot_gateway_by_addr(const struct om_dir_snapshot *s,
                                                              const struct sockaddr *sa);
-/* Trusted gateway whose TLS name is `name` (case-insensitive, exact: no
- * wildcards). */
+/* Trusted gateway whose TLS name is `name` (case-insensitive, a root dot
+ * ignored, exact: no wildcards). A binary search: O(log gateways). */
 const struct om_dir_gateway *om_dir_snapshot_gateway_by_tls_name(const struct om_dir_snapshot *s,
                                                                  const char *name);
+/* The identity rule of mutual TLS (R4, RFC 5922 §7.1) over the names a
+ * peer certificate carries (tls/ extracts them once: om_tls_cert_names):
+ * each is looked up in the index of TLS names, so the cost does not grow
+ * with the number of gateways. Returns 0 (no trusted gateway named), 1
+ * (exactly one: *gw) or 2 (more than one: refuse). *disabled: one of the
+ * names is a disabled gateway's. */
+size_t om_dir_snapshot_match_tls_names(const struct om_dir_snapshot *s, const char *const *names,
+                                       size_t n, const struct om_dir_gateway **gw, bool *disabled);
 
 /* FQDN addresses, for the resolver (c-ares, transport): each (gateway,
  * host) pair whose host is an FQDN. */

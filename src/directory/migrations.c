@@ -116,6 +116,9 @@ const struct om_db_migration om_db_migrations[] = {
 	/* 3: the mailbox owner's recorded name (played in the default greeting
 	 * instead of "the person at extension ..."). */
 	{ 3, "mailboxes: recorded name", "ALTER TABLE mailboxes ADD COLUMN greeting_name TEXT;\n" },
+	{ 4, "dial plans: rtp_symmetric (a NAT'ed gateway's RTP port may move once)",
+	  "ALTER TABLE dialplans ADD COLUMN rtp_symmetric INTEGER NOT NULL DEFAULT 0 "
+	  "CHECK (rtp_symmetric IN (0, 1));\n" },
 };
 
 const int om_db_migrations_count = (int)(sizeof(om_db_migrations) / sizeof(om_db_migrations[0]));

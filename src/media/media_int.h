@@ -15,6 +15,8 @@
 #define OM_MEDIA_MEDIA_INT_H
 
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -39,6 +41,8 @@
 #define MS_DTMF_DEDUP_MS 1000 /* the same digit by another way within: a duplicate */
 #define MS_MAX_PLAY      64
 #define MS_MAX_FRAME     480 /* samples: 60 ms */
+#define MS_RX_BATCH      8   /* datagrams one recvmmsg takes from a socket */
+#define MS_EPOLL_BATCH   256 /* socket events taken per loop turn */
 
 /* ---- counters ---------------------------------------------------------- */
 
@@ -275,10 +279,9 @@ struct om_media_session {
 	/* ---- media thread */
 	struct sess_cfg cfg;
 	struct om_srtp *srx, *stx;
-	uv_udp_t rtp, rtcp;
 	uv_timer_t txt;
 	int handles_open;
-	bool rtp_init, has_rtcp, txt_init, closing, tx_timer_on;
+	bool txt_init, closing, tx_timer_on;
 	bool moved_rtp, moved_rtcp;
 	struct om_media_session *mprev, *mnext; /* the thread's list */
 	int64_t last_rx_ms;
@@ -331,11 +334,19 @@ struct mthread {
 	uv_async_t async;
 	uv_timer_t tick;
 	struct om_mq cmds;
+	int epfd;                        /* edge-triggered set of every socket of the thread */
+	uv_poll_t ep_poll;               /* the loop watches epfd */
+	uv_idle_t idle;                  /* runs the next turn at once while `again` is not empty */
+	uintptr_t again[MS_EPOLL_BATCH]; /* session | rtcp bit: may hold more */
+	unsigned nagain;
 	struct om_media_session *sessions; /* media side list */
 	unsigned nsessions;                /* control side count */
 	bool quitting;
 	int handles_open;
-	uint8_t buf[OM_RTP_MAX_PACKET + 64] __attribute__((aligned(16)));
+	uint8_t rxbuf[MS_RX_BATCH][OM_RTP_MAX_PACKET + 64] __attribute__((aligned(16)));
+	struct mmsghdr mh[MS_RX_BATCH];
+	struct iovec iov[MS_RX_BATCH];
+	struct sockaddr_storage from[MS_RX_BATCH];
 	int16_t pcm[OM_RTP_MAX_PACKET];
 	struct ctrs c; /* thread totals (of live sessions; added at close) */
 	struct evnode done;

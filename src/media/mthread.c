@@ -6,14 +6,25 @@
  *   RFC 3550 §6.2   RTCP every 5 s on average, randomised to ±50 %
  *   RFC 3550 §6.3.7 BYE when the session ends
  *
- * Received datagrams go into one per-thread buffer (libuv's alloc callback
- * hands it out; each datagram is handled before the next is read), so the
- * packet path allocates nothing. Sends are uv_udp_try_send: never queued,
- * never blocking; a full socket buffer drops the packet and counts it. */
+ * Sockets: the thread keeps its own edge-triggered epoll set of every RTP
+ * and RTCP socket, itself watched by the loop (one uv_poll_t on the epoll
+ * fd). A ready socket is read with one recvmmsg (up to MS_RX_BATCH
+ * datagrams, MSG_DONTWAIT): fewer than asked for means the queue is empty,
+ * so there is neither a second read that ends in EAGAIN nor the
+ * re-check a level-triggered poll makes of every ready socket on each turn
+ * (together about a quarter of the receive cost at thousands of streams).
+ * A socket that filled a whole batch is read again on the next turn, so a
+ * flood on one socket cannot starve the others. Datagrams land in the
+ * thread's buffers: the packet path allocates nothing. Sends are sendto
+ * with MSG_DONTWAIT: never queued, never blocking; a full socket buffer
+ * drops the packet and counts it. */
 #include <errno.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
@@ -39,40 +50,102 @@ static int64_t rtcp_interval(void)
 
 /* ---------------------------------------------------------------- sockets */
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Reads what one socket has, up to a batch; true when the batch was full
+ * (the socket may hold more). */
+static bool sock_read(struct mthread *t, struct om_media_session *s, bool rtcp)
 {
-	(void)suggested;
-	struct om_media_session *s = h->data;
-	buf->base = (char *)s->t->buf;
-	buf->len = sizeof(s->t->buf);
+	struct mmsghdr *mh = t->mh;
+	for (int i = 0; i < MS_RX_BATCH; i++) {
+		t->iov[i].iov_base = t->rxbuf[i];
+		t->iov[i].iov_len = OM_RTP_MAX_PACKET;
+		mh[i].msg_hdr.msg_name = &t->from[i];
+		mh[i].msg_hdr.msg_namelen = sizeof(t->from[i]);
+		mh[i].msg_hdr.msg_iov = &t->iov[i];
+		mh[i].msg_hdr.msg_iovlen = 1;
+		mh[i].msg_hdr.msg_control = NULL;
+		mh[i].msg_hdr.msg_controllen = 0;
+		mh[i].msg_hdr.msg_flags = 0;
+	}
+	int n = recvmmsg(rtcp ? s->fd_rtcp : s->fd_rtp, mh, MS_RX_BATCH, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < n && !s->closing; i++) {
+		size_t len = mh[i].msg_len;
+		ctr_add(&s->c, C_BYTES_IN, len);
+		if (mh[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			ctr_add(&s->c, C_MALFORMED, 1); /* larger than any RTP we take */
+			continue;
+		}
+		const struct sockaddr *from = (const struct sockaddr *)&t->from[i];
+		if (rtcp)
+			om_media_rx_rtcp(s, t->rxbuf[i], len, from);
+		else
+			om_media_rx_rtp(s, t->rxbuf[i], len, from);
+	}
+	return n == MS_RX_BATCH;
 }
 
-static void on_rtp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
-                   unsigned flags)
+/* The epoll set is readable: take its events (edge-triggered: each one
+ * once) and read the sockets; sockets that may hold more go to `again`. */
+static void on_idle(uv_idle_t *h);
+
+static void on_sockets(uv_poll_t *h, int status, int events)
 {
-	struct om_media_session *s = h->data;
-	if (nread <= 0 || !from || s->closing)
+	(void)events;
+	struct mthread *t = h->data;
+	if (status < 0)
 		return;
-	ctr_add(&s->c, C_BYTES_IN, (uint64_t)nread);
-	if (flags & UV_UDP_PARTIAL) {
-		ctr_add(&s->c, C_MALFORMED, 1);
-		return;
+	struct epoll_event ev[MS_EPOLL_BATCH];
+	unsigned nagain = t->nagain;
+	t->nagain = 0;
+	/* Sockets left with a full batch last turn first. */
+	for (unsigned i = 0; i < nagain; i++) {
+		struct om_media_session *s = (void *)(t->again[i] & ~(uintptr_t)1);
+		bool rtcp = t->again[i] & 1;
+		if (s && !s->closing && sock_read(t, s, rtcp) && t->nagain < MS_EPOLL_BATCH)
+			t->again[t->nagain++] = t->again[i];
 	}
-	om_media_rx_rtp(s, (uint8_t *)buf->base, (size_t)nread, from);
+	int n = epoll_wait(t->epfd, ev, MS_EPOLL_BATCH, 0);
+	for (int i = 0; i < n; i++) {
+		uintptr_t tag = (uintptr_t)ev[i].data.ptr;
+		struct om_media_session *s = (void *)(tag & ~(uintptr_t)1);
+		if (s->closing)
+			continue;
+		if (sock_read(t, s, tag & 1) && t->nagain < MS_EPOLL_BATCH)
+			t->again[t->nagain++] = tag;
+	}
+	/* With sockets still holding data, come back on the next turn even if
+	 * the epoll set reports nothing new. */
+	if (t->nagain)
+		uv_idle_start(&t->idle, on_idle);
+	else
+		uv_idle_stop(&t->idle);
 }
 
-static void on_rtcp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
-                    unsigned flags)
+static void on_idle(uv_idle_t *h)
 {
-	struct om_media_session *s = h->data;
-	if (nread <= 0 || !from || s->closing)
-		return;
-	ctr_add(&s->c, C_BYTES_IN, (uint64_t)nread);
-	if (flags & UV_UDP_PARTIAL) {
-		ctr_add(&s->c, C_MALFORMED, 1);
-		return;
-	}
-	om_media_rx_rtcp(s, (uint8_t *)buf->base, (size_t)nread, from);
+	struct mthread *t = h->data;
+	on_sockets(&t->ep_poll, 0, UV_READABLE);
+}
+
+static int sock_watch(struct mthread *t, struct om_media_session *s, int fd, bool rtcp)
+{
+	struct epoll_event ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLET;
+	ev.data.ptr = (void *)((uintptr_t)s | (rtcp ? 1 : 0));
+	return epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
+}
+
+/* A closing session's entries in `again` must not be used after it is
+ * gone (its memory belongs to the control thread after CLOSED). */
+static void sock_forget(struct mthread *t, struct om_media_session *s)
+{
+	for (unsigned i = 0; i < t->nagain; i++)
+		if ((t->again[i] & ~(uintptr_t)1) == (uintptr_t)s)
+			t->again[i] = 0;
+	if (s->fd_rtp >= 0)
+		(void)epoll_ctl(t->epfd, EPOLL_CTL_DEL, s->fd_rtp, NULL);
+	if (s->fd_rtcp >= 0)
+		(void)epoll_ctl(t->epfd, EPOLL_CTL_DEL, s->fd_rtcp, NULL);
 }
 
 int om_media_sendto(struct om_media_session *s, bool rtcp, const uint8_t *p, size_t len)
@@ -81,12 +154,12 @@ int om_media_sendto(struct om_media_session *s, bool rtcp, const uint8_t *p, siz
 	if (!c->remote_known || s->closing)
 		return ENOTCONN;
 	const struct sockaddr_storage *to = rtcp && !c->rtcp_mux ? &c->remote_rtcp : &c->remote;
-	uv_udp_t *h = rtcp && s->has_rtcp ? &s->rtcp : &s->rtp;
-	uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
-	int r = uv_udp_try_send(h, &b, 1, (const struct sockaddr *)to);
-	if (r < 0) {
+	int fd = rtcp && s->fd_rtcp >= 0 ? s->fd_rtcp : s->fd_rtp;
+	socklen_t tl =
+	    to->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (sendto(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)to, tl) < 0) {
 		ctr_add(&s->c, C_SEND_ERR, 1);
-		return -r;
+		return errno;
 	}
 	ctr_add(&s->c, rtcp ? C_RTCP_OUT : C_RTP_OUT, 1);
 	return 0;
@@ -110,40 +183,23 @@ static void sess_add(struct mthread *t, struct om_media_session *s, struct sess_
 	s->tx_ts = rnd32();
 	snprintf(s->cname, sizeof(s->cname), "openum-%08x", rnd32());
 	s->last_rx_ms = now;
-	s->next_rtcp_ms = now + rtcp_interval();
+	/* The first report comes sooner (RFC 3550 §6.2: half the interval). */
+	s->next_rtcp_ms = now + MS_RTCP_MS / 2 + (int64_t)(rnd32() % (MS_RTCP_MS / 2));
 	s->closed.kind = EVK_SESSION;
 	s->closed.ev.type = OM_MEDIA_EV_CLOSED;
 	s->closed.ev.session = s;
 	s->closed.ev.user = s->user;
 	(void)om_media_dtmf_init(s);
-	s->rtp.data = s; /* handle_closed finds the session through it */
-	int err = uv_udp_init(&t->loop, &s->rtp);
+	s->txt.data = s; /* handle_closed finds the session through it */
+	int err = uv_timer_init(&t->loop, &s->txt);
 	if (!err) {
 		s->handles_open++;
-		s->rtp_init = true;
-		s->rtp.data = s;
-		err = uv_udp_open(&s->rtp, s->fd_rtp);
-		if (!err)
-			s->fd_rtp = -1;
-	}
-	if (!err && s->fd_rtcp >= 0) {
-		if (!(err = uv_udp_init(&t->loop, &s->rtcp))) {
-			s->handles_open++;
-			s->has_rtcp = true;
-			s->rtcp.data = s;
-			if (!(err = uv_udp_open(&s->rtcp, s->fd_rtcp)))
-				s->fd_rtcp = -1;
-		}
-	}
-	if (!err && !(err = uv_timer_init(&t->loop, &s->txt))) {
-		s->handles_open++;
 		s->txt_init = true;
-		s->txt.data = s;
 	}
 	if (!err)
-		err = uv_udp_recv_start(&s->rtp, on_alloc, on_rtp);
-	if (!err && s->has_rtcp)
-		err = uv_udp_recv_start(&s->rtcp, on_alloc, on_rtcp);
+		err = -sock_watch(t, s, s->fd_rtp, false);
+	if (!err && s->fd_rtcp >= 0)
+		err = -sock_watch(t, s, s->fd_rtcp, true);
 	if (err) {
 		om_log(OM_LOG_ERROR, "media session could not start", "call_id", s->call_id,
 		       "error", uv_strerror(err), NULL);
@@ -186,6 +242,12 @@ static void handle_closed(uv_handle_t *h)
 	struct om_media_session *s = h->data;
 	if (--s->handles_open > 0)
 		return;
+	/* No poll handle watches the sockets any more: close them. */
+	if (s->fd_rtp >= 0)
+		close(s->fd_rtp);
+	if (s->fd_rtcp >= 0)
+		close(s->fd_rtcp);
+	s->fd_rtp = s->fd_rtcp = -1;
 	/* The last word: CLOSED goes through the writer, after the
 	 * recording's RECORD_STOPPED. */
 	om_media_ctrs_read(&s->c, &s->closed.ev.u.stats);
@@ -193,6 +255,9 @@ static void handle_closed(uv_handle_t *h)
 	s->closed_fwd.fwd = &s->closed;
 	om_media_spool_send(s->e->sp, &s->closed_fwd);
 }
+
+static void emit_srtp(struct om_media_session *s, int64_t now);
+static void emit_strangers(struct om_media_session *s, int64_t now);
 
 void om_media_sess_close(struct om_media_session *s)
 {
@@ -205,6 +270,11 @@ void om_media_sess_close(struct om_media_session *s)
 	om_media_tx_stop(s, true);
 	if (s->cfg.remote_known && s->handles_open > 0)
 		om_media_tx_rtcp(s, now, true);
+	/* What was not reported yet (the reports are at most one a second). */
+	if (s->srtp_auth_new || s->srtp_replay_new)
+		emit_srtp(s, now);
+	if (s->strangers_new)
+		emit_strangers(s, now);
 	s->closing = true;
 	if (s->mprev)
 		s->mprev->mnext = s->mnext;
@@ -218,22 +288,13 @@ void om_media_sess_close(struct om_media_session *s)
 	om_srtp_free(s->srx); /* cleanses the session keys */
 	om_srtp_free(s->stx);
 	s->srx = s->stx = NULL;
-	if (s->fd_rtp >= 0)
-		close(s->fd_rtp);
-	if (s->fd_rtcp >= 0)
-		close(s->fd_rtcp);
-	s->fd_rtp = s->fd_rtcp = -1;
+	sock_forget(t, s);
 	if (s->handles_open == 0) {
 		s->handles_open = 1;
-		handle_closed((uv_handle_t *)&s->rtp);
+		handle_closed((uv_handle_t *)&s->txt);
 		return;
 	}
-	if (s->rtp_init)
-		uv_close((uv_handle_t *)&s->rtp, handle_closed);
-	if (s->has_rtcp)
-		uv_close((uv_handle_t *)&s->rtcp, handle_closed);
-	if (s->txt_init)
-		uv_close((uv_handle_t *)&s->txt, handle_closed);
+	uv_close((uv_handle_t *)&s->txt, handle_closed);
 }
 
 /* ---------------------------------------------------------------- tick */
@@ -344,6 +405,8 @@ static void quit(struct mthread *t)
 		om_media_sess_close(t->sessions);
 	uv_close((uv_handle_t *)&t->async, thread_closed);
 	uv_close((uv_handle_t *)&t->tick, thread_closed);
+	uv_close((uv_handle_t *)&t->ep_poll, thread_closed);
+	uv_close((uv_handle_t *)&t->idle, thread_closed);
 }
 
 static void on_cmds(uv_async_t *h)
@@ -415,6 +478,7 @@ static void thread_main(void *arg)
 	pthread_setname_np(pthread_self(), name);
 	uv_run(&t->loop, UV_RUN_DEFAULT);
 	(void)uv_loop_close(&t->loop);
+	close(t->epfd);
 	/* The last thing this thread does: the control thread joins it. */
 	t->done.kind = EVK_THREAD_DONE;
 	t->done.thread = t;
@@ -423,23 +487,40 @@ static void thread_main(void *arg)
 
 int om_media_thread_start(struct mthread *t)
 {
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (t->epfd < 0)
+		return errno;
 	int err = uv_loop_init(&t->loop);
-	if (err)
+	if (err) {
+		close(t->epfd);
 		return -err;
-	if ((err = uv_async_init(&t->loop, &t->async, on_cmds)) != 0) {
+	}
+	if ((err = uv_async_init(&t->loop, &t->async, on_cmds)) != 0 ||
+	    (err = uv_poll_init(&t->loop, &t->ep_poll, t->epfd)) != 0) {
+		if (err && uv_is_active((uv_handle_t *)&t->async))
+			uv_close((uv_handle_t *)&t->async, NULL);
+		uv_run(&t->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&t->loop);
+		close(t->epfd);
 		return -err;
 	}
 	t->async.data = t;
+	t->ep_poll.data = t;
 	uv_timer_init(&t->loop, &t->tick);
 	t->tick.data = t;
-	t->handles_open = 2;
+	uv_idle_init(&t->loop, &t->idle);
+	t->idle.data = t;
+	t->handles_open = 4;
 	uv_timer_start(&t->tick, on_tick, MS_TICK_MS, MS_TICK_MS);
+	uv_poll_start(&t->ep_poll, UV_READABLE, on_sockets);
 	if ((err = uv_thread_create(&t->tid, thread_main, t)) != 0) {
 		uv_close((uv_handle_t *)&t->async, NULL);
 		uv_close((uv_handle_t *)&t->tick, NULL);
+		uv_close((uv_handle_t *)&t->ep_poll, NULL);
+		uv_close((uv_handle_t *)&t->idle, NULL);
 		uv_run(&t->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&t->loop);
+		close(t->epfd);
 		return -err;
 	}
 	t->started = true;

@@ -41,7 +41,9 @@ static const char usage[] =
     "        --ssrc-change I[:SSRC] --ts-jump I:DELTA\n"
     "        --dtmf D@MS[:DUR],... (RFC 4733)  --inband D@MS[:DUR],... (tones in the audio)\n"
     "        --mark-at N (print {\"mark\": N} once the Nth packet is sent)\n"
+    "        --pause-at N:MS (wait MS after the Nth packet; later packets keep their times)\n"
     "recv:   --out FILE --timeout MS (after the last packet; default 1500) --max-ms MS\n"
+    "        --wait MS (for the first packet; default 10000)\n"
     "        --mux --te-pt N\n";
 
 struct pkt {
@@ -209,9 +211,10 @@ static int cmd_send(int argc, char **argv)
 		{ "dup", 1, 0, 2 },      { "swap", 1, 0, 3 },         { "late", 1, 0, 4 },
 		{ "tamper", 1, 0, 5 },   { "replay", 1, 0, 6 },       { "ssrc-change", 1, 0, 7 },
 		{ "ts-jump", 1, 0, 8 },  { "dtmf", 1, 0, 9 },         { "inband", 1, 0, 10 },
-		{ "mark-at", 1, 0, 11 }, { "help", 0, 0, 'h' },       { 0, 0, 0, 0 },
+		{ "mark-at", 1, 0, 11 }, { "pause-at", 1, 0, 12 },    { "help", 0, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
-	long mark_at = -1;
+	long mark_at = -1, pause_at = -1, pause_ms = 0;
 	int c, bad = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -307,6 +310,9 @@ static int cmd_send(int argc, char **argv)
 			break;
 		case 11:
 			mark_at = atol(optarg);
+			break;
+		case 12:
+			bad |= sscanf(optarg, "%ld:%ld", &pause_at, &pause_ms) != 2;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -521,6 +527,11 @@ static int cmd_send(int argc, char **argv)
 		if (sendto(p->rtcp ? rfd : fd, b, p->len, 0, (const struct sockaddr *)d,
 		           p->rtcp ? rlen : dlen) > 0)
 			sent++;
+		if ((long)j == pause_at) {
+			/* Hold the stream (the clock of the packets goes on). */
+			usleep((useconds_t)pause_ms * 1000);
+			t0 += pause_ms * 1000;
+		}
 		if ((long)j == mark_at) {
 			/* A test waits for this line (e.g. to kill the server now). */
 			printf("{\"mark\": %ld}\n", mark_at);
@@ -548,13 +559,14 @@ static int cmd_recv(int argc, char **argv)
 {
 	const char *listen_at = NULL, *out = NULL, *suite = NULL, *key = NULL, *mki = NULL,
 	           *backend = NULL;
-	int timeout_ms = 1500, max_ms = 600000, te_pt = 101;
+	int timeout_ms = 1500, max_ms = 600000, te_pt = 101, wait_ms = 10000;
 	bool mux = false;
 	static const struct option opts[] = {
 		{ "listen", 1, 0, 'l' }, { "out", 1, 0, 'o' },     { "timeout", 1, 0, 't' },
 		{ "max-ms", 1, 0, 'x' }, { "suite", 1, 0, 's' },   { "key", 1, 0, 'k' },
 		{ "mki", 1, 0, 'M' },    { "backend", 1, 0, 'b' }, { "mux", 0, 0, 'u' },
-		{ "te-pt", 1, 0, 'e' },  { "help", 0, 0, 'h' },    { 0, 0, 0, 0 },
+		{ "wait", 1, 0, 'w' },   { "te-pt", 1, 0, 'e' },   { "help", 0, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -588,6 +600,9 @@ static int cmd_recv(int argc, char **argv)
 			break;
 		case 'e':
 			te_pt = atoi(optarg);
+			break;
+		case 'w':
+			wait_ms = atoi(optarg);
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -634,6 +649,8 @@ static int cmd_recv(int argc, char **argv)
 		if ((now - start) / 1000 > max_ms)
 			break;
 		if (last && (now - last) / 1000 > timeout_ms)
+			break;
+		if (!last && (now - start) / 1000 > wait_ms)
 			break;
 		int r = poll(pf, mux ? 1 : 2, 50);
 		if (r < 0 && errno != EINTR)

@@ -22,9 +22,20 @@ static const char cipher_list[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES12
                                   "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                                   "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
+/* The trust in force: shared by a context and the contexts that replaced
+ * it (om_tls_ctx_supersede), so a handshake that began before a reload is
+ * verified against the trusted store of the newest one. */
+struct lineage {
+	X509_STORE *store;
+	int level;
+	uint64_t gen; /* +1 per new trust */
+	unsigned refs;
+};
+
 struct om_tls_ctx {
 	SSL_CTX *ssl;
 	X509_STORE *store;
+	struct lineage *lin;
 	struct om_tls_opts o;
 	unsigned refs;
 };
@@ -35,6 +46,11 @@ struct om_tls_sess {
 	struct om_tls_ctx *ctx;
 	unsigned long err; /* first error of the failing call */
 	long verify;       /* X509_V_* after a failed handshake */
+	int verify_depth;  /* where in the chain it failed */
+	char verify_subject[256];
+	X509 *leaf;            /* the peer's certificate as verified (reference) */
+	uint64_t verified_gen; /* the trust it was verified against */
+	bool verified;
 	bool failed, established, timed_out;
 };
 
@@ -60,8 +76,170 @@ const char *om_tls_reject_str(enum om_tls_reject r)
 		"handshake failed",
 		"handshake too slow",
 		"no longer trusted",
+		"CRL is stale",
 	};
 	return (unsigned)r < sizeof(s) / sizeof(s[0]) ? s[r] : "?";
+}
+
+/* ------------------------------------------------------- verification */
+
+/* True when the store holds a CRL issued under `issuer`. */
+static bool issuer_has_crl(X509_STORE_CTX *sc, const X509_NAME *issuer)
+{
+	STACK_OF(X509_CRL) *crls = X509_STORE_CTX_get1_crls(sc, issuer);
+	bool any = crls && sk_X509_CRL_num(crls) > 0;
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	return any;
+}
+
+/* Revocation policy (R5, docs/modules/tls.md): every certificate of the
+ * chain is checked against its issuer's CRL (X509_V_FLAG_CRL_CHECK_ALL),
+ * so a CRL that revokes an issuing CA is honoured. A CA with no CRL in
+ * the trusted store is not checked: "unable to get CRL" is accepted for
+ * it alone. A CA that has a CRL here is checked with it, and a stale one
+ * (past its nextUpdate) refuses its certificates ("CRL is stale"). */
+static int verify_cb(int ok, X509_STORE_CTX *sc)
+{
+	if (ok)
+		return ok;
+	int e = X509_STORE_CTX_get_error(sc);
+	X509 *cur = X509_STORE_CTX_get_current_cert(sc);
+	if (e == X509_V_ERR_UNABLE_TO_GET_CRL && cur &&
+	    !issuer_has_crl(sc, X509_get_issuer_name(cur))) {
+		X509_STORE_CTX_set_error(sc, X509_V_OK);
+		return 1;
+	}
+	/* A trust anchor that is an intermediate (partial chain): RFC 5280
+	 * §6.1 does not check the anchor's revocation, and its issuer is not
+	 * here to verify a CRL with. */
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(sc);
+	if ((e == X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER || e == X509_V_ERR_CRL_SIGNATURE_FAILURE) &&
+	    chain && X509_STORE_CTX_get_error_depth(sc) == sk_X509_num(chain) - 1) {
+		X509_STORE_CTX_set_error(sc, X509_V_OK);
+		return 1;
+	}
+	return 0;
+}
+
+static bool store_has_crls(X509_STORE *store)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++)
+		if (X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i)) == X509_LU_CRL)
+			return true;
+	return false;
+}
+
+struct verdict {
+	long err;  /* X509_V_* */
+	int depth; /* of the certificate that failed */
+	char subject[256];
+	STACK_OF(X509) * chain; /* the verified chain (on success), owned */
+};
+
+/* One verification, the same for a handshake and for the re-check of an
+ * open connection: partial chains (an intermediate in the store is an
+ * anchor), any purpose (the EKU is checked by the caller), the security
+ * level for keys and digests, and the revocation policy above. 1 when
+ * valid; 0 with v->err; -1 on no memory. */
+static int verify_once(X509_STORE *store, int level, X509 *leaf, STACK_OF(X509) * untrusted,
+                       bool partial, struct verdict *v)
+{
+	X509_STORE_CTX *sc = X509_STORE_CTX_new();
+	int ok = -1;
+	memset(v, 0, sizeof(*v));
+	v->err = X509_V_ERR_OUT_OF_MEM;
+	if (!sc || X509_STORE_CTX_init(sc, store, leaf, untrusted) != 1)
+		goto out;
+	X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(sc);
+	unsigned long flags = partial ? X509_V_FLAG_PARTIAL_CHAIN : 0;
+	if (store_has_crls(store))
+		flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
+	X509_VERIFY_PARAM_set_flags(vp, flags);
+	X509_VERIFY_PARAM_set_purpose(vp, X509_PURPOSE_ANY);
+	X509_VERIFY_PARAM_set_auth_level(vp, level);
+	X509_VERIFY_PARAM_set_depth(vp, 8);
+	X509_STORE_CTX_set_verify_cb(sc, verify_cb);
+	ok = X509_verify_cert(sc) == 1;
+	v->err = X509_STORE_CTX_get_error(sc);
+	if (ok) {
+		v->err = X509_V_OK;
+		v->chain = X509_STORE_CTX_get1_chain(sc);
+	} else {
+		if (v->err == X509_V_OK)
+			v->err = X509_V_ERR_UNSPECIFIED;
+		v->depth = X509_STORE_CTX_get_error_depth(sc);
+		X509 *bad = X509_STORE_CTX_get_current_cert(sc);
+		om_tls_cert_subject(bad, v->subject, sizeof(v->subject));
+	}
+out:
+	X509_STORE_CTX_free(sc);
+	ERR_clear_error();
+	return ok;
+}
+
+/* One verification, the same for a handshake and for the re-check of an
+ * open connection: any purpose (the EKU is checked by the caller), the
+ * security level for keys and digests, the revocation policy above. The
+ * chain is first built to a self-signed root of the store, so that a root's
+ * CRL revoking an intermediate is honoured even when that intermediate is
+ * trusted too; only when no root is reachable is an intermediate of the
+ * store an anchor of its own (partial chain). 1 when valid; 0 with v->err;
+ * -1 on no memory. */
+static int verify_chain(X509_STORE *store, int level, X509 *leaf, STACK_OF(X509) * untrusted,
+                        struct verdict *v)
+{
+	int ok = verify_once(store, level, leaf, untrusted, false, v);
+	if (ok == 0 && (v->err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+	                v->err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+	                v->err == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE ||
+	                v->err == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+	                v->err == X509_V_ERR_CERT_UNTRUSTED)) {
+		struct verdict first = *v;
+		ok = verify_once(store, level, leaf, untrusted, true, v);
+		if (ok == 0 && (v->err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+		                v->err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+		                v->err == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE))
+			*v = first; /* no anchor either way: the first reason */
+	}
+	return ok;
+}
+
+static void lineage_free(struct lineage *l)
+{
+	if (!l || --l->refs)
+		return;
+	X509_STORE_free(l->store);
+	om_free(l);
+}
+
+/* OpenSSL's verification of the client's chain, replaced by verify_chain
+ * against the trust in force now (the newest context's store), whatever
+ * context the session was made from. */
+static int app_verify(X509_STORE_CTX *sc, void *arg)
+{
+	struct om_tls_ctx *c = arg;
+	SSL *ssl = X509_STORE_CTX_get_ex_data(sc, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct om_tls_sess *t = ssl ? SSL_get_app_data(ssl) : NULL;
+	X509 *leaf = X509_STORE_CTX_get0_cert(sc);
+	struct verdict v;
+	int ok =
+	    verify_chain(c->lin->store, c->lin->level, leaf, X509_STORE_CTX_get0_untrusted(sc), &v);
+	if (t) {
+		X509_free(t->leaf);
+		t->leaf = leaf && X509_up_ref(leaf) ? leaf : NULL;
+		t->verified_gen = c->lin->gen;
+		t->verified = ok == 1;
+		t->verify_depth = v.depth;
+		snprintf(t->verify_subject, sizeof(t->verify_subject), "%s", v.subject);
+	}
+	X509_STORE_CTX_set_error(sc, (int)v.err);
+	if (ok == 1) {
+		X509_STORE_CTX_set0_verified_chain(sc, v.chain);
+		return 1;
+	}
+	X509_STORE_CTX_set_error_depth(sc, v.depth);
+	return 0;
 }
 
 /* ------------------------------------------------------------- contexts */
@@ -152,16 +330,28 @@ int om_tls_ctx_new(const struct om_tls_opts *o, X509 *cert, STACK_OF(X509) * cha
 	SSL_CTX_set1_cert_store(ctx, trusted);
 	X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(ctx);
 	/* An intermediate in the trusted store is an anchor of its own. The
-	 * purpose is checked by us (serverAuth-only passes with 1133). */
+	 * purpose is checked by us (serverAuth-only passes with 1133). The
+	 * chain itself is verified by app_verify (verify_chain). */
 	X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_PARTIAL_CHAIN);
 	X509_VERIFY_PARAM_set_purpose(vp, X509_PURPOSE_ANY);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	SSL_CTX_set_verify_depth(ctx, 8);
+	SSL_CTX_set_cert_verify_callback(ctx, app_verify, c);
 	rc = client_ca_names(ctx, trusted);
 	if (rc) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	c->lin = om_calloc(1, sizeof(*c->lin));
+	if (!c->lin) {
+		snprintf(err, errlen, "out of memory");
+		rc = ENOMEM;
+		goto out;
+	}
+	c->lin->refs = 1;
+	c->lin->store = trusted;
+	X509_STORE_up_ref(trusted);
+	c->lin->level = o->security_level;
 	c->ssl = ctx;
 	c->store = trusted;
 	X509_STORE_up_ref(trusted);
@@ -189,7 +379,23 @@ void om_tls_ctx_free(struct om_tls_ctx *c)
 		return;
 	SSL_CTX_free(c->ssl);
 	X509_STORE_free(c->store);
+	lineage_free(c->lin);
 	om_free(c);
+}
+
+void om_tls_ctx_supersede(struct om_tls_ctx *old, struct om_tls_ctx *next)
+{
+	if (!old || !next || old == next || old->lin == next->lin)
+		return;
+	struct lineage *l = old->lin;
+	lineage_free(next->lin);
+	next->lin = l;
+	l->refs++;
+	X509_STORE_up_ref(next->store);
+	X509_STORE_free(l->store);
+	l->store = next->store;
+	l->level = next->o.security_level;
+	l->gen++;
 }
 
 X509_STORE *om_tls_ctx_store(const struct om_tls_ctx *c)
@@ -230,6 +436,7 @@ int om_tls_sess_new(struct om_tls_ctx *ctx, struct om_tls_sess **out)
 	BIO_set_mem_eof_return(t->rbio, -1);
 	BIO_set_mem_eof_return(t->wbio, -1);
 	SSL_set_bio(t->ssl, t->rbio, t->wbio);
+	SSL_set_app_data(t->ssl, t);
 	/* A server context accepts; a client one (client.c) connects. */
 	if (SSL_is_server(t->ssl))
 		SSL_set_accept_state(t->ssl);
@@ -245,6 +452,7 @@ void om_tls_sess_free(struct om_tls_sess *t)
 	if (!t)
 		return;
 	SSL_free(t->ssl);
+	X509_free(t->leaf);
 	om_tls_ctx_free(t->ctx);
 	om_free(t);
 }
@@ -288,6 +496,25 @@ enum om_tls_res om_tls_sess_handshake(struct om_tls_sess *t)
 	ERR_clear_error();
 	int r = SSL_do_handshake(t->ssl);
 	if (r == 1) {
+		struct lineage *l = t->ctx->lin;
+		if (l && t->verified && t->verified_gen != l->gen) {
+			/* The trust changed between the verification of the
+			 * chain and the end of the handshake: the trust in force
+			 * now decides. */
+			struct verdict v;
+			int ok = verify_chain(l->store, l->level, t->leaf,
+			                      SSL_get_peer_cert_chain(t->ssl), &v);
+			sk_X509_pop_free(v.chain, X509_free);
+			if (ok != 1) {
+				t->verify = v.err;
+				t->verify_depth = v.depth;
+				snprintf(t->verify_subject, sizeof(t->verify_subject), "%s",
+				         v.subject);
+				t->failed = true;
+				return OM_TLS_FAIL;
+			}
+			t->verified_gen = l->gen;
+		}
 		t->established = true;
 		return OM_TLS_OK;
 	}
@@ -380,9 +607,10 @@ enum om_tls_reject om_tls_reject_from_verify(long v)
 	case X509_V_ERR_CERT_REVOKED:
 		return OM_TLS_R_REVOKED;
 	case X509_V_ERR_UNABLE_TO_GET_CRL:
-	case X509_V_ERR_CRL_HAS_EXPIRED:
 	case X509_V_ERR_CRL_NOT_YET_VALID:
 		return OM_TLS_R_NO_CRL;
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+		return OM_TLS_R_CRL_STALE;
 	case X509_V_ERR_EE_KEY_TOO_SMALL:
 	case X509_V_ERR_CA_KEY_TOO_SMALL:
 		return OM_TLS_R_KEY_TOO_SMALL;
@@ -410,7 +638,12 @@ enum om_tls_reject om_tls_sess_reason(const struct om_tls_sess *t, char *detail,
 		return OM_TLS_R_TIMEOUT;
 	}
 	if (t->verify != X509_V_OK) {
-		snprintf(detail, len, "%s", X509_verify_cert_error_string(t->verify));
+		if (t->verify_depth > 0 && t->verify_subject[0])
+			snprintf(detail, len, "%s (chain certificate at depth %d: %s)",
+			         X509_verify_cert_error_string(t->verify), t->verify_depth,
+			         t->verify_subject);
+		else
+			snprintf(detail, len, "%s", X509_verify_cert_error_string(t->verify));
 		return om_tls_reject_from_verify(t->verify);
 	}
 	if (t->err) {
@@ -444,7 +677,10 @@ enum om_tls_reject om_tls_sess_reason(const struct om_tls_sess *t, char *detail,
 
 X509 *om_tls_sess_peer_cert(const struct om_tls_sess *t)
 {
-	return SSL_get0_peer_certificate(t->ssl);
+	X509 *x = SSL_get0_peer_certificate(t->ssl);
+	/* After a failed verification OpenSSL keeps no peer certificate:
+	 * the one seen by the verification names the peer in events. */
+	return x ? x : t->leaf;
 }
 
 STACK_OF(X509) * om_tls_sess_peer_chain(const struct om_tls_sess *t)
@@ -462,6 +698,22 @@ const char *om_tls_sess_cipher(const struct om_tls_sess *t)
 	return SSL_get_cipher_name(t->ssl);
 }
 
+int om_tls_chain_verify(X509_STORE *store, int security_level, X509 *leaf, STACK_OF(X509) * chain,
+                        enum om_tls_reject *why)
+{
+	struct verdict v;
+	int ok = verify_chain(store, security_level, leaf, chain, &v);
+	sk_X509_pop_free(v.chain, X509_free);
+	if (ok == 1)
+		return 0;
+	if (ok < 0)
+		return ENOMEM;
+	*why = om_tls_reject_from_verify(v.err);
+	if (*why == OM_TLS_R_NONE)
+		*why = OM_TLS_R_BAD_CERT;
+	return EACCES;
+}
+
 /* ------------------------------------------------ for client.c */
 
 int om_tls_ctx_wrap_i(SSL_CTX *ssl, X509_STORE *store, const struct om_tls_opts *o,
@@ -472,6 +724,19 @@ int om_tls_ctx_wrap_i(SSL_CTX *ssl, X509_STORE *store, const struct om_tls_opts 
 		SSL_CTX_free(ssl);
 		return ENOMEM;
 	}
+	c->lin = om_calloc(1, sizeof(*c->lin));
+	if (!c->lin) {
+		SSL_CTX_free(ssl);
+		om_free(c);
+		return ENOMEM;
+	}
+	c->lin->refs = 1;
+	c->lin->store = store;
+	X509_STORE_up_ref(store);
+	c->lin->level = o->security_level;
+	/* The gateway's server chain is verified like a client's chain: one
+	 * policy (revocation per issuer, root first) both ways. */
+	SSL_CTX_set_cert_verify_callback(ssl, app_verify, c);
 	c->ssl = ssl;
 	c->store = store;
 	X509_STORE_up_ref(store);

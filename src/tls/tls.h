@@ -39,6 +39,13 @@ struct om_tls_ctx;
 int om_tls_ctx_new(const struct om_tls_opts *o, X509 *cert, STACK_OF(X509) * chain, EVP_PKEY *key,
                    X509_STORE *trusted, struct om_tls_ctx **out, char *err, size_t errlen);
 struct om_tls_ctx *om_tls_ctx_ref(struct om_tls_ctx *c);
+/* `next` replaces `old` for new handshakes (a reload): from now on every
+ * client chain still to be verified on a session of `old` (or of any
+ * context `old` replaced) is verified against next's trusted store and
+ * level, and a handshake whose chain was verified against an older trust
+ * is verified again when it completes ("the trust in force when it
+ * completes"). Both stay usable; references unchanged. */
+void om_tls_ctx_supersede(struct om_tls_ctx *old, struct om_tls_ctx *next);
 /* Drops a reference; NULL is fine. */
 void om_tls_ctx_free(struct om_tls_ctx *c);
 /* The trusted store (borrowed) and the options the context was made with. */
@@ -55,19 +62,20 @@ enum om_tls_reject {
 	OM_TLS_R_EXPIRED,       /* a certificate of the chain has expired */
 	OM_TLS_R_NOT_YET_VALID, /* ... is not valid yet */
 	OM_TLS_R_REVOKED,       /* listed in a CRL */
-	OM_TLS_R_NO_CRL,        /* CRLs are checked, and the issuer's is missing */
+	OM_TLS_R_NO_CRL,        /* the issuer has CRLs here, none usable (not yet valid, ...) */
 	OM_TLS_R_KEY_TOO_SMALL, /* under the security level */
 	OM_TLS_R_DIGEST_TOO_WEAK,
-	OM_TLS_R_BAD_CERT,     /* any other chain error (detail says which) */
-	OM_TLS_R_NO_GATEWAY,   /* names no configured gateway */
-	OM_TLS_R_GW_DISABLED,  /* names a disabled gateway only */
-	OM_TLS_R_WILDCARD,     /* only wildcard names (RFC 5922 §7.2) */
-	OM_TLS_R_AMBIGUOUS,    /* names more than one gateway */
-	OM_TLS_R_EKU,          /* serverAuth-only under strict_eku, or no client use */
-	OM_TLS_R_PROTOCOL,     /* protocol version refused */
-	OM_TLS_R_HANDSHAKE,    /* any other handshake failure */
-	OM_TLS_R_TIMEOUT,      /* no complete handshake in time */
-	OM_TLS_R_UNTRUSTED_NOW /* re-check after a reload: trust removed */
+	OM_TLS_R_BAD_CERT,      /* any other chain error (detail says which) */
+	OM_TLS_R_NO_GATEWAY,    /* names no configured gateway */
+	OM_TLS_R_GW_DISABLED,   /* names a disabled gateway only */
+	OM_TLS_R_WILDCARD,      /* only wildcard names (RFC 5922 §7.2) */
+	OM_TLS_R_AMBIGUOUS,     /* names more than one gateway */
+	OM_TLS_R_EKU,           /* serverAuth-only under strict_eku, or no client use */
+	OM_TLS_R_PROTOCOL,      /* protocol version refused */
+	OM_TLS_R_HANDSHAKE,     /* any other handshake failure */
+	OM_TLS_R_TIMEOUT,       /* no complete handshake in time */
+	OM_TLS_R_UNTRUSTED_NOW, /* re-check after a reload: trust removed */
+	OM_TLS_R_CRL_STALE,     /* the issuer's CRL is past its nextUpdate */
 };
 const char *om_tls_reject_str(enum om_tls_reject r);
 
@@ -106,11 +114,14 @@ size_t om_tls_sess_output(struct om_tls_sess *t, char *buf, size_t cap);
  * OM_TLS_R_TIMEOUT. */
 void om_tls_sess_timeout(struct om_tls_sess *t);
 /* After FAIL: the reason and a detail ("certificate has expired",
- * "unsupported protocol"). */
+ * "unsupported protocol"; for a chain certificate, which one: "certificate
+ * revoked (chain certificate at depth 1: CN=...)"). */
 enum om_tls_reject om_tls_sess_reason(const struct om_tls_sess *t, char *detail, size_t len);
 /* After the handshake: the peer's certificate and the chain it sent
  * (borrowed, valid while the session lives), the protocol ("TLSv1.3") and
- * the cipher. */
+ * the cipher. After a failed chain verification the peer certificate is
+ * the one that was verified (so a refusal can name its subject and
+ * issuer); NULL when the peer sent none. */
 X509 *om_tls_sess_peer_cert(const struct om_tls_sess *t);
 STACK_OF(X509) * om_tls_sess_peer_chain(const struct om_tls_sess *t);
 const char *om_tls_sess_version(const struct om_tls_sess *t);
@@ -123,6 +134,30 @@ const char *om_tls_sess_cipher(const struct om_tls_sess *t);
  * the subject CN only when the certificate has no SAN at all; wildcards
  * never match. X509_check_host does the DNS/CN part. */
 bool om_tls_cert_has_name(X509 *x, const char *name);
+/* The names a peer certificate carries, extracted once per handshake
+ * (RFC 5922 §7.1): the host of every SAN URI sip:/sips:, every SAN
+ * dNSName, and the subject CN only when the certificate has no SAN at all;
+ * each in canonical form (lower case, the root dot removed), once, only
+ * when it follows the host-name rules (core/fqdn.h: a name starting with
+ * '.' or holding anything but letters, digits, '-' and '.' is dropped).
+ * Wildcard names are never names (§7.2): they only set `wildcard`. At most
+ * OM_TLS_NAMES_MAX names (then `truncated`). The caller looks each up in
+ * the directory snapshot's index of TLS names
+ * (om_dir_snapshot_match_tls_names). */
+#define OM_TLS_NAMES_MAX 64
+struct om_tls_names {
+	const char **v; /* n names */
+	size_t n;
+	bool wildcard;  /* a '*' name was present and ignored */
+	bool truncated; /* more than OM_TLS_NAMES_MAX names */
+	char *buf;      /* storage of the names */
+	size_t used;
+};
+/* 0, EINVAL (x NULL) or ENOMEM; free with om_tls_names_free (also after
+ * an error: nothing to free then). */
+int om_tls_cert_names(X509 *x, struct om_tls_names *out);
+void om_tls_names_free(struct om_tls_names *n);
+
 /* True when any DNS/URI SAN (or the CN without SANs) holds a '*'. */
 bool om_tls_cert_has_wildcard(X509 *x);
 
@@ -133,17 +168,21 @@ enum om_tls_eku {
 };
 enum om_tls_eku om_tls_cert_eku(X509 *x);
 
-/* Verifies leaf + chain against `store` as the handshake does (partial
- * chain, CRLs when the store has them, security level), for the re-check
- * of open connections after a reload. 0 when valid; otherwise EACCES with
- * *why set. */
+/* Verifies leaf + chain against `store` exactly as a handshake does
+ * (partial chain, security level, and the revocation policy: every
+ * certificate of the chain against its issuer's CRL when that issuer has
+ * one in the store — X509_V_FLAG_CRL_CHECK_ALL —, a CA without any CRL
+ * here unchecked, a stale CRL refusing), for the re-check of open
+ * connections after a reload. 0 when valid; otherwise EACCES with *why
+ * set, or ENOMEM. */
 int om_tls_chain_verify(X509_STORE *store, int security_level, X509 *leaf, STACK_OF(X509) * chain,
                         enum om_tls_reject *why);
 /* Maps an X509_V_ERR_* code to a reason. */
 enum om_tls_reject om_tls_reject_from_verify(long verify_err);
 
-/* One-line subject (RFC 2253) into buf ("" when x is NULL). */
+/* One-line subject / issuer (RFC 2253) into buf ("" when x is NULL). */
 void om_tls_cert_subject(X509 *x, char *buf, size_t len);
+void om_tls_cert_issuer(X509 *x, char *buf, size_t len);
 
 /* ------------------------------------------------- client side (client.c) */
 

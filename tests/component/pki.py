@@ -38,8 +38,13 @@ class Issued:
             c.public_bytes(serialization.Encoding.PEM) for c in self.chain)
         self.cert_path, self.key_path, self.both_path = base + ".pem", base + ".key", base + \
             ".both.pem"
+        self.alone_path = base + ".alone.pem"  # the certificate without its chain
         with open(self.cert_path, "wb") as f:
             f.write(pem)
+        with open(self.alone_path, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+        if key is None:
+            return
         with open(self.key_path, "wb") as f:
             f.write(_pem_key(key))
         with open(self.both_path, "wb") as f:
@@ -53,14 +58,15 @@ class PKI:
         self.dir = str(dir)
         os.makedirs(self.dir, exist_ok=True)
 
-    def ca(self, name, cn=None, issuer=None, key="ec"):
+    def ca(self, name, cn=None, issuer=None, key="ec", not_before=None, not_after=None):
         k = _key(key)
         subj = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn or name),
                           x509.NameAttribute(NameOID.ORGANIZATION_NAME, "openum tests")])
         b = (x509.CertificateBuilder().subject_name(subj)
              .issuer_name(issuer.cert.subject if issuer else subj)
              .public_key(k.public_key()).serial_number(x509.random_serial_number())
-             .not_valid_before(NOW - DAY).not_valid_after(NOW + 3650 * DAY)
+             .not_valid_before(not_before or NOW - DAY)
+             .not_valid_after(not_after or NOW + 3650 * DAY)
              .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
              .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
                                           key_encipherment=False, data_encipherment=False,
@@ -73,13 +79,17 @@ class PKI:
         return Issued(self, name, cert, k, [issuer.cert] + issuer.chain if issuer else [])
 
     def leaf(self, name, ca, cn=None, dns=(), uris=(), eku=("client", "server"), key="ec",
-             not_before=None, not_after=None, digest=None):
-        k = _key(key)
+             not_before=None, not_after=None, digest=None, pubkey=None):
+        """A certificate issued by `ca` (an Issued, or a (subject Name, private key)
+        pair for an issuer that exists nowhere). pubkey: certify this key
+        (a re-issue for a key kept elsewhere); the Issued then has no key."""
+        k = None if pubkey else _key(key)
+        ca_name, ca_key = (ca.cert.subject, ca.key) if isinstance(ca, Issued) else ca
         attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "openum tests")]
         if cn:
             attrs.insert(0, x509.NameAttribute(NameOID.COMMON_NAME, cn))
         b = (x509.CertificateBuilder().subject_name(x509.Name(attrs))
-             .issuer_name(ca.cert.subject).public_key(k.public_key())
+             .issuer_name(ca_name).public_key(pubkey or k.public_key())
              .serial_number(x509.random_serial_number())
              .not_valid_before(not_before or NOW - DAY)
              .not_valid_after(not_after or NOW + 365 * DAY)
@@ -93,12 +103,14 @@ class PKI:
                     "server": ExtendedKeyUsageOID.SERVER_AUTH,
                     "email": ExtendedKeyUsageOID.EMAIL_PROTECTION}
             b = b.add_extension(x509.ExtendedKeyUsage([oids[e] for e in eku]), critical=False)
-        cert = b.sign(ca.key, digest or hashes.SHA256())
+        cert = b.sign(ca_key, digest or hashes.SHA256())
+        if not isinstance(ca, Issued):
+            return Issued(self, name, cert, k, [])
         return Issued(self, name, cert, k, [ca.cert] + ca.chain if ca.chain else [])
 
-    def crl(self, name, ca, revoked):
+    def crl(self, name, ca, revoked, last_update=None, next_update=None):
         b = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
-             .last_update(NOW - DAY).next_update(NOW + 30 * DAY))
+             .last_update(last_update or NOW - DAY).next_update(next_update or NOW + 30 * DAY))
         for serial in revoked:
             b = b.add_revoked_certificate(
                 x509.RevokedCertificateBuilder().serial_number(serial)

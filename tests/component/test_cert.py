@@ -18,6 +18,14 @@ FQDN = "um.example.com"
 
 # ---------------------------------------------------------------- helpers
 
+@pytest.fixture
+def store(store):
+    """The store of conftest, with this server's FQDN: selection checks that
+    a certificate carries it."""
+    store.conf(f"fqdn = {FQDN}\n")
+    return store
+
+
 def run(store, *args, input=None):
     return store.run(*args, input=input, timeout=120)
 
@@ -68,9 +76,11 @@ def free_port():
 
 
 def new_selfsigned(store, fqdn=FQDN, *extra):
-    ok(store, "cert", "new-selfsigned", "--fqdn", fqdn, "--no-reload", *extra)
-    return [c for c in certs_json(store, "--store", "personal")
-            if c["subject"] == "CN=" + fqdn and c["self_signed"]][0]
+    """A new self-signed certificate (the one just made, also when another
+    has the same name)."""
+    made = json.loads(ok(store, "--json", "cert", "new-selfsigned", "--fqdn", fqdn,
+                         "--no-reload", *extra).stdout)
+    return [c for c in certs_json(store, "--store", "personal") if c["sha1"] == made["sha1"]][0]
 
 
 def make_ca(tmp):
@@ -260,6 +270,7 @@ def test_legacy_pfx_imports_with_password_file(store, tmp_path):
     servers and gateways export them."""
     ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "k.pem"),
          "-out", str(tmp_path / "c.pem"), "-days", "100", "-subj", "/CN=win.example.com",
+         "-addext", "basicConstraints=critical,CA:FALSE",
          "-addext", "subjectAltName=DNS:win.example.com",
          "-addext", "extendedKeyUsage=serverAuth,clientAuth")
     pw = secret(tmp_path / "pw", "Pa55word!")
@@ -387,8 +398,8 @@ def test_password_file_readable_by_others_is_refused(store, tmp_path):
 
 
 def test_remove_in_use_needs_force(store, tmp_path):
-    a = new_selfsigned(store, "a.example.com", "--days", "100")
-    b = new_selfsigned(store, "b.example.com", "--days", "50")
+    a = new_selfsigned(store, FQDN, "--days", "100")
+    b = new_selfsigned(store, FQDN, "--days", "50")
     before = snapshot(store.data)
     r = run(store, "cert", "remove", a["sha1"][:12])
     assert r.returncode == 1 and "in use" in r.stderr and "--force" in r.stderr
@@ -400,8 +411,8 @@ def test_remove_in_use_needs_force(store, tmp_path):
 
 
 def test_remove_pinned_needs_force_and_unpins(store, tmp_path):
-    a = new_selfsigned(store, "a.example.com", "--days", "100")
-    b = new_selfsigned(store, "b.example.com", "--days", "50")
+    a = new_selfsigned(store, FQDN, "--days", "100")
+    b = new_selfsigned(store, FQDN, "--days", "50")
     # Pin the one automatic selection would not take, by a prefix of its
     # SHA-1 (the pin lives in the directory).
     ok(store, "server", "set", "--certificate", b["sha1"][:10], "--no-reload")
@@ -503,14 +514,14 @@ def test_select_explains_exclusions(store, tmp_path):
 def test_select_honours_tls_security_level(store):
     """A certificate the TLS context would refuse at the configured
     tls_security_level is not chosen (RSA-2048 at level 3)."""
-    rsa = new_selfsigned(store, "rsa.example.com", "--key", "rsa2048")
+    rsa = new_selfsigned(store, FQDN, "--key", "rsa2048")
     assert rsa["usable"] is True
-    store.conf("tls_security_level = 3\n")
+    store.conf(f"fqdn = {FQDN}\ntls_security_level = 3\n")
     r = run(store, "cert", "select", "--no-reload")
     assert r.returncode == 1
     assert "key or signature too weak for tls_security_level" in r.stdout
     c = certs_json(store)[0]
     assert c["usable"] is False and c["in_use"] is False
-    ec = new_selfsigned(store, "ec.example.com")
+    ec = new_selfsigned(store, FQDN)
     sel = json.loads(ok(store, "--json", "cert", "select", "--no-reload").stdout)
     assert sel["chosen"] == ec["sha1"]

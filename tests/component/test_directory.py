@@ -422,3 +422,19 @@ def test_store_from_before_the_directory_is_migrated(store):
     store.ok("dialplan", "new", "U", "--digits", "4", "--no-reload")
     store.ok("gateway", "new", "pbx", "--address", "10.0.0.1", "--dialplan", "U",
              "--no-reload")
+
+
+def test_rtp_symmetric_on_a_dial_plan(server):
+    """--rtp-symmetric (R10's NAT exception, off by default): shown, changed,
+    refused when not yes/no, and reported by the reload."""
+    server.ok("dialplan", "new", "N", "--digits", "4", "--no-reload")
+    assert server.json("dialplan", "show", "N")["rtp_symmetric"] is False
+    server.json("reload")
+    p = server.run("dialplan", "set", "N", "--rtp-symmetric", "maybe", "--no-reload")
+    assert p.returncode == 2 and "use yes or no" in p.stderr
+    server.ok("dialplan", "set", "N", "--rtp-symmetric", "yes", "--no-reload")
+    assert server.json("dialplan", "show", "N")["rtp_symmetric"] is True
+    assert "rtp symmetric: yes" in server.ok("dialplan", "show", "N").stdout
+    assert "dial plan N: rtp symmetric no -> yes" in server.json("reload")["changes"]
+    server.ok("dialplan", "new", "M", "--digits", "3", "--rtp-symmetric", "yes", "--no-reload")
+    assert server.json("dialplan", "show", "M")["rtp_symmetric"] is True

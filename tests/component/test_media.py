@@ -436,3 +436,260 @@ def test_full_tmpfs_stops_recordings_not_the_engine(tmp_path):
             h.free(n)
     finally:
         h.quit()
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_independent_libsrtp2_sender_recorded_bit_exact(host, tmp_path, suite):
+    """om-srtp2-send builds RTP itself and protects it with libsrtp2's own
+    srtp_protect_mki (nothing of openum linked): every suite, with and
+    without an MKI, recorded bit-exact by openum (default backend)."""
+    from media_util import SRTP2SEND
+    g = g711(1.0, seed=19)
+    f = write_file(tmp_path / "in.g711", g)
+    for mki in ("", "7f", "00010203"):
+        k = key_b64(suite, 9)
+        sport = src_port(host)
+        sess = dict(remote=f"127.0.0.1:{sport}", suite=suite, rxkey=k, txkey=k)
+        args = [SRTP2SEND, "--from", f"127.0.0.1:{sport}", "--suite", suite, "--key", k,
+                "--payload", f, "--seq", "65520"]
+        if mki:
+            sess.update(rxmki=mki, txmki=mki)
+            args += ["--mki", mki]
+        name = f"l{len(mki)}"
+        port = host.new(name, **sess)
+        host.rec(name, name)
+        p = subprocess.run(args + ["--to", f"127.0.0.1:{port}"], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        time.sleep(0.3)
+        host.stop_rec(name)
+        closed = host.free(name)
+        assert host.raw(name) == decode(g), f"{suite} mki={mki!r}"
+        assert closed["srtp_auth"] == 0 and closed["rtp_in"] == 50
+
+
+def test_sipp_rtp_stream_recorded_with_its_dominant_frequency(host, tmp_path):
+    """A third-party sender: sipp calls (a minimal UAS in this test answers
+    with the engine's port) and plays a µ-law WAV with rtp_stream; the
+    recording has the tone's frequency and length."""
+    import re
+    import socket
+    import threading
+    from conftest import free_port
+    wav = str(tmp_path / "tone.wav")
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-e", "u-law", wav, "synth", "3",
+                    "sine", "697", "vol", "0.5"], check=True)
+    uas = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    uas.bind(("127.0.0.1", 0))
+    uas_port = uas.getsockname()[1]
+    state = {}
+
+    def serve():
+        uas.settimeout(30)
+        while True:
+            try:
+                data, peer = uas.recvfrom(65536)
+            except OSError:
+                return
+            msg = data.decode(errors="replace")
+            head, _, body = msg.partition("\r\n\r\n")
+            lines = head.split("\r\n")
+            method = lines[0].split(" ")[0]
+            keep = [l for l in lines[1:] if l.split(":")[0].lower() in
+                    ("via", "from", "to", "call-id", "cseq")]
+            if method == "INVITE":
+                rport = int(re.search(r"m=audio (\d+)", body).group(1))
+                host.send(f"new sipp local=127.0.0.1 remote=127.0.0.1:{rport} te=-1")
+                port = host.wait("port", "sipp")["port"]
+                host.rec("sipp", "sipp")
+                state["port"] = port
+                sdp = (f"v=0\r\no=um 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+                       f"t=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+                hdrs = [h + (";tag=um1" if h.lower().startswith("to:") else "") for h in keep]
+                resp = ("SIP/2.0 200 OK\r\n" + "\r\n".join(hdrs) +
+                        f"\r\nContact: <sip:vm@127.0.0.1:{uas_port}>\r\n"
+                        f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n"
+                        + sdp)
+                uas.sendto(resp.encode(), peer)
+            elif method == "BYE":
+                resp = "SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n"
+                uas.sendto(resp.encode(), peer)
+                state["bye"] = True
+                return
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    scen = os.path.join(os.path.dirname(__file__), "sipp", "uac_rtp_stream.xml")
+    mp = src_port(host)
+    p = subprocess.run(["sipp", f"127.0.0.1:{uas_port}", "-sf", scen, "-m", "1", "-t", "u1",
+                        "-i", "127.0.0.1", "-p", str(free_port(kind=socket.SOCK_DGRAM)),
+                        "-mp", str(mp), "-nostdin", "-timeout", "30"],
+                       capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
+    t.join(10)
+    uas.close()
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    time.sleep(0.3)
+    host.stop_rec("sipp")
+    closed = host.free("sipp")
+    raw = host.raw("sipp")
+    assert closed["strangers"] == 0, closed
+    assert abs(len(raw) / 16000 - 3.0) < 0.05, len(raw)
+    assert abs(dominant_hz(raw) - 697) < 5
+
+
+def test_silence_detection_limit_and_voiced_ms(host, tmp_path):
+    """The audio analysis the call flows need: voiced ms against a dBov
+    threshold, RECORD_SILENCE after silence_timeout (a pause counts even
+    when the gateway sends nothing), and a maximum length that stops the
+    recording at exactly that many samples."""
+    sport = src_port(host)
+    # 1 s of a tone at about -11 dBov, then 1 s of digital silence.
+    tone = g711(1.0, freq=700)
+    quiet = bytes([0xFF]) * 8000  # µ-law silence
+    f = write_file(tmp_path / "tq.g711", tone + quiet)
+    port = host.new("v", remote=f"127.0.0.1:{sport}")
+    host.rec("v", "v", silence=-40, silence_ms=600)
+    rtp_send(port, "--from", f"127.0.0.1:{sport}", "--payload", f, "--rate", "1")
+    sil = host.wait("record_silence", "v", timeout=10)
+    assert 900 <= sil["voiced_ms"] <= 1100, sil
+    st = host.stop_rec("v")
+    assert 900 <= st["voiced_ms"] <= 1100 and st["audio_ms"] == 2000, st
+    host.free("v")
+    # max_ms: 700 ms of a 2 s stream, cut exactly.
+    g = g711(2.0, seed=8)
+    f2 = write_file(tmp_path / "in.g711", g)
+    port = host.new("lim", remote=f"127.0.0.1:{sport}")
+    host.rec("lim", "lim", max_ms=700)
+    rtp_send(port, "--from", f"127.0.0.1:{sport}", "--payload", f2, "--rate", "0")
+    lim = host.wait("record_limit", "lim")
+    st = host.wait("record_stopped", "lim")
+    assert lim["audio_ms"] == 700 and st["bytes"] == 700 * 16 and st["error"] == 0
+    assert host.raw("lim") == decode(g)[:700 * 16]
+    host.free("lim")
+
+
+def test_rtcp_mux_and_rtcp_reports(host, tmp_path):
+    """rtcp-mux (RFC 5761): RTCP on the RTP port is told apart and counted,
+    the engine sends its reports there too; without mux, RTCP from the
+    next port is accepted."""
+    g = g711(1.0, seed=6)
+    f = write_file(tmp_path / "in.g711", g)
+    rport = src_port(host)
+    rx = Receiver(rport, "--mux", "--timeout", "7000", "--max-ms", "12000",
+                  out=tmp_path / "heard.raw")
+    port = host.new("mx", remote=f"127.0.0.1:{rport}", mux=1)
+    host.rec("mx", "mx")
+    sport = src_port(host)
+    # The receiver's port doubles as the mux peer: send from another socket
+    # to prove RTCP from the RTP port (mux) is taken only from the SDP's port.
+    host.send(f"modify mx remote=127.0.0.1:{sport} mux=1")
+    rtp_send(port, "--from", f"127.0.0.1:{sport}", "--payload", f, "--rate", "0",
+             "--rtcp-every", "10", "--rtcp-to", "mux")
+    time.sleep(0.3)
+    host.stop_rec("mx")
+    closed = host.free("mx")
+    assert host.raw("mx") == decode(g)
+    assert closed["rtcp_in"] == 5 and closed["strangers"] == 0 and closed["malformed"] == 0
+    rx.p.kill()
+    # Without mux: RTCP from the next port.
+    port = host.new("nm", remote=f"127.0.0.1:{sport}")
+    rtp_send(port, "--from", f"127.0.0.1:{sport}", "--payload", f, "--rate", "0",
+             "--rtcp-every", "10")
+    time.sleep(0.3)
+    closed = host.free("nm")
+    assert closed["rtcp_in"] == 5 and closed["strangers"] == 0
+
+
+def test_engine_sends_rtcp_reports(tmp_path):
+    """SR while playing, SDES CNAME, BYE at the end — over SRTCP on an SRTP
+    call, read back by the test receiver."""
+    h = MediaHost(tmp_path / "spool", "--threads", "1")
+    try:
+        suite = "AEAD_AES_256_GCM"
+        k = key_b64(suite, 3)
+        rport = src_port(h)
+        rx = Receiver(rport, "--suite", suite, "--key", k, "--timeout", "3000",
+                      out=tmp_path / "heard.raw")
+        h.new("r", remote=f"127.0.0.1:{rport}", suite=suite, rxkey=k, txkey=k)
+        h.send("play r 1 tone:440:6500")
+        h.wait("play_done", "r", timeout=20)
+        closed = h.free("r")
+        res = rx.result()
+        assert res["srtp_fail"] == 0 and res["rtcp"] >= 2, res
+        assert closed["rtcp_out"] >= 2
+        assert abs(dominant_hz(rx.pcm()) - 440) < 5
+    finally:
+        h.quit()
+
+
+def test_ipv6_session(tmp_path):
+    h = MediaHost(tmp_path / "spool", "--threads", "1")
+    try:
+        g = g711(1.0, seed=12)
+        f = write_file(tmp_path / "in.g711", g)
+        sport = src_port(h)
+        h.send(f"new v6 local=::1 remote=[::1]:{sport}")
+        port = h.wait("port", "v6")["port"]
+        h.rec("v6", "v6")
+        rtp_send(port, "--from", f"[::1]:{sport}", "--payload", f, "--rate", "0", host="::1")
+        time.sleep(0.3)
+        h.stop_rec("v6")
+        closed = h.free("v6")
+        assert h.raw("v6") == decode(g) and closed["rtp_in"] == 50
+    finally:
+        h.quit()
+
+
+def test_reinvite_hold_new_address_and_keys(host, tmp_path):
+    """modify (re-INVITE): the same keys keep the SRTP context (the stream
+    goes on across a ROC rollover that happened before the re-INVITE), new
+    keys replace it and a new address is followed (the old one is refused);
+    hold (inactive) sends nothing while a playlist runs out on time."""
+    from media_util import TESTRTP
+    suite = "AES_CM_128_HMAC_SHA1_80"
+    k1, k2 = key_b64(suite, 1), key_b64(suite, 2)
+    g = g711(2.0, seed=14)
+    f = write_file(tmp_path / "in.g711", g)
+    g3 = g711(1.0, seed=15)
+    f3 = write_file(tmp_path / "in3.g711", g3)
+    s1 = src_port(host)
+    port = host.new("m", remote=f"127.0.0.1:{s1}", suite=suite, rxkey=k1, txkey=k1)
+    host.rec("m", "m")
+    # 100 packets from seq 65510 (the ROC becomes 1 at packet 26); the
+    # sender holds after packet 49 while the re-INVITE with the same keys
+    # is applied, then goes on with its own ROC.
+    snd = subprocess.Popen([TESTRTP, "send", "--to", f"127.0.0.1:{port}", "--from",
+                            f"127.0.0.1:{s1}", "--payload", f, "--rate", "0", "--suite", suite,
+                            "--key", k1, "--seq", "65510", "--mark-at", "49", "--pause-at",
+                            "49:1000"], stdout=subprocess.PIPE, text=True)
+    for line in snd.stdout:
+        if '"mark"' in line:
+            break
+    host.send(f"modify m remote=127.0.0.1:{s1} suite={suite} rxkey={k1} txkey={k1}")
+    host.wait("ok", cmd="modify")
+    snd.wait(30)
+    # New keys and a new address.
+    s2 = s1 + 20
+    host.send(f"modify m remote=127.0.0.1:{s2} suite={suite} rxkey={k2} txkey={k2}")
+    host.wait("ok", cmd="modify")
+    rtp_send(port, "--from", f"127.0.0.1:{s1}", "--payload", f3, "--rate", "0", "--suite", suite,
+             "--key", k1, "--seq", "74", "--ts", "176000")  # the old key: refused
+    rtp_send(port, "--from", f"127.0.0.1:{s2}", "--payload", f3, "--rate", "0", "--suite", suite,
+             "--key", k2, "--seq", "74", "--ts", "176000")
+    time.sleep(0.3)
+    host.stop_rec("m")
+    closed = host.sstats("m")
+    raw = host.raw("m")
+    want = decode(g) + decode(g3)
+    assert raw == want
+    assert closed["srtp_auth"] == 50 and closed["rtp_in"] == 150 and closed["lost"] == 0
+    # Hold: inactive — a playlist runs out on time without a packet.
+    rport = src_port(host)
+    rx = Receiver(rport, "--timeout", "1500", "--wait", "3000")
+    host.send(f"modify m remote=127.0.0.1:{rport} dir=inactive suite={suite} rxkey={k2} "
+              f"txkey={k2}")
+    host.wait("ok", cmd="modify")
+    host.send("play m 5 tone:500:600")
+    host.wait("play_done", "m", token=5)
+    res = rx.result()
+    assert res["packets"] == 0
+    host.free("m")

@@ -6,6 +6,7 @@ Clients: openssl s_client and sipsak (third-party), and Python's ssl module
 (OpenSSL underneath) where a test needs its own source address: events are
 rate-limited per source address, so each refusal comes from its own
 127.0.0.x."""
+import datetime
 import os
 import select
 import shutil
@@ -167,6 +168,8 @@ def make_server(tmp, w, extra_conf=""):
     o.ok("cert", "import", w.server.both_path, "--no-reload")
     o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
     o.ok("cert", "import", w.crl, "--trusted", "--yes", "--no-reload")
+    # a CRL is believed only when a trusted certificate signed it
+    o.ok("cert", "import", w.inter.cert_path, "--trusted", "--yes", "--no-reload")
     o.ok("cert", "import", w.crl_inter, "--trusted", "--yes", "--no-reload")
     o.ok("dialplan", "new", "dpsec", "--digits", "3", "--security", "sipsecured")
     o.ok("dialplan", "new", "dp1", "--digits", "3")
@@ -374,7 +377,6 @@ def test_sipsak_without_client_certificate_refused(strict, pki):
     ("ambiguous", "127.0.0.39", "name matches more than one gateway"),
     ("san_not_cn", "127.0.0.40", "name matches no gateway"),
     ("emailonly", "127.0.0.41", "certificate not for client authentication"),
-    ("gw1_nocrl", "127.0.0.47", "no CRL for the issuer"),
 ])
 def test_refused_with_reason(srv, pki, leaf, src, reason):
     cert = getattr(pki, leaf) if leaf else None
@@ -382,8 +384,12 @@ def test_refused_with_reason(srv, pki, leaf, src, reason):
     ev = rejected(srv, src, reason)
     assert ev, (srv.events("--id", "1130"), srv.log()[-3000:])
     assert ev[0]["fields"]["peer"].startswith(src + ":")
-    if cert and reason.startswith("name"):
-        assert "O=openum tests" in ev[0]["fields"]["subject"]
+    if cert:
+        # every refusal names the certificate: chain failures too (the
+        # handshake failed before OpenSSL kept a peer certificate)
+        f = ev[0]["fields"]
+        assert "O=openum tests" in f["subject"], f
+        assert f["issuer"] == cert.cert.issuer.rfc4514_string(), f
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
@@ -400,7 +406,9 @@ def test_rsa1024_refused_under_default_level(srv, pki):
 
 def test_sha1_signature_refused_under_default_level(srv, pki):
     assert tls_options(srv.tls, pki.sha1, src="127.0.0.45", seclevel=0) is None
-    assert rejected(srv, "127.0.0.45", "digest too weak")
+    ev = rejected(srv, "127.0.0.45", "digest too weak")
+    assert ev[0]["fields"]["subject"] == pki.sha1.cert.subject.rfc4514_string()
+    assert ev[0]["fields"]["issuer"] == pki.sha1.cert.issuer.rfc4514_string()
 
 
 def test_tls11_forced_refused_as_protocol_version(srv, pki):
@@ -701,3 +709,147 @@ def test_pin_through_server_set_takes_effect_on_running_server(fresh, pki):
     s = tls_client(fresh.tls, pki.gw1, src="127.0.0.64")
     assert peer_der(s) == in_use
     s.close()
+
+
+# ------------------------------------------------------ revocation policy
+
+def test_crl_of_the_root_revokes_an_issuing_ca(fresh, pki):
+    """A two-level chain: the root's CRL revokes the issuing CA, so every
+    gateway certificate it issued is refused as revoked (CRL check of the
+    whole chain), and the event names the gateway's certificate and the
+    revoked CA."""
+    p = pki.p
+    root = p.ca("root9", "openum Test Root Nine")
+    issuing = p.ca("issuing9", "openum Test Issuing Nine", issuer=root)
+    gw = p.leaf("gw9", issuing, cn="gw1.test.example", dns=["gw1.test.example"])
+    fresh.ok("cert", "import", root.cert_path, "--trusted", "--yes")
+    assert tls_options(fresh.tls, gw, src="127.0.0.81") == 200
+    crl = p.crl("root9", root, [issuing.serial])
+    fresh.ok("cert", "import", crl, "--trusted", "--yes")  # reloads the server
+    assert tls_options(fresh.tls, gw, src="127.0.0.82") is None
+    ev = rejected(fresh, "127.0.0.82", "certificate revoked")
+    f = ev[0]["fields"]
+    assert "depth 1" in f["detail"] and "openum Test Issuing Nine" in f["detail"], f
+    assert f["subject"] == gw.cert.subject.rfc4514_string()
+    assert f["issuer"] == issuing.cert.subject.rfc4514_string()
+    # trusting the issuing CA itself does not bypass the root's CRL
+    fresh.ok("cert", "import", issuing.cert_path, "--trusted", "--yes")
+    assert tls_options(fresh.tls, gw, src="127.0.0.83") is None
+    assert rejected(fresh, "127.0.0.83", "certificate revoked")
+
+
+def test_ca_without_crl_is_not_checked_and_import_says_so(srv, pki, tmp_path):
+    """The documented behaviour for a CA that publishes no CRL: its
+    certificates are accepted without a revocation check while other CAs'
+    CRLs are checked (not "one CRL anywhere makes every CA without one
+    fail"), and `cert import` says so."""
+    assert tls_options(srv.tls, pki.gw1_nocrl, src="127.0.0.47") == 200
+    # the root's CRL is still checked for the root's own children
+    assert tls_options(srv.tls, pki.revoked, src="127.0.0.48") is None
+    assert rejected(srv, "127.0.0.48", "certificate revoked")
+    o = Openum(tmp_path / "data")
+    o.ok("init")
+    r = o.ok("cert", "import", pki.root.cert_path, "--trusted", "--yes")
+    assert "no revocation list here for" in r.stdout and "openum Test Root CA" in r.stdout
+    assert "not checked for revocation" in r.stdout
+    r = o.ok("cert", "import", pki.crl, "--trusted", "--yes")
+    assert "revocation list" in r.stdout and "1 revoked" in r.stdout
+    assert "no revocation list here for" not in r.stdout
+
+
+def test_stale_crl_refuses_with_its_own_reason(fresh, pki):
+    p = pki.p
+    root = p.ca("root10", "openum Test Root Ten")
+    gw = p.leaf("gw10", root, cn="gw1.test.example", dns=["gw1.test.example"])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    crl = p.crl("root10", root, [], next_update=now + datetime.timedelta(seconds=6),
+                last_update=now - datetime.timedelta(seconds=2))
+    fresh.ok("cert", "import", root.cert_path, "--trusted", "--yes", "--no-reload")
+    fresh.ok("cert", "import", crl, "--trusted", "--yes")
+    assert tls_options(fresh.tls, gw, src="127.0.0.84") == 200
+    deadline = time.time() + 30
+    while datetime.datetime.now(datetime.timezone.utc) < now + datetime.timedelta(seconds=7):
+        assert time.time() < deadline
+        time.sleep(0.2)
+    assert tls_options(fresh.tls, gw, src="127.0.0.85") is None
+    ev = rejected(fresh, "127.0.0.85", "CRL is stale")
+    assert ev and "openum Test Root Ten" in ev[0]["fields"]["issuer"]
+    # importing it again is refused: a stale CRL is not news
+    r = fresh.run("cert", "import", crl, "--trusted", "--yes")
+    assert r.returncode == 1 and "stale" in r.stderr
+
+
+def test_crl_not_signed_by_a_trusted_ca_is_refused(fresh, pki, tmp_path):
+    """A CRL is believed only when a trusted certificate signed it: a forged
+    one (right issuer name, another key) or one of a CA nobody trusts is
+    refused at import and would never cut gateways off."""
+    p = pki.p
+    impostor = p.ca("impostor", "openum Test Root CA")  # same name, other key
+    forged = p.crl("forged", impostor, [pki.gw1.serial])
+    r = fresh.run("cert", "import", forged, "--trusted", "--yes")
+    assert r.returncode == 1 and "does not verify" in r.stderr
+    foreign = p.crl("foreign", pki.other, [pki.gw1.serial])
+    r = fresh.run("cert", "import", foreign, "--trusted", "--yes")
+    assert r.returncode == 1 and "signed by no trusted certificate" in r.stderr
+    assert not os.listdir(os.path.join(fresh.data, "certs", "crl")) or all(
+        f.endswith(".pem") for f in os.listdir(os.path.join(fresh.data, "certs", "crl")))
+    assert tls_options(fresh.tls, pki.gw1, src="127.0.0.86") == 200
+
+
+def test_handshake_under_way_during_a_reload_meets_the_new_trust(fresh, pki):
+    """A TLS 1.2 handshake held open before the client's last flight; the
+    root is removed (the CLI reloads the running server); the rest of the
+    handshake is refused: it is verified against the trust in force when it
+    completes."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(pki.gw1.cert_path, pki.gw1.key_path)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname=FQDN)
+    s = connect(fresh.tls, src="127.0.0.87")
+    s.settimeout(10)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    s.sendall(out.read())
+    flight = b""
+    while not flight:
+        inc.write(s.recv(65536))
+        try:
+            obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        flight = out.read()
+    # the client's Certificate record first, then the trust goes
+    first = 5 + int.from_bytes(flight[3:5], "big")
+    s.sendall(flight[:first])
+    root_sha1 = pki.root.cert.fingerprint(hashes.SHA1()).hex().upper()
+    fresh.ok("cert", "remove", root_sha1)
+    s.sendall(flight[first:])
+    refused = False
+    try:
+        data = s.recv(65536)
+        inc.write(data)
+        obj.do_handshake()
+        obj.write(options(port=fresh.tls, src="127.0.0.87"))
+        s.sendall(out.read())
+        refused = not s.recv(65536)
+    except (OSError, ssl.SSLError):
+        refused = True
+    s.close()
+    assert refused
+    assert rejected(fresh, "127.0.0.87", "unknown CA")
+
+
+def test_tls_name_with_root_dot_matches(fresh, pki):
+    """A gateway TLS name written with the trailing dot is the same name (it
+    used to be accepted by the CLI and then match no certificate); and a
+    certificate carrying the name with the dot matches too."""
+    fresh.ok("gateway", "set", "gw1", "--tls-name", "gw1.test.example.")
+    assert fresh.json("gateway", "show", "gw1")["tls_name"] == "gw1.test.example"
+    assert tls_options(fresh.tls, pki.gw1, src="127.0.0.88") == 200
+    dotted = pki.p.leaf("gw1dot", pki.root, dns=["GW1.test.example."])
+    assert tls_options(fresh.tls, dotted, src="127.0.0.89") == 200

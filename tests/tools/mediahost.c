@@ -41,7 +41,7 @@
 #include "media/media.h"
 #include "testcall/rtp.h"
 
-#define MAXS 4096
+#define MAXS 16384
 
 static struct {
 	char name[64];

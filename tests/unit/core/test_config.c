@@ -149,6 +149,9 @@ UT_TEST(errors_name_line)
 	parse_err("[server]\ntls_security_level = 6\n", "0 to 5");
 	parse_err("[server]\nstrict_eku = perhaps\n", "strict_eku must be 0 or 1");
 	parse_err("[server]\nrtp_ports = 20000\n", "rtp_ports must be");
+	parse_err("[server]\nrtp_timeout = 2\n", "rtp_timeout must be");
+	parse_err("[server]\nspool_flush_ms = 1000\n", "spool_flush_ms must be");
+	parse_err("[server]\nspool_sync_ms = 60000\n", "spool_sync_ms must be");
 	parse_err("[server]\nrtp_ports = 80-90\n", "rtp_ports must be");
 	parse_err("[server]\nfqdn = -bad.example\n", "fqdn must be a host name");
 	parse_err("[server]\nfqdn = 192.0.2.1\n", "fqdn must be a host name");
@@ -257,6 +260,9 @@ static const struct {
 	{ "max_handshakes_per_peer", "3", "3" },
 	{ "tls_handshake_timeout", "2", "2" },
 	{ "tls_source_check", "1", "1" },
+	{ "rtp_timeout", "60", "60" },
+	{ "spool_flush_ms", "100", "100" },
+	{ "spool_sync_ms", "1000", "1000" },
 };
 
 /* A reload names every key that changed, old and new value, and nothing

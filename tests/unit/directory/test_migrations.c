@@ -46,6 +46,8 @@ static const struct {
 	  "SELECT count(*) FROM mailboxes WHERE greeting_name = 'greetings/carol.name.wav' AND "
 	  "greeting_busy = 'greetings/carol.busy.wav'",
 	  1 },
+	{ 4, "UPDATE dialplans SET rtp_symmetric = 1 WHERE name = 'Old';",
+	  "SELECT count(*) FROM dialplans WHERE name = 'Old' AND rtp_symmetric = 1", 1 },
 };
 
 static int count(sqlite3 *h, const char *sql)

@@ -182,6 +182,41 @@ UT_TEST(refuses_inconsistent_store)
 	dt_close(db);
 }
 
+/* The CLI's host-name rules, applied again to what the snapshot reads: a
+ * TLS name with the root dot (written by an older version, or by hand) is
+ * the same name; one that breaks the rules refuses the snapshot. */
+UT_TEST(tls_names_canonical_and_checked)
+{
+	struct om_db *db = dt_open();
+	struct om_dir_snapshot *s = NULL;
+	struct om_dir_err e;
+	UT_TRUE(db != NULL);
+	populate(db);
+	UT_EQ_INT(SQLITE_OK, sqlite3_exec(om_db_sqlite(db),
+	                                  "UPDATE gateways SET tls_name = 'PBX.Example.Test.' "
+	                                  "WHERE name = 'sbc'",
+	                                  NULL, NULL, NULL));
+	UT_EQ_INT(0, om_dir_snapshot_build(db, &s, &e));
+	const struct om_dir_gateway *g = om_dir_snapshot_gateway_by_tls_name(s, "pbx.example.test");
+	UT_TRUE(g != NULL);
+	UT_EQ_STR("pbx.example.test", g->tls_name);
+	UT_TRUE(om_dir_snapshot_gateway_by_tls_name(s, "pbx.example.test.") == g);
+	om_dir_snapshot_free(s);
+	static const char *const bad[] = { ".example.test", "a..example.test", "192.0.2.9",
+		                           "*.example.test" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char sql[256];
+		snprintf(sql, sizeof(sql), "UPDATE gateways SET tls_name = '%s' WHERE name = 'sbc'",
+		         bad[i]);
+		UT_EQ_INT(SQLITE_OK, sqlite3_exec(om_db_sqlite(db), sql, NULL, NULL, NULL));
+		s = NULL;
+		UT_EQ_INT(EPERM, om_dir_snapshot_build(db, &s, &e));
+		UT_TRUE(strstr(e.msg, "invalid TLS name") != NULL);
+		UT_TRUE(s == NULL);
+	}
+	dt_close(db);
+}
+
 static struct om_db *oom_db;
 
 static int build_once(void *arg)
@@ -342,4 +377,5 @@ UT_TEST(diff_is_bounded)
 }
 
 UT_MAIN(UT_CASE(lookups), UT_CASE(generations_and_refs), UT_CASE(refuses_inconsistent_store),
-        UT_CASE(oom_sweep), UT_CASE(diff_lists_every_change), UT_CASE(diff_is_bounded))
+        UT_CASE(tls_names_canonical_and_checked), UT_CASE(oom_sweep),
+        UT_CASE(diff_lists_every_change), UT_CASE(diff_is_bounded))

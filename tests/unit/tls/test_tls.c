@@ -138,6 +138,7 @@ UT_TEST(reasons)
 	UT_EQ_INT(OM_TLS_R_EXPIRED, om_tls_reject_from_verify(X509_V_ERR_CERT_HAS_EXPIRED));
 	UT_EQ_INT(OM_TLS_R_REVOKED, om_tls_reject_from_verify(X509_V_ERR_CERT_REVOKED));
 	UT_EQ_INT(OM_TLS_R_NO_CRL, om_tls_reject_from_verify(X509_V_ERR_UNABLE_TO_GET_CRL));
+	UT_EQ_INT(OM_TLS_R_CRL_STALE, om_tls_reject_from_verify(X509_V_ERR_CRL_HAS_EXPIRED));
 	UT_EQ_INT(OM_TLS_R_KEY_TOO_SMALL, om_tls_reject_from_verify(X509_V_ERR_EE_KEY_TOO_SMALL));
 	UT_EQ_INT(OM_TLS_R_UNKNOWN_CA,
 	          om_tls_reject_from_verify(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY));
@@ -366,6 +367,295 @@ UT_TEST(ctx_refuses_mismatched_key)
 	pki_free(&p);
 }
 
+/* ------------------------------------------------ revocation policy */
+
+static X509_CRL *make_crl(X509 *ca, EVP_PKEY *ca_key, X509 *revoked, long from_s, long next_s)
+{
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *t = X509_gmtime_adj(NULL, from_s), *n = X509_gmtime_adj(NULL, next_s);
+	X509_CRL_set_version(crl, X509_CRL_VERSION_2);
+	X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca));
+	X509_CRL_set1_lastUpdate(crl, t);
+	X509_CRL_set1_nextUpdate(crl, n);
+	if (revoked) {
+		X509_REVOKED *r = X509_REVOKED_new();
+		X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(revoked));
+		X509_REVOKED_set_revocationDate(r, t);
+		X509_CRL_add0_revoked(crl, r);
+	}
+	X509_CRL_sort(crl);
+	X509_CRL_sign(crl, ca_key, EVP_sha256());
+	ASN1_TIME_free(t);
+	ASN1_TIME_free(n);
+	return crl;
+}
+
+/* A CA (issuer NULL: a root) for the chain tests. */
+static X509 *make_ca(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key)
+{
+	X509 *x = make_cert(key, cn, NULL, NULL, NULL, NULL, -3600, 86400 * 10);
+	if (issuer) {
+		/* re-issue under issuer, still a CA */
+		X509_set_issuer_name(x, X509_get_subject_name(issuer));
+		X509V3_CTX v3;
+		X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
+		X509_sign(x, issuer_key, EVP_sha256());
+	}
+	return x;
+}
+
+struct chain {
+	EVP_PKEY *rk, *ik, *lk, *ok;
+	X509 *root, *inter, *leaf, *other_leaf;
+	STACK_OF(X509) * sent; /* what the gateway sends after its leaf */
+};
+
+static void chain_make(struct chain *c)
+{
+	c->rk = ec_key();
+	c->ik = ec_key();
+	c->lk = ec_key();
+	c->ok = ec_key();
+	c->root = make_ca(c->rk, "UT Root", NULL, NULL);
+	c->inter = make_ca(c->ik, "UT Issuing CA", c->root, c->rk);
+	c->leaf = make_cert(c->lk, "gw.example.com", "DNS:gw.example.com", "clientAuth", c->inter,
+	                    c->ik, -3600, 86400);
+	c->other_leaf = make_cert(c->ok, "gw2.example.com", "DNS:gw2.example.com", "clientAuth",
+	                          c->root, c->rk, -3600, 86400);
+	c->sent = sk_X509_new_null();
+	sk_X509_push(c->sent, c->inter);
+}
+
+static void chain_free(struct chain *c)
+{
+	sk_X509_free(c->sent);
+	X509_free(c->root);
+	X509_free(c->inter);
+	X509_free(c->leaf);
+	X509_free(c->other_leaf);
+	EVP_PKEY_free(c->rk);
+	EVP_PKEY_free(c->ik);
+	EVP_PKEY_free(c->lk);
+	EVP_PKEY_free(c->ok);
+}
+
+static int verify_with(X509_STORE *st, X509 *leaf, STACK_OF(X509) * sent, enum om_tls_reject *why)
+{
+	*why = OM_TLS_R_NONE;
+	return om_tls_chain_verify(st, 2, leaf, sent, why);
+}
+
+UT_TEST(crl_of_root_revokes_issuing_ca)
+{
+	struct chain c;
+	enum om_tls_reject why;
+	chain_make(&c);
+	X509_CRL *rcrl = make_crl(c.root, c.rk, c.inter, -3600, 86400);
+	X509_STORE *st = X509_STORE_new();
+	X509_STORE_add_cert(st, c.root);
+	/* no CRL at all: valid */
+	UT_EQ_INT(0, verify_with(st, c.leaf, c.sent, &why));
+	X509_STORE_add_crl(st, rcrl);
+	/* the root's CRL revokes the issuing CA: every certificate under it */
+	UT_EQ_INT(EACCES, verify_with(st, c.leaf, c.sent, &why));
+	UT_EQ_INT(OM_TLS_R_REVOKED, why);
+	/* the issuing CA publishes no CRL here: its leaves are not checked,
+	 * and a leaf straight under the root (whose CRL is here) passes */
+	UT_EQ_INT(0, verify_with(st, c.other_leaf, NULL, &why));
+	/* trusting the issuing CA too does not bypass the root's CRL */
+	X509_STORE_add_cert(st, c.inter);
+	UT_EQ_INT(EACCES, verify_with(st, c.leaf, c.sent, &why));
+	UT_EQ_INT(OM_TLS_R_REVOKED, why);
+	X509_STORE_free(st);
+	X509_CRL_free(rcrl);
+	chain_free(&c);
+}
+
+UT_TEST(crl_per_issuer_and_stale)
+{
+	struct chain c;
+	enum om_tls_reject why;
+	chain_make(&c);
+	X509_CRL *rcrl = make_crl(c.root, c.rk, NULL, -3600, 86400);
+	X509_CRL *icrl_revoking = make_crl(c.inter, c.ik, c.leaf, -3600, 86400);
+	X509_CRL *icrl_stale = make_crl(c.inter, c.ik, NULL, -86400 * 3, -86400);
+	X509_STORE *st = X509_STORE_new();
+	X509_STORE_add_cert(st, c.root);
+	X509_STORE_add_crl(st, rcrl);
+	/* one CA's CRL does not make every CA without one fail */
+	UT_EQ_INT(0, verify_with(st, c.leaf, c.sent, &why));
+	X509_STORE_add_crl(st, icrl_revoking);
+	UT_EQ_INT(EACCES, verify_with(st, c.leaf, c.sent, &why));
+	UT_EQ_INT(OM_TLS_R_REVOKED, why);
+	X509_STORE_free(st);
+	/* the issuing CA's only CRL is stale: its certificates are refused,
+	 * and the reason says so */
+	st = X509_STORE_new();
+	X509_STORE_add_cert(st, c.root);
+	X509_STORE_add_crl(st, rcrl);
+	X509_STORE_add_crl(st, icrl_stale);
+	UT_EQ_INT(EACCES, verify_with(st, c.leaf, c.sent, &why));
+	UT_EQ_INT(OM_TLS_R_CRL_STALE, why);
+	UT_EQ_STR("CRL is stale", om_tls_reject_str(why));
+	UT_EQ_INT(0, verify_with(st, c.other_leaf, NULL, &why));
+	X509_STORE_free(st);
+	X509_CRL_free(rcrl);
+	X509_CRL_free(icrl_revoking);
+	X509_CRL_free(icrl_stale);
+	chain_free(&c);
+}
+
+/* The refusal names the peer's certificate (subject, issuer) and the chain
+ * certificate that failed. */
+UT_TEST(refusal_names_subject_issuer_and_failing_certificate)
+{
+	struct chain c;
+	struct client cl;
+	struct om_tls_sess *t = NULL;
+	chain_make(&c);
+	X509_CRL *rcrl = make_crl(c.root, c.rk, c.inter, -3600, 86400);
+	EVP_PKEY *sk = ec_key();
+	X509 *srv = make_cert(sk, "um.example.com", "DNS:um.example.com", "serverAuth", c.root,
+	                      c.rk, -3600, 86400);
+	X509_STORE *st = X509_STORE_new();
+	X509_STORE_add_cert(st, c.root);
+	X509_STORE_add_crl(st, rcrl);
+	struct om_tls_opts o = { .min_version = 12, .security_level = 2 };
+	struct om_tls_ctx *ctx = NULL;
+	char err[256];
+	UT_EQ_INT(0, om_tls_ctx_new(&o, srv, NULL, sk, st, &ctx, err, sizeof(err)));
+	UT_EQ_INT(0, om_tls_sess_new(ctx, &t));
+	client_new(&cl, c.leaf, c.lk, 0);
+	SSL_add1_chain_cert(cl.ssl, c.inter);
+	UT_EQ_INT(OM_TLS_FAIL, pump(&cl, t));
+	char detail[512], subj[256], iss[256];
+	UT_EQ_INT(OM_TLS_R_REVOKED, om_tls_sess_reason(t, detail, sizeof(detail)));
+	UT_TRUE(strstr(detail, "depth 1") != NULL);
+	UT_TRUE(strstr(detail, "UT Issuing CA") != NULL);
+	om_tls_cert_subject(om_tls_sess_peer_cert(t), subj, sizeof(subj));
+	om_tls_cert_issuer(om_tls_sess_peer_cert(t), iss, sizeof(iss));
+	UT_TRUE(strstr(subj, "gw.example.com") != NULL);
+	UT_TRUE(strstr(iss, "UT Issuing CA") != NULL);
+	client_free(&cl);
+	om_tls_sess_free(t);
+	om_tls_ctx_free(ctx);
+	X509_STORE_free(st);
+	X509_CRL_free(rcrl);
+	X509_free(srv);
+	EVP_PKEY_free(sk);
+	chain_free(&c);
+}
+
+/* ---------------------------------- a reload during a handshake */
+
+/* Runs a TLS 1.2 handshake up to the client's last flight and splits it:
+ * the first record (Certificate) is fed alone, then `between` runs, then
+ * the rest. Returns the server's result. */
+static enum om_tls_res handshake_split(struct client *c, struct om_tls_sess *t,
+                                       void (*between)(void *), void *arg, int split)
+{
+	char buf[32768];
+	int n;
+	/* ClientHello → server flight → client's last flight */
+	SSL_do_handshake(c->ssl);
+	while ((n = BIO_read(c->out, buf, sizeof(buf))) > 0)
+		UT_EQ_INT(0, om_tls_sess_input(t, buf, (size_t)n));
+	UT_EQ_INT(OM_TLS_AGAIN, om_tls_sess_handshake(t));
+	size_t m;
+	while ((m = om_tls_sess_output(t, buf, sizeof(buf))) > 0)
+		BIO_write(c->in, buf, (int)m);
+	SSL_do_handshake(c->ssl);
+	ERR_clear_error();
+	n = BIO_read(c->out, buf, sizeof(buf));
+	UT_TRUE(n > 5);
+	size_t first =
+	    split ? 5 + (((size_t)(unsigned char)buf[3] << 8) | (unsigned char)buf[4]) : 0;
+	UT_TRUE(first <= (size_t)n);
+	if (first) {
+		UT_EQ_INT(22, buf[0]); /* a handshake record: the Certificate */
+		UT_EQ_INT(0, om_tls_sess_input(t, buf, first));
+		UT_EQ_INT(OM_TLS_AGAIN, om_tls_sess_handshake(t));
+	}
+	between(arg);
+	UT_EQ_INT(0, om_tls_sess_input(t, buf + first, (size_t)n - first));
+	return om_tls_sess_handshake(t);
+}
+
+struct reload {
+	struct om_tls_ctx *old, *next;
+};
+
+static void do_reload(void *arg)
+{
+	struct reload *r = arg;
+	if (r->next)
+		om_tls_ctx_supersede(r->old, r->next);
+}
+
+static void reload_case(bool new_trusts, int split, enum om_tls_res want)
+{
+	struct pki p;
+	struct client c;
+	struct om_tls_sess *t = NULL;
+	pki_make(&p, -3600, 86400);
+	struct om_tls_ctx *ctx = server_ctx(&p, 2);
+	X509_STORE *other = X509_STORE_new();
+	if (new_trusts)
+		X509_STORE_add_cert(other, p.ca);
+	struct om_tls_opts o = { .min_version = 12, .security_level = 2 };
+	struct om_tls_ctx *next = NULL;
+	char err[256];
+	UT_EQ_INT(0, om_tls_ctx_new(&o, p.srv, NULL, p.srv_key, other, &next, err, sizeof(err)));
+	UT_EQ_INT(0, om_tls_sess_new(ctx, &t));
+	client_new(&c, p.cli, p.cli_key, TLS1_2_VERSION);
+	struct reload r = { ctx, next };
+	UT_EQ_INT(want, handshake_split(&c, t, do_reload, &r, split));
+	if (want == OM_TLS_FAIL) {
+		char detail[256];
+		UT_EQ_INT(OM_TLS_R_UNKNOWN_CA, om_tls_sess_reason(t, detail, sizeof(detail)));
+		/* the refusal still names the peer */
+		UT_TRUE(om_tls_sess_peer_cert(t) != NULL);
+	}
+	client_free(&c);
+	om_tls_sess_free(t);
+	om_tls_ctx_free(next);
+	om_tls_ctx_free(ctx);
+	X509_STORE_free(other);
+	pki_free(&p);
+}
+
+UT_TEST(handshake_meets_the_trust_in_force_when_it_completes)
+{
+	/* the CA removed before the client's certificate arrives */
+	reload_case(false, 0, OM_TLS_FAIL);
+	/* ... after the certificate was verified, before the handshake ends */
+	reload_case(false, 1, OM_TLS_FAIL);
+	/* a reload that keeps the CA changes nothing */
+	reload_case(true, 1, OM_TLS_OK);
+	reload_case(true, 0, OM_TLS_OK);
+}
+
+static void no_reload(void *arg)
+{
+	(void)arg;
+}
+
+UT_TEST(handshake_split_without_reload_succeeds)
+{
+	struct pki p;
+	struct client c;
+	struct om_tls_sess *t = NULL;
+	pki_make(&p, -3600, 86400);
+	struct om_tls_ctx *ctx = server_ctx(&p, 2);
+	UT_EQ_INT(0, om_tls_sess_new(ctx, &t));
+	client_new(&c, p.cli, p.cli_key, TLS1_2_VERSION);
+	UT_EQ_INT(OM_TLS_OK, handshake_split(&c, t, no_reload, NULL, 1));
+	client_free(&c);
+	om_tls_sess_free(t);
+	om_tls_ctx_free(ctx);
+	pki_free(&p);
+}
+
 static int oom_session(void *arg)
 {
 	struct om_tls_ctx *ctx = arg;
@@ -387,4 +677,8 @@ UT_TEST(oom_sweep_session)
 
 UT_MAIN(UT_CASE(names_dns_uri_cn), UT_CASE(names_no_wildcards), UT_CASE(eku), UT_CASE(reasons),
         UT_CASE(handshake_mutual_then_data_then_close), UT_CASE(handshake_refusals),
-        UT_CASE(handshake_timeout), UT_CASE(ctx_refuses_mismatched_key), UT_CASE(oom_sweep_session))
+        UT_CASE(handshake_timeout), UT_CASE(ctx_refuses_mismatched_key),
+        UT_CASE(crl_of_root_revokes_issuing_ca), UT_CASE(crl_per_issuer_and_stale),
+        UT_CASE(refusal_names_subject_issuer_and_failing_certificate),
+        UT_CASE(handshake_meets_the_trust_in_force_when_it_completes),
+        UT_CASE(handshake_split_without_reload_succeeds), UT_CASE(oom_sweep_session))

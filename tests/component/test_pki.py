@@ -1,0 +1,742 @@
+"""The certificate lifecycle as a PKI administrator tries it (issue 18):
+what counts as valid and why every other certificate loses (the selection
+table), chains in issuer order and completed from the trusted store,
+certificates re-issued for a stored key, pins that name one certificate,
+trust removals that take effect like additions, CRLs that are listed,
+removed and watched, the limits import and load share, PKCS#12 protection,
+key files others can read, what `openum status` shows, pending requests —
+and the seed's three certificate routes end to end against a running
+server with `openssl s_client -showcerts` and Python's ssl.
+
+Every PKI is made here (pki.py); every port is free; every server is the
+real `openum serve`."""
+import datetime
+import json
+import os
+import re
+import sqlite3
+import ssl
+import subprocess
+import time
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from conftest import Openum, free_port
+from pki import DAY, NOW, PKI
+from sip_util import connect, options, wait_for
+
+FQDN = "um.pki.example"
+GW = "gw1.pki.example"
+
+
+def sha1(issued):
+    return issued.cert.fingerprint(hashes.SHA1()).hex().upper()
+
+
+def pem_of(*certs):
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+def key_pem(key):
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def write(path, data, mode=0o600):
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, mode)
+    return str(path)
+
+
+def new_store(tmp, extra_conf="", fqdn=FQDN):
+    o = Openum(tmp / "data")
+    o.ok("init")
+    o.tcp, o.tls = free_port(), free_port()
+    o.conf(f"fqdn = {fqdn}\nsip_tcp = 127.0.0.1:{o.tcp}\nsip_tls = 127.0.0.1:{o.tls}\n"
+           f"events_interval = 1\nstart_secured = 1\n{extra_conf}")
+    return o
+
+
+def selection(o):
+    return json.loads(o.ok("--json", "cert", "select", "--no-reload").stdout)
+
+
+def by_sha1(sel):
+    return {c["sha1"]: c for c in sel["candidates"]}
+
+
+def s_client(port, client=None, cafile=None, timeout=30):
+    """openssl s_client -showcerts: (returncode, the certificates the server
+    sent as subjects, output). The client authenticates with `client`."""
+    args = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-showcerts",
+            "-servername", FQDN]
+    if client:
+        args += ["-cert", client.cert_path, "-key", client.key_path]
+    if cafile:
+        args += ["-CAfile", cafile, "-verify_return_error", "-verify_hostname", FQDN]
+    r = subprocess.run(args, input="", capture_output=True, text=True, timeout=timeout)
+    chain = re.findall(r"^ \d+ s:(.*)$", r.stdout, re.M)
+    return r.returncode, chain, r.stdout + r.stderr
+
+
+@pytest.fixture(scope="module")
+def w(tmp_path_factory):
+    """One PKI for the module: an enterprise root with an issuing CA, a root
+    nobody trusts, CAs with odd validity, gateway certificates."""
+    class W:
+        pass
+    w = W()
+    p = w.p = PKI(tmp_path_factory.mktemp("pki"))
+    w.root = p.ca("root", "PKI Test Root")
+    w.inter = p.ca("inter", "PKI Test Issuing CA", issuer=w.root)
+    w.stranger = p.ca("stranger", "Nobody Trusts This Root")
+    w.inter_expired = p.ca("interx", "PKI Expired Issuing CA", issuer=w.root,
+                           not_before=NOW - 400 * DAY, not_after=NOW - DAY)
+    w.inter_expiring = p.ca("intere", "PKI Expiring Issuing CA", issuer=w.root,
+                            not_after=NOW + 10 * DAY)
+    w.gw = p.leaf("gw", w.root, cn=GW, dns=[GW])
+    return w
+
+
+def serve(o):
+    o.proc = o.serve()
+    return o
+
+
+def stop(o):
+    assert o.stop(o.proc) == 0, o.log()[-3000:]
+
+
+# ================================================== 2. what "valid" means
+
+def test_selection_table(w, tmp_path):
+    """Every kind of personal certificate, with the rank and the reason
+    `cert select` gives it (and `cert show`)."""
+    p = w.p
+    o = new_store(tmp_path)
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    later = NOW + 365 * DAY
+    rows = {
+        # trusted CA-issued, serverAuth+clientAuth: first
+        "trusted": p.leaf("t-trusted", w.inter, cn=FQDN, dns=[FQDN], not_after=later),
+        # the same dates and kind: a tie, ordered by SHA-256
+        "tie": p.leaf("t-tie", w.inter, cn=FQDN, dns=[FQDN], not_after=later),
+        # both EKUs beat serverAuth only, even when that one lasts longer
+        "serveronly": p.leaf("t-serveronly", w.inter, cn=FQDN, dns=[FQDN], eku=("server",),
+                             not_after=NOW + 700 * DAY),
+        # expires earlier
+        "shorter": p.leaf("t-shorter", w.inter, cn=FQDN, dns=[FQDN], not_after=NOW + 100 * DAY),
+        # an intermediate that expires soon: still valid (watched, below)
+        "expiring_inter": p.leaf("t-expiring", w.inter_expiring, cn=FQDN, dns=[FQDN],
+                                 not_after=NOW + 90 * DAY),
+        # issued by a root nobody here trusts: not "PKI or commercial"
+        "untrusted": p.leaf("t-untrusted", w.stranger, cn=FQDN, dns=[FQDN],
+                            not_after=NOW + 900 * DAY),
+        # an issuer name no certificate carries
+        "invented": p.leaf("t-invented", (x509.Name([x509.NameAttribute(
+            NameOID.COMMON_NAME, "Invented Issuing CA")]), ec.generate_private_key(
+            ec.SECP256R1())), cn=FQDN, dns=[FQDN], not_after=NOW + 900 * DAY),
+        # an intermediate that has expired
+        "expired_inter": p.leaf("t-expiredinter", w.inter_expired, cn=FQDN, dns=[FQDN],
+                                not_before=NOW - 300 * DAY, not_after=NOW + 900 * DAY),
+        # a certificate for another name
+        "wrong_fqdn": p.leaf("t-wrongname", w.inter, cn="other.pki.example",
+                             dns=["other.pki.example"], not_after=NOW + 900 * DAY),
+    }
+    for r in rows.values():
+        o.ok("cert", "import", r.both_path, "--no-reload")
+    ss = json.loads(o.ok("--json", "cert", "new-selfsigned", "--no-reload").stdout)
+    # a CA certificate with its key, put there by hand (import refuses it)
+    ca_key = w.p.ca("t-ca", "Some CA With Its Key")
+    der = ca_key.cert.public_bytes(serialization.Encoding.DER)
+    ca_sha256 = ca_key.cert.fingerprint(hashes.SHA256()).hex()
+    pdir = os.path.join(o.data, "certs", "personal")
+    write(os.path.join(pdir, ca_sha256 + ".pem"), pem_of(ca_key.cert))
+    write(os.path.join(pdir, ca_sha256 + ".key"), key_pem(ca_key.key))
+    del der
+
+    sel = selection(o)
+    c = by_sha1(sel)
+    rank = {name: c[sha1(r)]["rank"] for name, r in rows.items()}
+    verdict = {name: c[sha1(r)]["verdict"] for name, r in rows.items()}
+    detail = {name: c[sha1(r)]["detail"] for name, r in rows.items()}
+    tie_first = min(("trusted", "tie"),
+                    key=lambda n: rows[n].cert.fingerprint(hashes.SHA256()).hex())
+    tie_second = "tie" if tie_first == "trusted" else "trusted"
+    assert sel["chosen"] == sha1(rows[tie_first])
+    assert verdict[tie_second] == "valid, ranked lower"
+    assert "identical dates and kind: ordered by SHA-256" in detail[tie_second]
+    # the valid ones, in order
+    order = [tie_first, tie_second, "shorter", "expiring_inter", "serveronly"]
+    assert [rank[n] for n in order] == sorted(rank[n] for n in order) == [1, 2, 3, 4, 5], rank
+    assert "expires earlier" in detail["expiring_inter"]
+    assert "expires earlier" in detail["shorter"]
+    assert "lacks clientAuth" in detail["serveronly"]
+    # self-signed after every CA-issued one, with the reason
+    assert c[ss["sha1"]]["rank"] == 6 and c[ss["sha1"]]["verdict"] == "valid, ranked lower"
+    assert "self-signed, the chosen one is CA-issued" in c[ss["sha1"]]["detail"]
+    # the rest: not valid, each with its reason
+    assert verdict["untrusted"] == "its chain does not reach a trusted root"
+    assert "Nobody Trusts This Root" in detail["untrusted"]
+    assert verdict["invented"] == "its chain does not reach a trusted root"
+    assert "Invented Issuing CA" in detail["invented"]
+    assert verdict["expired_inter"] == "a certificate of its chain is not valid"
+    assert "PKI Expired Issuing CA" in detail["expired_inter"] and "expired" in detail[
+        "expired_inter"]
+    assert verdict["wrong_fqdn"] == "SAN lacks this server's FQDN"
+    assert FQDN in detail["wrong_fqdn"]
+    ca_sha1 = sha1(ca_key)
+    assert c[ca_sha1]["verdict"] == "a CA certificate, not a server certificate"
+    # every invalid one ranks after every valid one
+    assert min(rank[n] for n in ("untrusted", "invented", "expired_inter", "wrong_fqdn")) > 6
+    # what people read says the same
+    human = o.ok("cert", "select", "--no-reload").stdout
+    assert human.startswith("chosen " + sel["chosen"])
+    assert f"lost   {sha1(rows['untrusted'])}" in human and "Nobody Trusts This Root" in human
+    show = o.ok("cert", "show", sha1(rows["invented"])).stdout
+    assert "unusable     its chain does not reach a trusted root" in show
+    assert "Invented Issuing CA" in show
+
+
+def test_generated_when_nothing_is_valid_and_untrusted_ca_never_outranks(w, tmp_path):
+    """Only a certificate from a CA nobody here trusts: a secured start
+    generates a self-signed one (1122) instead of presenting it, and says
+    why it was not taken (1128)."""
+    o = new_store(tmp_path)
+    bad = w.p.leaf("g-untrusted", w.stranger, cn=FQDN, dns=[FQDN], not_after=NOW + 900 * DAY)
+    o.ok("cert", "import", bad.both_path, "--no-reload")
+    serve(o)
+    try:
+        st = o.json("status")
+        assert st["certificate"]["sha1"] != sha1(bad)
+        assert st["certificate"]["kind"] == "self-signed"
+        assert o.events("--id", "1122")
+        ev = [e for e in o.events("--id", "1128") if e["fields"]["sha1"] == sha1(bad)]
+        assert ev and "Nobody Trusts This Root" in ev[0]["fields"]["detail"]
+        # a valid self-signed one is never outranked by it either
+        sel = selection(o)
+        assert sel["chosen"] == st["certificate"]["sha1"]
+    finally:
+        stop(o)
+
+
+def test_ca_certificate_with_its_key_is_refused(w, tmp_path):
+    o = new_store(tmp_path)
+    personal = os.path.join(o.data, "certs", "personal")
+    r = o.run("cert", "import", w.inter.both_path)
+    assert r.returncode == 1
+    assert "CA certificate" in r.stderr and "does not belong on a UM server" in r.stderr
+    assert not os.path.isdir(personal) or not os.listdir(personal)
+    # a keyCertSign-only CA (no basic constraints CA:TRUE) is a CA too
+    k = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, FQDN)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(k.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - DAY).not_valid_after(NOW + 100 * DAY)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                         key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, key_cert_sign=True,
+                                         crl_sign=False, encipher_only=False,
+                                         decipher_only=False), critical=True)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(FQDN)]), critical=False)
+            .sign(k, hashes.SHA256()))
+    f = write(tmp_path / "kcs.pem", pem_of(cert) + key_pem(k))
+    r = o.run("cert", "import", f)
+    assert r.returncode == 1 and "keyCertSign" in r.stderr
+
+
+def test_wrong_fqdn_only_as_last_resort_with_error(w, tmp_path):
+    o = new_store(tmp_path, "auto_selfsigned = 0\n")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    other = w.p.leaf("wf-other", w.root, cn="other.pki.example", dns=["other.pki.example"])
+    o.ok("cert", "import", other.both_path, "--no-reload")
+    sel = selection(o)
+    assert sel["chosen"] == sha1(other) and sel["wrong_name"] is True
+    assert "ERROR: its SAN lacks" in o.ok("cert", "select", "--no-reload").stdout
+    serve(o)
+    try:
+        ev = [e for e in o.events("--id", "1128") if e["level"] == "error"]
+        assert ev and ev[0]["fields"]["fqdn"] == FQDN
+        # a right one arrives: it wins at once
+        right = w.p.leaf("wf-right", w.root, cn=FQDN, dns=[FQDN], not_after=NOW + 30 * DAY)
+        o.ok("cert", "import", right.both_path)
+        assert o.json("status")["certificate"]["sha1"] == sha1(right)
+    finally:
+        stop(o)
+
+
+# ================================================== 3. chains
+
+def test_chain_stored_and_sent_in_issuer_order(w, tmp_path):
+    """A file with the root, then the leaf's key, the issuing CA, an
+    unrelated certificate and the leaf, in that order: the chain is stored
+    leaf, issuing CA, root; the stranger is dropped with a note; the server
+    sends leaf then issuing CA (no root) — openssl s_client -showcerts."""
+    leaf = w.p.leaf("o-leaf", w.inter, cn=FQDN, dns=[FQDN])
+    mixed = write(tmp_path / "mixed.pem", pem_of(w.root.cert) + key_pem(leaf.key) +
+                  pem_of(w.inter.cert, w.stranger.cert, leaf.cert))
+    o = new_store(tmp_path, "auto_selfsigned = 0\n")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    r = o.ok("cert", "import", mixed, "--no-reload")
+    assert "chain: 2 certificate(s) stored in issuer order" in r.stdout
+    assert "dropped" in r.stdout and "Nobody Trusts This Root" in r.stdout
+    show = json.loads(o.ok("--json", "cert", "show", sha1(leaf)).stdout)
+    assert [("Issuing" in s, "Root" in s) for s in show["chain"]] == [(True, False),
+                                                                     (False, True)]
+    assert len(show["sends"]) == 1 and "PKI Test Issuing CA" in show["sends"][0]
+    serve(o)
+    try:
+        rc, chain, out = s_client(o.tls, client=w.gw, cafile=w.root.cert_path)
+        assert len(chain) == 2, out
+        assert FQDN in chain[0] and "PKI Test Issuing CA" in chain[1]
+        assert "Verify return code: 0 (ok)" in out
+    finally:
+        stop(o)
+
+
+def test_missing_intermediate_completed_from_trusted_store(w, tmp_path):
+    """The issued certificate alone (no chain): the issuing CA, when it is in
+    the trusted store, completes the chain the server sends (today only the
+    leaf went out and gateways failed with "unable to verify the first
+    certificate")."""
+    leaf = w.p.leaf("m-leaf", w.inter, cn=FQDN, dns=[FQDN])
+    alone = write(tmp_path / "alone.pem", pem_of(leaf.cert) + key_pem(leaf.key))
+    o = new_store(tmp_path, "auto_selfsigned = 0\n")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    # without the issuing CA anywhere: warned at import and select
+    r = o.ok("cert", "import", alone, "--no-reload")
+    assert "warning: the server cannot use it" in r.stdout
+    assert "PKI Test Issuing CA" in r.stdout
+    r = o.run("cert", "select", "--no-reload")
+    assert r.returncode == 1 and "PKI Test Issuing CA" in r.stdout
+    # ... and at start
+    r = o.run("serve", "--data", o.data, timeout=30)
+    assert r.returncode != 0 and "no usable certificate" in r.stderr
+    assert any(e["fields"]["sha1"] == sha1(leaf) for e in o.events("--id", "1128"))
+    # the issuing CA in the trusted store: completed, and said so
+    inter_only = write(tmp_path / "inter.pem", pem_of(w.inter.cert))
+    o.ok("cert", "import", inter_only, "--trusted", "--yes", "--no-reload")
+    sel = selection(o)
+    assert sel["chosen"] == sha1(leaf)
+    assert len(sel["sends"]) == 1 and "PKI Test Issuing CA" in sel["sends"][0]
+    assert "chain completed from the trusted store" in o.ok("cert", "select",
+                                                            "--no-reload").stdout
+    serve(o)
+    try:
+        rc, chain, out = s_client(o.tls, client=w.gw, cafile=w.root.cert_path)
+        assert len(chain) == 2 and "PKI Test Issuing CA" in chain[1], out
+        assert "Verify return code: 0 (ok)" in out
+        # Python's ssl, trusting only the root, verifies the server too
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(w.root.cert_path)
+        ctx.load_cert_chain(w.gw.cert_path, w.gw.key_path)
+        with ctx.wrap_socket(connect(o.tls), server_hostname=FQDN) as s:
+            assert s.getpeercert()["subjectAltName"] == (("DNS", FQDN),)
+    finally:
+        stop(o)
+
+
+def test_reimport_without_chain_keeps_it_and_reissue_pairs_with_stored_key(w, tmp_path):
+    """The enterprise PKI's steps, then the CA renews the same CSR: the new
+    certificate, imported alone, is paired with the key already stored; the
+    old one re-imported without its chain keeps the chain."""
+    o = new_store(tmp_path, "auto_selfsigned = 0\n")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    csr = tmp_path / "um.csr"
+    o.ok("cert", "request", "--fqdn", FQDN, "--out", str(csr))
+    req = x509.load_pem_x509_csr(csr.read_bytes())
+    first = w.p.leaf("r-first", w.inter, cn=FQDN, dns=[FQDN], pubkey=req.public_key(),
+                     not_after=NOW + 200 * DAY)
+    r = o.ok("cert", "import", first.cert_path, "--no-reload")  # with its chain
+    assert "matched to the key of the request" in r.stdout
+    assert "chain: 2 certificate(s)" in r.stdout
+    r = o.ok("cert", "import", first.alone_path, "--no-reload")
+    assert "the chain stored before is kept" in r.stdout
+    assert len(json.loads(o.ok("--json", "cert", "show", sha1(first)).stdout)["chain"]) == 2
+    # renewed for the same key, imported alone
+    renewed = w.p.leaf("r-renewed", w.inter, cn=FQDN, dns=[FQDN], pubkey=req.public_key(),
+                       not_after=NOW + 400 * DAY)
+    r = o.ok("cert", "import", renewed.alone_path, "--no-reload")
+    assert "paired with the private key already stored" in r.stdout
+    c = json.loads(o.ok("--json", "cert", "show", sha1(renewed)).stdout)
+    assert c["has_key"] is True
+    o.ok("cert", "import", w.inter.alone_path, "--trusted", "--yes", "--no-reload")
+    assert selection(o)["chosen"] == sha1(renewed)
+
+
+# ================================================== 4. pins
+
+def test_pin_prefix_resolved_to_full_thumbprint(w, tmp_path):
+    o = new_store(tmp_path)
+    a = json.loads(o.ok("--json", "cert", "new-selfsigned", "--no-reload").stdout)
+    o.ok("server", "set", "--certificate", a["sha1"][:6].lower(), "--no-reload")
+    assert o.json("server", "show")["certificate"] == a["sha1"]
+
+
+def test_prefix_pin_never_turns_ambiguous_nor_fails_a_reload_or_start(w, tmp_path):
+    """A pin kept as a short prefix (older versions kept what was typed):
+    an import turns it into the full thumbprint first; and where it already
+    names several certificates, a start and a reload still work (the
+    automatic order, 1125 at error level naming the cause)."""
+    o = new_store(tmp_path)
+    made = []
+    while True:
+        made.append(json.loads(o.ok("--json", "cert", "new-selfsigned", "--no-reload")
+                               .stdout)["sha1"])
+        firsts = [m[0] for m in made]
+        dup = [f for f in set(firsts) if firsts.count(f) > 1]
+        if dup:
+            break
+        assert len(made) < 20
+    o.ok("server", "set", "--certificate", made[0], "--no-reload")  # the row exists
+    db = sqlite3.connect(os.path.join(o.data, "openum.db"))
+    db.execute("UPDATE servers SET pinned_certificate = ? WHERE id = 1", (dup[0],))
+    db.commit()
+    db.close()
+    sel = selection(o)
+    assert sel["chosen"] in made  # the automatic order: no failure
+    serve(o)
+    try:
+        assert o.json("status")["certificate"]["sha1"] in made
+        ev = wait_for(lambda: o.events("--id", "1125"))
+        assert "prefix" in ev[0]["fields"]["reason"] and ev[0]["level"] == "error"
+        o.ok("reload")
+    finally:
+        stop(o)
+    # a prefix that names one certificate becomes the full thumbprint at
+    # the next import, before anything is added
+    one = [m for m in made if m[0] not in dup][0] if any(m[0] not in dup for m in made) \
+        else None
+    if one:
+        db = sqlite3.connect(os.path.join(o.data, "openum.db"))
+        db.execute("UPDATE servers SET pinned_certificate = ? WHERE id = 1", (one[:4],))
+        db.commit()
+        db.close()
+        extra = w.p.leaf("pin-extra", w.root, cn=FQDN, dns=[FQDN])
+        r = o.ok("cert", "import", extra.both_path, "--no-reload")
+        assert "is now the full thumbprint" in r.stderr
+        assert o.json("server", "show")["certificate"] == one
+
+
+def test_start_failure_names_the_real_cause(w, tmp_path):
+    o = new_store(tmp_path, "auto_selfsigned = 1\n")
+    a = json.loads(o.ok("--json", "cert", "new-selfsigned", "--no-reload").stdout)
+    o.ok("server", "set", "--certificate", a["sha1"], "--no-reload")
+    for f in os.listdir(os.path.join(o.data, "certs", "personal")):
+        os.unlink(os.path.join(o.data, "certs", "personal", f))
+    r = o.run("serve", "--data", o.data, timeout=30)
+    assert r.returncode != 0
+    assert "pinned certificate" in r.stderr and "auto_selfsigned = 1" not in r.stderr
+    o2 = new_store(tmp_path / "two", "auto_selfsigned = 0\n")
+    r = o2.run("serve", "--data", o2.data, timeout=30)
+    assert r.returncode != 0 and "auto_selfsigned = 0" in r.stderr
+
+
+# ================================================== 5. trust removed
+
+def test_trust_removal_takes_effect_like_an_addition(w, tmp_path):
+    """`cert remove` of a trusted root reloads a running server: the removed
+    CA's gateway is refused at once (its open connection closed, a new one
+    refused) and 1180 names what changed; a CRL removed reloads too."""
+    o = new_store(tmp_path, "auto_selfsigned = 1\n")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    crl = w.p.crl("rm-root", w.root, [])
+    o.ok("cert", "import", crl, "--trusted", "--yes", "--no-reload")
+    o.ok("dialplan", "new", "dp", "--digits", "3", "--security", "sipsecured", "--no-reload")
+    o.ok("gateway", "new", "gw1", "--address", "127.0.0.5", "--tls-name", GW, "--dialplan",
+         "dp", "--no-reload")
+    o.ok("server", "set", "--dialplans", "dp", "--no-reload")
+    serve(o)
+    try:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.load_cert_chain(w.gw.cert_path, w.gw.key_path)
+        s = ctx.wrap_socket(connect(o.tls, src="127.0.0.5"), server_hostname=FQDN)
+        s.sendall(options(port=o.tls, src="127.0.0.5"))
+        assert s.recv(65536).startswith(b"SIP/2.0 200")
+        crl_sha1 = o.json("cert", "list", "--store", "crl")[0]["sha1"]
+        r = o.ok("cert", "remove", crl_sha1)
+        assert "running server reloaded" in r.stdout
+        ev = wait_for(lambda: [e for e in o.events("--id", "1180")
+                               if "CRL of" in e["fields"]["changes"]])
+        assert "trusted - CRL of" in ev[-1]["fields"]["changes"]
+        r = o.ok("cert", "remove", sha1(w.root))
+        assert "running server reloaded" in r.stdout
+        ev = wait_for(lambda: [e for e in o.events("--id", "1180")
+                               if "PKI Test Root" in e["fields"]["changes"]])
+        assert "trusted - " in ev[-1]["fields"]["changes"]
+        # the open connection is gone, a new one refused
+        s.settimeout(5)
+        try:
+            s.sendall(options(port=o.tls, src="127.0.0.5"))
+            gone = s.recv(65536) == b""
+        except OSError:
+            gone = True
+        assert gone
+        s.close()
+        with pytest.raises((OSError, ssl.SSLError)):
+            s2 = ctx.wrap_socket(connect(o.tls, src="127.0.0.5"), server_hostname=FQDN)
+            s2.sendall(options(port=o.tls, src="127.0.0.5"))
+            if not s2.recv(65536):
+                raise OSError("closed")
+    finally:
+        stop(o)
+
+
+# ================================================== 6. CRLs
+
+def test_crls_listed_removed_and_watched(w, tmp_path):
+    o = new_store(tmp_path)
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    # a 4-day CRL with a day left: its next update is near
+    near = w.p.crl("near", w.root, [w.gw.serial], last_update=now - 3 * DAY,
+                   next_update=now + DAY)
+    o.ok("cert", "import", near, "--trusted", "--yes", "--no-reload")
+    crls = o.json("cert", "list", "--store", "crl")
+    assert len(crls) == 1 and crls[0]["revoked"] == 1 and crls[0]["believed"] is True
+    human = o.ok("cert", "list", "--store", "crl").stdout
+    assert "PKI Test Root" in human and "next update" in human
+    trusted = o.ok("cert", "show", sha1(w.root)).stdout
+    assert "CRL          " + crls[0]["sha1"] in trusted
+    serve(o)
+    try:
+        ev = wait_for(lambda: o.events("--id", "1126"))
+        assert ev and "PKI Test Root" in ev[0]["fields"]["issuer"]
+        # one about to go stale, then stale: 1127 at the next reload
+        soon = w.p.crl("soon", w.root, [], last_update=now - datetime.timedelta(seconds=5),
+                       next_update=datetime.datetime.now(datetime.timezone.utc) +
+                       datetime.timedelta(seconds=4))
+        o.ok("cert", "import", soon, "--trusted", "--yes")
+        deadline = time.time() + 30
+        while datetime.datetime.now(datetime.timezone.utc) < now + datetime.timedelta(
+                seconds=6):
+            assert time.time() < deadline
+            time.sleep(0.2)
+        o.ok("reload")
+        ev = wait_for(lambda: o.events("--id", "1127"))
+        assert ev and ev[0]["level"] == "error"
+        for c in o.json("cert", "list", "--store", "crl"):
+            o.ok("cert", "remove", c["sha1"])
+        assert o.json("cert", "list", "--store", "crl") == []
+    finally:
+        stop(o)
+
+
+# ================================================== 7. one set of limits
+
+def test_what_import_accepts_the_loader_loads(w, tmp_path):
+    """A large bundle (the server's certificate, its key and chain among
+    thousands of other certificates, over 5 MiB) is imported and then
+    loaded at every start: it used to be stored whole and skipped by the
+    loader's smaller limit."""
+    o = new_store(tmp_path, "auto_selfsigned = 0\n")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    leaf = w.p.leaf("big-leaf", w.inter, cn=FQDN, dns=[FQDN])
+    filler = pem_of(w.stranger.cert) * 9000
+    path = write(tmp_path / "bundle.pem", filler + open(leaf.both_path, "rb").read())
+    assert os.path.getsize(path) > 5 << 20
+    r = o.ok("cert", "import", path, "--no-reload", timeout=120)
+    assert "dropped" in r.stdout and "chain: 2 certificate(s)" in r.stdout
+    serve(o)  # a fresh process loads the store
+    try:
+        assert o.json("status")["certificate"]["sha1"] == sha1(leaf)
+    finally:
+        stop(o)
+    assert [c["sha1"] for c in o.json("cert", "list", "--store", "personal")] == [sha1(leaf)]
+
+
+def test_pkcs12_protection_is_current_also_with_legacy(w, tmp_path):
+    o = new_store(tmp_path)
+    c = json.loads(o.ok("--json", "cert", "new-selfsigned", "--no-reload").stdout)
+    pw = write(tmp_path / "pw", b"Secret-pfx-1\n")
+    out = {}
+    for kind in ("modern", "legacy"):
+        f = tmp_path / f"{kind}.pfx"
+        o.ok("cert", "export", c["sha1"], "--out", str(f), "--format", "pfx", "--with-key",
+             "--password-file", pw, *(["--legacy"] if kind == "legacy" else []))
+        info = subprocess.run(["openssl", "pkcs12", "-info", "-noout", "-legacy", "-in", str(f),
+                               "-passin", "pass:Secret-pfx-1"], capture_output=True, text=True)
+        assert info.returncode == 0, info.stderr
+        out[kind] = info.stderr + info.stdout
+    assert re.search(r"MAC: sha256, Iteration 2048", out["modern"]), out["modern"]
+    assert "AES-256-CBC" in out["modern"] and "Iteration 2048" in out["modern"]
+    # --legacy: the ciphers old gateways need, the same iteration counts
+    assert re.search(r"MAC: sha1, Iteration 2048", out["legacy"]), out["legacy"]
+    assert "TripleDES" in out["legacy"] or "3DES" in out["legacy"] or \
+        "3-KeyTripleDES" in out["legacy"]
+    assert "Iteration 1\n" not in out["legacy"] and "Iteration 1," not in out["legacy"]
+
+
+def test_corrupt_key_is_reported_as_corrupt(w, tmp_path):
+    o = new_store(tmp_path)
+    leaf = w.p.leaf("corrupt", w.root, cn=FQDN, dns=[FQDN])
+    text = open(leaf.both_path).read()
+    lines = text.splitlines()
+    i = [n for n, l in enumerate(lines) if "BEGIN PRIVATE KEY" in l][0]
+    lines[i + 1] = "A" * len(lines[i + 1])
+    f = write(tmp_path / "corrupt.pem", ("\n".join(lines) + "\n").encode())
+    r = o.run("cert", "import", f)
+    assert r.returncode == 1
+    assert "corrupt" in r.stderr and "--password-file" not in r.stderr
+
+
+# ================================================== 11.7: key files others read
+
+def test_key_file_readable_by_others_is_refused(w, tmp_path):
+    o = new_store(tmp_path, "auto_selfsigned = 0\n")
+    c = json.loads(o.ok("--json", "cert", "new-selfsigned", "--no-reload").stdout)
+    key = os.path.join(o.data, "certs", "personal", c["sha256"] + ".key")
+    os.chmod(key, 0o644)
+    r = o.run("cert", "select", "--no-reload")
+    assert r.returncode == 1
+    assert "private key file readable by others: refused" in r.stdout and "0644" in r.stdout
+    r = o.run("serve", "--data", o.data, timeout=30)
+    assert r.returncode != 0
+    ev = o.events("--id", "1129")
+    assert ev and ev[0]["level"] == "error" and "0644" in ev[0]["fields"]["detail"]
+    os.chmod(key, 0o600)
+    assert selection(o)["chosen"] == c["sha1"]
+
+
+# ================================================== 8. what the administrator sees
+
+def test_status_text_shows_certificate_and_days_left(w, tmp_path):
+    o = new_store(tmp_path)
+    c = json.loads(o.ok("--json", "cert", "new-selfsigned", "--days", "40",
+                        "--no-reload").stdout)
+    serve(o)
+    try:
+        text = o.ok("status").stdout
+        line = [l for l in text.splitlines() if l.startswith("certificate ")][0]
+        assert c["sha1"] in line and re.search(r"\b(39|40) days left", line), text
+    finally:
+        stop(o)
+
+
+def test_pending_requests_listed_and_removed(w, tmp_path):
+    o = new_store(tmp_path)
+    o.ok("cert", "request", "--fqdn", FQDN, "--out", str(tmp_path / "a.csr"))
+    o.ok("cert", "request", "--fqdn", "um2.pki.example", "--out", str(tmp_path / "b.csr"))
+    reqs = o.json("cert", "list", "--store", "requests")
+    assert len(reqs) == 2 and {r["subject"] for r in reqs} == {"CN=" + FQDN,
+                                                               "CN=um2.pki.example"}
+    human = o.ok("cert", "list", "--store", "requests").stdout
+    assert "waiting for" in human
+    victim = [r for r in reqs if r["subject"] == "CN=um2.pki.example"][0]
+    r = o.ok("cert", "remove", victim["id"][:12])
+    assert "pending request" in r.stdout
+    left = o.json("cert", "list", "--store", "requests")
+    assert [x["id"] for x in left] == [r2["id"] for r2 in reqs if r2 is not victim]
+    assert not os.path.exists(os.path.join(o.data, "certs", "requests", victim["id"] + ".key"))
+
+
+# ================================================== the seed's three routes
+
+def route_server(o, w):
+    o.ok("dialplan", "new", "dp", "--digits", "3", "--security", "sipsecured", "--no-reload")
+    o.ok("gateway", "new", "gw1", "--address", "127.0.0.5", "--tls-name", GW, "--dialplan",
+         "dp", "--no-reload")
+    o.ok("server", "set", "--dialplans", "dp", "--no-reload")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    return serve(o)
+
+
+def gateway_options(o, w, cafile):
+    """A gateway that checks the server against cafile (Python ssl) and sends
+    OPTIONS over mutual TLS: the status."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cafile)
+    ctx.load_cert_chain(w.gw.cert_path, w.gw.key_path)
+    with ctx.wrap_socket(connect(o.tls, src="127.0.0.5"), server_hostname=FQDN) as s:
+        s.sendall(options(port=o.tls, src="127.0.0.5"))
+        return int(s.recv(65536).split(b" ", 2)[1])
+
+
+def test_route_self_signed_exchange(w, tmp_path):
+    o = new_store(tmp_path, "auto_selfsigned = 0\n")
+    c = json.loads(o.ok("--json", "cert", "new-selfsigned", "--no-reload").stdout)
+    exported = tmp_path / "um.pem"
+    o.ok("cert", "export", c["sha1"], "--out", str(exported))
+    route_server(o, w)
+    try:
+        rc, chain, out = s_client(o.tls, client=w.gw, cafile=str(exported))
+        assert "Verify return code: 0 (ok)" in out and len(chain) == 1, out
+        assert gateway_options(o, w, str(exported)) == 200
+    finally:
+        stop(o)
+
+
+def test_route_enterprise_pki_via_request(w, tmp_path):
+    """cert request → the issuing CA signs → import the issued certificate
+    alone → the server sends it with the issuing CA; a gateway that trusts
+    only the root verifies it."""
+    o = new_store(tmp_path, "auto_selfsigned = 0\n")
+    csr = tmp_path / "um.csr"
+    o.ok("cert", "request", "--fqdn", FQDN, "--out", str(csr))
+    req = x509.load_pem_x509_csr(csr.read_bytes())
+    issued = w.p.leaf("e-issued", w.inter, cn=FQDN, dns=[FQDN], pubkey=req.public_key())
+    r = o.ok("cert", "import", issued.alone_path, "--no-reload")
+    assert "matched to the key of the request" in r.stdout
+    o.ok("cert", "import", w.inter.alone_path, "--trusted", "--yes", "--no-reload")
+    route_server(o, w)
+    try:
+        rc, chain, out = s_client(o.tls, client=w.gw, cafile=w.root.cert_path)
+        assert len(chain) == 2 and "PKI Test Issuing CA" in chain[1], out
+        assert "Verify return code: 0 (ok)" in out
+        assert gateway_options(o, w, w.root.cert_path) == 200
+    finally:
+        stop(o)
+
+
+def test_route_commercial_ca_with_intermediate(w, tmp_path):
+    """A PKCS#12 from a commercial CA: key, leaf, intermediate and root in
+    any order; the root trusted as the seed's trusted root store has it;
+    the server sends leaf then intermediate."""
+    p = w.p
+    croot = p.ca("c-root", "Commercial Test Root")
+    cinter = p.ca("c-inter", "Commercial Test Intermediate", issuer=croot)
+    leaf = p.leaf("c-leaf", cinter, cn=FQDN, dns=[FQDN])
+    pfx = pkcs12.serialize_key_and_certificates(
+        b"um", leaf.key, leaf.cert, [croot.cert, cinter.cert],
+        serialization.BestAvailableEncryption(b"Commercial-1"))
+    f = write(tmp_path / "commercial.pfx", pfx)
+    pw = write(tmp_path / "pw", b"Commercial-1\n")
+    o = new_store(tmp_path, "auto_selfsigned = 0\n")
+    r = o.ok("cert", "import", f, "--password-file", pw, "--no-reload")
+    assert "chain: 2 certificate(s) stored in issuer order" in r.stdout
+    assert "its root" in r.stdout and "Commercial Test Root" in r.stdout  # not trusted yet
+    o.ok("cert", "import", croot.alone_path, "--trusted", "--yes", "--no-reload")
+    assert selection(o)["chosen"] == sha1(leaf)
+    route_server(o, w)
+    try:
+        rc, chain, out = s_client(o.tls, client=w.gw, cafile=croot.alone_path)
+        assert len(chain) == 2 and "Commercial Test Intermediate" in chain[1], out
+        assert "Verify return code: 0 (ok)" in out
+        assert gateway_options(o, w, croot.alone_path) == 200
+    finally:
+        stop(o)
+
+
+def test_expiring_intermediate_is_watched(w, tmp_path):
+    """The chain certificate expiring in 10 days gets the 30-day warning
+    (1120) like the certificate in use."""
+    o = new_store(tmp_path, "auto_selfsigned = 0\n")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    leaf = w.p.leaf("x-leaf", w.inter_expiring, cn=FQDN, dns=[FQDN], not_after=NOW + 300 * DAY)
+    o.ok("cert", "import", leaf.both_path, "--no-reload")
+    serve(o)
+    try:
+        ev = wait_for(lambda: [e for e in o.events("--id", "1120")
+                               if "chain_subject" in e["fields"]])
+        assert ev and "PKI Expiring Issuing CA" in ev[0]["fields"]["chain_subject"]
+        assert ev[0]["fields"]["days_left"] in ("9", "10")
+    finally:
+        stop(o)
