@@ -12,8 +12,9 @@ static const char status_usage[] =
     "usage: openum status [--data DIR] [--json]\n"
     "\n"
     "Shows the running server's state, start mode (secured or unsecured and\n"
-    "why), listeners, configuration file and reload counters. Exit 1 when no\n"
-    "server runs on the store.\n";
+    "why), listeners, the certificate in use, configuration file, reload\n"
+    "counters, and the delivery of voice messages (queued, retrying, free\n"
+    "space on the spool's file system). Exit 1 when no server runs on the store.\n";
 
 static const char reload_usage[] =
     "usage: openum reload [--data DIR] [--json]\n"
@@ -125,6 +126,24 @@ int om_cmd_status(struct om_cli *cli, int argc, char **argv)
 			printf("%-17s %s (SHA-1), %s days left (not after %s)\n", "certificate",
 			       sha1, left, na);
 			printf("%-17s %s, %s\n", "cert subject", subj, kind);
+		}
+		/* voice message delivery: an object of the reply */
+		const char *dl = strstr(reply, "\"delivery\":{");
+		if (dl) {
+			char q[24], run[24], retry[24], done[24], rec[24], mb[24], room[8];
+			field(dl, "queued", q, sizeof(q));
+			field(dl, "running", run, sizeof(run));
+			field(dl, "retrying", retry, sizeof(retry));
+			field(dl, "delivered", done, sizeof(done));
+			field(dl, "recovered", rec, sizeof(rec));
+			field(dl, "spool_free_mb", mb, sizeof(mb));
+			field(dl, "room", room, sizeof(room));
+			printf("%-17s queued %s, running %s, retrying %s, delivered %s (recovered "
+			       "%s)\n",
+			       "delivery", q, run, retry, done, rec);
+			printf("%-17s %s MB free%s\n", "spool", mb,
+			       strcmp(room, "true") ? ": below min_free_mb, new calls are refused"
+			                            : "");
 		}
 	}
 	om_free(reply);

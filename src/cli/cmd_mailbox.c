@@ -136,6 +136,10 @@ static int export_audio(const struct om_maildir_msg *v, size_t n, const char *id
 {
 	const struct om_maildir_msg *hit = NULL;
 	size_t idlen = strlen(id);
+	if (!idlen) {
+		om_cli_error("--export needs a message id (see `openum mailbox messages`)");
+		return OM_EXIT_USAGE;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (strncmp(v[i].id, id, idlen))
 			continue;
@@ -163,14 +167,14 @@ static int export_audio(const struct om_maildir_msg *v, size_t n, const char *id
 		om_buf_free(&audio);
 		return OM_EXIT_FAIL;
 	}
-	if (access(out, F_OK) == 0) {
+	rc = om_file_write_new(out, audio.p, audio.len, 0600, false);
+	if (rc == EEXIST) {
 		om_cli_error("%s exists: choose another file (nothing is overwritten)", out);
 		om_buf_free(&audio);
 		return OM_EXIT_FAIL;
 	}
-	rc = om_file_write_atomic(out, audio.p, audio.len, 0600);
 	if (rc) {
-		om_cli_error("cannot write %s: %s", out, strerror(rc));
+		om_cli_error("cannot write %s: %s", out, om_file_strerror(rc));
 		om_buf_free(&audio);
 		return OM_EXIT_FAIL;
 	}

@@ -51,6 +51,13 @@ static int remove_spool(const char *data_dir, const char *id)
 	return rc;
 }
 
+/* om_file_read's answers for a path that is no regular file: a folder,
+ * FIFO, socket or device where a spool file should be. */
+static bool not_a_file(int rc)
+{
+	return rc == EISDIR || rc == ESPIPE || rc == ENODEV || rc == EINVAL;
+}
+
 static int mark_done(const char *data_dir, const struct om_delivery_result *r)
 {
 	char path[PATH_MAX];
@@ -106,13 +113,18 @@ int om_delivery_deliver(const struct om_delivery_opts *o, const char *id,
 	path_of(path, sizeof(path), o->data_dir, id, "json");
 	rc = om_file_read(path, META_MAX, &json, &jlen);
 	if (rc) {
+		/* metadata too large or no file: unusable, kept for the
+		 * administrator (never retried: it cannot get better) */
 		dlv_fmt(r->error, sizeof(r->error), "cannot read %s: %s", path,
-		        rc == EFBIG ? "larger than 64 KiB" : strerror(rc));
-		return rc == EFBIG ? EINVAL : rc;
+		        rc == EFBIG ? "larger than 64 KiB" : om_file_strerror(rc));
+		return rc == EFBIG || not_a_file(rc) ? EINVAL : rc;
 	}
 	path_of(path, sizeof(path), o->data_dir, id, "end");
 	rc = om_file_read(path, END_MAX, &end, &elen);
-	if (rc && rc != ENOENT) {
+	/* an end marker that is too large or no file is no end marker: the
+	 * recording is delivered as interrupted, never lost */
+	bool end_bad = rc == EFBIG || not_a_file(rc);
+	if (rc && rc != ENOENT && !end_bad) {
 		dlv_fmt(r->error, sizeof(r->error), "cannot read %s: %s", path, strerror(rc));
 		goto out;
 	}
@@ -121,6 +133,8 @@ int om_delivery_deliver(const struct om_delivery_opts *o, const char *id,
 		dlv_fmt(r->error, sizeof(r->error), "spool %s: %s", id, why);
 		goto out;
 	}
+	if (end_bad)
+		r->meta.end_unusable = true;
 	if (strcmp(r->meta.id, id)) {
 		dlv_fmt(r->error, sizeof(r->error), "spool %s: its metadata names spool %s", id,
 		        r->meta.id);
@@ -141,7 +155,10 @@ int om_delivery_deliver(const struct om_delivery_opts *o, const char *id,
 	if (rc == ENOENT) {
 		rlen = 0;
 	} else if (rc) {
-		dlv_fmt(r->error, sizeof(r->error), "cannot read %s: %s", path, strerror(rc));
+		dlv_fmt(r->error, sizeof(r->error), "cannot read %s: %s", path,
+		        om_file_strerror(rc));
+		if (not_a_file(rc)) /* kept for the administrator: 1175 */
+			rc = EINVAL;
 		goto out;
 	}
 	r->samples = rlen / 2; /* a trailing odd byte is half a sample */

@@ -56,7 +56,8 @@ int om_audio_greeting_convert(const char *path, unsigned max_s, struct om_buf *o
 
 /* ------------------------------------------------------------- spool */
 
-#define OM_SPOOL_ID_MAX 128 /* [A-Za-z0-9._-], not starting with '.' */
+#define OM_SPOOL_ID_MAX   128               /* [A-Za-z0-9._-], not starting with '.' */
+#define OM_SPOOL_TIME_MAX 253402300799999LL /* start_ms: 9999-12-31T23:59:59.999Z */
 
 /* The metadata the call wrote (version 1; docs/modules/delivery.md).
  * Text fields are bounded; longer ones are cut at a UTF-8 boundary. */
@@ -76,8 +77,9 @@ struct om_spool_meta {
 	char gateway[65];
 	int64_t start_ms; /* Unix ms */
 	bool test;        /* a test-connectivity call: never delivered to a mailbox */
-	/* from the .end marker, when present */
+	/* from the .end marker, when present and readable */
 	bool ended;
+	bool end_unusable; /* a .end that is not a usable marker: taken as interrupted */
 	int64_t end_ms;
 	char end_reason[16];
 };
@@ -85,7 +87,12 @@ struct om_spool_meta {
 /* Spool ids are file names: true when `id` is one openum may use. */
 bool om_spool_id_valid(const char *id);
 /* Parses the .json text (and, if end_text is not NULL, the .end text).
- * 0; EINVAL with err naming the bad field; ENOMEM. */
+ * 0; EINVAL with err naming the bad field; ENOMEM. An end marker that
+ * cannot be used (not JSON, a field of the wrong type) never makes the
+ * spool unusable: the recording is taken as interrupted (ended = false,
+ * end_unusable = true, err says why) and still delivered. NUL characters
+ * in text fields are dropped; in `id` and `mailbox_uid` they are refused.
+ * start_ms is 0 to 253402300799999 (the end of year 9999). */
 int om_spool_meta_parse(const char *json, size_t len, const char *end_text, size_t end_len,
                         struct om_spool_meta *out, char *err, size_t errlen);
 

@@ -142,7 +142,7 @@ static void report(struct om_delivery *d, struct job *j)
 		    "message recovered after an interruption: delivered with what was recorded",
 		    "spool", j->id, "mailbox", m->mailbox_uid, "extension", m->extension,
 		    "dialplan", m->dialplan, "caller", caller, "duration_s", dur, "message_id",
-		    msgid, NULL);
+		    msgid, "end_marker", m->end_unusable ? "unusable" : "none", NULL);
 	}
 	d->delivered++;
 	om_event(OM_EV_MSG_DELIVERED, m->mailbox_uid, "message delivered", "spool", j->id,

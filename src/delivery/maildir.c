@@ -267,6 +267,62 @@ static void decode_words(char *s, size_t size)
 	om_buf_free(&b);
 }
 
+/* Text for a terminal or JSON: valid UTF-8 without control characters
+ * (C0, DEL, C1: a message from elsewhere in the Maildir, appended over
+ * IMAP, may hold escape sequences), invalid bytes as '?', at most len-1
+ * bytes, cut at a character boundary. */
+static void printable(const char *src, char *out, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)src;
+	size_t o = 0;
+	while (*p) {
+		unsigned c = *p, n = c < 0x80                 ? 1
+		                     : c >= 0xc2 && c <= 0xdf ? 2
+		                     : c >= 0xe0 && c <= 0xef ? 3
+		                     : c >= 0xf0 && c <= 0xf4 ? 4
+		                                              : 0;
+		unsigned cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+		bool ok = n > 0;
+		for (unsigned k = 1; ok && k < n; k++) {
+			ok = (p[k] & 0xc0) == 0x80;
+			cp = (cp << 6) | (p[k] & 0x3f);
+		}
+		/* overlong, surrogates, beyond U+10FFFF */
+		if (ok && ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		           (n == 4 && (cp < 0x10000 || cp > 0x10ffff))))
+			ok = false;
+		if (!ok) {
+			if (o + 1 >= len)
+				break;
+			out[o++] = '?';
+			p++;
+			continue;
+		}
+		if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) { /* controls: a space for a tab */
+			if (cp == '\t' && o + 1 < len)
+				out[o++] = ' ';
+			p += n;
+			continue;
+		}
+		if (o + n >= len)
+			break;
+		memcpy(out + o, p, n);
+		o += n;
+		p += n;
+	}
+	out[o] = '\0';
+}
+
+/* A text header field as people read it: unfolded, encoded-words
+ * decoded, printable. */
+static void text_field(const char *h, size_t hlen, const char *name, char *out, size_t len)
+{
+	char v[1024];
+	header_get(h, hlen, name, v, sizeof(v));
+	decode_words(v, sizeof(v));
+	printable(v, out, len);
+}
+
 static int64_t parse_date(const char *v)
 {
 	struct tm tm;
@@ -332,16 +388,11 @@ static int read_entry(const char *dir, const char *sub, const char *name, struct
 	m->duration_s = (unsigned)strtoul(v, NULL, 10);
 	header_get(h, hlen, "X-Openum-Recovered", v, sizeof(v));
 	m->recovered = !strcasecmp(v, "yes");
-	header_get(h, hlen, "X-Openum-Caller", m->caller, sizeof(m->caller));
-	decode_words(m->caller, sizeof(m->caller));
-	header_get(h, hlen, "X-Openum-Caller-Name", m->caller_name, sizeof(m->caller_name));
-	decode_words(m->caller_name, sizeof(m->caller_name));
-	header_get(h, hlen, "X-Openum-Audio", m->format, sizeof(m->format));
-	if (!m->caller[0]) { /* not one of openum's: the From header */
-		header_get(h, hlen, "From", v, sizeof(v));
-		decode_words(v, sizeof(v));
-		dlv_fmt(m->caller, sizeof(m->caller), "%s", v);
-	}
+	text_field(h, hlen, "X-Openum-Caller", m->caller, sizeof(m->caller));
+	text_field(h, hlen, "X-Openum-Caller-Name", m->caller_name, sizeof(m->caller_name));
+	text_field(h, hlen, "X-Openum-Audio", m->format, sizeof(m->format));
+	if (!m->caller[0]) /* not one of openum's: the From header */
+		text_field(h, hlen, "From", m->caller, sizeof(m->caller));
 	om_free(h);
 	return 0;
 }

@@ -133,14 +133,29 @@ static void encoded_words(struct om_buf *b, const char *s)
 	}
 }
 
+/* True when ASCII text folded at its spaces fits lines of 78 characters,
+ * the first starting at column `col`. */
+static bool foldable(const char *s, size_t col)
+{
+	for (const char *p = s; *p;) {
+		size_t w = strcspn(p, " ");
+		if ((p == s ? col : 1) + w > 78)
+			return false;
+		p += w;
+		while (*p == ' ')
+			p++;
+	}
+	return true;
+}
+
 /* Unstructured header text (Subject, X- fields) after a field name of
  * `col` characters: ASCII folded at spaces within 78 characters, else
- * encoded-words. */
+ * (not ASCII, or a word too long to fold) encoded-words. */
 static void unstructured(struct om_buf *b, size_t col, const char *raw)
 {
 	char s[1024];
 	clean(raw, s, sizeof(s));
-	if (!ascii(s)) {
+	if (!ascii(s) || !foldable(s, col)) {
 		encoded_words(b, s);
 		return;
 	}
@@ -163,13 +178,18 @@ static void unstructured(struct om_buf *b, size_t col, const char *raw)
 	}
 }
 
-/* A display name (RFC 5322 phrase): a quoted-string, or encoded-words
- * (then true: the caller folds before what follows). */
-static bool phrase(struct om_buf *b, const char *raw)
+/* A display name (RFC 5322 phrase) at column `col`, followed on its line
+ * by `tail` characters: a quoted-string when it is ASCII and the line
+ * stays within 78 characters, else encoded-words (then true: the caller
+ * folds before what follows). */
+static bool phrase(struct om_buf *b, const char *raw, size_t col, size_t tail)
 {
 	char s[512];
+	size_t quoted = 2;
 	clean(raw, s, sizeof(s));
-	if (!ascii(s)) {
+	for (const char *p = s; *p; p++)
+		quoted += *p == '"' || *p == '\\' ? 2 : 1;
+	if (!ascii(s) || col + quoted + tail > 78) {
 		encoded_words(b, s);
 		return true;
 	}
@@ -279,13 +299,16 @@ int om_message_build(const struct om_spool_meta *m, const struct om_message_opts
 	om_buf_printf(out, "Date: %s\n", date);
 	/* From: the caller as the display name (the caller has no address) */
 	om_buf_adds(out, "From: ");
-	bool folded = phrase(out, who);
+	bool folded = phrase(out, who, 6, strlen(" <voicemail@>") + strlen(fqdn));
 	om_buf_printf(out, "%s<voicemail@%s>\n", folded ? "\n " : " ", fqdn);
 	/* To: the mailbox's address, else its name as an empty group */
 	om_buf_adds(out, "To: ");
 	if (m->mailbox_email[0] && addr_ok(m->mailbox_email)) {
 		if (m->mailbox_name[0])
-			om_buf_adds(out, phrase(out, m->mailbox_name) ? "\n " : " ");
+			om_buf_adds(out, phrase(out, m->mailbox_name, 4,
+			                        strlen(" <>") + strlen(m->mailbox_email))
+			                     ? "\n "
+			                     : " ");
 		om_buf_printf(out, "<%s>\n", m->mailbox_email);
 	} else {
 		char grp[300];
@@ -294,7 +317,7 @@ int om_message_build(const struct om_spool_meta *m, const struct om_message_opts
 			         m->extension);
 		else
 			snprintf(grp, sizeof(grp), "Mailbox %s", m->extension);
-		om_buf_adds(out, phrase(out, grp) ? "\n :;\n" : ":;\n");
+		om_buf_adds(out, phrase(out, grp, 4, 2) ? "\n :;\n" : ":;\n");
 	}
 	om_buf_adds(out, "Subject: ");
 	{

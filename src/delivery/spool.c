@@ -59,17 +59,21 @@ static bool hex_valid(const char *s)
 	return true;
 }
 
-/* Copies at most size-1 bytes, cut back to a UTF-8 character boundary. */
-static void copy_cut(char *dst, size_t size, const char *src)
+/* Copies at most size-1 bytes of src[0..n), NUL characters left out; when
+ * the text is cut, it is cut back to a UTF-8 character boundary. */
+static void copy_cut(char *dst, size_t size, const char *src, size_t n)
 {
-	size_t n = strlen(src);
-	if (n >= size) {
-		n = size - 1;
-		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-			n--;
-	}
-	memcpy(dst, src, n);
-	dst[n] = '\0';
+	size_t o = 0, i = 0;
+	for (; i < n && o + 1 < size; i++)
+		if (src[i])
+			dst[o++] = src[i];
+	while (i < n && !src[i]) /* NULs left at the end are no cut */
+		i++;
+	/* cut inside a character: back to its first byte */
+	unsigned char next = i < n ? (unsigned char)src[i] : 0;
+	while (o > 0 && (next & 0xc0) == 0x80)
+		next = (unsigned char)dst[--o];
+	dst[o] = '\0';
 }
 
 static int get_str(json_t *o, const char *key, char *dst, size_t size, bool required, char *err,
@@ -88,8 +92,16 @@ static int get_str(json_t *o, const char *key, char *dst, size_t size, bool requ
 		snprintf(err, errlen, "field \"%s\" is not a string", key);
 		return EINVAL;
 	}
-	copy_cut(dst, size, json_string_value(v));
+	copy_cut(dst, size, json_string_value(v), json_string_length(v));
 	return 0;
+}
+
+/* A structural field (a file name) with a NUL inside is refused, not
+ * shortened into another name. */
+static bool has_nul(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v);
 }
 
 static int get_int(json_t *o, const char *key, int64_t *dst, bool required, char *err,
@@ -109,7 +121,13 @@ static int get_int(json_t *o, const char *key, int64_t *dst, bool required, char
 		return 0;
 	}
 	if (json_is_real(v)) {
-		*dst = (int64_t)json_real_value(v);
+		double d = json_real_value(v);
+		/* never converted outside int64_t's range (undefined in C) */
+		if (!(d > -9.2e18 && d < 9.2e18)) {
+			snprintf(err, errlen, "field \"%s\" is out of range", key);
+			return EINVAL;
+		}
+		*dst = (int64_t)d;
 		return 0;
 	}
 	snprintf(err, errlen, "field \"%s\" is not a number", key);
@@ -135,7 +153,7 @@ static json_t *load(const char *text, size_t len, const char *what, int *rc, cha
 {
 	json_error_t je;
 	json_oom = false;
-	json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
 	*rc = 0;
 	if (json_oom) {
 		json_decref(o);
@@ -204,6 +222,12 @@ int om_spool_meta_parse(const char *json, size_t len, const char *end_text, size
 	    (rc = get_bool(o, "anonymous", &m->anonymous, err, errlen)) ||
 	    (rc = get_bool(o, "test", &m->test, err, errlen)))
 		goto out;
+	if (has_nul(o, "id") || has_nul(o, "mailbox_uid")) {
+		snprintf(err, errlen, "field \"%s\" holds a NUL character",
+		         has_nul(o, "id") ? "id" : "mailbox_uid");
+		rc = EINVAL;
+		goto out;
+	}
 	if (!om_spool_id_valid(m->id)) {
 		snprintf(err, errlen, "field \"id\" is not a spool id ([A-Za-z0-9._-], 1-%d)",
 		         OM_SPOOL_ID_MAX);
@@ -220,15 +244,31 @@ int om_spool_meta_parse(const char *json, size_t len, const char *end_text, size
 		rc = EINVAL;
 		goto out;
 	}
+	if (m->start_ms > OM_SPOOL_TIME_MAX) {
+		snprintf(err, errlen, "field \"start_ms\" is after the year 9999");
+		rc = EINVAL;
+		goto out;
+	}
 	json_decref(o);
 	o = NULL;
 	if (end_text) {
-		if (!(o = load(end_text, end_len, "end marker", &rc, err, errlen)))
-			return rc;
+		/* The metadata is good: an end marker openum cannot read only
+		 * means the end is unknown, as after an interruption. */
+		if (!(o = load(end_text, end_len, "end marker", &rc, err, errlen))) {
+			if (rc == ENOMEM)
+				return rc;
+			m->end_unusable = true;
+			return 0;
+		}
 		if ((rc = get_int(o, "end_ms", &m->end_ms, false, err, errlen)) ||
 		    (rc = get_str(o, "end_reason", m->end_reason, sizeof(m->end_reason), false, err,
-		                  errlen)))
+		                  errlen))) {
+			m->end_ms = 0;
+			m->end_reason[0] = '\0';
+			m->end_unusable = true;
+			rc = 0;
 			goto out;
+		}
 		m->ended = true;
 	}
 out:

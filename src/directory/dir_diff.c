@@ -220,8 +220,12 @@ static const struct om_dir_mailbox **by_uid(const struct om_dir_snapshot *s, siz
 	return v;
 }
 
-static const char *const greeting_names[OM_GREETING_SLOTS] = { "default greeting", "busy greeting",
-	                                                       "unavailable greeting" };
+static const char *const greeting_names[OM_GREETING_SLOTS] = {
+	[OM_GREETING_DEFAULT] = "default greeting",
+	[OM_GREETING_BUSY] = "busy greeting",
+	[OM_GREETING_UNAVAILABLE] = "unavailable greeting",
+	[OM_GREETING_NAME] = "recorded name",
+};
 
 static void diff_mailbox(struct diff *d, const struct om_dir_mailbox *x,
                          const struct om_dir_mailbox *y)
@@ -234,6 +238,9 @@ static void diff_mailbox(struct diff *d, const struct om_dir_mailbox *x,
 	for (size_t g = 0; g < OM_GREETING_SLOTS; g++)
 		field_str(d, greeting_names[g], x->greetings[g], y->greetings[g]);
 	field_bool(d, "pin set", x->has_pin, y->has_pin);
+	/* a new PIN over an old one: said, never shown */
+	if (x->has_pin && y->has_pin && x->pin_set_ms != y->pin_set_ms)
+		om_buf_printf(&d->fields, "%spin changed", d->fields.len ? ", " : "");
 	field_bool(d, "pin must change", x->pin_must_change, y->pin_must_change);
 	snprintf(name, sizeof(name), "%s in %s", y->extension, y->dialplan);
 	fields_emit(d, "mailbox", name);

@@ -10,7 +10,8 @@
  *   pilot       the dial plan's pilot number (the number the mailbox is
  *               reached by), a part of it, or a PIN containing it;
  *   repeat      one digit repeated (1111), or a group repeated, whole or
- *               in part (1212, 123123, 12121);
+ *               in part (1212, 123123, 12121), or every digit doubled
+ *               (1122, 112233);
  *   sequence    every digit one more than the one before, or one less,
  *               0 following 9 and 9 following 0 (1234, 4321, 7890, 123456),
  *               or every other digit (2468, 1357, 8642);
@@ -45,6 +46,17 @@ static bool repeated_group(const char *pin, size_t n, size_t *period)
 		}
 	}
 	return false;
+}
+
+/* Pairs of one digit each: 1122, 112233 (1111 is a repeat already). */
+static bool doubled(const char *pin, size_t n)
+{
+	if (n % 2)
+		return false;
+	for (size_t i = 0; i < n; i += 2)
+		if (pin[i] != pin[i + 1])
+			return false;
+	return true;
 }
 
 /* Steps of +1 or -1 (modulo 10), or +2 or -2 (without wrapping). */
@@ -160,6 +172,8 @@ int om_dir_pin_rules_check(const char *pin, const char *extension, const char *p
 	if (!why && repeated_group(pin, n, &period))
 		why = period == 1 ? "one digit repeated (like 1111)"
 		                  : "a group of digits repeated (like 1212 or 123123)";
+	if (!why && doubled(pin, n))
+		why = "every digit doubled (like 1122 or 112233)";
 	if (!why && sequence(pin, n))
 		why = "digits in sequence (like 1234, 4321, 7890 or 2468)";
 	if (!why && keypad_lines(pin, n))

@@ -1160,7 +1160,7 @@ int om_dir_server_plan_modes(struct om_db *db, size_t *nplans, bool *any_secured
 #define MB_SELECT                                                                           \
 	"SELECT m.id, m.uid, m.dialplan_id, d.name, m.extension, m.display_name, m.email, " \
 	"m.greeting_default, m.greeting_busy, m.greeting_unavailable, m.greeting_name, "    \
-	"m.pin_hash IS NOT NULL, m.pin_must_change "                                        \
+	"m.pin_hash IS NOT NULL, m.pin_must_change, m.pin_set_ms "                          \
 	"FROM mailboxes m JOIN dialplans d ON d.id = m.dialplan_id "
 
 static void mb_row(sqlite3_stmt *st, struct om_dir_mailbox *m)
@@ -1177,6 +1177,7 @@ static void mb_row(sqlite3_stmt *st, struct om_dir_mailbox *m)
 		COPY(m->greetings[i], col(st, 7 + i));
 	m->has_pin = sqlite3_column_int(st, 7 + OM_GREETING_SLOTS) != 0;
 	m->pin_must_change = sqlite3_column_int(st, 8 + OM_GREETING_SLOTS) != 0;
+	m->pin_set_ms = sqlite3_column_int64(st, 9 + OM_GREETING_SLOTS);
 }
 
 static void mb_row_v(sqlite3_stmt *st, void *m)

@@ -216,6 +216,7 @@ struct om_dir_mailbox {
 	              [OM_DIR_NAME_MAX + 1]; /* file in the store; "" = default */
 	bool has_pin;
 	bool pin_must_change;
+	int64_t pin_set_ms; /* when the PIN was last set (Unix ms); 0 = never */
 };
 
 enum {

@@ -170,11 +170,13 @@ def test_pin_file_rules(directory, tmp_path):
     for pin, rule in (("1111", "one digit repeated"), ("1212", "group of digits repeated"),
                       ("123456", "in sequence"), ("4321", "in sequence"),
                       ("2580", "keypad"), ("10011001", "contains the mailbox's extension"),
-                      ("1001", "is the mailbox's extension")):
+                      ("1001", "is the mailbox's extension"), ("1122", "every digit doubled"),
+                      ("112233", "every digit doubled")):
         weak.write_text(pin + "\n")
         p = directory.run("mailbox", "new", "1001", "--dialplan", "U", "--pin-file", str(weak))
         assert p.returncode == 2 and "too easy" in p.stderr and rule in p.stderr, (pin, p.stderr)
-        assert pin in ("1111", "1212", "2580", "4321") or pin not in p.stderr  # examples
+        assert pin in ("1111", "1212", "2580", "4321", "1122", "112233") or \
+            pin not in p.stderr  # the examples in the messages
     assert dump(directory) == before
     # from stdin, stored as a salted scrypt hash; the pepper lives outside the DB
     directory.ok("mailbox", "new", "1001", "--dialplan", "U", "--pin-file", "-",
@@ -185,6 +187,35 @@ def test_pin_file_rules(directory, tmp_path):
     assert "483920" not in repr(row)
     pepper = os.path.join(directory.data, "pepper")
     assert os.stat(pepper).st_mode & 0o777 == 0o600
+
+
+def test_reload_names_greeting_and_pin_changes(server, tmp_path):
+    """The reload report (and 1180) names a change of every greeting slot,
+    the recorded name included, and a new PIN over an old one, never the
+    PIN itself."""
+    server.ok("dialplan", "new", "P", "--digits", "4", "--no-reload")
+    pin = tmp_path / "pin"
+    os.close(os.open(pin, os.O_CREAT | os.O_WRONLY, 0o600))
+    pin.write_text("483920\n")
+    server.ok("mailbox", "new", "1001", "--dialplan", "P", "--pin-file", str(pin),
+              "--no-reload")
+    server.ok("reload")
+    wav = tmp_path / "name.wav"
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(wav), "synth", "1", "sine",
+                    "440"], check=True)
+    server.ok("mailbox", "set", "1001", "--greeting", f"name={wav}", "--no-reload")
+    server.ok("mailbox", "set", "1001", "--greeting", f"busy={wav}", "--no-reload")
+    pin.write_text("739251\n")
+    server.ok("mailbox", "set", "1001", "--pin-file", str(pin), "--no-reload")
+    ch = server.json("reload")["changes"]
+    assert "mailbox 1001 in P: " in ch, ch
+    assert "busy greeting (none) -> greetings/" in ch, ch
+    assert "recorded name (none) -> greetings/" in ch, ch
+    assert "pin changed" in ch, ch
+    assert "(null)" not in ch and "483920" not in ch and "739251" not in ch, ch
+    ev = server.events("--id", "1180")
+    assert ev[-1]["fields"]["changes"] == ch
+    assert server.json("reload")["changes"] == "none"
 
 
 def test_dry_run_changes_nothing(directory):

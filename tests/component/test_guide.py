@@ -347,3 +347,13 @@ def test_options_ping_from_the_guide(world, case):
         assert "verify error" in r.stderr or "certificate verify failed" in r.stderr, r.stderr
     if case == "untrusted-gateway":
         assert rejected_1130(world.o, "unknown CA")
+
+
+@pytest.mark.parametrize("doc", ["docs/guide.md", "README.md", "CONTRIBUTING.md"])
+def test_newcomer_documents_cite_no_requirement_numbers(doc):
+    """The requirement numbers (R1 ... R22) belong to a document the
+    repository does not hold: a newcomer's documents never cite them."""
+    with open(os.path.join(ROOT, doc)) as f:
+        text = f.read()
+    found = re.findall(r".{0,30}\bR[0-9]{1,2}\b.{0,30}", text)
+    assert not found, found

@@ -216,8 +216,9 @@ def test_generated_when_nothing_is_valid_and_untrusted_ca_never_outranks(w, tmp_
         st = o.json("status")
         assert st["certificate"]["sha1"] != sha1(bad)
         assert st["certificate"]["kind"] == "self-signed"
-        assert o.events("--id", "1122")
-        ev = [e for e in o.events("--id", "1128") if e["fields"]["sha1"] == sha1(bad)]
+        assert wait_for(lambda: o.events("--id", "1122"))
+        ev = wait_for(lambda: [e for e in o.events("--id", "1128")
+                               if e["fields"]["sha1"] == sha1(bad)])
         assert ev and "Nobody Trusts This Root" in ev[0]["fields"]["detail"]
         # a valid self-signed one is never outranked by it either
         sel = selection(o)
@@ -261,7 +262,7 @@ def test_wrong_fqdn_only_as_last_resort_with_error(w, tmp_path):
     assert "ERROR: its SAN lacks" in o.ok("cert", "select", "--no-reload").stdout
     serve(o)
     try:
-        ev = [e for e in o.events("--id", "1128") if e["level"] == "error"]
+        ev = wait_for(lambda: [e for e in o.events("--id", "1128") if e["level"] == "error"])
         assert ev and ev[0]["fields"]["fqdn"] == FQDN
         # a right one arrives: it wins at once
         right = w.p.leaf("wf-right", w.root, cn=FQDN, dns=[FQDN], not_after=NOW + 30 * DAY)

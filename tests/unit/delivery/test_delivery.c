@@ -187,6 +187,44 @@ UT_TEST(meta_parse)
 	UT_EQ_INT(0, om_spool_meta_parse(j, strlen(j), NULL, 0, &m, err, sizeof(err)));
 	UT_EQ_INT(128, strlen(m.caller_name));
 	UT_TRUE(((unsigned char)m.caller_name[127] & 0xc0) == 0x80);
+	/* a NUL in a caller's text is dropped, never the message; in a name
+	 * that becomes a file name it is refused */
+	const char *nul = "{\"version\":1,\"id\":\"x\",\"mailbox_uid\":\"ab\",\"start_ms\":1,"
+	                  "\"caller_name\":\"A\\u0000B\"}";
+	UT_EQ_INT(0, om_spool_meta_parse(nul, strlen(nul), NULL, 0, &m, err, sizeof(err)));
+	UT_EQ_STR("AB", m.caller_name);
+	static const struct {
+		const char *json, *why;
+	} bad2[] = {
+		{ "{\"version\":1,\"id\":\"x\\u0000y\",\"mailbox_uid\":\"ab\",\"start_ms\":1}",
+		  "\"id\" holds a NUL" },
+		{ "{\"version\":1,\"id\":\"x\",\"mailbox_uid\":\"ab\\u0000cd\",\"start_ms\":1}",
+		  "\"mailbox_uid\" holds a NUL" },
+		{ "{\"version\":1,\"id\":\"x\",\"mailbox_uid\":\"ab\",\"start_ms\":1e300}",
+		  "\"start_ms\" is out of range" },
+		{ "{\"version\":1,\"id\":\"x\",\"mailbox_uid\":\"ab\",\"start_ms\":-1e300}",
+		  "\"start_ms\" is out of range" },
+		{ "{\"version\":1,\"id\":\"x\",\"mailbox_uid\":\"ab\",\"start_ms\":253402300800000}",
+		  "year 9999" },
+	};
+	for (size_t i = 0; i < sizeof(bad2) / sizeof(bad2[0]); i++) {
+		err[0] = 0;
+		if (om_spool_meta_parse(bad2[i].json, strlen(bad2[i].json), NULL, 0, &m, err,
+		                        sizeof(err)) != EINVAL)
+			UT_FAIL("accepted %s", bad2[i].json);
+		if (!strstr(err, bad2[i].why))
+			UT_FAIL("%s: \"%s\" lacks \"%s\"", bad2[i].json, err, bad2[i].why);
+	}
+	/* an end marker that cannot be used leaves a usable spool, taken as
+	 * interrupted: the recording is never lost to it */
+	static const char *const bad_ends[] = { "{", "[1]", "{\"end_ms\":\"soon\"}",
+		                                "{\"end_ms\":1e300}", "{\"end_reason\":5}" };
+	for (size_t i = 0; i < sizeof(bad_ends) / sizeof(bad_ends[0]); i++) {
+		UT_EQ_INT(0, om_spool_meta_parse(good, strlen(good), bad_ends[i],
+		                                 strlen(bad_ends[i]), &m, err, sizeof(err)));
+		UT_TRUE(!m.ended && m.end_unusable && !m.end_reason[0]);
+		UT_EQ_STR("c1", m.id);
+	}
 	/* test calls need no mailbox */
 	const char *t = "{\"version\":1,\"id\":\"x\",\"start_ms\":1,\"test\":true}";
 	UT_EQ_INT(0, om_spool_meta_parse(t, strlen(t), NULL, 0, &m, err, sizeof(err)));
@@ -308,8 +346,11 @@ UT_TEST(message_header_injection)
 	headers_of(t, h, sizeof(h));
 	UT_TRUE(strstr(t, "\nBcc:") == NULL);
 	UT_TRUE(strstr(t, "\nX-Spam:") == NULL);
-	UT_TRUE(strstr(h, "fake body") == NULL ||
-	        strstr(h, "Eve  Bcc: victim@example.com") != NULL);
+	/* the header block ends where openum ends it; the caller's text stays
+	 * inside the fields that carry it */
+	UT_TRUE(strncmp(t + strlen(h), "\nThis is a voice message in MIME format.\n", 41) == 0);
+	UT_TRUE(strstr(h, "\nX-Openum-Caller-Name: Eve Bcc: victim@example.com fake body\n") !=
+	        NULL);
 	/* every header line is a field or a continuation */
 	for (const char *l = h; *l; l = strchr(l, '\n') + 1) {
 		if (*l == ' ' || *l == '\t')
@@ -323,6 +364,40 @@ UT_TEST(message_header_injection)
 	}
 	/* the bad e-mail is not used: To is the mailbox's name */
 	UT_TRUE(strstr(h, "\nTo: \"Mailbox 1001\":;\n") != NULL);
+}
+
+/* RFC 5322 §2.1.1: lines within 78 characters, also for long ASCII text
+ * without spaces (a caller number of 128 digits, a name of 128 letters):
+ * such text becomes encoded-words, which fold. */
+UT_TEST(message_header_lines_within_78)
+{
+	struct om_spool_meta m = base_meta();
+	char h[16384];
+	memset(m.caller_name, 'A', 128);
+	m.caller_name[128] = '\0';
+	memset(m.caller, '9', 128);
+	m.caller[128] = '\0';
+	memset(m.mailbox_name, 'M', 100);
+	m.mailbox_name[100] = '\0';
+	memset(m.extension, '1', 32);
+	m.extension[32] = '\0';
+	const char *t = build(&m, false, 16);
+	headers_of(t, h, sizeof(h));
+	for (const char *l = h; *l;) {
+		const char *nl = strchr(l, '\n');
+		if (!nl)
+			break;
+		if (nl - l > 78)
+			UT_FAIL("header line of %d characters: %.40s...", (int)(nl - l), l);
+		l = nl + 1;
+	}
+	/* short ASCII text stays readable */
+	m = base_meta();
+	strcpy(m.caller_name, "Alice Example With A Longer Name");
+	t = build(&m, false, 16);
+	headers_of(t, h, sizeof(h));
+	UT_TRUE(strstr(h, "\nFrom: \"Alice Example With A Longer Name (+4930123)\" "
+	                  "<voicemail@um.example.com>\n") != NULL);
 }
 
 UT_TEST(message_non_ascii)
@@ -870,8 +945,8 @@ UT_TEST(engine_recovers_retries_delivers)
 }
 
 UT_MAIN(UT_CASE(meta_parse), UT_CASE(meta_oom_sweep), UT_CASE(message_headers),
-        UT_CASE(message_header_injection), UT_CASE(message_non_ascii),
-        UT_CASE(audio_formats_decode_back), UT_CASE(deliver_once_and_never_twice),
-        UT_CASE(deliver_interrupted_empty_test_unusable), UT_CASE(deliver_fails_then_succeeds),
-        UT_CASE(maildir_list_and_audio), UT_CASE(greeting_conversion),
-        UT_CASE(engine_recovers_retries_delivers))
+        UT_CASE(message_header_injection), UT_CASE(message_header_lines_within_78),
+        UT_CASE(message_non_ascii), UT_CASE(audio_formats_decode_back),
+        UT_CASE(deliver_once_and_never_twice), UT_CASE(deliver_interrupted_empty_test_unusable),
+        UT_CASE(deliver_fails_then_succeeds), UT_CASE(maildir_list_and_audio),
+        UT_CASE(greeting_conversion), UT_CASE(engine_recovers_retries_delivers))

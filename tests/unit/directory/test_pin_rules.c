@@ -37,6 +37,11 @@ static const struct pin_case cases[] = {
 	{ "123123", NULL, NULL, "group of digits repeated" },
 	{ "12121", NULL, NULL, "group of digits repeated" },
 	{ "90459045", NULL, NULL, "group of digits repeated" },
+	{ "1122", NULL, NULL, "every digit doubled" },
+	{ "112233", NULL, NULL, "every digit doubled" },
+	{ "99005577", NULL, NULL, "every digit doubled" },
+	{ "11223", NULL, NULL, NULL },  /* odd: one digit alone */
+	{ "112234", NULL, NULL, NULL }, /* one pair broken */
 	/* sequences */
 	{ "1234", NULL, NULL, "in sequence" },
 	{ "4321", NULL, NULL, "in sequence" },
@@ -114,9 +119,9 @@ UT_TEST(most_four_digit_pins_remain)
 		if (om_dir_pin_rules_check(pin, "4711", NULL, &e))
 			refused++;
 	}
-	/* 10 one digit, 90 abab, 20 steps of +-1 (with 0 after 9), 8 of +-2,
-	 * 2580 and 0852, the extension 4711 and 1174 */
-	UT_EQ_INT(10 + 90 + 20 + 8 + 2 + 2, refused);
+	/* 10 one digit, 90 abab, 90 aabb, 20 steps of +-1 (with 0 after 9),
+	 * 8 of +-2, 2580 and 0852, the extension 4711 and 1174 */
+	UT_EQ_INT(10 + 90 + 90 + 20 + 8 + 2 + 2, refused);
 }
 
 UT_MAIN(UT_CASE(each_rule_named), UT_CASE(message_never_holds_the_pin),
