@@ -954,7 +954,7 @@ int om_config_load(const char *path, bool missing_ok, struct om_config **out, ch
 	}
 	if (rc) {
 		snprintf(err, errlen, "%s: cannot read: %s", path,
-		         rc == EFBIG ? "larger than 256 KiB" : strerror(rc));
+		         rc == EFBIG ? "larger than 256 KiB" : om_file_strerror(rc));
 		return rc;
 	}
 	rc = om_config_parse(text, len, path, out, err, errlen);

@@ -7,10 +7,12 @@
  * message is written to the Maildir in one piece (tmp, fsync, rename). */
 #include "delivery/delivery.h"
 
+#include "core/file.h"
 #include "core/alloc.h"
 #include "core/str.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <samplerate.h>
 #include <sndfile.h>
@@ -190,32 +192,26 @@ int om_audio_encode(enum om_audio_format f, const int16_t *pcm, size_t n, struct
 
 /* ---------------------------------------------------- greetings */
 
-/* Opens a file an administrator names without ever blocking on a FIFO or
- * reading a device: O_NONBLOCK for the open, then only a regular file is
- * accepted. */
+/* Opens a file an administrator names with the rule every command follows
+ * (om_file_open_input): a regular file only, never blocking on a FIFO or
+ * reading a device. */
 static int open_regular(const char *path, int *fd_out, off_t *size, char *err, size_t errlen)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		snprintf(err, errlen, "cannot open %s: %s", path, strerror(e));
-		return e;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		int e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+	int rc = om_file_open_input(path, fd_out, &st);
+	if (rc == EISDIR || rc == ESPIPE || rc == ENODEV) {
+		bool sock = stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 		snprintf(err, errlen, "%s is not a regular file (%s): give an audio file", path,
-		         S_ISDIR(st.st_mode)    ? "a folder"
-		         : S_ISFIFO(st.st_mode) ? "a FIFO"
-		         : S_ISSOCK(st.st_mode) ? "a socket"
-		                                : "a device");
-		close(fd);
-		return e;
+		         rc == EISDIR   ? "a folder"
+		         : rc == ENODEV ? "a device"
+		         : sock         ? "a socket"
+		                        : "a FIFO");
+		return rc == EISDIR ? EISDIR : EINVAL;
 	}
-	int fl = fcntl(fd, F_GETFL);
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-	*fd_out = fd;
+	if (rc) {
+		snprintf(err, errlen, "cannot open %s: %s", path, om_file_strerror(rc));
+		return rc;
+	}
 	*size = st.st_size;
 	return 0;
 }

@@ -233,5 +233,24 @@ UT_TEST(names_extracted_once_in_canonical_form)
 	EVP_PKEY_free(key);
 }
 
+static int names_once(void *arg)
+{
+	struct om_tls_names n;
+	int rc = om_tls_cert_names(arg, &n);
+	if (rc == 0 && n.n != 2)
+		rc = EINVAL;
+	om_tls_names_free(&n);
+	return rc;
+}
+
+UT_TEST(oom_sweep_names)
+{
+	key = EVP_EC_gen("P-256");
+	X509 *x = cert(NULL, "DNS:a.example.com,URI:sip:b.example.com");
+	UT_TRUE(ut_oom_sweep(names_once, x) >= 2);
+	X509_free(x);
+	EVP_PKEY_free(key);
+}
+
 UT_MAIN(UT_CASE(lookup_finds_what_the_scan_found), UT_CASE(root_dot_in_the_certificate),
-        UT_CASE(names_extracted_once_in_canonical_form))
+        UT_CASE(names_extracted_once_in_canonical_form), UT_CASE(oom_sweep_names))
