@@ -309,13 +309,38 @@ static void conn_handle_closed(uv_handle_t *h)
 	server_maybe_free(s);
 }
 
+/* What the owner sent this turn, written as far as the socket takes it at
+ * once (a BYE queued just before the server stops still leaves, as if it
+ * had been written when sent); nothing is queued behind a closing handle. */
+static void write_pending_now(struct om_tcp_conn *c)
+{
+	struct om_tcp_server *s = c->srv;
+	if (!c->olen || c->queued || c->why == OM_TCP_CLOSE_PEER)
+		return;
+	if (!c->tls) {
+		uv_buf_t b = uv_buf_init(c->out, (unsigned)c->olen);
+		s->st.writes++;
+		(void)uv_try_write((uv_stream_t *)&c->h, &b, 1);
+	} else if (om_tls_sess_established(c->tls) && !om_tls_sess_write(c->tls, c->out, c->olen)) {
+		size_t n;
+		while ((n = om_tls_sess_output(c->tls, s->tls_out, sizeof(s->tls_out))) > 0) {
+			uv_buf_t b = uv_buf_init(s->tls_out, (unsigned)n);
+			s->st.writes++;
+			if (uv_try_write((uv_stream_t *)&c->h, &b, 1) != (int)n)
+				break;
+		}
+	}
+	c->olen = 0;
+}
+
 static void conn_close_now(struct om_tcp_conn *c, enum om_tcp_close_reason why)
 {
 	struct om_tcp_server *s = c->srv;
 	if (c->closing)
 		return;
-	c->closing = 1;
 	c->why = why;
+	write_pending_now(c);
+	c->closing = 1;
 	switch (why) {
 	case OM_TCP_CLOSE_IDLE:
 		s->st.closed_idle++;

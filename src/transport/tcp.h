@@ -175,7 +175,8 @@ bool om_tcp_conn_outbound(const struct om_tcp_conn *c);
 int om_tcp_conn_send(struct om_tcp_conn *c, const void *data, size_t len);
 /* Closes after the queued bytes are written. */
 void om_tcp_conn_close(struct om_tcp_conn *c);
-/* Closes now (queued bytes dropped). */
+/* Closes now: what this turn sent is written as far as the socket takes
+ * it at once; bytes already queued behind a full socket are dropped. */
 void om_tcp_conn_abort(struct om_tcp_conn *c);
 bool om_tcp_conn_closing(const struct om_tcp_conn *c);
 const struct sockaddr *om_tcp_conn_peer(const struct om_tcp_conn *c);
