@@ -150,6 +150,12 @@ def pki(tmp_path_factory):
     w.disabled = p.leaf("disabled", w.root, dns=["gw2.test.example"])
     w.wildcard = p.leaf("wildcard", w.root, dns=["*.test.example"])
     w.ambiguous = p.leaf("ambiguous", w.root, dns=["a.test.example", "b.test.example"])
+    # the second gateway's name after 64 others: still two gateways
+    w.many_names = p.leaf("manynames", w.root, dns=["a.test.example"] + [
+        f"n{i}.nowhere.test.example" for i in range(64)] + ["b.test.example"])
+    # RFC 5922 §7.1: only "sip" URIs without a user part name a domain
+    w.uri_user = p.leaf("uriuser", w.root, uris=["sip:alice@uri.test.example"])
+    w.uri_sips = p.leaf("urisips", w.root, uris=["sips:uri.test.example"])
     w.rsa1024 = p.leaf("rsa1024", w.root, dns=["gw1.test.example"], key="rsa1024")
     w.serveronly = p.leaf("serveronly", w.root, dns=["gw1.test.example"], eku=("server",))
     w.emailonly = p.leaf("emailonly", w.root, dns=["gw1.test.example"], eku=("email",))
@@ -377,6 +383,9 @@ def test_sipsak_without_client_certificate_refused(strict, pki):
     ("ambiguous", "127.0.0.39", "name matches more than one gateway"),
     ("san_not_cn", "127.0.0.40", "name matches no gateway"),
     ("emailonly", "127.0.0.41", "certificate not for client authentication"),
+    ("many_names", "127.0.0.61", "name matches more than one gateway"),
+    ("uri_user", "127.0.0.62", "name matches no gateway"),
+    ("uri_sips", "127.0.0.63", "name matches no gateway"),
 ])
 def test_refused_with_reason(srv, pki, leaf, src, reason):
     cert = getattr(pki, leaf) if leaf else None
