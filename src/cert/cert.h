@@ -235,9 +235,12 @@ int om_cert_selfsigned_new(EVP_PKEY *key, const char *fqdn, int days, int64_t no
 int om_cert_store_new_selfsigned(struct om_cert_store *s, const char *fqdn, enum om_cert_keytype t,
                                  int days, int64_t now_ms, const struct om_cert **out);
 /* New key kept in certs/requests/ and a PEM CSR for fqdn (CN, SAN, EKU
- * serverAuth + clientAuth). *pem is om_free'd by the caller. */
+ * serverAuth + clientAuth). *pem is om_free'd by the caller; id (65 bytes,
+ * may be NULL) gets the request's id, for om_cert_request_remove when the
+ * CSR cannot be handed over. 0, EINVAL (not a host name), ENOMEM or the
+ * errno of a write (nothing is left behind then). */
 int om_cert_request_new(struct om_cert_store *s, const char *fqdn, enum om_cert_keytype t,
-                        char **pem, size_t *len);
+                        char **pem, size_t *len, char *id);
 
 /* A request made by `openum cert request` whose certificate has not been
  * imported yet: certs/requests/<id>.key and .csr. */

@@ -809,7 +809,7 @@ static int out_path_ok(const struct opts *o)
 	          : S_ISLNK(st.st_mode)                            ? ELOOP
 	          : (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) ? ESPIPE
 	                                                           : ENODEV;
-	om_cli_error("cannot write %s: it %s%s", o->out, om_file_strerror(err),
+	om_cli_error("cannot write %s: %s%s", o->out, om_file_strerror(err),
 	             err == EEXIST ? "" : " (never replaced, even with --force)");
 	return OM_EXIT_FAIL;
 }
@@ -1096,7 +1096,7 @@ static int cmd_import(struct om_cli *cli, const struct opts *o)
 		goto out;
 	int err = om_file_read(o->pos[0], OM_CERT_FILE_MAX, &data, &len);
 	if (err) {
-		om_cli_error("cannot read %s: it %s", o->pos[0], om_file_strerror(err));
+		om_cli_error("cannot read %s: %s", o->pos[0], om_file_strerror(err));
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}
@@ -1272,7 +1272,8 @@ static int cmd_request(struct om_cli *cli, const struct opts *o)
 		rc = open_store(cli, true, &s);
 	if (rc)
 		return rc;
-	int err = om_cert_request_new(s, o->fqdn, t, &pem, &len);
+	char id[65];
+	int err = om_cert_request_new(s, o->fqdn, t, &pem, &len, id);
 	if (err == EINVAL) {
 		om_cli_error(
 		    "'%s' is not a host name: give --fqdn with letters, digits, '-' and '.'",
@@ -1282,7 +1283,10 @@ static int cmd_request(struct om_cli *cli, const struct opts *o)
 		om_cli_error("could not create the request: %s", strerror(err));
 		rc = OM_EXIT_FAIL;
 	} else if ((err = om_file_write_new(o->out, pem, len, 0644, o->force)) != 0) {
-		om_cli_error("cannot write %s: it %s", o->out, om_file_strerror(err));
+		/* A request nobody received: its key goes too. */
+		(void)om_cert_request_remove(om_cert_store_dir(s), id);
+		om_cli_error("cannot write %s: %s; no request was kept", o->out,
+		             om_file_strerror(err));
 		rc = OM_EXIT_FAIL;
 	} else if (cli->json) {
 		printf("{\"ok\":true,\"out\":");
@@ -1366,7 +1370,7 @@ static int cmd_export(struct om_cli *cli, const struct opts *o)
 	/* A file with a key is readable by its owner only. */
 	err = om_file_write_new(o->out, data, len, o->with_key ? 0600 : 0644, o->force);
 	if (err) {
-		om_cli_error("cannot write %s: it %s", o->out, om_file_strerror(err));
+		om_cli_error("cannot write %s: %s", o->out, om_file_strerror(err));
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}
