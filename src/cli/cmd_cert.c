@@ -909,6 +909,69 @@ static void note_cas_without_crl(struct om_cli *cli, const struct om_cert_store 
 	}
 }
 
+/* ---- what a trust change does to the certificate the server presents ---- */
+
+/* The certificate in use before a change of the trusted store or of its
+ * CRLs, by thumbprint (the store's objects may go with the change). */
+struct in_use_before {
+	char sha1[41];
+	bool valid;
+};
+
+static void in_use_take(struct om_cli *cli, const struct om_cert_store *s, struct in_use_before *b)
+{
+	struct om_cert_selection sel = { 0 };
+	memset(b, 0, sizeof(*b));
+	if (current_selection(cli, s, &sel) == 0 && sel.chosen) {
+		snprintf(b->sha1, sizeof(b->sha1), "%s", sel.chosen->sha1);
+		b->valid = !unusable(sel.cand);
+	}
+	om_cert_selection_free(&sel);
+}
+
+static const char *kind_text(const struct om_cert *c)
+{
+	return c->self_signed ? "self-signed: every gateway must have it in its trusted root store"
+	                      : "CA-issued";
+}
+
+/* After a trusted certificate or a CRL was added or removed: a CRL that
+ * revokes the server's own chain, or a root taken away, changes what every
+ * gateway is shown — say so here, not only in the events of the reload. */
+static void in_use_report(struct om_cli *cli, const struct om_cert_store *s,
+                          const struct in_use_before *b)
+{
+	struct om_cert_selection sel = { 0 };
+	FILE *out = cli->json ? stderr : stdout;
+	if (current_selection(cli, s, &sel) != 0)
+		return;
+	const struct om_cert_cand *old = NULL;
+	for (size_t i = 0; b->sha1[0] && i < sel.ncands; i++)
+		if (!strcmp(sel.cands[i].cert->sha1, b->sha1))
+			old = &sel.cands[i];
+	const char *why = old ? unusable(old) : NULL;
+	if (b->valid && old && why) {
+		fprintf(out, "warning: the certificate in use %s can no longer be used: %s%s%s\n",
+		        b->sha1, why, old->detail[0] ? ": " : "", old->detail);
+		if (sel.chosen && sel.chosen != old->cert)
+			fprintf(out, "warning: the server will present %s instead (%s)\n",
+			        sel.chosen->sha1, kind_text(sel.chosen));
+		else if (sel.chosen == old->cert)
+			fprintf(out,
+			        "warning: it is pinned: the server goes on presenting it (event "
+			        "1125); gateways will refuse it\n");
+		else
+			fprintf(out,
+			        "warning: no valid certificate is left: a running server "
+			        "generates a self-signed one (auto_selfsigned = 1, event 1123) or "
+			        "keeps this one (auto_selfsigned = 0)\n");
+	} else if (sel.chosen && strcmp(sel.chosen->sha1, b->sha1) != 0 && !unusable(sel.cand)) {
+		fprintf(out, "note: the server will present %s now (%s)\n", sel.chosen->sha1,
+		        kind_text(sel.chosen));
+	}
+	om_cert_selection_free(&sel);
+}
+
 /* ===================== import ===================== */
 
 static int import_trusted(struct om_cli *cli, const struct opts *o, struct om_cert_store *s,
@@ -1150,7 +1213,13 @@ static int cmd_import(struct om_cli *cli, const struct opts *o)
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}
+	struct in_use_before before;
+	bool trust_change = o->trusted || sk_X509_num(b.certs) == 0;
+	if (trust_change)
+		in_use_take(cli, s, &before);
 	rc = o->trusted ? import_trusted(cli, o, s, &b) : import_personal(cli, o, s, &b);
+	if (!rc && trust_change)
+		in_use_report(cli, s, &before);
 	if (!rc)
 		rc = reload(cli, o);
 out:
@@ -1397,7 +1466,7 @@ out:
 /* ===================== remove ===================== */
 
 static int remove_crl(struct om_cli *cli, const struct opts *o, struct om_cert_store *s,
-                      const struct om_cert_crl *c)
+                      const struct om_cert_crl *c, const struct in_use_before *before)
 {
 	char sha1[41], issuer[512];
 	snprintf(sha1, sizeof(sha1), "%s", c->sha1);
@@ -1411,6 +1480,7 @@ static int remove_crl(struct om_cli *cli, const struct opts *o, struct om_cert_s
 		printf("{\"ok\":true,\"removed\":\"%s\",\"kind\":\"crl\"}\n", sha1);
 	else
 		printf("removed the revocation list %s of %s\n", sha1, issuer);
+	in_use_report(cli, s, before);
 	return reload(cli, o);
 }
 
@@ -1449,8 +1519,10 @@ static int cmd_remove(struct om_cli *cli, const struct opts *o)
 		rc = resolve(cli, s, o->pos[0], &t);
 	if (rc)
 		goto out;
+	struct in_use_before before;
+	in_use_take(cli, s, &before);
 	if (t.crl) {
-		rc = remove_crl(cli, o, s, t.crl);
+		rc = remove_crl(cli, o, s, t.crl, &before);
 		goto out;
 	}
 	if (t.is_req) {
@@ -1511,6 +1583,8 @@ static int cmd_remove(struct om_cli *cli, const struct opts *o)
 		       : in_use ? "; it was in use"
 		                : "",
 		       ncrl ? "; its revocation list(s) removed too" : "");
+	if (was_trusted)
+		in_use_report(cli, s, &before);
 	/* A trusted CA removed takes effect like one added: its gateways are
 	 * refused at once (and open connections re-checked). */
 	if (in_use || was_trusted)

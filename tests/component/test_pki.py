@@ -491,6 +491,47 @@ def test_trust_removal_takes_effect_like_an_addition(w, tmp_path):
         stop(o)
 
 
+def test_trust_change_that_takes_the_certificate_in_use_away_is_said(w, tmp_path):
+    """A CRL of the root that revokes the issuing CA of the server's own
+    certificate, or the root removed, makes the running server present
+    another certificate: the command that made the change says so (which
+    one, and why the old one cannot be used), and the server does what it
+    said."""
+    o = new_store(tmp_path, "auto_selfsigned = 1\n")
+    issued = w.p.leaf("um-inter", w.inter, cn=FQDN, dns=[FQDN])
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    o.ok("cert", "import", issued.both_path, "--no-reload")
+    o.ok("cert", "new-selfsigned", "--fqdn", FQDN, "--no-reload")
+    mine = [c["sha1"] for c in o.json("cert", "list", "--store", "personal")
+            if c["sha1"] != sha1(issued)][0]
+    serve(o)
+    try:
+        assert o.json("status")["certificate"]["sha1"] == sha1(issued)
+        crl = w.p.crl("rev-inter", w.root, [w.inter.serial])
+        r = o.ok("cert", "import", crl, "--trusted", "--yes")
+        assert (f"the certificate in use {sha1(issued)} can no longer be used: revoked"
+                in r.stdout), r.stdout
+        assert "PKI Test Issuing CA" in r.stdout
+        assert f"the server will present {mine} instead (self-signed" in r.stdout
+        assert wait_for(lambda: o.json("status")["certificate"]["sha1"] == mine)
+        # the CRL removed: the CA-issued one is back
+        crl_sha1 = o.json("cert", "list", "--store", "crl")[0]["sha1"]
+        r = o.ok("cert", "remove", crl_sha1)
+        assert f"the server will present {sha1(issued)} now (CA-issued)" in r.stdout, r.stdout
+        assert wait_for(lambda: o.json("status")["certificate"]["sha1"] == sha1(issued))
+        # the root removed: its chain reaches no trusted root any more
+        r = o.ok("cert", "remove", sha1(w.root))
+        assert (f"the certificate in use {sha1(issued)} can no longer be used: its chain "
+                "does not reach a trusted root" in r.stdout), r.stdout
+        assert f"the server will present {mine} instead" in r.stdout
+        assert wait_for(lambda: o.json("status")["certificate"]["sha1"] == mine)
+        # a trust change that leaves the certificate in use alone says nothing
+        r = o.ok("cert", "import", w.stranger.cert_path, "--trusted", "--yes")
+        assert "certificate in use" not in r.stdout and "will present" not in r.stdout
+    finally:
+        stop(o)
+
+
 # ================================================== 6. CRLs
 
 def test_crls_listed_removed_and_watched(w, tmp_path):
