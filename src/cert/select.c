@@ -1037,7 +1037,9 @@ static int watch_crls(struct om_cert_mgr *m, int64_t now_ms)
 	size_t nc = m->store ? om_cert_store_crl_count(m->store) : 0;
 	for (size_t i = 0; i < nc; i++) {
 		const struct om_cert_crl *c = om_cert_store_crl_at(m->store, i);
-		if (!c->next_update_ms || !c->signed_by_trusted)
+		/* a list its CA has replaced is not the one in force */
+		if (!c->next_update_ms || !c->signed_by_trusted ||
+		    om_cert_store_crl_superseded(m->store, c))
 			continue;
 		int64_t window = (c->next_update_ms - c->this_update_ms) / 4;
 		if (window > 7 * DAY_MS)

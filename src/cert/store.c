@@ -860,7 +860,51 @@ int om_cert_crl_check(const struct om_cert_store *s, X509_CRL *crl, int64_t now_
 	const ASN1_TIME *lu = X509_CRL_get0_lastUpdate(crl);
 	if (lu && om_cert_asn1_ms(lu) > now_ms + 3600 * 1000)
 		return EAGAIN; /* issued in the future: a clock is wrong */
+	if (om_cert_store_crl_newer(s, crl))
+		return EALREADY; /* a rollback: it would hide later revocations */
 	return 0;
+}
+
+/* Whether stored CRL o and the CRL issued at this_ms (thisUpdate) by the
+ * certificate signer_sha256 are of one CA and o was issued later. */
+static bool crl_is_later(const struct om_cert_crl *o, const char *signer_sha256, int64_t this_ms)
+{
+	return o->signed_by_trusted && !strcmp(o->signer_sha256, signer_sha256) &&
+	       o->this_update_ms > this_ms;
+}
+
+const struct om_cert_crl *om_cert_store_crl_newer(const struct om_cert_store *s, X509_CRL *crl)
+{
+	bool known;
+	const struct om_cert *signer = crl_signer(s, crl, &known);
+	if (!signer)
+		return NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	char sha256[65];
+	if (!X509_CRL_digest(crl, EVP_sha256(), md, &mdlen)) {
+		ERR_clear_error();
+		return NULL;
+	}
+	om_cert_hex(md, mdlen, false, sha256);
+	int64_t this_ms = om_cert_asn1_ms(X509_CRL_get0_lastUpdate(crl));
+	for (size_t i = 0; i < s->ncrls; i++) {
+		const struct om_cert_crl *o = s->crls[i];
+		/* issued at the same time or later (>= this_ms) */
+		if (strcmp(o->sha256, sha256) != 0 && crl_is_later(o, signer->sha256, this_ms - 1))
+			return o;
+	}
+	return NULL;
+}
+
+const struct om_cert_crl *om_cert_store_crl_superseded(const struct om_cert_store *s,
+                                                       const struct om_cert_crl *c)
+{
+	for (size_t i = 0; c->signed_by_trusted && i < s->ncrls; i++)
+		if (s->crls[i] != c &&
+		    crl_is_later(s->crls[i], c->signer_sha256, c->this_update_ms))
+			return s->crls[i];
+	return NULL;
 }
 
 int om_cert_store_add_crl(struct om_cert_store *s, X509_CRL *crl, int64_t now_ms,

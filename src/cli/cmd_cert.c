@@ -860,6 +860,20 @@ static int check_crls(const struct om_cert_store *s, struct om_cert_bundle *b,
 			             "check this server's clock. Nothing imported",
 			             file, issuer, when);
 			break;
+		case EALREADY: {
+			const struct om_cert_crl *o = om_cert_store_crl_newer(s, crl);
+			char mine[40];
+			om_time_format(om_cert_asn1_ms(X509_CRL_get0_lastUpdate(crl)), mine,
+			               sizeof(mine));
+			if (o)
+				om_time_format(o->this_update_ms, when, sizeof(when));
+			om_cli_error(
+			    "%s: the revocation list of %s issued %s is not newer than the "
+			    "one here (%s, issued %s): an older list would hide the "
+			    "revocations made since. Nothing imported",
+			    file, issuer, mine, o ? o->sha1 : "?", o ? when : "?");
+			break;
+		}
 		default:
 			om_cli_error("%s: cannot check the revocation list of %s: %s", file, issuer,
 			             strerror(err));
@@ -886,6 +900,20 @@ static int store_crls(struct om_cli *cli, struct om_cert_store *s, struct om_cer
 		fprintf(cli->json ? stderr : stdout,
 		        "revocation list %s of %s: %zu revoked, next update %s\n", c->sha1,
 		        c->issuer, c->nrevoked, when);
+		/* The CA's newest list is the one in force: the ones it replaces
+		 * go (they would only be reported stale later). */
+		for (size_t k = om_cert_store_crl_count(s); k-- > 0;) {
+			const struct om_cert_crl *o = om_cert_store_crl_at(s, k);
+			char sha1[41];
+			if (o == c || !om_cert_store_crl_superseded(s, o))
+				continue;
+			snprintf(sha1, sizeof(sha1), "%s", o->sha1);
+			om_time_format(o->this_update_ms, when, sizeof(when));
+			if (om_cert_store_remove_crl(s, o) == 0)
+				fprintf(cli->json ? stderr : stdout,
+				        "  it replaces the revocation list %s (issued %s)\n", sha1,
+				        when);
+		}
 	}
 	return OM_EXIT_OK;
 }

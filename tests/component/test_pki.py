@@ -11,6 +11,7 @@ server with `openssl s_client -showcerts` and Python's ssl.
 Every PKI is made here (pki.py); every port is free; every server is the
 real `openum serve`."""
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -568,6 +569,57 @@ def test_crls_listed_removed_and_watched(w, tmp_path):
         for c in o.json("cert", "list", "--store", "crl"):
             o.ok("cert", "remove", c["sha1"])
         assert o.json("cert", "list", "--store", "crl") == []
+    finally:
+        stop(o)
+
+
+def test_newer_crl_replaces_older_and_older_is_refused(w, tmp_path):
+    """A CA's newest CRL is the one in force (RFC 5280 §5): importing it
+    replaces the older one (which would otherwise be reported stale every
+    day), and importing an older one again is refused (it would hide the
+    revocations made since). A store that still holds a replaced, stale
+    list (written by an older version) raises no 1127 for it and refuses
+    no gateway."""
+    o = new_store(tmp_path)
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    old = w.p.crl("old", w.root, [], last_update=now - 3 * DAY, next_update=now + 2 * DAY)
+    new = w.p.crl("new", w.root, [], last_update=now - DAY, next_update=now + 6 * DAY)
+    o.ok("cert", "import", old, "--trusted", "--yes", "--no-reload")
+    old_sha1 = o.json("cert", "list", "--store", "crl")[0]["sha1"]
+    r = o.ok("cert", "import", new, "--trusted", "--yes", "--no-reload")
+    assert f"it replaces the revocation list {old_sha1}" in r.stdout, r.stdout
+    crls = o.json("cert", "list", "--store", "crl")
+    assert len(crls) == 1 and crls[0]["sha1"] != old_sha1
+    r = o.run("cert", "import", old, "--trusted", "--yes", "--no-reload")
+    assert r.returncode == 1 and "not newer than the one here" in r.stderr, r.stderr
+    assert o.json("cert", "list", "--store", "crl") == crls
+    # the same list again is no rollback
+    o.ok("cert", "import", new, "--trusted", "--yes", "--no-reload")
+    # an older version kept a replaced list that is stale by now
+    stale = w.p.crl("stale", w.root, [], last_update=now - 9 * DAY, next_update=now - 2 * DAY)
+    der = x509.load_pem_x509_crl(open(stale, "rb").read()).public_bytes(
+        serialization.Encoding.DER)
+    write(os.path.join(o.data, "certs", "crl", hashlib.sha256(der).hexdigest() + ".pem"),
+          open(stale, "rb").read())
+    assert len(o.json("cert", "list", "--store", "crl")) == 2
+    o.ok("dialplan", "new", "dp", "--digits", "3", "--security", "sipsecured", "--no-reload")
+    o.ok("gateway", "new", "gw1", "--address", "127.0.0.5", "--tls-name", GW, "--dialplan",
+         "dp", "--no-reload")
+    o.ok("server", "set", "--dialplans", "dp", "--no-reload")
+    serve(o)
+    try:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.load_cert_chain(w.gw.cert_path, w.gw.key_path)
+        s = ctx.wrap_socket(connect(o.tls, src="127.0.0.5"), server_hostname=FQDN)
+        s.sendall(options(port=o.tls, src="127.0.0.5"))
+        assert s.recv(65536).startswith(b"SIP/2.0 200")
+        s.close()
+        o.ok("reload")
+        wait_for(lambda: len(o.events("--id", "1180")) >= 1)
+        assert o.events("--id", "1127") == []
     finally:
         stop(o)
 
