@@ -834,3 +834,27 @@ def test_expiring_intermediate_is_watched(w, tmp_path):
         assert ev[0]["fields"]["days_left"] in ("9", "10")
     finally:
         stop(o)
+
+
+def test_trusted_ca_in_the_sent_chain_gets_both_warnings(w, tmp_path):
+    """An issuing CA that is in the trusted store (its gateways are refused
+    once it expires: 1124) and in the chain the server sends (the server's
+    certificate goes down with it: 1120) gets both warnings; one used to
+    silence the other."""
+    o = new_store(tmp_path, "auto_selfsigned = 0\n")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    o.ok("cert", "import", w.inter_expiring.alone_path, "--trusted", "--yes", "--no-reload")
+    leaf = w.p.leaf("y-leaf", w.inter_expiring, cn=FQDN, dns=[FQDN], not_after=NOW + 300 * DAY)
+    o.ok("cert", "import", leaf.both_path, "--no-reload")
+    serve(o)
+    try:
+        chain = wait_for(lambda: [e for e in o.events("--id", "1120")
+                                  if "chain_subject" in e["fields"]])
+        assert chain and "PKI Expiring Issuing CA" in chain[0]["fields"]["chain_subject"]
+        trusted = wait_for(lambda: [e for e in o.events("--id", "1124")
+                                    if "PKI Expiring Issuing CA" in e["fields"]["subject"]])
+        assert trusted and trusted[0]["fields"]["days_left"] in ("9", "10"), \
+            o.events("--id", "1124")
+    finally:
+        stop(o)
+
