@@ -357,8 +357,10 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 	struct om_dir_snapshot *old_dir = s->dir;
 	s->cfg = next;
 	s->dir = dir; /* the swap: readers holding a reference keep the old one */
-	if (s->sipd)
+	if (s->sipd) {
+		om_sipd_set_config(s->sipd, s->cfg);
 		om_sipd_set_snapshot(s->sipd, dir); /* re-checks live connections */
+	}
 	om_dir_snapshot_free(old_dir);
 	if (s->resolver) {
 		uv_timer_stop(&s->dns_timer);
@@ -459,6 +461,11 @@ static void on_ctl(const char *cmd, struct om_buf *r, void *arg)
 	struct server *s = arg;
 	if (!strcmp(cmd, "status")) {
 		status_json(s, r);
+	} else if (!strcmp(cmd, "calls")) {
+		if (s->sipd)
+			om_sipd_calls_json(s->sipd, r);
+		else
+			om_buf_adds(r, "{\"calls\":[],\"count\":0}");
 	} else if (!strcmp(cmd, "reload")) {
 		char err[512] = "";
 		struct om_buf changes;
@@ -488,6 +495,12 @@ static void on_walk_close(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+static void close_the_rest(void *arg)
+{
+	struct server *s = arg;
+	uv_walk(&s->loop, on_walk_close, NULL);
+}
+
 static void begin_shutdown(struct server *s, const char *why)
 {
 	if (s->draining)
@@ -495,18 +508,19 @@ static void begin_shutdown(struct server *s, const char *why)
 	s->draining = true;
 	sd_notify(0, "STOPPING=1");
 	om_log(OM_LOG_INFO, "stopping", "reason", why, NULL);
-	/* No calls exist yet to drain; close everything and let the loop end. */
-	/* running deliveries finish; queued ones stay in the spool */
+	/* Running deliveries finish; queued ones stay in the spool. Calls get
+	 * our BYE; the rest is closed once the media engine's threads have
+	 * ended (they signal the loop until then). */
 	om_delivery_close(s->delivery, NULL, NULL);
 	s->delivery = NULL;
-	om_sipd_close(s->sipd);
-	s->sipd = NULL;
 	om_ctl_server_close(s->ctl);
 	s->ctl = NULL;
 	om_resolver_close(s->resolver); /* its handles, with their memory */
 	s->resolver = NULL;
 	uv_timer_stop(&s->tick);
-	uv_walk(&s->loop, on_walk_close, NULL);
+	struct om_sipd *d = s->sipd;
+	s->sipd = NULL;
+	om_sipd_close_then(d, close_the_rest, s);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -699,7 +713,7 @@ int om_server_run(const struct om_server_opts *opts)
 		s.last_watch_ms = om_now_ms();
 	}
 	if ((s.cfg->n_sip_tcp || (tls && s.cfg->n_sip_tls)) &&
-	    om_sipd_new(&s.loop, s.cfg, &s.sipd, err, sizeof(err)) != 0) {
+	    om_sipd_new(&s.loop, s.cfg, s.opts->data_dir, &s.sipd, err, sizeof(err)) != 0) {
 		om_tls_ctx_free(tls);
 		fprintf(stderr, "openum: error: %s\n", err);
 		om_log(OM_LOG_ERROR, "cannot start SIP", "error", err, NULL);

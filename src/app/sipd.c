@@ -17,6 +17,7 @@
  * new snapshot and the new trusted store. Over TLS every plan's calls are
  * admitted (the media rules come with calls). */
 #include "app/sipd.h"
+#include "app/call.h"
 #include "core/alloc.h"
 #include "core/events.h"
 #include "core/log.h"
@@ -36,9 +37,12 @@
 struct tls_peer {
 	int64_t gw_id;
 	char tls_name[OM_DIR_HOST_MAX + 1];
+	bool outbound; /* we connected to the gateway (call_net.c) */
 };
 
 struct om_sipd {
+	struct om_calls *calls;        /* INVITE and everything after it (call.h) */
+	struct om_tls_ctx *tls_client; /* our certificate, for connections we open */
 	uv_loop_t *loop;
 	struct om_tcp_server *tcp;
 	struct om_tls_ctx *tls; /* for new handshakes; its store for re-checks */
@@ -55,8 +59,9 @@ struct om_sipd {
 	uint64_t answered, dropped_untrusted, refused_mode, bad_requests, responses_ignored;
 };
 
-static const char allow_hdr[] = "Allow: OPTIONS\r\n";
-static const char *const supported_tags[] = { NULL };
+static const char allow_hdr[] = "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE\r\n";
+/* RFC 4028 session timers; 100rel is refused (docs/modules/calls.md). */
+static const char *const supported_tags[] = { "timer", NULL };
 
 static void peer_ip(const struct sockaddr *sa, char *out, size_t len)
 {
@@ -98,6 +103,8 @@ static int on_accept(struct om_tcp_conn *c, const struct sockaddr *peer, void **
 	    om_flow_add(d->flows, om_tcp_conn_id(c), gw->id, peer, OM_FLOW_TCP) != 0)
 		return 1;
 	*user = NULL;
+	if (d->calls)
+		om_calls_conn_up(d->calls, c); /* responses go back on it */
 	return 0;
 }
 
@@ -114,11 +121,58 @@ static void on_refuse(const struct sockaddr *peer, const char *key, enum om_tcp_
 static void on_close(struct om_tcp_conn *c, enum om_tcp_close_reason why, void *user, void *arg)
 {
 	struct om_sipd *d = arg;
+	if (d->calls)
+		om_calls_conn_down(d->calls, c);
 	om_flow_remove(d->flows, om_tcp_conn_id(c));
 	om_free(user); /* struct tls_peer, or NULL */
 	if (why != OM_TCP_CLOSE_PEER && why != OM_TCP_CLOSE_LOCAL)
 		om_log(OM_LOG_INFO, "connection closed", "peer", om_tcp_conn_peer_str(c), "reason",
 		       om_tcp_close_reason_str(why), NULL);
+}
+
+/* A connection we opened is usable (or failed: close_h follows). */
+static void on_connected(struct om_tcp_conn *c, int status, void *user, void *arg)
+{
+	struct om_sipd *d = arg;
+	if (status) {
+		om_log(OM_LOG_WARNING, "could not connect to a gateway", "peer",
+		       om_tcp_conn_peer_str(c), "error", strerror(status), NULL);
+		return;
+	}
+	if (!om_tcp_conn_tls(c)) {
+		const struct om_dir_gateway *gw =
+		    d->snap ? om_dir_snapshot_gateway_by_addr(d->snap, om_tcp_conn_peer(c)) : NULL;
+		if (!gw || om_flow_add(d->flows, om_tcp_conn_id(c), gw->id, om_tcp_conn_peer(c),
+		                       OM_FLOW_TCP) != 0) {
+			om_tcp_conn_abort(c);
+			return;
+		}
+	}
+	if (d->calls)
+		om_calls_conn_up(d->calls, c); /* what waited for it goes now */
+}
+
+/* The calls ask for a connection to a gateway (om_trust_outbound gave its
+ * configured address): TLS with our certificate when the gateway is TLS. */
+static int calls_connect(const struct om_outbound *ob, int64_t gateway_id, uint64_t *id, void *arg)
+{
+	struct om_sipd *d = arg;
+	if (ob->transport == OM_FLOW_TCP)
+		return om_tcp_server_connect(d->tcp, (const struct sockaddr *)&ob->addr, NULL, NULL,
+		                             NULL, id);
+	if (!d->tls_client)
+		return ENOTSUP; /* an unsecured start has no certificate to present */
+	struct tls_peer *p = om_calloc(1, sizeof(*p));
+	if (!p)
+		return ENOMEM;
+	p->gw_id = gateway_id;
+	p->outbound = true;
+	snprintf(p->tls_name, sizeof(p->tls_name), "%s", ob->tls_name);
+	int rc = om_tcp_server_connect(d->tcp, (const struct sockaddr *)&ob->addr, d->tls_client,
+	                               ob->tls_name, p, id);
+	if (rc)
+		om_free(p);
+	return rc;
 }
 
 static void on_frame_error(struct om_tcp_conn *c, const char *reason, void *user, void *arg)
@@ -201,9 +255,39 @@ static void serveronly_event(struct om_sipd *d, struct om_tcp_conn *c, X509 *x,
 	         "strict_eku", d->strict_eku ? "1" : "0", NULL);
 }
 
+static const struct om_dir_gateway *tls_gateway(struct om_sipd *d, const struct tls_peer *p);
+
+/* A connection we opened to a gateway (DESIGN "Flows"): its server
+ * certificate must carry the TLS name of the gateway we meant (RFC 5922
+ * §7.2, the same rules as inbound), and it must still be trusted. */
+static int on_tls_outbound(struct om_sipd *d, struct om_tcp_conn *c, struct om_tls_sess *t,
+                           struct tls_peer *p)
+{
+	enum om_tls_reject why = OM_TLS_R_NONE;
+	const struct om_dir_gateway *gw = tls_gateway(d, p);
+	if (!gw)
+		why = OM_TLS_R_UNTRUSTED_NOW;
+	else
+		om_tls_client_check_name(t, p->tls_name, &why);
+	if (why != OM_TLS_R_NONE) {
+		tls_reject_event(d, c, why,
+		                 "the gateway's server certificate (openum connected out)",
+		                 om_tls_sess_peer_cert(t), "connect");
+		return 1;
+	}
+	if (om_flow_add(d->flows, om_tcp_conn_id(c), gw->id, om_tcp_conn_peer(c), OM_FLOW_TLS))
+		return 1;
+	om_log(OM_LOG_INFO, "mutual TLS connection to a gateway", "gateway", gw->name, "peer",
+	       om_tcp_conn_peer_str(c), "version", om_tls_sess_version(t), NULL);
+	return 0;
+}
+
 static int on_tls(struct om_tcp_conn *c, struct om_tls_sess *t, void **user, void *arg)
 {
 	struct om_sipd *d = arg;
+	struct tls_peer *out = *user;
+	if (om_tcp_conn_outbound(c) && out)
+		return on_tls_outbound(d, c, t, out);
 	X509 *x = om_tls_sess_peer_cert(t);
 	const struct om_dir_gateway *gw = NULL;
 	bool server_only;
@@ -230,6 +314,8 @@ static int on_tls(struct om_tcp_conn *c, struct om_tls_sess *t, void **user, voi
 		return 1;
 	}
 	*user = p;
+	if (d->calls)
+		om_calls_conn_up(d->calls, c);
 	om_log(OM_LOG_INFO, "mutual TLS gateway connected", "gateway", gw->name, "peer",
 	       om_tcp_conn_peer_str(c), "version", om_tls_sess_version(t), "cipher",
 	       om_tls_sess_cipher(t), NULL);
@@ -371,8 +457,12 @@ static int handle_request(struct om_sipd *d, struct om_tcp_conn *c, const struct
                           const struct om_sip_msg *m, bool tls)
 {
 	enum om_sip_reason reason;
-	if (m->method == OM_SIP_METHOD_ACK)
-		return 0; /* never answered */
+	if (m->method == OM_SIP_METHOD_ACK) {
+		/* Never answered; a broken one is dropped. */
+		if (d->calls && om_sip_msg_validate(m, &reason) == 0)
+			om_calls_recv(d->calls, c, gw, m);
+		return 0;
+	}
 	if (om_sip_msg_validate(m, &reason) != 0) {
 		d->bad_requests++;
 		char warn[320];
@@ -384,7 +474,13 @@ static int handle_request(struct om_sipd *d, struct om_tcp_conn *c, const struct
 	/* R3: a SIPSecured or Secured plan takes nothing over TCP; over
 	 * mutual TLS every plan is admitted. */
 	const struct om_dir_dialplan *plan = om_dir_snapshot_gateway_plan(d->snap, gw);
-	if (!tls && plan && plan->security != OM_SEC_UNSECURED) {
+	bool call_request = m->method == OM_SIP_METHOD_INVITE || m->method == OM_SIP_METHOD_BYE ||
+	                    m->method == OM_SIP_METHOD_CANCEL || m->method == OM_SIP_METHOD_INFO ||
+	                    m->method == OM_SIP_METHOD_UPDATE || m->method == OM_SIP_METHOD_PRACK;
+	/* An INVITE meets the same rule in the calls' admission order
+	 * (call_admit.c), with the offer named in the event. */
+	if (!tls && plan && plan->security != OM_SEC_UNSECURED &&
+	    !(d->calls && m->method == OM_SIP_METHOD_INVITE)) {
 		d->refused_mode++;
 		om_event(OM_EV_SECURITY_MODE_REFUSED, gw->name,
 		         "request refused: the gateway's dial plan requires TLS", "gateway",
@@ -418,10 +514,13 @@ static int handle_request(struct om_sipd *d, struct om_tcp_conn *c, const struct
 		}
 		om_buf_free(&uns);
 	}
+	if (d->calls && call_request)
+		return om_calls_recv(d->calls, c, gw, m);
 	switch (m->method) {
 	case OM_SIP_METHOD_OPTIONS:
 		respond(d, c, m, 200, NULL,
-		        "Allow: OPTIONS\r\nAccept: application/sdp\r\nSupported: \r\n");
+		        "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE\r\n"
+		        "Accept: application/sdp\r\nSupported: timer\r\n");
 		return 200;
 	case OM_SIP_METHOD_INVITE:
 		if (gw->status == OM_GW_NONEWCALLS) {
@@ -469,7 +568,10 @@ static void on_msg(struct om_tcp_conn *c, const char *buf, size_t len, void *use
 		return;
 	}
 	if (!m->is_request) {
-		d->responses_ignored++; /* no client transactions yet: stray */
+		if (d->calls)
+			om_calls_recv(d->calls, c, gw, m); /* our BYE, refresh... */
+		else
+			d->responses_ignored++;
 	} else {
 		int status = handle_request(d, c, gw, m, tls);
 		/* RFC 5923 ;alias: only a mutual-TLS peer, and only a request
@@ -490,6 +592,23 @@ static void recheck_tls(struct om_sipd *d, struct om_tcp_conn *c, struct om_tls_
 {
 	if (!p)
 		return; /* handshake not finished: it will meet the new trust */
+	if (p->outbound) {
+		/* Ours: the gateway must still be trusted and named so. */
+		enum om_tls_reject why = OM_TLS_R_NONE;
+		if (!tls_gateway(d, p))
+			why = OM_TLS_R_UNTRUSTED_NOW;
+		else if (d->tls && om_tls_chain_verify(om_tls_ctx_store(d->tls),
+		                                       om_tls_ctx_opts(d->tls)->security_level,
+		                                       om_tls_sess_peer_cert(t),
+		                                       om_tls_sess_peer_chain(t), &why) == 0)
+			om_tls_client_check_name(t, p->tls_name, &why);
+		if (why != OM_TLS_R_NONE) {
+			tls_reject_event(d, c, why, "re-checked after a reload",
+			                 om_tls_sess_peer_cert(t), "reload");
+			om_tcp_conn_abort(c);
+		}
+		return;
+	}
 	X509 *x = om_tls_sess_peer_cert(t);
 	enum om_tls_reject r = OM_TLS_R_NONE;
 	const struct om_dir_gateway *gw = NULL;
@@ -545,6 +664,8 @@ void om_sipd_set_snapshot(struct om_sipd *d, struct om_dir_snapshot *snap)
 	struct om_dir_snapshot *old = d->snap;
 	d->snap = om_dir_snapshot_ref(snap);
 	om_dir_snapshot_free(old);
+	if (d->calls)
+		om_calls_set_snapshot(d->calls, snap);
 	if (d->tcp)
 		om_tcp_server_foreach(d->tcp, recheck, d);
 }
@@ -571,8 +692,8 @@ static void raise_nofile(const struct om_config *cfg)
 	}
 }
 
-int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **out, char *err,
-                size_t errlen)
+int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, const char *data_dir,
+                struct om_sipd **out, char *err, size_t errlen)
 {
 	struct om_sipd *d = om_calloc(1, sizeof(*d));
 	int rc;
@@ -598,6 +719,7 @@ int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **o
 		.close_h = on_close,
 		.tls_h = on_tls,
 		.tls_fail_h = on_tls_fail,
+		.connect_h = on_connected,
 		.refuse_h = on_refuse,
 		.arg = d,
 	};
@@ -618,6 +740,16 @@ int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **o
 		snprintf(err, errlen, "out of memory");
 		om_flow_table_free(d->flows);
 		om_free(d);
+		return rc;
+	}
+	struct om_calls_env env = { .loop = loop,
+		                    .flows = d->flows,
+		                    .data_dir = data_dir,
+		                    .connect_h = calls_connect,
+		                    .arg = d };
+	rc = om_calls_new(&env, cfg, &d->calls, err, errlen);
+	if (rc) {
+		om_sipd_close(d);
 		return rc;
 	}
 	for (size_t i = 0; i < cfg->n_sip_tcp; i++) {
@@ -673,6 +805,14 @@ void om_sipd_set_tls(struct om_sipd *d, struct om_tls_ctx *ctx, bool strict_eku)
 	d->tls = om_tls_ctx_ref(ctx);
 	d->strict_eku = strict_eku;
 	om_tls_ctx_free(old);
+	/* Connections we open present the same certificate (R5). */
+	struct om_tls_ctx *client = NULL;
+	char err[256];
+	if (ctx && om_tls_client_ctx_from(ctx, &client, err, sizeof(err)) != 0)
+		om_log(OM_LOG_ERROR, "no TLS client context: openum cannot connect out", "error",
+		       err, NULL);
+	om_tls_ctx_free(d->tls_client);
+	d->tls_client = client;
 	om_tcp_server_set_tls(d->tcp, ctx);
 	if (old && old != ctx)
 		om_tcp_server_foreach(d->tcp, recheck, d);
@@ -686,13 +826,39 @@ void om_sipd_set_peer_cert_hook(struct om_sipd *d, om_sipd_peer_cert_h h, void *
 
 void om_sipd_close(struct om_sipd *d)
 {
-	if (!d)
+	om_sipd_close_then(d, NULL, NULL);
+}
+
+void om_sipd_close_then(struct om_sipd *d, void (*done)(void *arg), void *arg)
+{
+	if (!d) {
+		if (done)
+			done(arg);
 		return;
+	}
+	/* BYEs are queued before the connections close. */
+	om_calls_close(d->calls, done, arg);
+	d->calls = NULL;
 	om_tcp_server_close(d->tcp);
 	om_tls_ctx_free(d->tls);
+	om_tls_ctx_free(d->tls_client);
 	om_flow_table_free(d->flows);
 	om_dir_snapshot_free(d->snap);
 	om_free(d);
+}
+
+void om_sipd_set_config(struct om_sipd *d, const struct om_config *cfg)
+{
+	if (d->calls)
+		om_calls_set_config(d->calls, cfg);
+}
+
+void om_sipd_calls_json(struct om_sipd *d, struct om_buf *out)
+{
+	if (d->calls)
+		om_calls_json(d->calls, out);
+	else
+		om_buf_adds(out, "{\"calls\":[],\"count\":0}");
 }
 
 void om_sipd_status_json(struct om_sipd *d, struct om_buf *out)
@@ -724,4 +890,6 @@ void om_sipd_status_json(struct om_sipd *d, struct om_buf *out)
 	              st.pending, (unsigned long long)st.over_conns,
 	              (unsigned long long)st.over_conns_peer, (unsigned long long)st.over_pending,
 	              (unsigned long long)st.closed_handshake, (unsigned long long)st.accept_nomem);
+	if (d->calls)
+		om_calls_status_json(d->calls, out);
 }

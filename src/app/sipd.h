@@ -16,9 +16,10 @@
 
 struct om_sipd;
 
-/* Starts the TCP listeners of cfg->sip_tcp. 0 or errno with err filled. */
-int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, struct om_sipd **out, char *err,
-                size_t errlen);
+/* Starts the TCP listeners of cfg->sip_tcp and the calls (their media
+ * engine spools under data_dir/spool). 0 or errno with err filled. */
+int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, const char *data_dir,
+                struct om_sipd **out, char *err, size_t errlen);
 /* Starts the TLS listeners of cfg->sip_tls with ctx (a secured start;
  * a second call only swaps the context). 0 or errno with err filled. */
 int om_sipd_tls_start(struct om_sipd *d, const struct om_config *cfg, struct om_tls_ctx *ctx,
@@ -38,6 +39,13 @@ void om_sipd_set_peer_cert_hook(struct om_sipd *d, om_sipd_peer_cert_h h, void *
 void om_sipd_set_snapshot(struct om_sipd *d, struct om_dir_snapshot *snap);
 /* Closes listeners and connections (memory freed by the loop). */
 void om_sipd_close(struct om_sipd *d);
+/* The same, and done(arg) once the calls' media engine has stopped: only
+ * then may the loop's remaining handles be closed. */
+void om_sipd_close_then(struct om_sipd *d, void (*done)(void *arg), void *arg);
+/* Configuration replaced by a reload (the calls' caps and timers). */
+void om_sipd_set_config(struct om_sipd *d, const struct om_config *cfg);
+/* `openum calls`: {"calls":[...]} (never keys). */
+void om_sipd_calls_json(struct om_sipd *d, struct om_buf *out);
 /* ,"sip":{...} fields for `openum status --json` */
 void om_sipd_status_json(struct om_sipd *d, struct om_buf *out);
 /* The bound port of TCP listener i (tests bind port 0). */

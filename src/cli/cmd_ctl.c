@@ -47,7 +47,7 @@ static void field(const char *json, const char *key, char *out, size_t len)
 	out[n] = '\0';
 }
 
-static int request(struct om_cli *cli, const char *cmd, char **reply)
+int om_cli_ctl_request(struct om_cli *cli, const char *cmd, char **reply)
 {
 	char path[4096];
 	int rc = om_cli_store_check(cli, false);
@@ -79,7 +79,7 @@ int om_cmd_status(struct om_cli *cli, int argc, char **argv)
 		om_cli_error("unexpected argument '%s'\n%s", argv[1], status_usage);
 		return OM_EXIT_USAGE;
 	}
-	int rc = request(cli, "status", &reply);
+	int rc = om_cli_ctl_request(cli, "status", &reply);
 	if (rc)
 		return rc;
 	if (cli->json) {
@@ -159,7 +159,7 @@ int om_cmd_reload(struct om_cli *cli, int argc, char **argv)
 		om_cli_error("unexpected argument '%s'\n%s", argv[1], reload_usage);
 		return OM_EXIT_USAGE;
 	}
-	int rc = request(cli, "reload", &reply);
+	int rc = om_cli_ctl_request(cli, "reload", &reply);
 	if (rc)
 		return rc;
 	int ok = strstr(reply, "\"ok\":true") != NULL;

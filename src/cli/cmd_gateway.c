@@ -14,7 +14,8 @@ static const char usage[] =
     "usage: openum gateway new NAME --address HOST[,HOST...] --dialplan NAME\n"
     "                          [--tls-name FQDN] [--port N] [--transport tcp|tls]\n"
     "                          [--status enabled|disabled|nonewcalls] [--max-calls N]\n"
-    "                          [--outcalls yes|no] [--mwi yes|no] [--dry-run] [--no-reload]\n"
+    "                          [--outcalls yes|no] [--mwi yes|no] [--diversion top|bottom]\n"
+    "                          [--dry-run] [--no-reload]\n"
     "       openum gateway set NAME [any of the options above]\n"
     "       openum gateway show NAME\n"
     "       openum gateway list\n"
@@ -25,7 +26,9 @@ static const char usage[] =
     "peer's certificate must carry the TLS name (default: the first address when\n"
     "it is an FQDN). Gateways of SIPSecured/Secured dial plans must use TLS on\n"
     "port 5061. Defaults: transport tls for such plans (or --port 5061), else\n"
-    "tcp; port 5061 for tls, 5060 for tcp; max-calls 0 = no limit.\n";
+    "tcp; port 5061 for tls, 5060 for tcp; max-calls 0 = no limit.\n"
+    "--diversion: which end of a Diversion chain names the mailbox: top (the\n"
+    "last diverting party, default) or bottom (the originally called party).\n";
 
 static void gw_json(struct om_buf *b, const struct om_dir_gateway *g)
 {
@@ -43,8 +46,9 @@ static void gw_json(struct om_buf *b, const struct om_dir_gateway *g)
 	dc_json_kv_str(b, "transport", om_dir_transport_name(g->transport), true);
 	dc_json_kv_str(b, "dialplan", g->dialplan, true);
 	dc_json_kv_str(b, "status", om_dir_gw_status_name(g->status), true);
-	om_buf_printf(b, ",\"max_calls\":%d,\"outcalls\":%s,\"mwi\":%s}", g->max_calls,
-	              g->outcalls ? "true" : "false", g->mwi ? "true" : "false");
+	om_buf_printf(b, ",\"max_calls\":%d,\"outcalls\":%s,\"mwi\":%s,\"diversion\":\"%s\"}",
+	              g->max_calls, g->outcalls ? "true" : "false", g->mwi ? "true" : "false",
+	              g->diversion_bottom ? "bottom" : "top");
 }
 
 static void addrs_text(const struct om_dir_gateway *g, char *buf, size_t len)
@@ -69,11 +73,12 @@ static void gw_text(const struct om_dir_gateway *g)
 	       "status:     %s\n"
 	       "max calls:  %d%s\n"
 	       "outcalls:   %s\n"
-	       "mwi:        %s\n",
+	       "mwi:        %s\n"
+	       "diversion:  %s\n",
 	       g->name, addrs, g->tls_name[0] ? g->tls_name : "(none)", g->port,
 	       om_dir_transport_name(g->transport), g->dialplan, om_dir_gw_status_name(g->status),
 	       g->max_calls, g->max_calls ? "" : " (no limit)", g->outcalls ? "yes" : "no",
-	       g->mwi ? "yes" : "no");
+	       g->mwi ? "yes" : "no", g->diversion_bottom ? "bottom" : "top");
 }
 
 static int list_gws(struct om_cli *cli, struct om_db *db)
@@ -116,7 +121,19 @@ static int list_gws(struct om_cli *cli, struct om_db *db)
 	return OM_EXIT_OK;
 }
 
-enum { O_ADDRESS, O_TLS, O_PORT, O_TRANSPORT, O_DIALPLAN, O_STATUS, O_MAX, O_OUT, O_MWI, O_N };
+enum {
+	O_ADDRESS,
+	O_TLS,
+	O_PORT,
+	O_TRANSPORT,
+	O_DIALPLAN,
+	O_STATUS,
+	O_MAX,
+	O_OUT,
+	O_MWI,
+	O_DIVERSION,
+	O_N
+};
 
 static int parse_addresses(const char *v, struct om_dir_gateway *g)
 {
@@ -223,6 +240,17 @@ static int parse_options(struct dc_opt *o, struct om_dir_gateway *in, unsigned *
 		}
 		*fields |= OM_GW_F_MWI;
 	}
+	if (o[O_DIVERSION].set) {
+		if (strcmp(o[O_DIVERSION].val, "top") && strcmp(o[O_DIVERSION].val, "bottom")) {
+			om_cli_error(
+			    "invalid --diversion '%s': use top (the last diverting party) or "
+			    "bottom (the originally called party)",
+			    o[O_DIVERSION].val);
+			return OM_EXIT_USAGE;
+		}
+		in->diversion_bottom = !strcmp(o[O_DIVERSION].val, "bottom");
+		*fields |= OM_GW_F_DIVERSION;
+	}
 	return 0;
 }
 
@@ -238,6 +266,7 @@ int om_cmd_gateway(struct om_cli *cli, int argc, char **argv)
 		[O_MAX] = { "max-calls", true, NULL, false },
 		[O_OUT] = { "outcalls", true, NULL, false },
 		[O_MWI] = { "mwi", true, NULL, false },
+		[O_DIVERSION] = { "diversion", true, NULL, false },
 	};
 	struct om_dir_gateway in, out;
 	struct om_dir_err e = { "" };

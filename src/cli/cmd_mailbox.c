@@ -41,6 +41,9 @@ static const char usage[] =
     "only one plan has that extension. The PIN (4-24 digits) comes from a file\n"
     "readable by its owner only, or from stdin with --pin-file -; it is stored as\n"
     "a salted scrypt hash with a pepper kept in DATA/pepper, outside the database.\n"
+    "A PIN easy to guess is refused, naming the rule: the extension or the dial\n"
+    "plan's pilot number (or a part of it), a digit or group repeated (1111, 1212,\n"
+    "1122), digits in sequence (1234, 4321, 2468), lines on the keypad (2580).\n"
     "\n"
     "--greeting KIND=FILE takes any WAV, FLAC, Ogg or MP3 file, converts it to\n"
     "8 kHz mono 16-bit WAV and keeps it in the store: busy and unavailable are\n"
@@ -436,6 +439,11 @@ int om_cmd_mailbox(struct om_cli *cli, int argc, char **argv)
 		goto out;
 	int flags = dry ? OM_DIR_DRY_RUN : 0;
 	struct om_dir_mailbox before;
+	memset(&before, 0, sizeof(before));
+	/* a removed mailbox's greetings go with it (its recorded name is
+	 * someone's voice); its messages stay in mail/<uid>/ */
+	if (is_rm && om_dir_mailbox_get(db, plan, in.extension, &before, &e) != 0)
+		memset(&before, 0, sizeof(before)); /* the removal says why */
 	if (is_set && (gslot >= 0 || rmslot >= 0)) {
 		struct om_dir_dialplan p;
 		rc = om_dir_mailbox_get(db, plan, in.extension, &before, &e);
@@ -520,9 +528,11 @@ int om_cmd_mailbox(struct om_cli *cli, int argc, char **argv)
 			struct om_buf b;
 			om_buf_init(&b);
 			/* the greeting files the row no longer names */
-			for (int g = 0; is_set && !dry && g < OM_GREETING_SLOTS; g++) {
+			for (int g = 0; (is_set || is_rm) && !dry && g < OM_GREETING_SLOTS; g++) {
 				char old[PATH_MAX];
-				if (!(fields & (OM_MB_F_GREETING << g)) ||
+				if (is_rm)
+					out.greetings[g][0] = '\0';
+				if ((is_set && !(fields & (OM_MB_F_GREETING << g))) ||
 				    !before.greetings[g][0] ||
 				    !strcmp(before.greetings[g], out.greetings[g]) ||
 				    !om_dir_greeting_valid(before.greetings[g]))

@@ -14,6 +14,12 @@ int om_cmd_gateway(struct om_cli *cli, int argc, char **argv);
 int om_cmd_server(struct om_cli *cli, int argc, char **argv);
 int om_cmd_mailbox(struct om_cli *cli, int argc, char **argv);
 int om_cmd_cert(struct om_cli *cli, int argc, char **argv);
+int om_cmd_calls(struct om_cli *cli, int argc, char **argv);
+
+/* Sends `cmd` to the running server (control socket) and returns its JSON
+ * reply (om_free it). OM_EXIT_FAIL with the error printed when no server
+ * runs or the request is refused. */
+int om_cli_ctl_request(struct om_cli *cli, const char *cmd, char **reply);
 
 /* Uniform handling of a sub-command's own arguments: returns 1 when argv
  * has --help/-h (usage printed to stdout). */

@@ -36,6 +36,7 @@ static const struct command commands[] = {
 	{ "init", om_cmd_init, "create the store (0700) with a default openum.conf" },
 	{ "serve", om_cmd_serve, "run the server" },
 	{ "status", om_cmd_status, "show what the running server is doing" },
+	{ "calls", om_cmd_calls, "list the calls in progress" },
 	{ "reload", om_cmd_reload, "make the running server re-read configuration and directory" },
 	{ "events", om_cmd_events, "show the event log" },
 	{ "dialplan", om_cmd_dialplan, "manage dial plans" },

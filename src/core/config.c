@@ -92,7 +92,16 @@ static const char default_text[] =
     "# Recorded audio reaches the disk (write) at least every spool_flush_ms\n"
     "# and is synced (fdatasync) at least every spool_sync_ms.\n"
     "#spool_flush_ms = 250\n"
-    "#spool_sync_ms = 5000\n";
+    "#spool_sync_ms = 5000\n"
+    "# Calls: new calls per second before 503 + Retry-After (0: no cap); ring\n"
+    "# for this many ms (180 Ringing) before answering; session timers (RFC 4028):\n"
+    "# the interval asked when the gateway asks none (0: none) and our Min-SE.\n"
+    "#max_calls_per_second = 50\n"
+    "#answer_delay_ms = 0\n"
+    "#session_expires = 1800\n"
+    "#min_se = 90\n"
+    "# SIP timer T1 in ms (RFC 3261 §17): 2xx retransmission, 64*T1 timeouts.\n"
+    "#sip_t1 = 500\n";
 
 const char *om_config_default_text(void)
 {
@@ -143,6 +152,11 @@ int om_config_defaults(struct om_config **out)
 	c->rtp_timeout = 30;
 	c->spool_flush_ms = 250;
 	c->spool_sync_ms = 5000;
+	c->max_calls_per_second = 50;
+	c->answer_delay_ms = 0;
+	c->session_expires = 1800;
+	c->min_se = 90;
+	c->sip_t1_ms = 500;
 	*out = c;
 	return 0;
 }
@@ -337,6 +351,11 @@ enum key_id {
 	K_RTP_TIMEOUT,
 	K_SPOOL_FLUSH_MS,
 	K_SPOOL_SYNC_MS,
+	K_MAX_CALLS_PER_SECOND,
+	K_ANSWER_DELAY_MS,
+	K_SESSION_EXPIRES,
+	K_MIN_SE,
+	K_SIP_T1,
 	K_COUNT
 };
 
@@ -376,6 +395,11 @@ static const char *const key_names[K_COUNT] = {
 	"rtp_timeout",
 	"spool_flush_ms",
 	"spool_sync_ms",
+	"max_calls_per_second",
+	"answer_delay_ms",
+	"session_expires",
+	"min_se",
+	"sip_t1",
 };
 
 /* Applies one setting; on error writes the reason (without file:line). */
@@ -645,6 +669,42 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 		}
 		c->spool_sync_ms = (unsigned)u;
 		return 0;
+	case K_MAX_CALLS_PER_SECOND:
+		if (parse_uint(v, 0, 100000, &u)) {
+			snprintf(why, wl, "max_calls_per_second must be 0 (no cap) to 100000");
+			return EINVAL;
+		}
+		c->max_calls_per_second = (unsigned)u;
+		return 0;
+	case K_ANSWER_DELAY_MS:
+		if (parse_uint(v, 0, 60000, &u)) {
+			snprintf(why, wl, "answer_delay_ms must be 0 to 60000");
+			return EINVAL;
+		}
+		c->answer_delay_ms = (unsigned)u;
+		return 0;
+	case K_SESSION_EXPIRES:
+		if (parse_uint(v, 0, 86400, &u) || (u && u < 90)) {
+			snprintf(why, wl,
+			         "session_expires must be 0 (none) or 90 to 86400 seconds");
+			return EINVAL;
+		}
+		c->session_expires = (unsigned)u;
+		return 0;
+	case K_MIN_SE:
+		if (parse_uint(v, 90, 86400, &u)) {
+			snprintf(why, wl, "min_se must be 90 to 86400 seconds (RFC 4028)");
+			return EINVAL;
+		}
+		c->min_se = (unsigned)u;
+		return 0;
+	case K_SIP_T1:
+		if (parse_uint(v, 50, 5000, &u)) {
+			snprintf(why, wl, "sip_t1 must be 50 to 5000 ms");
+			return EINVAL;
+		}
+		c->sip_t1_ms = (unsigned)u;
+		return 0;
 	case K_LOG_LEVEL: {
 		enum om_level l;
 		if (om_level_parse(v, &l)) {
@@ -779,6 +839,21 @@ int om_config_value_str(const struct om_config *c, size_t i, char *out, size_t o
 		break;
 	case K_SPOOL_SYNC_MS:
 		u = c->spool_sync_ms;
+		break;
+	case K_MAX_CALLS_PER_SECOND:
+		u = c->max_calls_per_second;
+		break;
+	case K_ANSWER_DELAY_MS:
+		u = c->answer_delay_ms;
+		break;
+	case K_SESSION_EXPIRES:
+		u = c->session_expires;
+		break;
+	case K_MIN_SE:
+		u = c->min_se;
+		break;
+	case K_SIP_T1:
+		u = c->sip_t1_ms;
 		break;
 	default:
 		is_num = false;

@@ -67,6 +67,11 @@ struct om_config {
 	unsigned rtp_timeout;      /* s without RTP/RTCP/CN before a call's media is dead */
 	unsigned spool_flush_ms;   /* recorded audio reaches write(2) at least this often */
 	unsigned spool_sync_ms;    /* and fdatasync(2) at least this often */
+	unsigned max_calls_per_second; /* new calls per second, 0: no cap */
+	unsigned answer_delay_ms;      /* ring (180) this long before answering */
+	unsigned session_expires;      /* s, RFC 4028, when the gateway asks none; 0: none */
+	unsigned min_se;               /* s, our Min-SE (>= 90) */
+	unsigned sip_t1_ms;            /* RFC 3261 T1 */
 };
 
 /* max_handshakes in force: the configured value, or (0) a quarter of

@@ -207,5 +207,10 @@ out:
 	om_buf_free(&msg);
 	if (rc == ENOMEM && !r->error[0])
 		dlv_fmt(r->error, sizeof(r->error), "out of memory");
+	/* ENOENT says "no such spool" (its metadata is gone): a folder missing
+	 * later on (a mailbox folder on a file system not mounted yet) is a
+	 * failed attempt, retried; r->error names it */
+	if (rc == ENOENT)
+		rc = EAGAIN;
 	return rc;
 }

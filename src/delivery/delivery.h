@@ -127,7 +127,8 @@ int om_maildir_open(const char *data_dir, const char *uid, char *dir, size_t dir
 bool om_maildir_has(const char *dir, const char *key);
 /* Writes `msg` as tmp/NAME (0600, fsync), renames it into new/, fsyncs
  * new/. NAME carries the key, the time and `host`. EEXIST when the key is
- * already there (nothing written). 0 or errno. */
+ * already there (nothing written). Thread-safe: the key check and the
+ * rename are one step for the threads of the process. 0 or errno. */
 int om_maildir_deliver(const char *dir, const char *key, int64_t time_ms, const char *host,
                        const void *msg, size_t len);
 
@@ -177,8 +178,9 @@ struct om_delivery_result {
  * metadata and the audio, builds the message, writes it into the Maildir
  * unless its key is there, then marks the spool delivered (.done) or
  * removes it (keep_spool false). 0; EINVAL (unusable metadata: kept);
- * ENOENT (no such spool); ENOMEM; ENOSPC or another errno from the file
- * system. res->error says why. */
+ * ENOENT (no such spool: its metadata is missing); ENOMEM; ENOSPC, EAGAIN
+ * (a folder missing on the way, e.g. a mailbox folder not mounted) or
+ * another errno from the file system: retry. res->error says why. */
 int om_delivery_deliver(const struct om_delivery_opts *o, const char *id,
                         struct om_delivery_result *res);
 

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,8 +121,25 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+/* The key check and the rename into new/ are one step for the workers of
+ * this process (one `openum serve` per store): two spools of one call
+ * delivered at the same moment give one message. */
+static pthread_mutex_t deliver_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int deliver_locked(const char *dir, const char *key, int64_t time_ms, const char *host,
+                          const void *msg, size_t len);
+
 int om_maildir_deliver(const char *dir, const char *key, int64_t time_ms, const char *host,
                        const void *msg, size_t len)
+{
+	pthread_mutex_lock(&deliver_lock);
+	int rc = deliver_locked(dir, key, time_ms, host, msg, len);
+	pthread_mutex_unlock(&deliver_lock);
+	return rc;
+}
+
+static int deliver_locked(const char *dir, const char *key, int64_t time_ms, const char *host,
+                          const void *msg, size_t len)
 {
 	char name[256], hp[128], tmp[PATH_MAX], dst[PATH_MAX], sub[PATH_MAX];
 	int fd, rc;

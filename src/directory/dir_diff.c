@@ -166,6 +166,8 @@ static void diff_gateways(struct diff *d, const struct om_dir_snapshot *a,
 		field_int(d, "max calls", x->max_calls, y->max_calls);
 		field_bool(d, "outcalls", x->outcalls, y->outcalls);
 		field_bool(d, "mwi", x->mwi, y->mwi);
+		field_str(d, "diversion", x->diversion_bottom ? "bottom" : "top",
+		          y->diversion_bottom ? "bottom" : "top");
 		fields_emit(d, "gateway", y->name);
 	}
 	for (size_t i = 0; i < om_dir_snapshot_gateway_count(b); i++) {

@@ -568,7 +568,7 @@ int om_dir_dialplan_list(struct om_db *db, struct om_dir_dialplan **out, size_t 
 
 #define GW_SELECT                                                                                 \
 	"SELECT g.id, g.name, g.tls_name, g.port, g.transport, g.dialplan_id, d.name, g.status, " \
-	"g.max_calls, g.outcalls, g.mwi FROM gateways g JOIN dialplans d ON d.id = g.dialplan_id "
+	"g.max_calls, g.outcalls, g.mwi, g.diversion FROM gateways g JOIN dialplans d ON d.id = g.dialplan_id "
 
 static int gw_hosts(sqlite3 *h, struct om_dir_gateway *g)
 {
@@ -602,6 +602,7 @@ static void gw_row(sqlite3_stmt *st, struct om_dir_gateway *g)
 	g->max_calls = sqlite3_column_int(st, 8);
 	g->outcalls = sqlite3_column_int(st, 9) != 0;
 	g->mwi = sqlite3_column_int(st, 10) != 0;
+	g->diversion_bottom = !strcmp(col(st, 11), "bottom");
 }
 
 static int gw_load(sqlite3 *h, const char *name, struct om_dir_gateway *out)
@@ -812,16 +813,21 @@ static void gw_apply(struct om_dir_gateway *g, const struct om_dir_gateway *in, 
 		g->outcalls = in->outcalls;
 	if (f & OM_GW_F_MWI)
 		g->mwi = in->mwi;
+	if (f & OM_GW_F_DIVERSION)
+		g->diversion_bottom = in->diversion_bottom;
 }
 
 static int gw_update_row(sqlite3 *h, const struct om_dir_gateway *g)
 {
-	return run(h,
-	           "UPDATE gateways SET tls_name = ?, port = ?, transport = ?, dialplan_id = ?, "
-	           "status = ?, max_calls = ?, outcalls = ?, mwi = ?, updated_ms = ? WHERE id = ?",
-	           "nititiiiii", g->tls_name, (int64_t)g->port, om_dir_transport_name(g->transport),
-	           g->dialplan_id, om_dir_gw_status_name(g->status), (int64_t)g->max_calls,
-	           (int64_t)g->outcalls, (int64_t)g->mwi, om_now_ms(), g->id);
+	return run(
+	    h,
+	    "UPDATE gateways SET tls_name = ?, port = ?, transport = ?, dialplan_id = ?, "
+	    "status = ?, max_calls = ?, outcalls = ?, mwi = ?, diversion = ?, updated_ms = ? "
+	    "WHERE id = ?",
+	    "nititiiitii", g->tls_name, (int64_t)g->port, om_dir_transport_name(g->transport),
+	    g->dialplan_id, om_dir_gw_status_name(g->status), (int64_t)g->max_calls,
+	    (int64_t)g->outcalls, (int64_t)g->mwi, g->diversion_bottom ? "bottom" : "top",
+	    om_now_ms(), g->id);
 }
 
 int om_dir_gateway_new(struct om_db *db, const struct om_dir_gateway *in, unsigned fields,
@@ -885,11 +891,12 @@ int om_dir_gateway_new(struct om_db *db, const struct om_dir_gateway *in, unsign
 		goto out;
 	if (run(h,
 	        "INSERT INTO gateways (name, tls_name, port, transport, dialplan_id, status, "
-	        "max_calls, outcalls, mwi, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-	        "?, ?, ?)",
-	        "tnititiiiii", g.name, g.tls_name, (int64_t)g.port,
+	        "max_calls, outcalls, mwi, diversion, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, "
+	        "?, ?, ?, ?, ?, ?, ?)",
+	        "tnititiiitii", g.name, g.tls_name, (int64_t)g.port,
 	        om_dir_transport_name(g.transport), g.dialplan_id, om_dir_gw_status_name(g.status),
-	        (int64_t)g.max_calls, (int64_t)g.outcalls, (int64_t)g.mwi, now, now)) {
+	        (int64_t)g.max_calls, (int64_t)g.outcalls, (int64_t)g.mwi,
+	        g.diversion_bottom ? "bottom" : "top", now, now)) {
 		rc = db_fail(h, err, "adding the gateway");
 		goto out;
 	}

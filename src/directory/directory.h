@@ -138,6 +138,7 @@ struct om_dir_gateway {
 	int max_calls; /* 0 = no limit */
 	bool outcalls;
 	bool mwi;
+	bool diversion_bottom; /* R11: the bottom-most Diversion names the mailbox */
 };
 
 enum {
@@ -150,6 +151,7 @@ enum {
 	OM_GW_F_MAX_CALLS = 1 << 6,
 	OM_GW_F_OUTCALLS = 1 << 7,
 	OM_GW_F_MWI = 1 << 8,
+	OM_GW_F_DIVERSION = 1 << 9,
 };
 
 /* new: hosts and dialplan required. Defaults: transport tls when the plan

@@ -119,6 +119,9 @@ const struct om_db_migration om_db_migrations[] = {
 	{ 4, "dial plans: rtp_symmetric (a NAT'ed gateway's RTP port may move once)",
 	  "ALTER TABLE dialplans ADD COLUMN rtp_symmetric INTEGER NOT NULL DEFAULT 0 "
 	  "CHECK (rtp_symmetric IN (0, 1));\n" },
+	{ 5, "gateways: which end of a Diversion chain names the mailbox",
+	  "ALTER TABLE gateways ADD COLUMN diversion TEXT NOT NULL DEFAULT 'top'\n"
+	  "  CHECK (diversion IN ('top', 'bottom'));\n" },
 };
 
 const int om_db_migrations_count = (int)(sizeof(om_db_migrations) / sizeof(om_db_migrations[0]));

@@ -432,6 +432,12 @@ int om_sip_msg_expires(const struct om_sip_msg *msg, uint32_t *out);
 /* Session-Expires (RFC 4028): delta and refresher param ("uac"/"uas"). */
 int om_sip_msg_session_expires(const struct om_sip_msg *msg, uint32_t *delta,
                                struct om_str *refresher);
+/* The session description a request carries: the body when it is
+ * application/sdp, or the first application/sdp part of a multipart body
+ * (RFC 5621; boundary from Content-Type, at most 16 parts, CRLF or LF line
+ * ends). 0 with a slice of the body, ENOENT (none), EBADMSG (a broken
+ * multipart). */
+int om_sip_msg_sdp(const struct om_sip_msg *msg, struct om_str *sdp);
 /* Content-Type media type "type/subtype" (params cut off). */
 int om_sip_msg_content_type(const struct om_sip_msg *msg, struct om_str *type,
                             struct om_str *params);

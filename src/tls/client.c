@@ -96,6 +96,17 @@ fail:
 	return EINVAL;
 }
 
+int om_tls_client_ctx_from(const struct om_tls_ctx *server, struct om_tls_ctx **out, char *err,
+                           size_t errlen)
+{
+	SSL_CTX *s = om_tls_ctx_ssl_i(server);
+	STACK_OF(X509) *chain = NULL;
+	SSL_CTX_get0_chain_certs(s, &chain);
+	return om_tls_client_ctx_new(om_tls_ctx_opts(server), SSL_CTX_get0_certificate(s), chain,
+	                             SSL_CTX_get0_privatekey(s), om_tls_ctx_store(server), out, err,
+	                             errlen);
+}
+
 int om_tls_client_sess_new(struct om_tls_ctx *ctx, const char *name, struct om_tls_sess **out)
 {
 	struct om_tls_sess *t;

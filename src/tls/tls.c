@@ -750,3 +750,8 @@ SSL *om_tls_sess_ssl_i(struct om_tls_sess *t)
 {
 	return t->ssl;
 }
+
+SSL_CTX *om_tls_ctx_ssl_i(const struct om_tls_ctx *c)
+{
+	return c->ssl;
+}

@@ -198,6 +198,11 @@ void om_tls_cert_issuer(X509 *x, char *buf, size_t len);
 int om_tls_client_ctx_new(const struct om_tls_opts *o, X509 *cert, STACK_OF(X509) * chain,
                           EVP_PKEY *key, X509_STORE *trusted, struct om_tls_ctx **out, char *err,
                           size_t errlen);
+/* A client context with the certificate, chain, key, trusted store and
+ * options of a server context (openum connects out with the certificate
+ * it serves with, R5). 0 or errno with err filled. */
+int om_tls_client_ctx_from(const struct om_tls_ctx *server, struct om_tls_ctx **out, char *err,
+                           size_t errlen);
 /* A client session towards a server that must prove `name` (the
  * gateway's TLS name; sent as SNI when it is a DNS name). 0, EINVAL (a
  * server context), ENOMEM. */

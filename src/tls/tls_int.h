@@ -11,5 +11,6 @@
 int om_tls_ctx_wrap_i(SSL_CTX *ssl, X509_STORE *store, const struct om_tls_opts *o,
                       struct om_tls_ctx **out);
 SSL *om_tls_sess_ssl_i(struct om_tls_sess *t);
+SSL_CTX *om_tls_ctx_ssl_i(const struct om_tls_ctx *c);
 
 #endif

@@ -92,7 +92,9 @@ struct om_tcp_conn {
 	enum om_tcp_close_reason why;
 	struct om_tls_sess *tls;
 	int deferred;
-	int tls_rx; /* a byte arrived (a handshake was attempted) */
+	int tls_rx;    /* a byte arrived (a handshake was attempted) */
+	int outbound;  /* om_tcp_server_connect */
+	int connected; /* outbound: connect_h(0) was reported */
 	struct om_tcp_conn *dnext;
 };
 
@@ -374,6 +376,8 @@ static void on_timer(uv_timer_t *t)
 	struct om_tcp_server *s = c->srv;
 	uint64_t now = uv_now(s->loop);
 	if (c->hs_deadline && now >= c->hs_deadline) {
+		if (c->outbound && !c->connected && s->h.connect_h)
+			s->h.connect_h(c, ETIMEDOUT, c->user, s->h.arg);
 		if (c->tls_rx) {
 			/* A handshake that never ends is a failed one. */
 			om_tls_sess_timeout(c->tls);
@@ -621,6 +625,8 @@ static void tls_advance(struct om_tcp_conn *c)
 			s->st.tls_failed++;
 			if (s->h.tls_fail_h)
 				s->h.tls_fail_h(c, c->tls, c->user, s->h.arg);
+			if (c->outbound && s->h.connect_h)
+				s->h.connect_h(c, ECONNREFUSED, c->user, s->h.arg);
 			if (c->queued == 0)
 				conn_close_now(c, OM_TCP_CLOSE_LOCAL);
 			else
@@ -629,10 +635,19 @@ static void tls_advance(struct om_tcp_conn *c)
 		}
 		s->st.tls_handshakes++;
 		if (s->h.tls_h && s->h.tls_h(c, c->tls, &c->user, s->h.arg) != 0) {
+			if (c->outbound && s->h.connect_h)
+				s->h.connect_h(c, EACCES, c->user, s->h.arg);
 			om_tcp_conn_close(c);
 			return;
 		}
 		pending_end(c); /* identified: out of the strangers' budget */
+		if (c->outbound && !c->connected) {
+			c->connected = 1;
+			if (s->h.connect_h)
+				s->h.connect_h(c, 0, c->user, s->h.arg);
+			if (c->closing)
+				return;
+		}
 	}
 	while (!c->closing && !c->close_after_write) {
 		/* Every record the BIO holds first, then one framing pass:
@@ -881,6 +896,110 @@ static void on_retry(uv_timer_t *t)
 	for (size_t i = 0; i < s->nls && !s->closing; i++)
 		if (s->ls[i]->stalled)
 			on_connection((uv_stream_t *)&s->ls[i]->h, 0);
+}
+
+/* ------------------------------------------------------------ connecting */
+
+struct conn_req {
+	uv_connect_t req;
+	struct om_tcp_conn *c;
+};
+
+static void on_connect(uv_connect_t *req, int status)
+{
+	struct conn_req *cr = req->data;
+	struct om_tcp_conn *c = cr->c;
+	struct om_tcp_server *s = c->srv;
+	om_free(cr);
+	if (c->closing)
+		return;
+	if (status < 0) {
+		if (s->h.connect_h)
+			s->h.connect_h(c, -status, c->user, s->h.arg);
+		conn_close_now(c, OM_TCP_CLOSE_PEER);
+		return;
+	}
+	int len = sizeof(c->local);
+	uv_tcp_getsockname(&c->h, (struct sockaddr *)&c->local, &len);
+	uv_tcp_nodelay(&c->h, 1);
+	c->last_rx = uv_now(s->loop);
+	if (!c->tls)
+		c->hs_deadline = 0; /* connected: only TLS still has a handshake */
+	if (uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read) != 0) {
+		if (s->h.connect_h)
+			s->h.connect_h(c, EIO, c->user, s->h.arg);
+		conn_close_now(c, OM_TCP_CLOSE_LOCAL);
+		return;
+	}
+	arm_timer(c);
+	if (c->tls) {
+		/* Our ClientHello goes now; the rest comes with the reads. */
+		tls_advance(c);
+		return;
+	}
+	c->connected = 1;
+	if (s->h.connect_h)
+		s->h.connect_h(c, 0, c->user, s->h.arg);
+}
+
+int om_tcp_server_connect(struct om_tcp_server *s, const struct sockaddr *addr,
+                          struct om_tls_ctx *tls, const char *tls_name, void *user, uint64_t *id)
+{
+	if (s->closing)
+		return EINVAL;
+	if (s->st.conns >= s->lim.max_conns)
+		return EMFILE;
+	struct om_tcp_conn *c = om_calloc(1, sizeof(*c));
+	struct conn_req *cr = om_calloc(1, sizeof(*cr));
+	if (!c || !cr) {
+		om_free(c);
+		om_free(cr);
+		return ENOMEM;
+	}
+	if (tls && om_tls_client_sess_new(tls, tls_name, &c->tls) != 0) {
+		om_free(c);
+		om_free(cr);
+		return ENOMEM;
+	}
+	c->srv = s;
+	c->id = ++s->next_id;
+	c->user = user;
+	c->outbound = 1;
+	c->known = 1;
+	memcpy(&c->peer, addr,
+	       addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                   : sizeof(struct sockaddr_in));
+	om_sockaddr_str(addr, c->peer_str, sizeof(c->peer_str));
+	uv_tcp_init(s->loop, &c->h);
+	uv_timer_init(s->loop, &c->timer);
+	c->h.data = c->timer.data = c;
+	c->handles_open = 2;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->st.conns++;
+	c->accepted = 1; /* close_h runs for it, whatever happens */
+	cr->c = c;
+	cr->req.data = cr;
+	/* The handshake (and the connect itself) must end in time. */
+	c->hs_deadline = uv_now(s->loop) + s->lim.handshake_ms;
+	c->last_rx = uv_now(s->loop);
+	int rc = uv_tcp_connect(&cr->req, &c->h, addr, on_connect);
+	if (rc) {
+		om_free(cr);
+		c->accepted = 0; /* the caller hears the error, not close_h */
+		conn_close_now(c, OM_TCP_CLOSE_LOCAL);
+		return -rc;
+	}
+	arm_timer(c);
+	*id = c->id;
+	return 0;
+}
+
+bool om_tcp_conn_outbound(const struct om_tcp_conn *c)
+{
+	return c->outbound != 0;
 }
 
 /* -------------------------------------------------------------- server */

@@ -106,6 +106,10 @@ struct om_tcp_handlers {
 	 * "2001:db8:1:2::/64". May be NULL. */
 	void (*refuse_h)(const struct sockaddr *peer, const char *peer_key, enum om_tcp_limit l,
 	                 void *arg);
+	/* A connection of om_tcp_server_connect is usable (status 0: TCP
+	 * connected, TLS handshake done and accepted by tls_h) or failed
+	 * (a positive errno; close_h follows). May be NULL. */
+	void (*connect_h)(struct om_tcp_conn *c, int status, void *user, void *arg);
 	void *arg;
 };
 
@@ -149,6 +153,19 @@ void om_tcp_server_stats(const struct om_tcp_server *s, struct om_tcp_stats *st)
 /* Calls fn for every open, accepted connection (reload re-checks trust). */
 void om_tcp_server_foreach(struct om_tcp_server *s,
                            void (*fn)(struct om_tcp_conn *c, void *user, void *arg), void *arg);
+
+/* Opens a connection to addr for requests we send (RFC 3261 §18.1.1): TLS
+ * when `tls` is a client context (om_tls_client_ctx_new), with `tls_name`
+ * as the server name (SNI), else TCP. *id is its id at once; `user` its
+ * user pointer. It then behaves like an accepted connection (framing,
+ * msg_h, limits, close_h), tls_h decides about the server's certificate,
+ * and connect_h reports when it is usable or failed. Bytes sent before
+ * connect_h(0) fail: keep them until then. 0, ENOMEM, EMFILE (max_conns
+ * reached), or the errno of connect(2). */
+int om_tcp_server_connect(struct om_tcp_server *s, const struct sockaddr *addr,
+                          struct om_tls_ctx *tls, const char *tls_name, void *user, uint64_t *id);
+/* True for a connection of om_tcp_server_connect. */
+bool om_tcp_conn_outbound(const struct om_tcp_conn *c);
 
 /* Queues bytes for the peer (copied). ENOBUFS when the queue limit would be
  * passed: the connection is then closed. 0 or errno. */

@@ -214,3 +214,24 @@ def test_status_text_shows_delivery_and_room(box):
     text = box.ok("status").stdout
     assert "MB free\n" in text and "new calls are refused" not in text, text
     assert box.stop(p) == 0
+
+
+def test_mailbox_folder_on_a_missing_mount_is_retried(box):
+    """mail/<uid> is a link to a folder that is not there (a file system
+    not mounted yet): a failed attempt like any other (1172, the spool
+    stays, retried), never "spool not found" and forgotten until the next
+    start; once the folder is there, the message is delivered."""
+    conf(box)
+    os.makedirs(os.path.join(box.data, "mail"), mode=0o700, exist_ok=True)
+    target = os.path.join(os.path.dirname(box.data), "later")
+    os.symlink(target, os.path.join(box.data, "mail", box.uid))
+    write_spool(box.data, "m9", box.uid, tone(700, 0.5))
+    p = box.serve()
+    ev = wait_for(lambda: box.events("--id", "1172"), what="1172")
+    assert ev[0]["source"] == "m9" and "No such file" in ev[0]["fields"]["error"], ev
+    assert "spool to deliver not found" not in box.log()
+    assert os.path.exists(os.path.join(box.data, "spool", "m9.json"))
+    os.mkdir(target, 0o700)
+    wait_for(lambda: maildir_files(box.data, box.uid), what="the retried delivery")
+    assert box.json("status")["delivery"]["delivered"] == 1
+    assert box.stop(p) == 0

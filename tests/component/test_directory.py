@@ -218,6 +218,34 @@ def test_reload_names_greeting_and_pin_changes(server, tmp_path):
     assert server.json("reload")["changes"] == "none"
 
 
+def test_removed_mailbox_takes_its_greetings_not_its_messages(store, tmp_path):
+    """`mailbox remove`: the greeting files (the recorded name is someone's
+    voice) go with the row, those of other mailboxes stay; the Maildir
+    stays (nothing recorded is lost)."""
+    store.ok("dialplan", "new", "P", "--digits", "4", "--no-reload")
+    store.ok("mailbox", "new", "1001", "--dialplan", "P", "--no-reload")
+    store.ok("mailbox", "new", "1002", "--dialplan", "P", "--no-reload")
+    wav = tmp_path / "g.wav"
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(wav), "synth", "1", "sine",
+                    "440"], check=True)
+    for ext in ("1001", "1002"):
+        for kind in ("busy", "name"):
+            store.ok("mailbox", "set", ext, "--greeting", f"{kind}={wav}", "--no-reload")
+    uid = store.json("mailbox", "show", "1001")["id"]
+    other = store.json("mailbox", "show", "1002")["id"]
+    gdir = os.path.join(store.data, "greetings")
+    mail = os.path.join(store.data, "mail", uid, "cur")
+    os.makedirs(mail, 0o700)
+    with open(os.path.join(mail, "1.K0.host:2,S"), "w") as f:
+        f.write("Subject: kept\n\nbody\n")
+    mine = sorted(f for f in os.listdir(gdir) if f.startswith(uid))
+    assert len(mine) == 2
+    store.ok("mailbox", "remove", "1001", "--no-reload")
+    assert [f for f in os.listdir(gdir) if f.startswith(uid)] == []
+    assert len([f for f in os.listdir(gdir) if f.startswith(other)]) == 2
+    assert os.listdir(mail) == ["1.K0.host:2,S"]
+
+
 def test_dry_run_changes_nothing(directory):
     before = dump(directory)
     for args in (["gateway", "new", "gw9", "--address", "10.0.0.9", "--dialplan", "U"],

@@ -76,3 +76,10 @@ def test_serve_help_names_foreground_and_default_listeners(openum):
     assert "foreground" in text
     assert "5060" in text and "5061" in text and "every interface" in text
     assert "sip_tcp" in text and "sip_tls" in text
+
+
+def test_mailbox_help_states_the_pin_rules(openum):
+    """A newcomer learns the PIN rules before a PIN is refused."""
+    text = openum.ok("mailbox", "--help").stdout
+    for words in ("easy to guess", "pilot number", "1122", "1234", "2580", "4-24 digits"):
+        assert words in text, (words, text)

@@ -229,3 +229,13 @@ def test_install_staged_then_run_as_the_unit_runs_it():
             p.kill()
             p.wait()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_install_refuses_options_without_values():
+    """An option without its value is a usage error naming it, not a shell
+    error ("unbound variable") and nothing installed."""
+    for args in (["--root"], ["--user", ""], ["--prefix"], ["--bogus"]):
+        p = subprocess.run([os.path.join(ROOT, "scripts", "install"), *args],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 2 and "usage: scripts/install" in p.stderr, (args, p.stderr)
+        assert "unbound variable" not in p.stderr, p.stderr

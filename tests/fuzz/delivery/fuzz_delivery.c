@@ -1,6 +1,7 @@
 /* fuzz_delivery.c — the delivery's parsers and its one output that
  * carries a caller's text:
- *   1. a spool's metadata (om_spool_meta_parse),
+ *   1. a spool's metadata (om_spool_meta_parse), and an end marker after
+ *      good metadata (it must never make the spool unusable),
  *   2. a message read back for its audio (om_message_audio: MIME,
  *      multipart, base64),
  *   3. the message built from fields taken from the input (split at NUL):
@@ -10,6 +11,7 @@
 #include "delivery/delivery.h"
 #include "core/str.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +59,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[256], ext[8];
 	struct om_buf b;
 	(void)om_spool_meta_parse((const char *)data, size, NULL, 0, &m, err, sizeof(err));
+	static const char good[] = "{\"version\":1,\"id\":\"f\",\"mailbox_uid\":\"ab\","
+	                           "\"start_ms\":1}";
+	int rc = om_spool_meta_parse(good, sizeof(good) - 1, (const char *)data, size, &m, err,
+	                             sizeof(err));
+	if (rc != 0 && rc != ENOMEM)
+		abort(); /* a bad end marker is an interrupted recording, never a lost one */
 
 	om_buf_init(&b);
 	(void)om_message_audio((const char *)data, size, &b, ext);

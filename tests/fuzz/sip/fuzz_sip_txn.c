@@ -42,6 +42,9 @@ static void f_request(struct om_sip_stx *stx, const struct om_sip_msg *req, void
 	struct om_sip_session_timer st;
 	char digit;
 	unsigned dur;
+	struct om_str sdp;
+	if (om_sip_msg_sdp(req, &sdp) == 0 && (sdp.len > req->body.len || sdp.p < req->body.p))
+		abort();
 	if (req->method == OM_SIP_METHOD_INVITE) {
 		struct om_sip_dialog *d = om_sip_dialog_table_find(f->t, req);
 		if (d) {

@@ -263,6 +263,11 @@ static const struct {
 	{ "rtp_timeout", "60", "60" },
 	{ "spool_flush_ms", "100", "100" },
 	{ "spool_sync_ms", "1000", "1000" },
+	{ "max_calls_per_second", "7", "7" },
+	{ "answer_delay_ms", "250", "250" },
+	{ "session_expires", "600", "600" },
+	{ "min_se", "120", "120" },
+	{ "sip_t1", "100", "100" },
 };
 
 /* A reload names every key that changed, old and new value, and nothing

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -652,6 +653,69 @@ UT_TEST(deliver_interrupted_empty_test_unusable)
 
 /* The mailbox folder cannot be written (here: a file is in its way):
  * the delivery fails, the spool stays, and a later try succeeds. */
+/* Two spools of one call delivered at the same moment by two workers (the
+ * engine runs two at once): the key check and the rename are one step, so
+ * the mailbox gets one message, never two. */
+struct racer {
+	const char *id;
+	pthread_barrier_t *go;
+	int rc;
+	struct om_delivery_result r;
+};
+
+static void *race_h(void *arg)
+{
+	struct racer *x = arg;
+	struct om_delivery_opts o = opts(true);
+	pthread_barrier_wait(x->go);
+	x->rc = om_delivery_deliver(&o, x->id, &x->r);
+	return NULL;
+}
+
+UT_TEST(deliver_same_call_twice_at_once)
+{
+	fresh_dir();
+	for (int round = 0; round < 20; round++) {
+		char ida[32], idb[32], j[1024];
+		snprintf(ida, sizeof(ida), "r%da", round);
+		snprintf(idb, sizeof(idb), "r%db", round);
+		const char *ids[2] = { ida, idb };
+		for (int k = 0; k < 2; k++) {
+			int n =
+			    snprintf(j, sizeof(j),
+			             "{\"version\":1,\"id\":\"%s\",\"call_id\":\"race-%d@gw\","
+			             "\"from_tag\":\"f\",\"to_tag\":\"t\",\"mailbox_uid\":\"%s\","
+			             "\"start_ms\":1767225600000}",
+			             ids[k], round, UID);
+			char name[64];
+			snprintf(name, sizeof(name), "%s.json", ids[k]);
+			put(name, j, (size_t)n);
+			/* different lengths: different sizes in the Maildir names */
+			put_audio(ids[k], 8000 + 800 * (size_t)k, 500, true);
+		}
+		pthread_barrier_t go;
+		pthread_barrier_init(&go, NULL, 2);
+		struct racer x[2];
+		memset(x, 0, sizeof(x));
+		x[0].id = ida;
+		x[1].id = idb;
+		x[0].go = x[1].go = &go;
+		pthread_t t[2];
+		for (int k = 0; k < 2; k++)
+			pthread_create(&t[k], NULL, race_h, &x[k]);
+		for (int k = 0; k < 2; k++)
+			pthread_join(t[k], NULL);
+		pthread_barrier_destroy(&go);
+		UT_EQ_INT(0, x[0].rc);
+		UT_EQ_INT(0, x[1].rc);
+		UT_TRUE(x[0].r.duplicate != x[1].r.duplicate); /* one wrote, one found it */
+		if (count_files("new") != round + 1)
+			UT_FAIL("round %d: %d messages for %d calls", round, count_files("new"),
+			        round + 1);
+	}
+	UT_EQ_INT(0, count_files("tmp"));
+}
+
 UT_TEST(deliver_fails_then_succeeds)
 {
 	struct om_delivery_opts o = opts(true);
@@ -948,5 +1012,6 @@ UT_MAIN(UT_CASE(meta_parse), UT_CASE(meta_oom_sweep), UT_CASE(message_headers),
         UT_CASE(message_header_injection), UT_CASE(message_header_lines_within_78),
         UT_CASE(message_non_ascii), UT_CASE(audio_formats_decode_back),
         UT_CASE(deliver_once_and_never_twice), UT_CASE(deliver_interrupted_empty_test_unusable),
-        UT_CASE(deliver_fails_then_succeeds), UT_CASE(maildir_list_and_audio),
-        UT_CASE(greeting_conversion), UT_CASE(engine_recovers_retries_delivers))
+        UT_CASE(deliver_same_call_twice_at_once), UT_CASE(deliver_fails_then_succeeds),
+        UT_CASE(maildir_list_and_audio), UT_CASE(greeting_conversion),
+        UT_CASE(engine_recovers_retries_delivers))

@@ -48,6 +48,10 @@ static const struct {
 	  1 },
 	{ 4, "UPDATE dialplans SET rtp_symmetric = 1 WHERE name = 'Old';",
 	  "SELECT count(*) FROM dialplans WHERE name = 'Old' AND rtp_symmetric = 1", 1 },
+	{ 5, "UPDATE gateways SET diversion = 'bottom' WHERE name = 'oldgw';",
+	  "SELECT (SELECT count(*) FROM gateways WHERE name = 'oldgw' AND diversion = 'bottom') + "
+	  "(SELECT count(*) FROM gateways WHERE diversion NOT IN ('top', 'bottom'))",
+	  1 },
 };
 
 static int count(sqlite3 *h, const char *sql)

@@ -89,8 +89,9 @@ static const char *sdp_of(const char *file, char *text, size_t *len)
 		if (!b)
 			return NULL;
 		*b = '\0';
-		bool sdp = strstr(text, "Content-Type: application/sdp") != NULL ||
-		           strstr(text, "\nc: application/sdp") != NULL;
+		/* Header names are case-insensitive ("C:" is Content-Type too). */
+		bool sdp = strcasestr(text, "Content-Type: application/sdp") != NULL ||
+		           strcasestr(text, "\nc: application/sdp") != NULL;
 		b += skip;
 		*len = strlen(b);
 		return sdp && *len ? b : NULL;

@@ -495,6 +495,63 @@ UT_TEST(info_dtmf_table)
 }
 
 /* ------------------------------------------------------------------ */
+/* The SDP of a body (RFC 5621 multipart)                               */
+
+UT_TEST(body_sdp_table)
+{
+	static const char sdp[] = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
+	static const struct {
+		const char *ctype, *body;
+		int rc;
+		const char *want;
+	} t[] = {
+		{ "application/sdp", "v=0\r\n", 0, "v=0\r\n" },
+		{ "Application/SDP; charset=utf-8", "v=0\r\n", 0, "v=0\r\n" },
+		{ "multipart/mixed; boundary=unique",
+		  "--unique\r\nContent-Type: application/isup; version=itu-t92+\r\n\r\nXYZ\r\n"
+		  "--unique\r\nContent-Type: application/sdp\r\n\r\nv=0\r\nm=x\r\n\r\n--unique--\r\n",
+		  0, "v=0\r\nm=x\r\n" },
+		/* preamble, a part without headers, LF line ends, epilogue */
+		{ "multipart/mixed; boundary=\"123:45\"",
+		  "preamble\n--123:45\n\nimplicit text\n--123:45\nc: application/sdp\n\nv=0\nm=a\n\n"
+		  "--123:45--\nepilogue",
+		  0, "v=0\nm=a\n" },
+		{ "multipart/mixed; boundary=b",
+		  "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--\r\n", ENOENT, NULL },
+		{ "multipart/mixed", "--b\r\n\r\nx\r\n--b--\r\n", EBADMSG, NULL },
+		{ "multipart/mixed; boundary=b",
+		  "--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n", EBADMSG, NULL },
+		{ "multipart/mixed; boundary=b", "no delimiter at all\r\n", EBADMSG, NULL },
+		{ "text/plain", "v=0\r\n", ENOENT, NULL },
+		{ NULL, "v=0\r\n", ENOENT, NULL },
+	};
+	(void)sdp;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char m[4096], ct[256] = "";
+		if (t[i].ctype)
+			snprintf(ct, sizeof(ct), "Content-Type: %s\r\n", t[i].ctype);
+		snprintf(
+		    m, sizeof(m),
+		    "INVITE sip:um SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n"
+		    "From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n"
+		    "%sContent-Length: %zu\r\n\r\n%s",
+		    ct, strlen(t[i].body), t[i].body);
+		struct om_sip_msg *msg = parse(m);
+		struct om_str got = OM_STR_NULL;
+		int rc = om_sip_msg_sdp(msg, &got);
+		bool ok =
+		    rc == t[i].rc &&
+		    (rc || (got.len == strlen(t[i].want) && !memcmp(got.p, t[i].want, got.len)));
+		if (!ok) {
+			om_sip_msg_free(msg);
+			UT_FAIL("case %zu: rc %d \"%.*s\"", i, rc, (int)got.len,
+			        got.p ? got.p : "");
+		}
+		om_sip_msg_free(msg);
+	}
+}
+
+/* ------------------------------------------------------------------ */
 /* Out of memory                                                       */
 
 static int oom_dialog(void *arg)
@@ -549,4 +606,4 @@ UT_MAIN(UT_CASE(uas_dialog_fields), UT_CASE(bye_loose_route_double_record_route)
         UT_CASE(bye_strict_route), UT_CASE(no_route_set_ruri_is_contact), UT_CASE(uas_new_refuses),
         UT_CASE(uac_dialog_route_reversed), UT_CASE(rx_request_rules), UT_CASE(table_find_request),
         UT_CASE(glare), UT_CASE(session_timer_uas_table), UT_CASE(info_dtmf_table),
-        UT_CASE(oom_sweep_dialog))
+        UT_CASE(body_sdp_table), UT_CASE(oom_sweep_dialog))

@@ -1,0 +1,253 @@
+/* calls.c — the calls of `openum serve` (call.h): the transaction stack
+ * and its one libuv timer, the dialog table, the dispatch of what the SIP
+ * service hands over, and `openum calls` / status.
+ *
+ * Dispatch (RFC 3261 §8.2, §12.2.2): an INVITE without To tag is a new
+ * call (call_admit.c); a request with a To tag belongs to a dialog of the
+ * same gateway (call.c) or gets 481; BYE, INFO, UPDATE, PRACK without To
+ * tag get 481; CANCEL and ACK are matched by the transaction layer. */
+#include "app/call_int.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static int64_t mono(void *arg)
+{
+	return om_mono_ms();
+}
+
+static void on_uv_timer(uv_timer_t *t)
+{
+	struct om_calls *cs = t->data;
+	om_sip_stack_timers_run(cs->stack);
+	/* Armed again from the stack's own view: libuv's clock may fire a
+	 * millisecond before ours says the timer is due. */
+	int64_t next = om_sip_stack_next_timer(cs->stack);
+	if (next >= 0)
+		uv_timer_start(cs->timer, on_uv_timer, next ? (uint64_t)next : 1, 0);
+}
+
+static void timer_due(int64_t due, void *arg)
+{
+	struct om_calls *cs = arg;
+	if (!cs->timer)
+		return;
+	if (due < 0) {
+		uv_timer_stop(cs->timer);
+		return;
+	}
+	int64_t d = due - om_mono_ms();
+	uv_timer_start(cs->timer, on_uv_timer, d < 0 ? 0 : (uint64_t)d, 0);
+}
+
+static void note(struct om_calls *cs, struct om_sip_stx *stx)
+{
+	int st = om_sip_stx_status(stx);
+	if (st >= 100 && (!cs->cur_status || st >= 200))
+		cs->cur_status = st;
+}
+
+static void answer(struct om_calls *cs, struct om_sip_stx *stx, int status, const char *extra)
+{
+	struct om_sip_resp_opts o = { .extra = extra };
+	om_sip_stx_reply(stx, status, NULL, &o);
+	note(cs, stx);
+	om_sip_stx_release(stx);
+}
+
+static struct om_call *call_of(struct om_calls *cs, const struct om_sip_dialog *d)
+{
+	for (struct om_call *c = cs->list; c; c = c->next)
+		if (c->dlg == d)
+			return c;
+	return NULL;
+}
+
+static void on_request(struct om_sip_stx *stx, const struct om_sip_msg *m, void *arg)
+{
+	struct om_calls *cs = arg;
+	struct om_sip_addr to;
+	bool in_dialog = om_sip_msg_to(m, &to) == 0 && to.has_tag;
+	if (!in_dialog) {
+		if (m->method == OM_SIP_METHOD_INVITE && cs->cur_gw && cs->cur_conn) {
+			call_admit_invite(cs, stx, m, cs->cur_gw, cs->cur_conn);
+			cs->cur_status = cs->cur_status ? cs->cur_status : 200;
+			return;
+		}
+		answer(cs, stx, m->method == OM_SIP_METHOD_INVITE ? 500 : 481, NULL);
+		return;
+	}
+	struct om_sip_dialog *d = om_sip_dialog_table_find(cs->dialogs, m);
+	struct om_call *c = d ? call_of(cs, d) : NULL;
+	if (!c || c->state == CALL_ENDED) {
+		answer(cs, stx, 481, NULL);
+		return;
+	}
+	call_in_dialog(c, stx, m);
+	cs->cur_status = 200;
+}
+
+int om_calls_recv(struct om_calls *cs, struct om_tcp_conn *conn, const struct om_dir_gateway *gw,
+                  const struct om_sip_msg *m)
+{
+	struct om_sip_dest src = { .conn_id = om_tcp_conn_id(conn),
+		                   .peer_id = gw->id,
+		                   .reliable = true };
+	cs->cur_gw = gw;
+	cs->cur_conn = conn;
+	cs->cur_status = 0;
+	om_sip_stack_recv(cs->stack, m, &src);
+	cs->cur_gw = NULL;
+	cs->cur_conn = NULL;
+	return cs->cur_status;
+}
+
+int om_calls_new(const struct om_calls_env *env, const struct om_config *cfg, struct om_calls **out,
+                 char *err, size_t errlen)
+{
+	struct om_calls *cs = om_calloc(1, sizeof(*cs));
+	if (!cs) {
+		snprintf(err, errlen, "out of memory");
+		return ENOMEM;
+	}
+	cs->env = *env;
+	cs->cfgv = *cfg;
+	cs->cfgv.path = NULL; /* a copy: the reload frees the original */
+	cs->cfg = &cs->cfgv;
+	cs->cps_tokens = cfg->max_calls_per_second;
+	cs->cps_last_ms = om_mono_ms();
+	snprintf(cs->server_hdr, sizeof(cs->server_hdr), "Server: openum/%s\r\n", OM_VERSION);
+	size_t max_txn = (size_t)cfg->max_calls * 4 + 1024;
+	struct om_sip_stack_cfg sc = { .t1_ms = cfg->sip_t1_ms,
+		                       .max_server_txn = max_txn,
+		                       .resp_extra = cs->server_hdr };
+	struct om_sip_stack_handlers h = { .send_h = call_net_send,
+		                           .now_h = mono,
+		                           .timer_h = timer_due,
+		                           .request_h = on_request,
+		                           .arg = cs };
+	int rc;
+	cs->timer = om_calloc(1, sizeof(*cs->timer));
+	if (!cs->timer || (rc = om_sip_stack_new(&sc, &h, &cs->stack)) != 0 ||
+	    (rc = om_sip_dialog_table_new(&cs->dialogs)) != 0 ||
+	    (rc = om_htab_init(&cs->conns, 256)) != 0) {
+		snprintf(err, errlen, "out of memory");
+		om_sip_stack_free(cs->stack);
+		om_sip_dialog_table_free(cs->dialogs);
+		om_free(cs->timer);
+		om_free(cs);
+		return ENOMEM;
+	}
+	uv_timer_init(env->loop, cs->timer);
+	cs->timer->data = cs;
+	rc = call_media_engine_start(cs, err, errlen);
+	if (rc) {
+		cs->media_failed = true;
+		om_log(OM_LOG_ERROR, "media engine did not start: calls are refused", "error", err,
+		       NULL);
+	}
+	*out = cs;
+	return 0;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+	om_free(h);
+}
+
+void om_calls_close(struct om_calls *cs, void (*done)(void *arg), void *arg)
+{
+	if (!cs) {
+		if (done)
+			done(arg);
+		return;
+	}
+	cs->closing = true;
+	/* BYE every answered call (queued on its connection), then let go. */
+	for (struct om_call *c = cs->list; c; c = c->next)
+		if (c->state == CALL_CONFIRMED || c->state == CALL_WAIT_ACK)
+			call_hangup(c, "server-stop");
+	call_media_engine_stop(cs, done, arg); /* every call's media goes with it */
+	while (cs->list) {
+		cs->list->media = NULL;
+		call_free(cs->list);
+	}
+	call_net_close(cs);
+	om_sip_stack_free(cs->stack);
+	om_sip_dialog_table_free(cs->dialogs);
+	om_htab_fini(&cs->conns);
+	om_dir_snapshot_free(cs->snap);
+	uv_timer_stop(cs->timer);
+	uv_close((uv_handle_t *)cs->timer, timer_closed);
+	om_free(cs);
+}
+
+void om_calls_set_snapshot(struct om_calls *cs, struct om_dir_snapshot *snap)
+{
+	struct om_dir_snapshot *old = cs->snap;
+	cs->snap = om_dir_snapshot_ref(snap);
+	om_dir_snapshot_free(old);
+}
+
+void om_calls_set_config(struct om_calls *cs, const struct om_config *cfg)
+{
+	cs->cfgv = *cfg;
+	cs->cfgv.path = NULL;
+}
+
+void om_calls_json(struct om_calls *cs, struct om_buf *out)
+{
+	size_t n = 0;
+	om_buf_adds(out, "{\"calls\":[");
+	for (const struct om_call *c = cs->list; c; c = c->next) {
+		if (c->state == CALL_ENDED)
+			continue;
+		if (n++)
+			om_buf_adds(out, ",");
+		call_json(c, out);
+	}
+	om_buf_printf(out, "],\"count\":%zu,\"max_calls\":%u}", n, cs->cfg->max_calls);
+}
+
+void om_calls_status_json(struct om_calls *cs, struct om_buf *out)
+{
+	const struct om_dir_server *srv = cs->snap ? om_dir_snapshot_server(cs->snap) : NULL;
+	struct om_sip_stack_stats st;
+	om_sip_stack_stats(cs->stack, &st);
+	om_buf_printf(out,
+	              ",\"calls\":{\"active\":%zu,\"max_calls\":%u,\"max_calls_per_second\":%u,"
+	              "\"dialplans_served\":",
+	              cs->ncalls, cs->cfg->max_calls, cs->cfg->max_calls_per_second);
+	if (!srv || !srv->ndialplans) {
+		om_buf_adds(out, "\"all\"");
+	} else {
+		om_buf_adds(out, "[");
+		for (size_t i = 0; i < srv->ndialplans; i++) {
+			if (i)
+				om_buf_adds(out, ",");
+			om_buf_json_str(out, srv->dialplans[i]);
+		}
+		om_buf_adds(out, "]");
+	}
+	om_buf_printf(
+	    out,
+	    ",\"invites\":%llu,\"answered\":%llu,\"refused_plan\":%llu,\"refused_busy\":%llu,"
+	    "\"refused_caps\":%llu,\"refused_mode\":%llu,\"refused_other\":%llu,"
+	    "\"ended_by_gateway\":%llu,\"ended_by_us\":%llu,\"no_ack\":%llu,\"canceled\":%llu,"
+	    "\"send_failures\":%llu,\"server_transactions\":%zu,\"client_transactions\":%zu,"
+	    "\"dialogs\":%zu,\"stateless_503\":%llu,\"media_engine\":%s",
+	    (unsigned long long)cs->invites, (unsigned long long)cs->answered,
+	    (unsigned long long)cs->refused_plan, (unsigned long long)cs->refused_busy,
+	    (unsigned long long)cs->refused_caps, (unsigned long long)cs->refused_mode,
+	    (unsigned long long)cs->refused_other, (unsigned long long)cs->ended_by_gateway,
+	    (unsigned long long)cs->ended_by_us, (unsigned long long)cs->no_ack,
+	    (unsigned long long)cs->canceled, (unsigned long long)cs->send_failures, st.server_txn,
+	    st.client_txn, om_sip_dialog_table_count(cs->dialogs),
+	    (unsigned long long)st.stateless_503, cs->media_failed ? "false" : "true");
+	call_media_status_json(cs, out);
+	om_buf_adds(out, "}");
+}

@@ -1,0 +1,422 @@
+/* uac_net.c — the test UAC's connections: TCP or mutual TLS (openum's own
+ * tls/ client and server sessions over memory buffers), stream framing
+ * (RFC 3261 §18.3), and a listener the server may connect back to. Plain
+ * blocking connect, then non-blocking I/O driven by poll(2). */
+#include "testcall/uac_int.h"
+#include "core/alloc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+static int sockaddr_of(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(port);
+		*len = sizeof(*a4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(port);
+		*len = sizeof(*a6);
+		return 0;
+	}
+	return EINVAL;
+}
+
+/* ------------------------------------------------------------ PEM */
+
+int uac_tls_ctx(const struct om_uac_cfg *cfg, bool server, struct om_tls_ctx **out, char *err,
+                size_t errlen)
+{
+	X509 *cert = NULL;
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	EVP_PKEY *key = NULL;
+	X509_STORE *store = X509_STORE_new();
+	FILE *f = NULL;
+	int rc = EINVAL;
+	if (!chain || !store) {
+		snprintf(err, errlen, "out of memory");
+		rc = ENOMEM;
+		goto out;
+	}
+	if (!cfg->cert || !cfg->key || !cfg->ca) {
+		snprintf(err, errlen, "TLS needs --cert, --key and --ca");
+		goto out;
+	}
+	if (!(f = fopen(cfg->cert, "r"))) {
+		snprintf(err, errlen, "%s: %s", cfg->cert, strerror(errno));
+		goto out;
+	}
+	cert = PEM_read_X509(f, NULL, NULL, NULL);
+	X509 *x;
+	while ((x = PEM_read_X509(f, NULL, NULL, NULL)))
+		sk_X509_push(chain, x);
+	fclose(f);
+	if (!(f = fopen(cfg->key, "r"))) {
+		snprintf(err, errlen, "%s: %s", cfg->key, strerror(errno));
+		goto out;
+	}
+	key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!(f = fopen(cfg->ca, "r"))) {
+		snprintf(err, errlen, "%s: %s", cfg->ca, strerror(errno));
+		goto out;
+	}
+	while ((x = PEM_read_X509(f, NULL, NULL, NULL))) {
+		X509_STORE_add_cert(store, x);
+		X509_free(x);
+	}
+	fclose(f);
+	ERR_clear_error();
+	if (!cert || !key) {
+		snprintf(err, errlen, "cannot read the certificate or the key (PEM)");
+		goto out;
+	}
+	struct om_tls_opts o = { .min_version = 12, .security_level = 1 };
+	rc = server ? om_tls_ctx_new(&o, cert, chain, key, store, out, err, errlen)
+	            : om_tls_client_ctx_new(&o, cert, chain, key, store, out, err, errlen);
+out:
+	X509_free(cert);
+	sk_X509_pop_free(chain, X509_free);
+	EVP_PKEY_free(key);
+	X509_STORE_free(store);
+	return rc;
+}
+
+/* ------------------------------------------------------------ connections */
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? errno : 0;
+}
+
+static int raw_write(struct uac_conn *c, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pf = { .fd = c->fd, .events = POLLOUT };
+			if (poll(&pf, 1, 5000) <= 0)
+				return ETIMEDOUT;
+			continue;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			c->closed = true;
+			return errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int tls_flush(struct uac_conn *c)
+{
+	char buf[16384];
+	size_t n;
+	while ((n = om_tls_sess_output(c->tls, buf, sizeof(buf))) > 0) {
+		int rc = raw_write(c, buf, n);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int uac_conn_send(struct uac_conn *c, const char *buf, size_t len)
+{
+	if (c->closed)
+		return EPIPE;
+	if (!c->tls)
+		return raw_write(c, buf, len);
+	int rc = om_tls_sess_write(c->tls, buf, len);
+	if (rc)
+		return rc;
+	return tls_flush(c);
+}
+
+/* Drives a TLS handshake to its end (blocking up to timeout_ms). */
+static int tls_handshake(struct uac_conn *c, int timeout_ms, char *err, size_t errlen)
+{
+	char buf[16384];
+	for (;;) {
+		enum om_tls_res r = om_tls_sess_handshake(c->tls);
+		int frc = tls_flush(c);
+		if (r == OM_TLS_OK)
+			return frc;
+		if (r == OM_TLS_FAIL || frc) {
+			char detail[256];
+			enum om_tls_reject why = om_tls_sess_reason(c->tls, detail, sizeof(detail));
+			snprintf(err, errlen, "TLS handshake failed: %s (%s)",
+			         om_tls_reject_str(why), detail);
+			return ECONNREFUSED;
+		}
+		struct pollfd pf = { .fd = c->fd, .events = POLLIN };
+		if (poll(&pf, 1, timeout_ms) <= 0) {
+			snprintf(err, errlen, "TLS handshake timed out");
+			return ETIMEDOUT;
+		}
+		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+		if (n <= 0) {
+			snprintf(err, errlen, "connection closed during the TLS handshake");
+			return ECONNRESET;
+		}
+		om_tls_sess_input(c->tls, buf, (size_t)n);
+	}
+}
+
+int uac_conn_open(struct om_uac *u, struct uac_conn *c, int timeout_ms, char *err, size_t errlen)
+{
+	const struct om_uac_cfg *cfg = &u->cfg;
+	struct sockaddr_storage ss, src;
+	socklen_t len, slen;
+	if (sockaddr_of(cfg->server, cfg->port, &ss, &len) != 0) {
+		snprintf(err, errlen, "server must be a numeric address: %s", cfg->server);
+		return EINVAL;
+	}
+	c->fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	if (c->fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return errno;
+	}
+	if (cfg->bind && sockaddr_of(cfg->bind, 0, &src, &slen) == 0 &&
+	    bind(c->fd, (struct sockaddr *)&src, slen) != 0) {
+		snprintf(err, errlen, "bind %s: %s", cfg->bind, strerror(errno));
+		return errno;
+	}
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(c->fd, (struct sockaddr *)&ss, len) != 0) {
+		snprintf(err, errlen, "connect %s:%u: %s", cfg->server, cfg->port, strerror(errno));
+		return errno;
+	}
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (cfg->tls) {
+		int rc = om_tls_client_sess_new(u->cli_ctx, cfg->tls_name, &c->tls);
+		if (rc) {
+			snprintf(err, errlen, "out of memory");
+			return rc;
+		}
+		rc = tls_handshake(c, timeout_ms, err, errlen);
+		if (rc)
+			return rc;
+		enum om_tls_reject why;
+		if (om_tls_client_check_name(c->tls, cfg->tls_name, &why) != 0) {
+			snprintf(err, errlen, "the server's certificate does not carry %s: %s",
+			         cfg->tls_name, om_tls_reject_str(why));
+			return EACCES;
+		}
+	}
+	return set_nonblock(c->fd);
+}
+
+void uac_conn_close(struct uac_conn *c)
+{
+	if (c->fd >= 0) {
+		if (c->tls && !c->closed) {
+			om_tls_sess_shutdown(c->tls);
+			tls_flush(c);
+		}
+		close(c->fd);
+	}
+	c->fd = -1;
+	om_tls_sess_free(c->tls);
+	c->tls = NULL;
+	om_free(c->rbuf);
+	c->rbuf = NULL;
+	c->rlen = c->rcap = 0;
+	c->closed = true;
+}
+
+/* Reads what is there and hands every complete message to uac_recv. */
+static int conn_read(struct om_uac *u, struct uac_conn *c)
+{
+	char buf[16384];
+	int ret = 0;
+	for (;;) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* What came before the close (a BYE) is still handled. */
+			c->closed = true;
+			ret = ECONNRESET;
+			break;
+		}
+		const char *data = buf;
+		size_t dlen = (size_t)n;
+		char plain[16384];
+		if (c->tls) {
+			om_tls_sess_input(c->tls, buf, (size_t)n);
+			if (!om_tls_sess_established(c->tls)) {
+				enum om_tls_res r = om_tls_sess_handshake(c->tls);
+				tls_flush(c);
+				if (r == OM_TLS_FAIL) {
+					c->closed = true;
+					return ECONNRESET;
+				}
+				if (r != OM_TLS_OK)
+					continue;
+			}
+		}
+		for (;;) {
+			if (c->tls) {
+				size_t got = 0;
+				enum om_tls_res r =
+				    om_tls_sess_read(c->tls, plain, sizeof(plain), &got);
+				tls_flush(c);
+				if (r == OM_TLS_CLOSED || r == OM_TLS_FAIL) {
+					c->closed = true;
+					ret = ECONNRESET;
+					break;
+				}
+				if (r != OM_TLS_OK)
+					break;
+				data = plain;
+				dlen = got;
+			}
+			if (c->rlen + dlen > c->rcap) {
+				size_t cap = c->rcap ? c->rcap : 8192;
+				while (cap < c->rlen + dlen)
+					cap *= 2;
+				if (cap > 4 * OM_SIP_MAX_MSG)
+					return EMSGSIZE;
+				char *nb = om_realloc(c->rbuf, cap);
+				if (!nb)
+					return ENOMEM;
+				c->rbuf = nb;
+				c->rcap = cap;
+			}
+			memcpy(c->rbuf + c->rlen, data, dlen);
+			c->rlen += dlen;
+			if (!c->tls)
+				break;
+		}
+	}
+	size_t off = 0;
+	for (;;) {
+		size_t mlen = 0;
+		enum om_sip_reason r;
+		enum om_sip_frame_res fr =
+		    om_sip_frame(c->rbuf + off, c->rlen - off, OM_SIP_MAX_MSG, &mlen, &r);
+		if (fr == OM_SIP_FRAME_SKIP) {
+			off += mlen;
+			continue;
+		}
+		if (fr == OM_SIP_FRAME_ERROR) {
+			c->closed = true;
+			return EBADMSG;
+		}
+		if (fr != OM_SIP_FRAME_MSG)
+			break;
+		uac_recv(u, c, c->rbuf + off, mlen);
+		off += mlen;
+	}
+	if (off) {
+		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+		c->rlen -= off;
+	}
+	return ret;
+}
+
+int uac_listen(struct om_uac *u, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	const char *host = u->cfg.bind ? u->cfg.bind : "127.0.0.1";
+	if (sockaddr_of(host, u->cfg.listen_port, &ss, &len) != 0) {
+		snprintf(err, errlen, "bad listen address %s", host);
+		return EINVAL;
+	}
+	u->lfd = socket(ss.ss_family, SOCK_STREAM, 0);
+	int one = 1;
+	setsockopt(u->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (u->lfd < 0 || bind(u->lfd, (struct sockaddr *)&ss, len) != 0 ||
+	    listen(u->lfd, 8) != 0) {
+		snprintf(err, errlen, "listen on %s:%u: %s", host, u->cfg.listen_port,
+		         strerror(errno));
+		return errno;
+	}
+	return set_nonblock(u->lfd);
+}
+
+static void accept_one(struct om_uac *u)
+{
+	int fd = accept(u->lfd, NULL, NULL);
+	if (fd < 0)
+		return;
+	if (u->nconns == UAC_MAX_CONNS) {
+		close(fd);
+		return;
+	}
+	struct uac_conn *c = &u->conns[u->nconns];
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->id = ++u->next_conn_id;
+	c->accepted = true;
+	if (u->cfg.tls && om_tls_sess_new(u->srv_ctx, &c->tls) != 0) {
+		close(fd);
+		return;
+	}
+	set_nonblock(fd);
+	u->nconns++;
+	u->accepted++;
+}
+
+int om_uac_run(struct om_uac *u, int timeout_ms)
+{
+	struct pollfd pf[UAC_MAX_CONNS + 1];
+	int64_t next = om_sip_stack_next_timer(u->stack);
+	if (next >= 0 && next < timeout_ms)
+		timeout_ms = (int)next;
+	size_t n = 0;
+	for (size_t i = 0; i < u->nconns; i++)
+		pf[n++] = (struct pollfd){ .fd = u->conns[i].closed ? -1 : u->conns[i].fd,
+			                   .events = POLLIN };
+	if (u->lfd >= 0)
+		pf[n++] = (struct pollfd){ .fd = u->lfd, .events = POLLIN };
+	int rc = poll(pf, n, timeout_ms);
+	int ret = 0;
+	if (rc > 0) {
+		size_t nc = u->nconns;
+		for (size_t i = 0; i < nc; i++) {
+			if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			struct uac_conn *c = &u->conns[i];
+			if (conn_read(u, c) != 0 && i == 0)
+				ret = ECONNRESET;
+		}
+		if (u->lfd >= 0 && (pf[n - 1].revents & POLLIN))
+			accept_one(u);
+	}
+	om_sip_stack_timers_run(u->stack);
+	if (u->conns[0].closed)
+		ret = ECONNRESET;
+	return ret;
+}
+
+bool om_uac_connected(const struct om_uac *u)
+{
+	return !u->conns[0].closed;
+}
