@@ -279,9 +279,12 @@ struct om_cert_bundle {
 	bool pkcs12;
 	bool legacy; /* needed the legacy provider */
 };
-/* 0, EINVAL (not a certificate file), EACCES (an encrypted key or
- * PKCS#12 and a wrong or missing password), EBADMSG (an unencrypted key
- * that is corrupt), ENOKEY (only a private key, no certificate), ENOTSUP
+/* PEM (certificates, CRLs, keys and PKCS#7 blocks), DER (certificate, CRL,
+ * PKCS#7 SignedData: a .p7b chain) or PKCS#12. 0, EINVAL (not a
+ * certificate file), EACCES (an encrypted key or PKCS#12 and a wrong or
+ * missing password), EBADMSG (an unencrypted key that is corrupt), EILSEQ
+ * (a certificate, CRL or PKCS#7 block of a PEM file is damaged, the key is
+ * not), ENOKEY (only a private key, no certificate), ENOTSUP
  * (needs the legacy provider, which cannot be loaded), ENOMEM. Nothing to
  * free on error. */
 int om_cert_bundle_parse(const void *data, size_t len, const char *password,

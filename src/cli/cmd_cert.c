@@ -65,6 +65,7 @@ static const char usage[] =
     "  new-selfsigned  make a self-signed certificate (and key) in the personal store\n"
     "  request         make a key and a certificate request (CSR) to send to a CA\n"
     "  import          add a certificate with its key, or a CA's answer to `request`\n"
+    "                  (PEM, DER, PKCS#12 .pfx/.p12, PKCS#7 .p7b chains)\n"
     "  export          write a certificate and chain for gateways (no key by default)\n"
     "  remove          delete a certificate, CRL or pending request (the one in use\n"
     "                  only with --force)\n"
@@ -1214,6 +1215,13 @@ static int cmd_import(struct om_cli *cli, const struct opts *o)
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}
+	if (err == EILSEQ) {
+		om_cli_error("%s: a certificate or revocation list in it is damaged (its private "
+		             "key, if any, reads fine): nothing imported. Get the file again",
+		             o->pos[0]);
+		rc = OM_EXIT_FAIL;
+		goto out;
+	}
 	if (err == ENOTSUP) {
 		om_cli_error("%s needs OpenSSL's legacy provider (ossl-modules/legacy.so), which "
 		             "cannot be loaded",
@@ -1229,8 +1237,8 @@ static int cmd_import(struct om_cli *cli, const struct opts *o)
 		goto out;
 	}
 	if (err) {
-		om_cli_error("%s is not a certificate file (PEM, DER or PKCS#12): %s", o->pos[0],
-		             strerror(err));
+		om_cli_error("%s is not a certificate file (PEM, DER, PKCS#12 or PKCS#7): %s",
+		             o->pos[0], strerror(err));
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}

@@ -790,6 +790,65 @@ def test_route_enterprise_pki_via_request(w, tmp_path):
         stop(o)
 
 
+@pytest.mark.parametrize("form", ["PEM", "DER"])
+def test_route_enterprise_pki_with_a_p7b_chain(w, tmp_path, form):
+    """A Windows CA's "download certificate chain" (or a commercial CA's
+    .p7b): PKCS#7 certs-only, PEM or DER, the root first. It is matched to
+    the request's key, the chain stored in issuer order without the need of
+    a trusted intermediate, and sent to gateways that trust only the
+    root."""
+    o = new_store(tmp_path, "auto_selfsigned = 0\n")
+    csr = tmp_path / "um.csr"
+    o.ok("cert", "request", "--fqdn", FQDN, "--out", str(csr))
+    req = x509.load_pem_x509_csr(csr.read_bytes())
+    issued = w.p.leaf(f"p7-issued-{form}", w.inter, cn=FQDN, dns=[FQDN],
+                      pubkey=req.public_key())
+    p7b = tmp_path / "issued.p7b"
+    args = ["openssl", "crl2pkcs7", "-nocrl", "-certfile", w.root.alone_path, "-certfile",
+            w.inter.alone_path, "-certfile", issued.alone_path, "-outform", form,
+            "-out", str(p7b)]
+    subprocess.run(args, check=True, capture_output=True)
+    r = o.ok("cert", "import", str(p7b), "--no-reload")
+    assert "matched to the key of the request" in r.stdout, r.stdout
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    sel = selection(o)
+    assert sel["chosen"] == sha1(issued)
+    route_server(o, w)
+    try:
+        rc, chain, out = s_client(o.tls, client=w.gw, cafile=w.root.cert_path)
+        assert len(chain) == 2 and "PKI Test Issuing CA" in chain[1], out
+        assert "Verify return code: 0 (ok)" in out
+    finally:
+        stop(o)
+
+
+def test_damaged_certificate_is_not_blamed_on_the_key(w, tmp_path):
+    """A PEM file whose key is fine and whose certificate block is damaged
+    (a transfer that broke a line) says the certificate is damaged, not
+    that the private key is corrupt or protected."""
+    o = new_store(tmp_path)
+    leaf = w.p.leaf("damaged", w.root, cn=FQDN, dns=[FQDN])
+    lines = open(leaf.both_path).read().splitlines()
+    i = [n for n, l in enumerate(lines) if "BEGIN CERTIFICATE" in l][0]
+    lines[i + 2] = "%%%" + lines[i + 2][3:]
+    f = write(tmp_path / "damaged.pem", ("\n".join(lines) + "\n").encode())
+    before = o.json("cert", "list")
+    for extra in ([], ["--trusted", "--yes"]):
+        r = o.run("cert", "import", f, *extra)
+        assert r.returncode == 1, r.stdout
+        if extra:
+            continue  # --trusted refuses a file with a key first
+        assert "a certificate or revocation list in it is damaged" in r.stderr, r.stderr
+        assert "corrupt" not in r.stderr and "--password-file" not in r.stderr
+    # without a key: damaged too, not "not a certificate file"
+    g = write(tmp_path / "damaged-alone.pem",
+              ("\n".join(lines[:[n for n, l in enumerate(lines)
+                                 if "END CERTIFICATE" in l][0] + 1]) + "\n").encode())
+    r = o.run("cert", "import", g, "--trusted", "--yes")
+    assert r.returncode == 1 and "is damaged" in r.stderr, r.stderr
+    assert o.json("cert", "list") == before
+
+
 def test_route_commercial_ca_with_intermediate(w, tmp_path):
     """A PKCS#12 from a commercial CA: key, leaf, intermediate and root in
     any order; the root trusted as the seed's trusted root store has it;
