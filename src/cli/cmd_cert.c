@@ -31,6 +31,7 @@
 #include "directory/directory.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -798,6 +799,21 @@ out:
 /* --out is checked before anything is made: an existing file needs
  * --force, and a device, FIFO, socket, directory or symbolic link is never
  * replaced (om_file_write_new checks again when writing). */
+/* Why a file given with --out could not be written, with what --as-owner
+ * changes: the file is written as the store's owner. */
+static const char *out_hint(const struct om_cli *cli, int err)
+{
+	static char buf[160];
+	struct passwd *pw;
+	if (!cli->as_owner || (err != EACCES && err != EPERM))
+		return "";
+	pw = getpwuid(geteuid());
+	snprintf(buf, sizeof(buf),
+	         " (with --as-owner it is written as %s: give a folder %s can write)",
+	         pw ? pw->pw_name : "the store's owner", pw ? pw->pw_name : "it");
+	return buf;
+}
+
 static int out_path_ok(const struct opts *o)
 {
 	struct stat st;
@@ -1180,18 +1196,21 @@ static int cmd_import(struct om_cli *cli, const struct opts *o)
 		om_cli_error("--yes only confirms --trusted");
 		return OM_EXIT_USAGE;
 	}
+	/* The file and its password are read with the caller's rights, before
+	 * --as-owner drops them: the administrator's private files stay
+	 * readable. */
 	rc = read_password(o->password_file, pw, sizeof(pw));
 	if (rc)
 		return rc;
-	rc = open_store(cli, true, &s);
-	if (rc)
-		goto out;
 	int err = om_file_read(o->pos[0], OM_CERT_FILE_MAX, &data, &len);
 	if (err) {
 		om_cli_error("cannot read %s: %s", o->pos[0], om_file_strerror(err));
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}
+	rc = open_store(cli, true, &s);
+	if (rc)
+		goto out;
 	if (o->trusted && om_cert_has_pem_key(data, len)) {
 		om_cli_error("%s holds a private key: a trusted root is imported without one. "
 		             "Nothing imported (export the CA certificate alone, or import this "
@@ -1390,8 +1409,8 @@ static int cmd_request(struct om_cli *cli, const struct opts *o)
 	} else if ((err = om_file_write_new(o->out, pem, len, 0644, o->force)) != 0) {
 		/* A request nobody received: its key goes too. */
 		(void)om_cert_request_remove(om_cert_store_dir(s), id);
-		om_cli_error("cannot write %s: %s; no request was kept", o->out,
-		             om_file_strerror(err));
+		om_cli_error("cannot write %s: %s%s; no request was kept", o->out,
+		             om_file_strerror(err), out_hint(cli, err));
 		rc = OM_EXIT_FAIL;
 	} else if (cli->json) {
 		printf("{\"ok\":true,\"out\":");
@@ -1475,7 +1494,8 @@ static int cmd_export(struct om_cli *cli, const struct opts *o)
 	/* A file with a key is readable by its owner only. */
 	err = om_file_write_new(o->out, data, len, o->with_key ? 0600 : 0644, o->force);
 	if (err) {
-		om_cli_error("cannot write %s: %s", o->out, om_file_strerror(err));
+		om_cli_error("cannot write %s: %s%s", o->out, om_file_strerror(err),
+		             out_hint(cli, err));
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}

@@ -14,10 +14,13 @@ import datetime
 import hashlib
 import json
 import os
+import pwd
 import re
+import shutil
 import sqlite3
 import ssl
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -916,4 +919,60 @@ def test_trusted_ca_in_the_sent_chain_gets_both_warnings(w, tmp_path):
             o.events("--id", "1124")
     finally:
         stop(o)
+
+
+# ================================================== root and the store's owner
+
+@pytest.fixture
+def owned_store():
+    """A store that belongs to a service user, reachable by it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    name = f"openum-pki-{os.getpid()}"
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                    name], check=True, capture_output=True)
+    parent = tempfile.mkdtemp(prefix="openum-pki-owner-")
+    os.chmod(parent, 0o711)
+    o = Openum(os.path.join(parent, "data"))
+    user = pwd.getpwnam(name)
+    try:
+        o.ok("init")
+        for root, dirs, files in os.walk(o.data):
+            for n in dirs + files:
+                os.chown(os.path.join(root, n), user.pw_uid, user.pw_gid)
+        os.chown(o.data, user.pw_uid, user.pw_gid)
+        o.user = user
+        yield o
+    finally:
+        o.close()
+        shutil.rmtree(parent, ignore_errors=True)
+        subprocess.run(["userdel", name], capture_output=True)
+
+
+def test_as_owner_reads_root_private_files_and_leaves_no_root_file(w, owned_store, tmp_path):
+    """Run as root with --as-owner, the certificate file and its password
+    are read with root's rights (a PFX in root's private folder), then
+    openum acts as the owner: every file of the store belongs to it. An
+    --out the owner cannot write says why."""
+    o = owned_store
+    secret = tmp_path / "root-only"
+    secret.mkdir(mode=0o700)
+    leaf = w.p.leaf("owned", w.root, cn=FQDN, dns=[FQDN])
+    pw = write(secret / "pfx.pass", b"s3cret-pfx\n")
+    pfx = write(secret / "um.pfx", pkcs12.serialize_key_and_certificates(
+        b"um", leaf.key, leaf.cert, None,
+        serialization.BestAvailableEncryption(b"s3cret-pfx")))
+    r = o.run("cert", "import", pfx, "--password-file", pw)
+    assert r.returncode == 1 and "--as-owner" in r.stderr
+    r = o.run("--as-owner", "cert", "import", pfx, "--password-file", pw)
+    assert r.returncode == 0, r.stderr
+    assert sha1(leaf) in r.stdout
+    o.ok("--as-owner", "cert", "import", w.root.cert_path, "--trusted", "--yes")
+    foreign = [os.path.join(d, n) for d, dirs, files in os.walk(o.data) for n in dirs + files
+               if os.lstat(os.path.join(d, n)).st_uid != o.user.pw_uid]
+    assert not foreign, foreign
+    r = o.run("--as-owner", "cert", "export", sha1(leaf), "--out", str(secret / "um.pem"))
+    assert r.returncode == 1
+    assert f"written as {o.user.pw_name}: give a folder" in r.stderr, r.stderr
+    assert not (secret / "um.pem").exists()
 
