@@ -127,6 +127,10 @@ STACK_OF(X509) * om_tls_sess_peer_chain(const struct om_tls_sess *t);
 const char *om_tls_sess_version(const struct om_tls_sess *t);
 const char *om_tls_sess_cipher(const struct om_tls_sess *t);
 
+/* At most this many bytes of CA names (each DER subject and its 2-byte
+ * length) in a CertificateRequest; a trusted store with more sends none. */
+#define OM_TLS_CA_NAMES_MAX 32768
+
 /* ------------------------------------------------- certificate facts */
 
 /* True when x carries `name` (RFC 5922 §7.1, R4): a SAN dNSName equal to it
