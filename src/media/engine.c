@@ -379,6 +379,7 @@ int om_media_engine_new(uv_loop_t *control, const struct om_media_engine_cfg *cf
 	e->rtp_timeout_ms = cfg->rtp_timeout_ms ? cfg->rtp_timeout_ms : 30000;
 	e->flush_ms = cfg->spool_flush_ms ? cfg->spool_flush_ms : 250;
 	e->sync_ms = cfg->spool_sync_ms ? cfg->spool_sync_ms : 5000;
+	e->queue_max = cfg->spool_queue_max ? cfg->spool_queue_max : (size_t)256 << 20;
 	e->port_min = (uint16_t)((cfg->port_min + 1) & ~1u);
 	e->npairs = (unsigned)(cfg->port_max - e->port_min + 1) / 2;
 	if (e->npairs == 0) {
@@ -649,6 +650,8 @@ int om_media_session_new(struct om_media_engine *e, const struct om_media_params
 	int err = check_params(p, true);
 	if (err)
 		return err;
+	if (p->remote.ss_family != AF_UNSPEC && p->remote.ss_family != p->local.ss_family)
+		return EAFNOSUPPORT;
 	if (e->closing)
 		return ESHUTDOWN;
 	struct om_media_session *s = om_calloc(1, sizeof(*s));
@@ -708,12 +711,20 @@ fail:
 	return err;
 }
 
+/* Freed, ended on its own (engine closing): nothing more goes to it. */
+static bool gone(const struct om_media_session *s)
+{
+	return s->freed || s->closed_done || s->e->closing;
+}
+
 int om_media_session_modify(struct om_media_session *s, const struct om_media_params *p)
 {
 	int err = check_params(p, false);
 	if (err)
 		return err;
-	if (s->freed || s->e->closing)
+	if (p->remote.ss_family != AF_UNSPEC && p->remote.ss_family != s->family)
+		return EAFNOSUPPORT; /* the socket is bound to the other family */
+	if (gone(s))
 		return 0;
 	struct cmd *c = om_calloc(1, sizeof(*c));
 	if (!c)
@@ -731,7 +742,7 @@ int om_media_session_modify(struct om_media_session *s, const struct om_media_pa
 
 static int post_simple(struct om_media_session *s, enum ctype type)
 {
-	if (s->freed || s->e->closing)
+	if (gone(s))
 		return 0;
 	struct cmd *c = om_calloc(1, sizeof(*c));
 	if (!c)
@@ -803,7 +814,7 @@ int om_media_session_play(struct om_media_session *s, const struct om_media_play
 			return EINVAL;
 		}
 	}
-	if (s->freed || s->e->closing)
+	if (gone(s))
 		return 0;
 	struct playlist *pl = om_calloc(1, sizeof(*pl) + slots * sizeof(pl->items[0]));
 	struct cmd *c = NULL;
@@ -899,7 +910,7 @@ int om_media_session_record_start(struct om_media_session *s, const char *spool_
 		return EINVAL;
 	if (s->recording)
 		return EBUSY;
-	if (s->freed || s->e->closing)
+	if (gone(s))
 		return EINVAL;
 	struct om_media_engine *e = s->e;
 	struct spool_rec *sr = om_calloc(1, sizeof(*sr));
@@ -927,6 +938,7 @@ int om_media_session_record_start(struct om_media_session *s, const char *spool_
 	r->chunk->rec = sr;
 	r->sr = sr;
 	r->sp = e->sp;
+	r->queue_max = e->queue_max;
 	r->o = *o;
 	r->max_samples = (uint64_t)o->max_ms * MS_RATE;
 	double amp = 32768.0 * pow(10.0, o->silence_dbov / 20.0);
@@ -968,7 +980,7 @@ int om_media_session_dtmf_in(struct om_media_session *s, char digit, unsigned du
 {
 	if (om_rtp_digit_event(digit) < 0)
 		return EINVAL;
-	if (s->freed || s->e->closing)
+	if (gone(s))
 		return 0;
 	struct cmd *c = om_calloc(1, sizeof(*c));
 	if (!c)

@@ -115,8 +115,14 @@ struct om_media_engine_cfg {
 	 * om_media_engine_new is called at start, not on a live path. */
 	struct om_media_prompts *prompts;
 	const char *prompts_dir;
-	om_media_write_h write_h; /* NULL: write(2) */
+	om_media_write_h write_h; /* NULL: pwrite(2) */
 	void *write_arg;
+	/* Recorded audio waiting for the disk, at most (bytes; 0 = 256 MiB).
+	 * A disk slower than the calls fill it would otherwise grow memory
+	 * without bound: past it, a recording that hands over more audio stops
+	 * with ENOBUFS (RECORD_STOPPED, event 1141), what was written stays,
+	 * and other calls go on. */
+	size_t spool_queue_max;
 };
 
 enum om_media_event_type {
@@ -273,8 +279,9 @@ struct om_media_params {
  * rtcp_mux) on p->local at an even port of rtp_ports — synchronously, so
  * the SDP answer can name *local_port at once — and hands it to the least
  * busy media thread. `user` comes back in every event. 0; EADDRINUSE (the
- * range is exhausted); EINVAL (bad params: codec, ptime, keys, MKI length,
- * address family); ENOMEM; EAFNOSUPPORT. The session lives until its
+ * range is exhausted); EINVAL (bad params: codec, ptime, keys, MKI length);
+ * EAFNOSUPPORT (local not IPv4/IPv6, or a remote of the other family);
+ * ESHUTDOWN (the engine is closing); ENOMEM. The session lives until its
  * CLOSED event after om_media_session_free. */
 int om_media_session_new(struct om_media_engine *e, const struct om_media_params *p, void *user,
                          struct om_media_session **out, uint16_t *local_port);
@@ -282,7 +289,8 @@ int om_media_session_new(struct om_media_engine *e, const struct om_media_params
 /* re-INVITE/UPDATE: new remote address, direction (hold: sendonly or
  * inactive), codec/pt, telephone-event, ptime and keys. The same keys (and
  * MKI) keep each SRTP context with its ROC and replay window; different
- * ones create new contexts. `local` is ignored. 0, EINVAL, ENOMEM. */
+ * ones create new contexts. `local` is ignored. 0, EINVAL, EAFNOSUPPORT
+ * (a remote of the other address family than the session's socket), ENOMEM. */
 int om_media_session_modify(struct om_media_session *s, const struct om_media_params *p);
 
 enum om_media_play_kind {

@@ -149,6 +149,8 @@ struct spool;
 int om_media_spool_new(const char *dir, unsigned sync_ms, om_media_write_h wh, void *warg,
                        struct om_mq *events, uv_async_t *events_async, struct spool **out);
 void om_media_spool_send(struct spool *sp, struct wmsg *m);
+/* Audio bytes queued to the writer and not written yet (any thread). */
+size_t om_media_spool_queued(struct spool *sp);
 /* Joins the writer thread (after it sent EVK_WRITER_DONE) and frees. */
 void om_media_spool_free(struct spool *sp);
 
@@ -157,6 +159,7 @@ void om_media_spool_free(struct spool *sp);
 struct recorder {
 	struct spool_rec *sr;
 	struct spool *sp;
+	size_t queue_max; /* of the engine */
 	struct om_media_record_opts o;
 	uint64_t max_samples; /* 0: none */
 	double silence_rms2;  /* mean square at the threshold */
@@ -171,6 +174,7 @@ struct recorder {
 	uint64_t voiced_samples;
 	int64_t last_voice_ms;
 	bool silence_reported, limit_hit, nomem;
+	int fail; /* ENOMEM or ENOBUFS: the recording must stop */
 };
 
 /* ---- DTMF (media thread) ------------------------------------------------- */
@@ -369,6 +373,7 @@ struct om_media_engine {
 	uint8_t *pair_used;
 	enum om_srtp_backend backend;
 	unsigned rtp_timeout_ms, flush_ms, sync_ms;
+	size_t queue_max;
 	char *spool_dir;
 	struct om_media_prompts *prompts;
 	struct om_media_session *sessions;

@@ -67,9 +67,17 @@ static int handoff(struct recorder *r)
 	struct wmsg *c = r->chunk;
 	if (c->n == 0)
 		return 0;
+	if (om_media_spool_queued(r->sp) + (size_t)c->n * 2 > r->queue_max) {
+		/* The disk does not keep up: bounded memory beats a server that
+		 * grows until it is killed with every call's audio. */
+		r->nomem = true;
+		r->fail = ENOBUFS;
+		return ENOBUFS;
+	}
 	struct wmsg *next = om_media_wmsg_new(W_DATA, MS_CHUNK_SAMPLES);
 	if (!next) {
 		r->nomem = true;
+		r->fail = ENOMEM;
 		return ENOMEM;
 	}
 	om_media_spool_send(r->sp, c);
@@ -102,6 +110,10 @@ static int stage_to(struct recorder *r, uint64_t end, int64_t now)
 static void patch(struct om_media_session *s, struct recorder *r, uint64_t pos, const int16_t *pcm,
                   size_t n)
 {
+	if (om_media_spool_queued(r->sp) + n * 2 > r->queue_max) {
+		ctr_add(&s->c, C_LATE, 1);
+		return;
+	}
 	struct wmsg *m = om_media_wmsg_new(W_DATA, (uint32_t)n);
 	if (!m) {
 		ctr_add(&s->c, C_LATE, 1);
@@ -216,7 +228,7 @@ void om_media_rec_stop(struct om_media_session *s)
 	struct spool_rec *sr = r->sr;
 	sr->audio_ms = r->top / MS_RATE;
 	sr->voiced_ms = r->voiced_samples / MS_RATE;
-	sr->media_error = r->nomem ? ENOMEM : 0;
+	sr->media_error = r->nomem ? (r->fail ? r->fail : ENOMEM) : 0;
 	om_media_spool_send(r->sp, sr->close_msg);
 	om_free(r->chunk);
 	om_free(r);

@@ -40,6 +40,7 @@ struct spool {
 	uv_async_t *events_async;
 	struct spool_rec *open;
 	struct evnode done;
+	atomic_size_t queued; /* W_DATA bytes pushed and not yet written */
 };
 
 static void to_control(struct spool *sp, struct evnode *n)
@@ -188,6 +189,8 @@ static void on_msgs(uv_async_t *h)
 			break;
 		case W_DATA:
 			do_write(sp, m);
+			atomic_fetch_sub_explicit(&sp->queued, (size_t)m->n * 2,
+			                          memory_order_relaxed);
 			om_free(m);
 			break;
 		case W_CLOSE:
@@ -277,8 +280,15 @@ fail:
 	return -err;
 }
 
+size_t om_media_spool_queued(struct spool *sp)
+{
+	return atomic_load_explicit(&sp->queued, memory_order_relaxed);
+}
+
 void om_media_spool_send(struct spool *sp, struct wmsg *m)
 {
+	if (m->type == W_DATA)
+		atomic_fetch_add_explicit(&sp->queued, (size_t)m->n * 2, memory_order_relaxed);
 	om_mq_push(&sp->q, &m->node);
 	uv_async_send(&sp->async);
 }

@@ -321,6 +321,8 @@ static int build_answer(const struct om_sdp *offer, const struct choice *ch,
 	res.dir = answer_dir(m);
 	res.remote = m->conn;
 	res.remote_port = m->port;
+	res.remote_rtcp_port = m->rtcp_port;
+	res.rtcp_mux = m->rtcp_mux;
 	if (ch->srtp) {
 		const struct om_sdp_crypto *c = ch->crypto;
 		take_key(&res.remote_key, c);
@@ -357,6 +359,8 @@ static int build_answer(const struct om_sdp *offer, const struct choice *ch,
 			om_buf_printf(out, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n",
 			              te, te);
 		om_buf_printf(out, "a=ptime:20\r\na=%s\r\n", om_sdp_dir_name(res.dir));
+		if (res.rtcp_mux)
+			om_buf_adds(out, "a=rtcp-mux\r\n");
 		if (ch->srtp)
 			put_crypto(out, &res.local_key[0]);
 	}
@@ -508,6 +512,8 @@ int om_sdp_answer_take(struct om_sdp_result *ours, const struct om_sdp *answer)
 	ours->dir = answer_dir(m);
 	ours->remote = m->conn;
 	ours->remote_port = m->port;
+	ours->remote_rtcp_port = m->rtcp_port;
+	ours->rtcp_mux = false; /* our offers do not offer rtcp-mux */
 	return 0;
 refused:
 	refuse(ours, 488, why);

@@ -328,8 +328,26 @@ static int parse_attr(struct parser *ps, struct om_str v, struct om_sdp_media *m
 		}
 		return 0;
 	}
+	if (m && !colon && om_str_eq_c(name, "rtcp-mux")) {
+		m->rtcp_mux = true; /* RFC 5761 §5.1.1 */
+		return 0;
+	}
 	if (!m || !colon)
 		return 0;
+	if (om_str_eq_c(name, "rtcp")) {
+		/* RFC 3605: "a=rtcp:" port [nettype addrtype address]; only the
+		 * port is used (the address must be the media's own). */
+		uint64_t n;
+		struct om_str t = om_str_trim(val);
+		size_t k = 0;
+		while (k < t.len && t.p[k] >= '0' && t.p[k] <= '9')
+			k++;
+		struct om_str port = { t.p, k };
+		if (k && digits(port, 5) && om_str_to_u64(port, 65535, &n) == 0 && n > 0 &&
+		    (k == t.len || t.p[k] == ' '))
+			m->rtcp_port = (uint16_t)n;
+		return 0;
+	}
 	if (om_str_eq_c(name, "rtpmap"))
 		return attr_rtpmap(ps, m, val);
 	if (om_str_eq_c(name, "fmtp"))

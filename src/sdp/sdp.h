@@ -125,6 +125,8 @@ struct om_sdp_media {
 	struct om_sdp_rtpmap map[OM_SDP_MAX_RTPMAP]; /* rtpmap/fmtp by pt */
 	size_t nmap;
 	uint32_t ptime;      /* 0 when absent */
+	bool rtcp_mux;       /* a=rtcp-mux (RFC 5761) */
+	uint16_t rtcp_port;  /* a=rtcp (RFC 3605), 0 when absent */
 	enum om_sdp_dir dir; /* effective: own, else session's, else sendrecv */
 	struct om_sdp_crypto crypto[OM_SDP_MAX_CRYPTO];
 	size_t ncrypto;
@@ -203,6 +205,9 @@ struct om_sdp_result {
 	enum om_sdp_dir dir;       /* our direction */
 	struct om_sdp_conn remote; /* where the peer wants media */
 	uint16_t remote_port;
+	uint16_t remote_rtcp_port;           /* a=rtcp of the peer, 0: remote_port + 1 */
+	bool rtcp_mux;                       /* ANSWER: the offer had a=rtcp-mux and our answer too:
+	                            * RTCP on the RTP port (om_media_params.rtcp_mux) */
 	struct om_sdp_crypto_key remote_key; /* SRTP: the peer's sending key */
 	/* ANSWER: the key we send with (with an MKI of the same length when the
 	 * offerer's key has one: value 1); OFFER: one per suite, in offer

@@ -693,3 +693,41 @@ def test_reinvite_hold_new_address_and_keys(host, tmp_path):
     res = rx.result()
     assert res["packets"] == 0
     host.free("m")
+
+
+def test_slow_disk_bounds_memory_and_stops_only_what_overflows(tmp_path):
+    """A disk slower than the calls fill it: audio waiting for it is bounded
+    (here 100 KB); a recording that would go past stops with ENOBUFS and
+    event 1141, its audio up to then written and intact; the engine and
+    other calls go on."""
+    h = MediaHost(tmp_path / "spool", "--threads", "1", "--slow-write-ms", "400",
+                  "--queue-max", "100000")
+    try:
+        g = g711(6.0, seed=51)
+        f = write_file(tmp_path / "in.g711", g)
+        sa = src_port(h)
+        ports = [h.new(n, remote=f"127.0.0.1:{sa + 2 * i}") for i, n in enumerate("ab")]
+        pc = h.new("c", remote=f"127.0.0.1:{sa + 4}")
+        for n in "ab":
+            h.rec(n, n)
+        procs = [subprocess.Popen([__import__("media_util").TESTRTP, "send", "--to",
+                                   f"127.0.0.1:{p}", "--from", f"127.0.0.1:{sa + 2 * i}",
+                                   "--payload", f, "--rate", "4"], stdout=subprocess.DEVNULL)
+                 for i, p in enumerate(ports)]
+        for p in procs:
+            p.wait(60)
+        for n in "ab":
+            h.send(f"recstop {n}")  # a no-op for one that stopped already
+        stops = [h.logged("record_stopped", n, timeout=60) for n in "ab"]
+        assert any(s["error"] == 105 for s in stops), stops  # ENOBUFS
+        for n, s in zip("ab", stops):
+            raw = h.raw(n)
+            assert len(raw) == s["bytes"] and raw == decode(g)[:len(raw)]
+        assert any("event=1141" in l and "No buffer space" in l for l in h.stderr)
+        rtp_send(pc, "--from", f"127.0.0.1:{sa + 4}", "--tone", "440:400", "--dtmf", "3@100:80",
+                 "--rate", "0")
+        h.wait("dtmf", "c", digit="3")
+        for n in "abc":
+            h.free(n)
+    finally:
+        h.quit()

@@ -8,6 +8,8 @@
  *                [--fail-after BYTES [--fail-file SUBSTR]]
  *                (spool writes fail with ENOSPC after BYTES, to files whose
  *                path contains SUBSTR when given: a write-fault hook)
+ *                [--slow-write-ms MS] (every spool write takes MS: a slow disk)
+ *                [--queue-max BYTES] (audio waiting for the disk, at most)
  *
  * Commands, one per line (key=value words):
  *   new NAME local=IP [remote=IP:PORT] [rtcp=PORT] [mux=1] [codec=pcmu|pcma]
@@ -55,6 +57,7 @@ static char line[65536];
 static size_t line_len;
 static atomic_ullong written, fail_after;
 static const char *fail_file; /* only files whose path contains this */
+static unsigned slow_ms;      /* every write takes this long (a slow disk) */
 
 static int find(const char *name)
 {
@@ -359,6 +362,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 static ssize_t failing_write(int fd, const void *buf, size_t len, off_t off, void *arg)
 {
 	(void)arg;
+	if (slow_ms)
+		usleep(slow_ms * 1000);
 	if (fail_file) {
 		char link[64], path[4096];
 		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
@@ -397,6 +402,8 @@ int main(int argc, char **argv)
 		{ "prompts-dir", 1, 0, 'd' },
 		{ "fail-after", 1, 0, 'F' },
 		{ "fail-file", 1, 0, 'N' },
+		{ "slow-write-ms", 1, 0, 'W' },
+		{ "queue-max", 1, 0, 'Q' },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -437,6 +444,15 @@ int main(int argc, char **argv)
 			break;
 		case 'N':
 			fail_file = optarg;
+			break;
+		case 'W':
+			slow_ms = (unsigned)atoi(optarg);
+			cfg.write_h = failing_write;
+			if (!atomic_load(&fail_after))
+				atomic_store(&fail_after, ~0ULL);
+			break;
+		case 'Q':
+			cfg.spool_queue_max = (size_t)strtoull(optarg, NULL, 10);
 			break;
 		default:
 			return 2;

@@ -165,6 +165,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r->chunk->rec = sr;
 		r->sr = sr;
 		r->sp = sp;
+		r->queue_max = SIZE_MAX;
 		r->o.silence_dbov = -45;
 		r->o.silence_timeout_ms = 1000;
 		r->max_samples = 8000 * 60;

@@ -105,6 +105,9 @@ UT_TEST(bad_parameters_refused)
 	p.local.ss_family = AF_UNIX;
 	UT_EQ_INT(EAFNOSUPPORT, om_media_session_new(eng, &p, NULL, &s, &port));
 	params(&p);
+	p.remote.ss_family = AF_INET6; /* an IPv6 peer for an IPv4 socket */
+	UT_EQ_INT(EAFNOSUPPORT, om_media_session_new(eng, &p, NULL, &s, &port));
+	params(&p);
 	p.srtp = true;
 	p.suite = OM_SRTP_AES_CM_128_HMAC_SHA1_80;
 	p.recv_key.key_len = 30;
@@ -131,6 +134,9 @@ UT_TEST(bad_parameters_refused)
 	UT_EQ_INT(0, om_media_session_record_start(s, "one", "{}", &o));
 	UT_EQ_INT(EBUSY, om_media_session_record_start(s, "two", "{}", &o));
 	UT_EQ_INT(EINVAL, om_media_session_dtmf_in(s, 'x', 100));
+	params(&p);
+	p.remote.ss_family = AF_INET6;
+	UT_EQ_INT(EAFNOSUPPORT, om_media_session_modify(s, &p));
 	closed = stopped = 0;
 	om_media_session_free(s);
 	run_until(&closed, 1);
@@ -361,7 +367,44 @@ UT_TEST(oom_sweep_over_session_setup)
 	engine_down();
 }
 
-UT_MAIN(UT_CASE(bad_parameters_refused), UT_CASE(port_range_exhausted_and_reused),
-        UT_CASE(prompts_are_built_in), UT_CASE(administrator_prompts),
-        UT_CASE(keys_kept_only_in_memory_excluded_from_core_dumps),
+/* Closing the engine ends the sessions still open: each recording is
+ * finished (RECORD_STOPPED, files in the spool), then CLOSED, then done. */
+UT_TEST(engine_close_ends_open_sessions)
+{
+	engine_up(31400, 31499);
+	struct om_media_params p;
+	struct om_media_session *s[3];
+	uint16_t port;
+	params(&p);
+	struct om_media_record_opts o = { -45, 0, 0 };
+	for (int i = 0; i < 3; i++) {
+		UT_EQ_INT(0, om_media_session_new(eng, &p, NULL, &s[i], &port));
+		char id[16];
+		snprintf(id, sizeof(id), "open-%d", i);
+		UT_EQ_INT(0, om_media_session_record_start(s[i], id, "{\"x\":1}", &o));
+	}
+	closed = stopped = 0;
+	done_called = 0;
+	om_media_engine_close(eng, on_done, NULL);
+	run_until(&done_called, 1);
+	UT_TRUE(done_called);
+	UT_EQ_INT(3, stopped);
+	UT_EQ_INT(3, closed);
+	char path[400];
+	snprintf(path, sizeof(path), "%s/open-2.json", spool);
+	struct stat st;
+	UT_EQ_INT(0, stat(path, &st));
+	UT_EQ_INT(0600, st.st_mode & 0777);
+	snprintf(path, sizeof(path), "%s/open-2.raw", spool);
+	UT_EQ_INT(0, stat(path, &st));
+	uv_run(&loop, UV_RUN_DEFAULT);
+	UT_EQ_INT(0, uv_loop_close(&loop));
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", spool);
+	(void)system(cmd);
+}
+
+UT_MAIN(UT_CASE(bad_parameters_refused), UT_CASE(engine_close_ends_open_sessions),
+        UT_CASE(port_range_exhausted_and_reused), UT_CASE(prompts_are_built_in),
+        UT_CASE(administrator_prompts), UT_CASE(keys_kept_only_in_memory_excluded_from_core_dumps),
         UT_CASE(oom_sweep_over_session_setup))

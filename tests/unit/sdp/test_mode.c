@@ -347,6 +347,29 @@ UT_TEST(answer_key_cleansed_from_released_buffers)
 	UT_EQ_INT(0, rel.seen);
 }
 
+/* RFC 5761 rtcp-mux is answered when offered; RFC 3605 a=rtcp gives the
+ * peer's RTCP port. */
+UT_TEST(rtcp_mux_and_rtcp_port)
+{
+	static const char mux[] = HEAD "m=audio 5004 RTP/AVP 0\r\na=rtcp-mux\r\n"
+	                               "a=rtcp:5004 IN IP4 10.0.0.1\r\n";
+	static const char plain[] = HEAD "m=audio 5004 RTP/AVP 0\r\na=rtcp:6010\r\n";
+	struct om_sdp_result r;
+	struct om_buf out;
+	om_buf_init(&out);
+	UT_EQ_INT(0, apply(U, T, mux, &r, &out));
+	UT_TRUE(r.rtcp_mux);
+	UT_EQ_INT(5004, r.remote_rtcp_port);
+	UT_TRUE(strstr(om_buf_cstr(&out), "a=rtcp-mux\r\n") != NULL);
+	om_buf_free(&out);
+	om_buf_init(&out);
+	UT_EQ_INT(0, apply(U, T, plain, &r, &out));
+	UT_TRUE(!r.rtcp_mux);
+	UT_EQ_INT(6010, r.remote_rtcp_port);
+	UT_TRUE(strstr(om_buf_cstr(&out), "rtcp-mux") == NULL);
+	om_buf_free(&out);
+}
+
 UT_TEST(malformed_crypto_refused)
 {
 	static const char dup[] = HEAD "m=audio 5004 RTP/SAVP 0\r\n"
@@ -628,4 +651,4 @@ UT_MAIN(UT_CASE(every_cell), UT_CASE(first_acceptable_crypto), UT_CASE(malformed
         UT_CASE(hold_and_direction), UT_CASE(our_offer_gcm_first_and_answer),
         UT_CASE(answer_to_our_offer_refusals), UT_CASE(fresh_keys_differ), UT_CASE(oom_sweep),
         UT_CASE(unusable_lifetime_skipped), UT_CASE(mki_offers_answered),
-        UT_CASE(answer_key_cleansed_from_released_buffers))
+        UT_CASE(answer_key_cleansed_from_released_buffers), UT_CASE(rtcp_mux_and_rtcp_port))
