@@ -961,7 +961,24 @@ static void note_cas_without_crl(struct om_cli *cli, const struct om_cert_store 
 struct in_use_before {
 	char sha1[41];
 	bool valid;
+	bool self_signed;
+	char anchor[512]; /* what gateways must trust for it: the name of its root */
 };
+
+/* The name of what a gateway must have in its trusted store to accept c:
+ * c itself when self-signed, else the issuer of the top of the chain it
+ * sends (the root, or the intermediate the trusted store ends with). */
+static void anchor_of(const struct om_cert *c, const struct om_cert_cand *cd, char *buf, size_t len)
+{
+	if (c->self_signed) {
+		snprintf(buf, len, "%s", c->subject);
+		return;
+	}
+	X509 *top = cd && cd->chain && sk_X509_num(cd->chain) > 0
+	                ? sk_X509_value(cd->chain, sk_X509_num(cd->chain) - 1)
+	                : c->x509;
+	X509_NAME_oneline(X509_get_issuer_name(top), buf, (int)len);
+}
 
 static void in_use_take(struct om_cli *cli, const struct om_cert_store *s, struct in_use_before *b)
 {
@@ -970,6 +987,47 @@ static void in_use_take(struct om_cli *cli, const struct om_cert_store *s, struc
 	if (current_selection(cli, s, &sel) == 0 && sel.chosen) {
 		snprintf(b->sha1, sizeof(b->sha1), "%s", sel.chosen->sha1);
 		b->valid = !unusable(sel.cand);
+		b->self_signed = sel.chosen->self_signed;
+		anchor_of(sel.chosen, sel.cand, b->anchor, sizeof(b->anchor));
+	}
+	om_cert_selection_free(&sel);
+}
+
+/* After a certificate was added to the personal store: when the server
+ * will now present another certificate that the gateways trusting the one
+ * in use do not trust yet (a new self-signed one, or one of another root),
+ * say so and how to switch only once they do (R7: the pin). */
+static void swap_warning(struct om_cli *cli, const struct om_cert_store *s,
+                         const struct in_use_before *b)
+{
+	struct om_cert_selection sel = { 0 };
+	FILE *out = cli->json ? stderr : stdout;
+	char anchor[512];
+	if (!b->sha1[0] || !b->valid || current_selection(cli, s, &sel) != 0)
+		return;
+	const struct om_cert *c = sel.chosen;
+	if (c && strcmp(c->sha1, b->sha1) != 0 && !unusable(sel.cand)) {
+		anchor_of(c, sel.cand, anchor, sizeof(anchor));
+		if (c->self_signed || b->self_signed || strcmp(anchor, b->anchor) != 0) {
+			if (c->self_signed)
+				fprintf(
+				    out,
+				    "warning: gateways that trust the certificate in use (%s) refuse "
+				    "%s until it is in their trusted root store (openum cert export "
+				    "%s --out FILE)\n",
+				    b->sha1, c->sha1, c->sha1);
+			else
+				fprintf(
+				    out,
+				    "warning: gateways that trust the certificate in use (%s%s%s) "
+				    "refuse %s until they trust %s\n",
+				    b->sha1, b->self_signed ? ", self-signed" : ", under ",
+				    b->self_signed ? "" : b->anchor, c->sha1, anchor);
+			fprintf(out,
+			        "  to keep the one in use until they do: openum server set "
+			        "--certificate %s (and `auto` afterwards)\n",
+			        b->sha1);
+		}
 	}
 	om_cert_selection_free(&sel);
 }
@@ -1270,11 +1328,12 @@ static int cmd_import(struct om_cli *cli, const struct opts *o)
 	}
 	struct in_use_before before;
 	bool trust_change = o->trusted || sk_X509_num(b.certs) == 0;
-	if (trust_change)
-		in_use_take(cli, s, &before);
+	in_use_take(cli, s, &before);
 	rc = o->trusted ? import_trusted(cli, o, s, &b) : import_personal(cli, o, s, &b);
 	if (!rc && trust_change)
 		in_use_report(cli, s, &before);
+	else if (!rc)
+		swap_warning(cli, s, &before);
 	if (!rc)
 		rc = reload(cli, o);
 out:
@@ -1342,6 +1401,8 @@ static int cmd_new_selfsigned(struct om_cli *cli, const struct opts *o)
 		}
 		fqdn = host;
 	}
+	struct in_use_before before;
+	in_use_take(cli, s, &before);
 	int err = om_cert_store_new_selfsigned(s, fqdn, t, days, om_now_ms(), &c);
 	if (err == EINVAL) {
 		om_cli_error(
@@ -1368,6 +1429,7 @@ static int cmd_new_selfsigned(struct om_cli *cli, const struct opts *o)
 			printf("SHA-256 %s\n", c->sha256);
 			import_verdict(cli, c, &sel);
 		}
+		swap_warning(cli, s, &before);
 		om_cert_selection_free(&sel);
 	}
 	om_cert_store_free(s);

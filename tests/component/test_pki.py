@@ -429,6 +429,43 @@ def test_prefix_pin_never_turns_ambiguous_nor_fails_a_reload_or_start(w, tmp_pat
         assert o.json("server", "show")["certificate"] == one
 
 
+def test_a_new_certificate_gateways_do_not_trust_yet_is_warned_about(w, tmp_path):
+    """R7: a newly added certificate the gateways do not trust yet must not
+    be taken by surprise. When it outranks the one in use — a second
+    self-signed one, or one issued under another root — the command says
+    that gateways will refuse it and how to keep the current one (the pin);
+    a renewal under the same root says nothing."""
+    o = new_store(tmp_path)
+    o.ok("cert", "new-selfsigned", "--fqdn", FQDN, "--no-reload")
+    first = o.json("cert", "list", "--store", "personal")[0]["sha1"]
+    r = o.ok("cert", "new-selfsigned", "--fqdn", FQDN, "--days", "800", "--no-reload")
+    second = [c["sha1"] for c in o.json("cert", "list", "--store", "personal")
+              if c["sha1"] != first][0]
+    assert (f"gateways that trust the certificate in use ({first}) refuse {second} until "
+            "it is in their trusted root store" in r.stdout), r.stdout
+    assert f"openum server set --certificate {first}" in r.stdout
+    # pinned as advised: the next one changes nothing, and says nothing
+    o.ok("server", "set", "--certificate", second, "--no-reload")
+    r = o.ok("cert", "new-selfsigned", "--fqdn", FQDN, "--days", "900", "--no-reload")
+    assert "refuse" not in r.stdout and selection(o)["chosen"] == second
+    o.ok("server", "set", "--certificate", "auto", "--no-reload")
+    # CA-issued: a root the gateways do not know, then a renewal under it
+    other = w.p.ca("other-root", "PKI Other Root")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    o.ok("cert", "import", other.cert_path, "--trusted", "--yes", "--no-reload")
+    a = w.p.leaf("swap-a", w.root, cn=FQDN, dns=[FQDN], not_after=NOW + 1000 * DAY)
+    o.ok("cert", "import", a.both_path, "--no-reload")
+    assert selection(o)["chosen"] == sha1(a)
+    b = w.p.leaf("swap-b", other, cn=FQDN, dns=[FQDN], not_after=NOW + 1100 * DAY)
+    r = o.ok("cert", "import", b.both_path, "--no-reload")
+    assert f"refuse {sha1(b)} until they trust" in r.stdout and "PKI Other Root" in r.stdout
+    assert "PKI Test Root" in r.stdout and f"--certificate {sha1(a)}" in r.stdout
+    renewal = w.p.leaf("swap-b2", other, cn=FQDN, dns=[FQDN], not_after=NOW + 1200 * DAY)
+    r = o.ok("cert", "import", renewal.both_path, "--no-reload")
+    assert "it is now the certificate the server uses" in r.stdout
+    assert "refuse" not in r.stdout, r.stdout
+
+
 def test_start_failure_names_the_real_cause(w, tmp_path):
     o = new_store(tmp_path, "auto_selfsigned = 1\n")
     a = json.loads(o.ok("--json", "cert", "new-selfsigned", "--no-reload").stdout)
