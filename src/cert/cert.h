@@ -113,16 +113,19 @@ const struct om_cert_crl *om_cert_store_crl_at(const struct om_cert_store *s, si
  * certificate has its issuer name: import the CA first), EBADMSG (one has,
  * and its key does not verify the CRL: forged or foreign), ESTALE (its
  * nextUpdate is past), EAGAIN (its thisUpdate is more than an hour in the
- * future), EALREADY (a CRL of the same CA issued at the same time or later
+ * future), ENOTSUP (a delta CRL: verification uses complete CRLs only),
+ * EALREADY (a CRL of the same CA and scope issued at the same time or later
  * is stored: om_cert_store_crl_newer; an older list would only hide the
  * revocations made since). */
 int om_cert_crl_check(const struct om_cert_store *s, X509_CRL *crl, int64_t now_ms,
                       STACK_OF(X509) * also_trusted);
 /* A stored CRL of the CA (the same trusted signing certificate) that
- * issued crl, with a thisUpdate at or after crl's (another file), or NULL. */
+ * issued crl, of the same scope (issuingDistributionPoint), with a
+ * thisUpdate at or after crl's (another file), or NULL. */
 const struct om_cert_crl *om_cert_store_crl_newer(const struct om_cert_store *s, X509_CRL *crl);
-/* The stored CRL of the same CA issued after c (c is superseded: RFC 5280
- * §5 — a CA's newest complete CRL is the one in force), or NULL. */
+/* The stored CRL of the same CA and scope issued after c (c is
+ * superseded: RFC 5280 §5 — a CA's newest complete CRL is the one in
+ * force), or NULL. */
 const struct om_cert_crl *om_cert_store_crl_superseded(const struct om_cert_store *s,
                                                        const struct om_cert_crl *c);
 /* Checks (om_cert_crl_check: its errors) and stores a CRL in certs/crl/

@@ -877,6 +877,12 @@ static int check_crls(const struct om_cert_store *s, struct om_cert_bundle *b,
 			             "check this server's clock. Nothing imported",
 			             file, issuer, when);
 			break;
+		case ENOTSUP:
+			om_cli_error("%s: the revocation list of %s is a delta CRL: openum checks "
+			             "against the CA's complete CRL only; import that one. Nothing "
+			             "imported",
+			             file, issuer);
+			break;
 		case EALREADY: {
 			const struct om_cert_crl *o = om_cert_store_crl_newer(s, crl);
 			char mine[40];

@@ -664,6 +664,51 @@ def test_newer_crl_replaces_older_and_older_is_refused(w, tmp_path):
         stop(o)
 
 
+def crl_with(path, ca, this_update, next_update, ext=None):
+    """A CRL of `ca` with one extra extension (delta indicator, IDP)."""
+    b = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
+         .last_update(this_update).next_update(next_update))
+    if ext is not None:
+        b = b.add_extension(ext, critical=True)
+    crl = b.sign(ca.key, hashes.SHA256())
+    return write(path, crl.public_bytes(serialization.Encoding.PEM), 0o644)
+
+
+def test_delta_and_partitioned_crls_never_replace_the_complete_one(w, tmp_path):
+    """A delta CRL is refused (verification uses the complete CRL only: a
+    delta alone would cut the CA's gateways off); CRLs of one CA for
+    different distribution points (a partitioned CRL) are all kept."""
+    o = new_store(tmp_path)
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    base = crl_with(tmp_path / "base.pem", w.root, now - 2 * DAY, now + 5 * DAY)
+    o.ok("cert", "import", base, "--trusted", "--yes", "--no-reload")
+    delta = crl_with(tmp_path / "delta.pem", w.root, now - DAY, now + DAY,
+                     x509.DeltaCRLIndicator(1))
+    r = o.run("cert", "import", delta, "--trusted", "--yes", "--no-reload")
+    assert r.returncode == 1 and "delta CRL" in r.stderr, r.stderr
+    assert len(o.json("cert", "list", "--store", "crl")) == 1
+
+    def idp(uri):
+        return x509.IssuingDistributionPoint(
+            full_name=[x509.UniformResourceIdentifier(uri)], relative_name=None,
+            only_contains_user_certs=False, only_contains_ca_certs=False,
+            only_some_reasons=None, indirect_crl=False, only_contains_attribute_certs=False)
+    p1 = crl_with(tmp_path / "p1.pem", w.root, now - DAY, now + 5 * DAY, idp("http://c/1.crl"))
+    p2 = crl_with(tmp_path / "p2.pem", w.root, now - DAY + datetime.timedelta(hours=1),
+                  now + 5 * DAY, idp("http://c/2.crl"))
+    for f in (p1, p2):
+        r = o.ok("cert", "import", f, "--trusted", "--yes", "--no-reload")
+        assert "it replaces" not in r.stdout, r.stdout
+    assert len(o.json("cert", "list", "--store", "crl")) == 3
+    # a newer list of the first partition replaces that one only
+    p1b = crl_with(tmp_path / "p1b.pem", w.root, now - datetime.timedelta(hours=1),
+                   now + 5 * DAY, idp("http://c/1.crl"))
+    r = o.ok("cert", "import", p1b, "--trusted", "--yes", "--no-reload")
+    assert r.stdout.count("it replaces") == 1
+    assert len(o.json("cert", "list", "--store", "crl")) == 3
+
+
 # ================================================== 7. one set of limits
 
 def test_what_import_accepts_the_loader_loads(w, tmp_path):
