@@ -55,6 +55,9 @@ struct om_sipd {
 	struct om_dir_snapshot *snap;
 	struct om_flow_table *flows;
 	struct om_sip_limits limits;
+	uint64_t tag_key[2]; /* To tags: SipHash key, drawn once */
+	uint64_t tag_count;
+	struct om_buf out; /* answers are built here */
 	char fqdn[254];
 	uint64_t answered, dropped_untrusted, refused_mode, bad_requests, responses_ignored;
 };
@@ -342,28 +345,67 @@ static const struct om_dir_gateway *tls_gateway(struct om_sipd *d, const struct 
 	return gw && gw->id == p->gw_id ? gw : NULL;
 }
 
-static void new_tag(char *out, size_t len)
+/* SipHash-2-4 (Aumasson, Bernstein) of one 64-bit word under a 128-bit
+ * key: a keyed PRF for tags. */
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                          \
+	do {                                                              \
+		v0 += v1, v1 = ROTL(v1, 13), v1 ^= v0, v0 = ROTL(v0, 32); \
+		v2 += v3, v3 = ROTL(v3, 16), v3 ^= v2;                    \
+		v0 += v3, v3 = ROTL(v3, 21), v3 ^= v0;                    \
+		v2 += v1, v1 = ROTL(v1, 17), v1 ^= v2, v2 = ROTL(v2, 32); \
+	} while (0)
+
+static uint64_t siphash64(const uint64_t k[2], uint64_t m)
 {
-	unsigned char r[8];
-	if (RAND_bytes(r, sizeof(r)) != 1)
-		memset(r, 0x5a, sizeof(r));
-	snprintf(out, len, "%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5],
-	         r[6], r[7]);
+	uint64_t v0 = 0x736f6d6570736575ull ^ k[0], v1 = 0x646f72616e646f6dull ^ k[1];
+	uint64_t v2 = 0x6c7967656e657261ull ^ k[0], v3 = 0x7465646279746573ull ^ k[1];
+	uint64_t b = (uint64_t)8 << 56;
+	v3 ^= m;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= m;
+	v3 ^= b;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* A To tag (RFC 3261 §19.3: unique, unguessable, >= 32 random bits): the
+ * keyed PRF of a counter under a key drawn once from RAND_bytes — 64 bits
+ * no one can predict without the key, and no RAND_bytes, getpid or printf
+ * per answer. out: 17 bytes. */
+static void new_tag(struct om_sipd *d, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t v = siphash64(d->tag_key, ++d->tag_count);
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		out[i] = hex[v & 15];
+	out[16] = '\0';
 }
 
 static void respond(struct om_sipd *d, struct om_tcp_conn *c, const struct om_sip_msg *req,
                     int status, const char *phrase, const char *extra)
 {
-	struct om_buf out;
-	char tag[24];
-	new_tag(tag, sizeof(tag));
+	char tag[17];
+	new_tag(d, tag);
 	struct om_sip_resp_opts o = { .to_tag = tag, .extra = extra };
-	om_buf_init(&out);
-	if (om_sip_response_build(req, status, phrase, &o, &out) == 0 && !om_buf_err(&out)) {
-		om_tcp_conn_send(c, out.p, out.len);
+	struct om_buf *out = &d->out; /* one buffer, reused for every answer */
+	if (om_buf_err(out)) {
+		om_buf_free(out);
+		om_buf_init(out);
+	}
+	out->len = 0;
+	if (om_sip_response_build(req, status, phrase, &o, out) == 0 && !om_buf_err(out)) {
+		om_tcp_conn_send(c, out->p, out->len);
 		d->answered++;
 	}
-	om_buf_free(&out);
 }
 
 /* A request the parser refused (bad start line, bad version) still gets
@@ -431,8 +473,8 @@ static void respond_unparsable(struct om_sipd *d, struct om_tcp_conn *c, const c
 			 * is none, salvaged responses too. */
 			if (k == 2 && !om_sip_addr_has_tag((struct om_str){ line + v, l - v },
 			                                   OM_SIP_MAX_URI)) {
-				char tag[24];
-				new_tag(tag, sizeof(tag));
+				char tag[17];
+				new_tag(d, tag);
 				om_buf_printf(&out, ";tag=%s", tag);
 			}
 			om_buf_adds(&out, "\r\n");
@@ -703,6 +745,12 @@ int om_sipd_new(uv_loop_t *loop, const struct om_config *cfg, const char *data_d
 	}
 	d->loop = loop;
 	d->strict_eku = cfg->strict_eku;
+	om_buf_init(&d->out);
+	if (RAND_bytes((unsigned char *)d->tag_key, sizeof(d->tag_key)) != 1) {
+		snprintf(err, errlen, "no random bytes for tags");
+		om_free(d);
+		return EIO;
+	}
 	raise_nofile(cfg);
 	om_sip_limits_default(&d->limits);
 	snprintf(d->fqdn, sizeof(d->fqdn), "%s", cfg->fqdn);
@@ -844,6 +892,7 @@ void om_sipd_close_then(struct om_sipd *d, void (*done)(void *arg), void *arg)
 	om_tls_ctx_free(d->tls_client);
 	om_flow_table_free(d->flows);
 	om_dir_snapshot_free(d->snap);
+	om_buf_free(&d->out);
 	om_free(d);
 }
 
@@ -865,31 +914,31 @@ void om_sipd_status_json(struct om_sipd *d, struct om_buf *out)
 {
 	struct om_tcp_stats st;
 	om_tcp_server_stats(d->tcp, &st);
-	om_buf_printf(out,
-	              ",\"sip\":{\"tcp_connections\":%zu,\"tcp_accepted\":%llu,"
-	              "\"untrusted_dropped\":%llu,\"over_limit\":%llu,\"messages\":%llu,"
-	              "\"answered\":%llu,\"bad_requests\":%llu,\"refused_mode\":%llu,"
-	              "\"keepalives\":%llu,\"closed_idle\":%llu,\"closed_partial\":%llu,"
-	              "\"closed_framing\":%llu,\"closed_overflow\":%llu,\"flows\":%zu,"
-	              "\"flows_alias\":%zu,"
-	              "\"tls_listeners\":%zu,\"tls_handshakes\":%llu,\"tls_failed\":%llu,"
-	              "\"tls_rejected\":%llu,\"tls_deferred\":%llu,\"tls_pending\":%zu,"
-	              "\"over_connections\":%llu,\"over_connections_peer\":%llu,"
-	              "\"over_handshakes\":%llu,\"closed_handshake\":%llu,"
-	              "\"accept_nomem\":%llu}",
-	              st.conns, (unsigned long long)st.accepted,
-	              (unsigned long long)d->dropped_untrusted, (unsigned long long)st.over_limit,
-	              (unsigned long long)st.messages, (unsigned long long)d->answered,
-	              (unsigned long long)d->bad_requests, (unsigned long long)d->refused_mode,
-	              (unsigned long long)st.keepalives, (unsigned long long)st.closed_idle,
-	              (unsigned long long)st.closed_partial, (unsigned long long)st.closed_framing,
-	              (unsigned long long)st.closed_overflow, om_flow_count(d->flows),
-	              om_flow_alias_count(d->flows), d->n_tls,
-	              (unsigned long long)st.tls_handshakes, (unsigned long long)st.tls_failed,
-	              (unsigned long long)d->tls_rejected, (unsigned long long)st.tls_deferred,
-	              st.pending, (unsigned long long)st.over_conns,
-	              (unsigned long long)st.over_conns_peer, (unsigned long long)st.over_pending,
-	              (unsigned long long)st.closed_handshake, (unsigned long long)st.accept_nomem);
+	om_buf_printf(
+	    out,
+	    ",\"sip\":{\"tcp_connections\":%zu,\"tcp_accepted\":%llu,"
+	    "\"untrusted_dropped\":%llu,\"over_limit\":%llu,\"messages\":%llu,"
+	    "\"answered\":%llu,\"bad_requests\":%llu,\"refused_mode\":%llu,"
+	    "\"keepalives\":%llu,\"closed_idle\":%llu,\"closed_partial\":%llu,"
+	    "\"closed_framing\":%llu,\"closed_overflow\":%llu,\"flows\":%zu,"
+	    "\"flows_alias\":%zu,"
+	    "\"tls_listeners\":%zu,\"tls_handshakes\":%llu,\"tls_failed\":%llu,"
+	    "\"tls_rejected\":%llu,\"tls_deferred\":%llu,\"tls_pending\":%zu,"
+	    "\"over_connections\":%llu,\"over_connections_peer\":%llu,"
+	    "\"over_handshakes\":%llu,\"closed_handshake\":%llu,"
+	    "\"accept_nomem\":%llu,\"writes\":%llu}",
+	    st.conns, (unsigned long long)st.accepted, (unsigned long long)d->dropped_untrusted,
+	    (unsigned long long)st.over_limit, (unsigned long long)st.messages,
+	    (unsigned long long)d->answered, (unsigned long long)d->bad_requests,
+	    (unsigned long long)d->refused_mode, (unsigned long long)st.keepalives,
+	    (unsigned long long)st.closed_idle, (unsigned long long)st.closed_partial,
+	    (unsigned long long)st.closed_framing, (unsigned long long)st.closed_overflow,
+	    om_flow_count(d->flows), om_flow_alias_count(d->flows), d->n_tls,
+	    (unsigned long long)st.tls_handshakes, (unsigned long long)st.tls_failed,
+	    (unsigned long long)d->tls_rejected, (unsigned long long)st.tls_deferred, st.pending,
+	    (unsigned long long)st.over_conns, (unsigned long long)st.over_conns_peer,
+	    (unsigned long long)st.over_pending, (unsigned long long)st.closed_handshake,
+	    (unsigned long long)st.accept_nomem, (unsigned long long)st.writes);
 	if (d->calls)
 		om_calls_status_json(d->calls, out);
 }

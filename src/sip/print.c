@@ -33,6 +33,19 @@ static void add_hdr(struct om_buf *b, const char *name, struct om_str v)
 	om_buf_adds(b, "\r\n");
 }
 
+/* Decimal digits of v into out (no NUL); returns their count. */
+static size_t u64_dec(char *out, uint64_t v)
+{
+	char t[20];
+	size_t n = 0;
+	do
+		t[n++] = (char)('0' + v % 10);
+	while ((v /= 10) && n < sizeof(t));
+	for (size_t i = 0; i < n; i++)
+		out[i] = t[n - 1 - i];
+	return n;
+}
+
 static bool has_crlf(const char *s)
 {
 	return s && strpbrk(s, "\r\n") != NULL;
@@ -41,6 +54,8 @@ static bool has_crlf(const char *s)
 bool om_sip_addr_has_tag(struct om_str v, size_t max_uri)
 {
 	struct om_sip_addr a;
+	if (!v.len || !memchr(v.p, ';', v.len))
+		return false; /* no parameter at all: the common case, no parse */
 	if (om_sip_addr_parse(v, max_uri, &a) == 0)
 		return a.has_tag;
 	bool quoted = false;
@@ -94,7 +109,13 @@ int om_sip_response_build(const struct om_sip_msg *req, int status, const char *
 		return out->err;
 	if (!phrase)
 		phrase = om_sip_status_phrase(status);
-	om_buf_printf(bp, "SIP/2.0 %d %s\r\n", status, phrase);
+	/* no printf on this path: it runs for every answer */
+	char num[24];
+	om_buf_adds(bp, "SIP/2.0 ");
+	om_buf_add(bp, num, u64_dec(num, (uint64_t)status));
+	om_buf_add(bp, " ", 1);
+	om_buf_adds(bp, phrase);
+	om_buf_add(bp, "\r\n", 2);
 	for (h = om_sip_msg_hdr(req, OM_SIP_HDR_VIA); h; h = om_sip_msg_hdr_next(req, h))
 		add_hdr(bp, "Via", h->value);
 	if ((h = om_sip_msg_hdr(req, OM_SIP_HDR_FROM)))
@@ -120,10 +141,13 @@ int om_sip_response_build(const struct om_sip_msg *req, int status, const char *
 	if (opts->extra)
 		om_buf_adds(bp, opts->extra);
 	if (opts->body.len) {
-		om_buf_printf(bp, "Content-Type: %s\r\n",
-		              opts->content_type ? opts->content_type : "application/sdp");
+		om_buf_adds(bp, "Content-Type: ");
+		om_buf_adds(bp, opts->content_type ? opts->content_type : "application/sdp");
+		om_buf_add(bp, "\r\n", 2);
 	}
-	om_buf_printf(bp, "Content-Length: %zu\r\n\r\n", opts->body.len);
+	om_buf_adds(bp, "Content-Length: ");
+	om_buf_add(bp, num, u64_dec(num, opts->body.len));
+	om_buf_add(bp, "\r\n\r\n", 4);
 	if (opts->body.len)
 		om_buf_add(bp, opts->body.p, opts->body.len);
 	if (out->err) {

@@ -22,7 +22,8 @@
 
 #define MAX_LISTENERS   8
 #define READ_CHUNK      4096
-#define ACCEPT_RETRY_MS 100 /* out of memory at accept: try again after */
+#define ACCEPT_RETRY_MS 100         /* out of memory at accept: try again after */
+#define OUT_FLUSH       (64 * 1024) /* output of a turn written at once past this */
 
 struct listener {
 	uv_tcp_t h;
@@ -56,10 +57,12 @@ struct om_tcp_server {
 	unsigned hs_budget;
 	struct om_tcp_conn *deferred; /* waiting for budget, oldest first */
 	uv_timer_t retry;             /* accepts put off for lack of memory */
+	struct om_tcp_conn *flushq;   /* connections with output this loop turn */
 	struct peer *peers;           /* open addressing, peer_mask + 1 slots */
 	size_t peer_mask;
 	uint64_t peer_seed;
 	char scratch[16 * 1024 + 512]; /* TLS reads land here, then go to the BIO */
+	char tls_out[64 * 1024];       /* ciphertext gathered for one write */
 };
 
 struct om_tcp_conn {
@@ -96,6 +99,10 @@ struct om_tcp_conn {
 	int outbound;  /* om_tcp_server_connect */
 	int connected; /* outbound: connect_h(0) was reported */
 	struct om_tcp_conn *dnext;
+	char *out; /* what the owner sent this loop turn (plaintext), not yet written */
+	size_t olen, ocap;
+	struct om_tcp_conn *fprev, *fnext; /* in the server's flush list */
+	int in_flushq;
 };
 
 struct wreq {
@@ -273,6 +280,21 @@ static void server_maybe_free(struct om_tcp_server *s)
 	}
 }
 
+static void flushq_unlink(struct om_tcp_conn *c)
+{
+	struct om_tcp_server *s = c->srv;
+	if (!c->in_flushq)
+		return;
+	if (c->fprev)
+		c->fprev->fnext = c->fnext;
+	else
+		s->flushq = c->fnext;
+	if (c->fnext)
+		c->fnext->fprev = c->fprev;
+	c->fprev = c->fnext = NULL;
+	c->in_flushq = 0;
+}
+
 static void conn_handle_closed(uv_handle_t *h)
 {
 	struct om_tcp_conn *c = h->data;
@@ -281,9 +303,34 @@ static void conn_handle_closed(uv_handle_t *h)
 	if (--c->handles_open)
 		return;
 	om_tls_sess_free(c->tls);
+	om_free(c->out);
 	om_free(c->rbuf);
 	om_free(c);
 	server_maybe_free(s);
+}
+
+/* What the owner sent this turn, written as far as the socket takes it at
+ * once (a BYE queued just before the server stops still leaves, as if it
+ * had been written when sent); nothing is queued behind a closing handle. */
+static void write_pending_now(struct om_tcp_conn *c)
+{
+	struct om_tcp_server *s = c->srv;
+	if (!c->olen || c->queued || c->why == OM_TCP_CLOSE_PEER)
+		return;
+	if (!c->tls) {
+		uv_buf_t b = uv_buf_init(c->out, (unsigned)c->olen);
+		s->st.writes++;
+		(void)uv_try_write((uv_stream_t *)&c->h, &b, 1);
+	} else if (om_tls_sess_established(c->tls) && !om_tls_sess_write(c->tls, c->out, c->olen)) {
+		size_t n;
+		while ((n = om_tls_sess_output(c->tls, s->tls_out, sizeof(s->tls_out))) > 0) {
+			uv_buf_t b = uv_buf_init(s->tls_out, (unsigned)n);
+			s->st.writes++;
+			if (uv_try_write((uv_stream_t *)&c->h, &b, 1) != (int)n)
+				break;
+		}
+	}
+	c->olen = 0;
 }
 
 static void conn_close_now(struct om_tcp_conn *c, enum om_tcp_close_reason why)
@@ -291,8 +338,9 @@ static void conn_close_now(struct om_tcp_conn *c, enum om_tcp_close_reason why)
 	struct om_tcp_server *s = c->srv;
 	if (c->closing)
 		return;
-	c->closing = 1;
 	c->why = why;
+	write_pending_now(c);
+	c->closing = 1;
 	switch (why) {
 	case OM_TCP_CLOSE_IDLE:
 		s->st.closed_idle++;
@@ -313,6 +361,8 @@ static void conn_close_now(struct om_tcp_conn *c, enum om_tcp_close_reason why)
 		break;
 	}
 	peer_release(c);
+	flushq_unlink(c);
+	c->olen = 0; /* unsent output is dropped */
 	/* unlink */
 	if (c->prev)
 		c->prev->next = c->next;
@@ -345,9 +395,14 @@ void om_tcp_conn_abort(struct om_tcp_conn *c)
 
 static void tls_flush(struct om_tcp_conn *c);
 
+static void flush_out(struct om_tcp_conn *c);
+
 void om_tcp_conn_close(struct om_tcp_conn *c)
 {
 	if (c->closing || c->close_after_write)
+		return;
+	flush_out(c); /* what was sent goes before close_notify and FIN */
+	if (c->closing)
 		return;
 	if (c->tls && om_tls_sess_established(c->tls)) {
 		om_tls_sess_shutdown(c->tls); /* close_notify */
@@ -439,6 +494,7 @@ static int raw_send(struct om_tcp_conn *c, const void *data, size_t len)
 		return 0;
 	if (c->queued == 0) {
 		uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+		c->srv->st.writes++;
 		int n = uv_try_write((uv_stream_t *)&c->h, &b, 1);
 		if (n > 0) {
 			data = (const char *)data + n;
@@ -463,6 +519,7 @@ static int raw_send(struct om_tcp_conn *c, const void *data, size_t len)
 	w->len = len;
 	memcpy(w->data, data, len);
 	uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+	c->srv->st.writes++;
 	if (uv_write(&w->req, (uv_stream_t *)&c->h, &b, 1, on_write) != 0) {
 		om_free(w);
 		conn_close_now(c, OM_TCP_CLOSE_PEER);
@@ -473,30 +530,96 @@ static int raw_send(struct om_tcp_conn *c, const void *data, size_t len)
 }
 
 /* Ciphertext the session produced (handshake records, alerts, data) to
- * the socket. */
+ * the socket, gathered into writes of up to 64 KiB. */
 static void tls_flush(struct om_tcp_conn *c)
 {
-	char buf[16 * 1024];
-	size_t n;
-	while (!c->closing && (n = om_tls_sess_output(c->tls, buf, sizeof(buf))) > 0)
-		if (raw_send(c, buf, n))
+	struct om_tcp_server *s = c->srv;
+	size_t have = 0, n;
+	while (!c->closing) {
+		n = om_tls_sess_output(c->tls, s->tls_out + have, sizeof(s->tls_out) - have);
+		have += n;
+		if (n && have < sizeof(s->tls_out))
+			continue;
+		if (!have || raw_send(c, s->tls_out, have))
 			return;
+		if (!n)
+			return;
+		have = 0;
+	}
+}
+
+/* Writes what the owner sent this loop turn: one write (TCP) or one
+ * SSL_write (TLS: few, full records) for every response the turn
+ * produced, instead of one each. */
+static void flush_out(struct om_tcp_conn *c)
+{
+	flushq_unlink(c);
+	if (c->closing || !c->olen) {
+		c->olen = 0;
+		return;
+	}
+	size_t n = c->olen;
+	c->olen = 0;
+	if (c->tls) {
+		if (om_tls_sess_write(c->tls, c->out, n)) {
+			conn_close_now(c, OM_TCP_CLOSE_PEER);
+			return;
+		}
+		tls_flush(c);
+	} else {
+		raw_send(c, c->out, n);
+	}
+	if (!c->closing) {
+		/* an idle connection keeps no buffer (one allocation a turn) */
+		om_free(c->out);
+		c->out = NULL;
+		c->ocap = 0;
+	}
 }
 
 int om_tcp_conn_send(struct om_tcp_conn *c, const void *data, size_t len)
 {
-	if (!c->tls)
-		return raw_send(c, data, len);
+	struct om_tcp_server *s = c->srv;
 	if (c->closing)
 		return EPIPE;
 	if (len == 0)
 		return 0;
-	if (om_tls_sess_write(c->tls, data, len)) {
+	if (c->tls && !om_tls_sess_established(c->tls)) {
 		conn_close_now(c, OM_TCP_CLOSE_PEER);
 		return EPIPE;
 	}
-	tls_flush(c);
-	return c->closing ? EPIPE : 0;
+	if (c->queued + c->olen + len > s->lim.write_queue_max) {
+		conn_close_now(c, OM_TCP_CLOSE_OVERFLOW);
+		return ENOBUFS;
+	}
+	if (c->olen + len > c->ocap) {
+		size_t cap = c->ocap ? c->ocap : 4096;
+		while (cap < c->olen + len)
+			cap *= 2;
+		char *p = om_realloc(c->out, cap);
+		if (!p) {
+			conn_close_now(c, OM_TCP_CLOSE_NOMEM);
+			return ENOMEM;
+		}
+		c->out = p;
+		c->ocap = cap;
+	}
+	memcpy(c->out + c->olen, data, len);
+	c->olen += len;
+	if (c->olen >= OUT_FLUSH) {
+		flush_out(c); /* a long turn: write as it goes */
+		return c->closing ? EPIPE : 0;
+	}
+	if (!c->in_flushq) {
+		/* written at the end of the loop turn (on_check) */
+		c->in_flushq = 1;
+		c->fprev = NULL;
+		c->fnext = s->flushq;
+		if (s->flushq)
+			s->flushq->fprev = c;
+		s->flushq = c;
+	}
+	return 0;
 }
 
 /* -------------------------------------------------------------- reading */
@@ -532,30 +655,26 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	b->len = c->rcap - c->rlen;
 }
 
-static void consume(struct om_tcp_conn *c, size_t n)
-{
-	memmove(c->rbuf, c->rbuf + n, c->rlen - n);
-	c->rlen -= n;
-}
-
 /* Frames what rbuf holds. The framer's state makes a call cost only the
- * bytes that arrived since the last one; the message timer restarts with
- * the first byte after each complete message. */
+ * bytes that arrived since the last one; the messages of one read are
+ * taken in place and what is left moved to the front once; the message
+ * timer restarts with the first byte after each complete message. */
 static void process(struct om_tcp_conn *c)
 {
 	struct om_tcp_server *s = c->srv;
 	uint64_t now = uv_now(s->loop);
-	while (c->rlen && !c->closing && !c->close_after_write) {
+	size_t pos = 0;
+	while (pos < c->rlen && !c->closing && !c->close_after_write) {
 		size_t n = 0;
 		enum om_sip_reason reason = 0;
-		enum om_sip_frame_res r =
-		    om_sip_framer_next(&c->fr, c->rbuf, c->rlen, s->lim.max_msg, &n, &reason);
+		enum om_sip_frame_res r = om_sip_framer_next(&c->fr, c->rbuf + pos, c->rlen - pos,
+		                                             s->lim.max_msg, &n, &reason);
 		if (r == OM_SIP_FRAME_MORE)
 			break;
 		if (r == OM_SIP_FRAME_SKIP) {
 			/* RFC 5626 §3.5.1: CRLF CRLF is a ping, answered by CRLF. */
 			c->crlf_run += n;
-			consume(c, n);
+			pos += n;
 			c->msg_since = 0;
 			while (c->crlf_run >= 4) {
 				c->crlf_run -= 4;
@@ -573,16 +692,25 @@ static void process(struct om_tcp_conn *c)
 		}
 		c->crlf_run = 0;
 		s->st.messages++;
-		s->h.msg_h(c, c->rbuf, n, c->user, s->h.arg);
+		s->h.msg_h(c, c->rbuf + pos, n, c->user, s->h.arg);
 		if (c->closing)
 			return;
-		consume(c, n);
+		pos += n;
 		c->msg_since = 0; /* what follows is the next message's */
 	}
-	if (c->rlen == 0)
+	if (pos) {
+		memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+		c->rlen -= pos;
+	}
+	if (c->rlen == 0) {
 		c->msg_since = 0;
-	else if (!c->msg_since)
+		/* nothing pending: an idle connection keeps no read buffer */
+		om_free(c->rbuf);
+		c->rbuf = NULL;
+		c->rcap = 0;
+	} else if (!c->msg_since) {
 		c->msg_since = now;
+	}
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
@@ -719,10 +847,14 @@ static void on_idle(uv_idle_t *h)
 		uv_idle_stop(&s->idle);
 }
 
+/* After the loop turn's I/O: refill the handshake budget, write what
+ * every connection was sent during the turn. */
 static void on_check(uv_check_t *h)
 {
 	struct om_tcp_server *s = h->data;
 	s->hs_budget = OM_TCP_TLS_BUDGET;
+	while (s->flushq)
+		flush_out(s->flushq);
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)

@@ -129,6 +129,7 @@ struct om_tcp_stats {
 	uint64_t tls_handshakes; /* completed */
 	uint64_t tls_failed;     /* handshakes that failed */
 	uint64_t tls_deferred;   /* handshake steps put off to the next loop turn */
+	uint64_t writes;         /* write calls to sockets (responses are coalesced) */
 };
 
 /* Handshake steps run per loop turn at most. */
@@ -167,12 +168,15 @@ int om_tcp_server_connect(struct om_tcp_server *s, const struct sockaddr *addr,
 /* True for a connection of om_tcp_server_connect. */
 bool om_tcp_conn_outbound(const struct om_tcp_conn *c);
 
-/* Queues bytes for the peer (copied). ENOBUFS when the queue limit would be
- * passed: the connection is then closed. 0 or errno. */
+/* Queues bytes for the peer (copied). Everything sent to a connection
+ * during one loop turn goes out in one write (one SSL_write over TLS) when
+ * the turn's I/O is done. ENOBUFS when the queue limit would be passed:
+ * the connection is then closed. 0 or errno. */
 int om_tcp_conn_send(struct om_tcp_conn *c, const void *data, size_t len);
 /* Closes after the queued bytes are written. */
 void om_tcp_conn_close(struct om_tcp_conn *c);
-/* Closes now (queued bytes dropped). */
+/* Closes now: what this turn sent is written as far as the socket takes
+ * it at once; bytes already queued behind a full socket are dropped. */
 void om_tcp_conn_abort(struct om_tcp_conn *c);
 bool om_tcp_conn_closing(const struct om_tcp_conn *c);
 const struct sockaddr *om_tcp_conn_peer(const struct om_tcp_conn *c);

@@ -40,6 +40,7 @@ struct env {
 	int answer;        /* msg_h answers each message with this many bytes */
 	const char *known; /* accept_h marks this source known */
 	const char *deny;  /* accept_h refuses this source */
+	int abort_after;   /* msg_h aborts the connection after answering */
 	int tls_ok;
 };
 
@@ -68,6 +69,8 @@ static void on_msg(struct om_tcp_conn *c, const char *msg, size_t len, void *use
 		memset(big, 'x', sizeof(big));
 		om_tcp_conn_send(c, big, (size_t)e->answer);
 	}
+	if (e->abort_after)
+		om_tcp_conn_abort(c);
 }
 
 static void on_frame_error(struct om_tcp_conn *c, const char *reason, void *user, void *arg)
@@ -437,6 +440,68 @@ UT_TEST(peer_that_does_not_read_is_closed)
 	env_stop(&e);
 }
 
+/* 100 requests arriving in one read: the 100 answers of the loop turn
+ * leave in one write, not one each (and in order, complete). */
+UT_TEST(answers_of_one_turn_are_coalesced)
+{
+	struct env e;
+	env_start(&e, NULL, NULL);
+	e.answer = 100;
+	int fd = client("127.0.0.1", e.port);
+	UT_TRUE(SPIN_UNTIL(&e, stats(&e).accepted == 1));
+	static char batch[100 * sizeof(OPT)];
+	size_t m = strlen(OPT);
+	for (int i = 0; i < 100; i++)
+		memcpy(batch + (size_t)i * m, OPT, m);
+	uint64_t w0 = stats(&e).writes;
+	send_all(fd, batch, 100 * m);
+	UT_TRUE(SPIN_UNTIL(&e, e.msgs == 100));
+	char got[100 * 100];
+	size_t have = 0;
+	for (int i = 0; i < 4000 && have < sizeof(got); i++) {
+		uv_run(&e.loop, UV_RUN_NOWAIT);
+		ssize_t n = recv(fd, got + have, sizeof(got) - have, MSG_DONTWAIT);
+		if (n > 0)
+			have += (size_t)n;
+		else
+			usleep(500);
+	}
+	UT_EQ_INT(100 * 100, have);
+	/* one read can split the batch: one write per read, at most a few */
+	UT_TRUE(stats(&e).writes - w0 <= 4);
+	UT_TRUE(stats(&e).writes - w0 >= 1);
+	close(fd);
+	env_stop(&e);
+}
+
+/* An answer sent, then the connection closed at once in the same turn
+ * (a BYE queued just before the server stops): the bytes still leave. */
+UT_TEST(sent_then_aborted_still_leaves)
+{
+	struct env e;
+	env_start(&e, NULL, NULL);
+	e.answer = 100;
+	e.abort_after = 1;
+	int fd = client("127.0.0.1", e.port);
+	send_all(fd, OPT, strlen(OPT));
+	UT_TRUE(SPIN_UNTIL(&e, e.msgs == 1));
+	char got[256];
+	size_t have = 0;
+	for (int i = 0; i < 4000; i++) {
+		uv_run(&e.loop, UV_RUN_NOWAIT);
+		ssize_t n = recv(fd, got + have, sizeof(got) - have, MSG_DONTWAIT);
+		if (n == 0)
+			break;
+		if (n > 0)
+			have += (size_t)n;
+		else
+			usleep(500);
+	}
+	UT_EQ_INT(100, have);
+	close(fd);
+	env_stop(&e);
+}
+
 /* ------------------------------------------------------ out of memory */
 
 /* The connection's allocation fails at accept: the peer waits in the
@@ -763,6 +828,7 @@ UT_MAIN(UT_CASE(pipelined_reads_ending_mid_message_keep_the_connection),
         UT_CASE(refused_by_owner_never_read), UT_CASE(peer_key_counts_ipv6_per_prefix),
         UT_CASE(framing_error_closes), UT_CASE(message_over_max_closes),
         UT_CASE(keepalive_ping_gets_pong), UT_CASE(peer_that_does_not_read_is_closed),
+        UT_CASE(answers_of_one_turn_are_coalesced), UT_CASE(sent_then_aborted_still_leaves),
         UT_CASE(out_of_memory_at_accept_waits_then_serves),
         UT_CASE(close_while_accept_waits_for_memory), UT_CASE(oom_sweep_server_lifecycle),
         UT_CASE(tls_strangers_have_their_own_budget_and_deadline),
