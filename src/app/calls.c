@@ -375,5 +375,5 @@ void om_calls_stats(struct om_calls *cs, struct om_calls_stats *st)
 	st->canceled = cs->canceled;
 	st->refusals = cs->refusals;
 	st->nrefusals = cs->nrefusals;
-	st->media = call_media_stats(cs, &st->media_st);
+	st->media = !cs->finished && call_media_stats(cs, &st->media_st); /* stopping: gone */
 }
