@@ -113,9 +113,21 @@ const struct om_cert_crl *om_cert_store_crl_at(const struct om_cert_store *s, si
  * certificate has its issuer name: import the CA first), EBADMSG (one has,
  * and its key does not verify the CRL: forged or foreign), ESTALE (its
  * nextUpdate is past), EAGAIN (its thisUpdate is more than an hour in the
- * future). */
+ * future), ENOTSUP (a delta CRL: verification uses complete CRLs only),
+ * EALREADY (a CRL of the same CA and scope issued at the same time or later
+ * is stored: om_cert_store_crl_newer; an older list would only hide the
+ * revocations made since). */
 int om_cert_crl_check(const struct om_cert_store *s, X509_CRL *crl, int64_t now_ms,
                       STACK_OF(X509) * also_trusted);
+/* A stored CRL of the CA (the same trusted signing certificate) that
+ * issued crl, of the same scope (issuingDistributionPoint), with a
+ * thisUpdate at or after crl's (another file), or NULL. */
+const struct om_cert_crl *om_cert_store_crl_newer(const struct om_cert_store *s, X509_CRL *crl);
+/* The stored CRL of the same CA and scope issued after c (c is
+ * superseded: RFC 5280 §5 — a CA's newest complete CRL is the one in
+ * force), or NULL. */
+const struct om_cert_crl *om_cert_store_crl_superseded(const struct om_cert_store *s,
+                                                       const struct om_cert_crl *c);
 /* Checks (om_cert_crl_check: its errors) and stores a CRL in certs/crl/
  * (<sha256>.pem, atomic, 0600). *out valid until the store changes. */
 int om_cert_store_add_crl(struct om_cert_store *s, X509_CRL *crl, int64_t now_ms,
@@ -235,9 +247,12 @@ int om_cert_selfsigned_new(EVP_PKEY *key, const char *fqdn, int days, int64_t no
 int om_cert_store_new_selfsigned(struct om_cert_store *s, const char *fqdn, enum om_cert_keytype t,
                                  int days, int64_t now_ms, const struct om_cert **out);
 /* New key kept in certs/requests/ and a PEM CSR for fqdn (CN, SAN, EKU
- * serverAuth + clientAuth). *pem is om_free'd by the caller. */
+ * serverAuth + clientAuth). *pem is om_free'd by the caller; id (65 bytes,
+ * may be NULL) gets the request's id, for om_cert_request_remove when the
+ * CSR cannot be handed over. 0, EINVAL (not a host name), ENOMEM or the
+ * errno of a write (nothing is left behind then). */
 int om_cert_request_new(struct om_cert_store *s, const char *fqdn, enum om_cert_keytype t,
-                        char **pem, size_t *len);
+                        char **pem, size_t *len, char *id);
 
 /* A request made by `openum cert request` whose certificate has not been
  * imported yet: certs/requests/<id>.key and .csr. */
@@ -267,9 +282,12 @@ struct om_cert_bundle {
 	bool pkcs12;
 	bool legacy; /* needed the legacy provider */
 };
-/* 0, EINVAL (not a certificate file), EACCES (an encrypted key or
- * PKCS#12 and a wrong or missing password), EBADMSG (an unencrypted key
- * that is corrupt), ENOKEY (only a private key, no certificate), ENOTSUP
+/* PEM (certificates, CRLs, keys and PKCS#7 blocks), DER (certificate, CRL,
+ * PKCS#7 SignedData: a .p7b chain) or PKCS#12. 0, EINVAL (not a
+ * certificate file), EACCES (an encrypted key or PKCS#12 and a wrong or
+ * missing password), EBADMSG (an unencrypted key that is corrupt), EILSEQ
+ * (a certificate, CRL or PKCS#7 block of a PEM file is damaged, the key is
+ * not), ENOKEY (only a private key, no certificate), ENOTSUP
  * (needs the legacy provider, which cannot be loaded), ENOMEM. Nothing to
  * free on error. */
 int om_cert_bundle_parse(const void *data, size_t len, const char *password,

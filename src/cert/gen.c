@@ -205,7 +205,7 @@ static int request_path(const char *data_dir, const char *spki, const char *ext,
 }
 
 int om_cert_request_new(struct om_cert_store *s, const char *fqdn, enum om_cert_keytype t,
-                        char **pem, size_t *len)
+                        char **pem, size_t *len, char *id)
 {
 	EVP_PKEY *key = NULL;
 	X509_REQ *req = NULL;
@@ -260,15 +260,18 @@ int om_cert_request_new(struct om_cert_store *s, const char *fqdn, enum om_cert_
 		err = request_path(data_dir, spki, "key", path, sizeof(path));
 	if (!err)
 		err = om_file_write_atomic(path, kpem, klen, 0600);
-	if (!err)
-		err = request_path(data_dir, spki, "csr", path, sizeof(path));
-	if (!err)
-		err = om_file_write_atomic(path, csr, csrlen, 0600);
 	if (err)
 		goto out;
+	if ((err = request_path(data_dir, spki, "csr", path, sizeof(path))) != 0 ||
+	    (err = om_file_write_atomic(path, csr, csrlen, 0600)) != 0) {
+		(void)om_cert_request_remove(data_dir, spki); /* no orphan key */
+		goto out;
+	}
 	*pem = csr;
 	*len = csrlen;
 	csr = NULL;
+	if (id)
+		memcpy(id, spki, sizeof(spki));
 out:
 	ERR_clear_error();
 	if (kpem) {

@@ -1,5 +1,9 @@
-/* io.c — reading certificate files (PEM, DER, PKCS#12 / PFX) and writing
- * them (R6).
+/* io.c — reading certificate files (PEM, DER, PKCS#12 / PFX, PKCS#7 / P7B)
+ * and writing them (R6).
+ *
+ * PKCS#7 (RFC 2315 SignedData without signers, "certs-only", RFC 5652):
+ * the certificate chain a Windows CA or a commercial CA hands out as .p7b,
+ * PEM or DER; its certificates and CRLs are read, nothing else.
  *
  * PKCS#12 (RFC 7292): files made by Windows and by older gateways use
  * RC2-40 / 3DES with SHA-1 MACs, which OpenSSL 3 moved to its "legacy"
@@ -15,6 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
+#include <openssl/pkcs7.h>
 #include <openssl/provider.h>
 
 /* ===================== providers ===================== */
@@ -69,6 +74,101 @@ static int pass_cb(char *buf, int size, int rwflag, void *u)
 	return (int)n;
 }
 
+/* The certificates and CRLs of a PKCS#7 SignedData (a .p7b chain). 0,
+ * EINVAL (another PKCS#7 type) or ENOMEM. */
+static int take_pkcs7(PKCS7 *p7, struct om_cert_bundle *o)
+{
+	if (!PKCS7_type_is_signed(p7) || !p7->d.sign)
+		return EINVAL;
+	STACK_OF(X509) *certs = p7->d.sign->cert;
+	STACK_OF(X509_CRL) *crls = p7->d.sign->crl;
+	for (int i = 0; certs && i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
+		if (!X509_up_ref(x))
+			return ENOMEM;
+		if (!sk_X509_push(o->certs, x)) {
+			X509_free(x);
+			return ENOMEM;
+		}
+	}
+	for (int i = 0; crls && i < sk_X509_CRL_num(crls); i++) {
+		X509_CRL *c = sk_X509_CRL_value(crls, i);
+		if (!X509_CRL_up_ref(c))
+			return ENOMEM;
+		if (!sk_X509_CRL_push(o->crls, c)) {
+			X509_CRL_free(c);
+			return ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* Every "-----BEGIN PKCS7-----" block of a PEM file (other blocks are
+ * skipped by the reader). */
+static int parse_pem_pkcs7(const void *data, size_t len, struct om_cert_bundle *o)
+{
+	BIO *b = BIO_new_mem_buf(data, (int)len);
+	int err = 0;
+	if (!b)
+		return ENOMEM;
+	for (PKCS7 *p7; !err && (p7 = PEM_read_bio_PKCS7(b, NULL, NULL, NULL)) != NULL;) {
+		err = take_pkcs7(p7, o);
+		PKCS7_free(p7);
+	}
+	BIO_free(b);
+	ERR_clear_error();
+	return err;
+}
+
+/* The first PEM block whose BEGIN line names a private key ("PRIVATE
+ * KEY", "RSA PRIVATE KEY", "ENCRYPTED PRIVATE KEY" ...), through the end
+ * of its END line; NULL when none. */
+static const char *key_block(const char *d, size_t len, size_t *blen)
+{
+	const char *end = d + len;
+	for (const char *p = d; (p = memmem(p, (size_t)(end - p), "-----BEGIN ", 11)) != NULL;
+	     p += 11) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *le = eol ? eol : end;
+		if (!memmem(p, (size_t)(le - p), "PRIVATE KEY-----", 16))
+			continue;
+		const char *e = memmem(le, (size_t)(end - le), "-----END ", 9);
+		const char *eol2 = e ? memchr(e, '\n', (size_t)(end - e)) : NULL;
+		*blen = (size_t)((eol2 ? eol2 + 1 : end) - p);
+		return p;
+	}
+	return NULL;
+}
+
+/* A PEM file the reader refused as a whole: the key's fault only when the
+ * key alone cannot be read; else a certificate, CRL or PKCS#7 block is. */
+static int pem_failure(const void *data, size_t len, const char *password,
+                       const struct om_cert_bundle *o)
+{
+	if (!o->had_key)
+		return memmem(data, len, "-----BEGIN CERTIFICATE-----", 27) ||
+		               memmem(data, len, "-----BEGIN X509 CRL-----", 24)
+		           ? EILSEQ
+		           : EINVAL;
+	/* The key block alone: the reader stops at the first damaged block,
+	 * wherever the key is. */
+	size_t klen = 0;
+	const char *from = key_block(data, len, &klen);
+	if (!from)
+		return o->key_encrypted ? EACCES : EBADMSG;
+	BIO *b = BIO_new_mem_buf(from, (int)klen);
+	if (!b)
+		return ENOMEM;
+	EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, pass_cb, (void *)password);
+	BIO_free(b);
+	ERR_clear_error();
+	if (k) {
+		EVP_PKEY_free(k);
+		return EILSEQ; /* the key is fine: another block is damaged */
+	}
+	return o->key_encrypted ? EACCES : EBADMSG;
+}
+
 static int parse_pem(const void *data, size_t len, const char *password, struct om_cert_bundle *o)
 {
 	BIO *b = BIO_new_mem_buf(data, (int)len);
@@ -82,9 +182,10 @@ static int parse_pem(const void *data, size_t len, const char *password, struct 
 	infos = PEM_X509_INFO_read_bio(b, NULL, pass_cb, (void *)password);
 	BIO_free(b);
 	/* A key that cannot be read is the password's fault only when it is
-	 * encrypted; otherwise the file is corrupt. */
+	 * encrypted; otherwise the file is corrupt — the key, or another
+	 * block. */
 	if (!infos)
-		return !o->had_key ? EINVAL : o->key_encrypted ? EACCES : EBADMSG;
+		return pem_failure(data, len, password, o);
 	for (int i = 0; i < sk_X509_INFO_num(infos) && !err; i++) {
 		X509_INFO *in = sk_X509_INFO_value(infos, i);
 		if (in->x509) {
@@ -101,6 +202,8 @@ static int parse_pem(const void *data, size_t len, const char *password, struct 
 		}
 	}
 	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	if (!err && memmem(data, len, "-----BEGIN PKCS7-----", 21))
+		err = parse_pem_pkcs7(data, len, o);
 	/* PEM_X509_INFO_read_bio does not decrypt PKCS#8 keys: read the first
 	 * key block of any kind on its own. */
 	if (!err && o->had_key) {
@@ -181,6 +284,13 @@ int om_cert_bundle_parse(const void *data, size_t len, const char *password,
 	if (p12) {
 		err = parse_pkcs12(p12, password, &o);
 		PKCS12_free(p12);
+		goto out;
+	}
+	p = data;
+	PKCS7 *p7 = d2i_PKCS7(NULL, &p, (long)len);
+	if (p7) {
+		err = take_pkcs7(p7, &o);
+		PKCS7_free(p7);
 		goto out;
 	}
 	p = data;

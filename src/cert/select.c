@@ -518,8 +518,13 @@ int om_cert_select(const struct om_cert_store *s, const struct om_cert_select_op
 
 /* ===================== the server's view ===================== */
 
+/* One certificate or CRL watched for one reason: the same certificate can
+ * be both a trusted CA (1124) and a certificate of the chain the server
+ * sends (1120), and each event has its own once-a-day memory. */
+enum watch_kind { WATCH_CHAIN, WATCH_TRUSTED, WATCH_CRL, WATCH_PEER };
 struct watch_mark {
 	char sha256[65];
+	enum watch_kind kind;
 	int64_t day; /* UTC day of the last event */
 };
 
@@ -965,15 +970,16 @@ out:
 
 /* ===================== expiry watch ===================== */
 
-static struct watch_mark *mark_for(struct om_cert_mgr *m, const char *sha256)
+static struct watch_mark *mark_for(struct om_cert_mgr *m, enum watch_kind kind, const char *sha256)
 {
 	for (size_t i = 0; i < m->nmarks; i++)
-		if (strcmp(m->marks[i].sha256, sha256) == 0)
+		if (m->marks[i].kind == kind && strcmp(m->marks[i].sha256, sha256) == 0)
 			return &m->marks[i];
 	if (marks_reserve(m, 1))
 		return NULL;
 	struct watch_mark *k = &m->marks[m->nmarks++];
 	snprintf(k->sha256, sizeof(k->sha256), "%s", sha256);
+	k->kind = kind;
 	k->day = -1;
 	return k;
 }
@@ -1009,7 +1015,7 @@ static int watch_chain(struct om_cert_mgr *m, int64_t now_ms)
 		if (!X509_digest(x, EVP_sha1(), md, &mdlen))
 			continue;
 		om_cert_hex(md, mdlen, true, sha1);
-		struct watch_mark *k = mark_for(m, sha256); /* reserved by apply */
+		struct watch_mark *k = mark_for(m, WATCH_CHAIN, sha256); /* reserved by apply */
 		if (k && k->day == day)
 			continue;
 		name_text(X509_get_subject_name(x), subj, sizeof(subj));
@@ -1037,7 +1043,9 @@ static int watch_crls(struct om_cert_mgr *m, int64_t now_ms)
 	size_t nc = m->store ? om_cert_store_crl_count(m->store) : 0;
 	for (size_t i = 0; i < nc; i++) {
 		const struct om_cert_crl *c = om_cert_store_crl_at(m->store, i);
-		if (!c->next_update_ms || !c->signed_by_trusted)
+		/* a list its CA has replaced is not the one in force */
+		if (!c->next_update_ms || !c->signed_by_trusted ||
+		    om_cert_store_crl_superseded(m->store, c))
 			continue;
 		int64_t window = (c->next_update_ms - c->this_update_ms) / 4;
 		if (window > 7 * DAY_MS)
@@ -1045,7 +1053,7 @@ static int watch_crls(struct om_cert_mgr *m, int64_t now_ms)
 		bool stale = now_ms > c->next_update_ms;
 		if (!stale && c->next_update_ms - now_ms > window)
 			continue;
-		struct watch_mark *k = mark_for(m, c->sha256); /* reserved by apply */
+		struct watch_mark *k = mark_for(m, WATCH_CRL, c->sha256); /* reserved by apply */
 		if (k && k->day == day)
 			continue;
 		fmt_time(c->next_update_ms, nu, sizeof(nu));
@@ -1097,7 +1105,8 @@ int om_cert_watch_tick(struct om_cert_mgr *m, int64_t now_ms)
 		const struct om_cert *t = om_cert_store_at(m->store, OM_CERT_TRUSTED, i);
 		if (t->not_after_ms - now_ms > OM_CERT_WARN_DAYS * DAY_MS)
 			continue;
-		struct watch_mark *k = mark_for(m, t->sha256); /* reserved by apply */
+		struct watch_mark *k =
+		    mark_for(m, WATCH_TRUSTED, t->sha256); /* reserved by apply */
 		if (k && k->day == day)
 			continue;
 		fmt_time(t->not_after_ms, na, sizeof(na));
@@ -1126,7 +1135,8 @@ int om_cert_watch_peer(struct om_cert_mgr *m, X509 *cert, const char *peer, int6
 	if (!X509_digest(cert, EVP_sha256(), md, &mdlen))
 		return 0;
 	om_cert_hex(md, mdlen, false, sha256);
-	struct watch_mark *k = mark_for(m, sha256); /* NULL: warn, without the once-a-day memory */
+	/* NULL: warn, without the once-a-day memory */
+	struct watch_mark *k = mark_for(m, WATCH_PEER, sha256);
 	int64_t day = now_ms / DAY_MS;
 	if (k && k->day == day)
 		return 0;

@@ -854,13 +854,80 @@ int om_cert_crl_check(const struct om_cert_store *s, X509_CRL *crl, int64_t now_
 		if (!signed_by_new)
 			return known ? EBADMSG : ENOENT;
 	}
+	if (X509_CRL_get_ext_by_NID(crl, NID_delta_crl, -1) >= 0)
+		return ENOTSUP; /* verification uses complete CRLs only */
 	const ASN1_TIME *nu = X509_CRL_get0_nextUpdate(crl);
 	if (nu && om_cert_asn1_ms(nu) < now_ms)
 		return ESTALE;
 	const ASN1_TIME *lu = X509_CRL_get0_lastUpdate(crl);
 	if (lu && om_cert_asn1_ms(lu) > now_ms + 3600 * 1000)
 		return EAGAIN; /* issued in the future: a clock is wrong */
+	if (om_cert_store_crl_newer(s, crl))
+		return EALREADY; /* a rollback: it would hide later revocations */
 	return 0;
+}
+
+/* Whether stored CRL o and the CRL issued at this_ms (thisUpdate) by the
+ * certificate signer_sha256 are of one CA and o was issued later. */
+/* Whether two CRLs of one CA cover the same certificates: the same
+ * issuingDistributionPoint, or none (RFC 5280 §5.2.5: a CA that partitions
+ * its CRLs publishes one per distribution point, all in force), and
+ * neither is a delta CRL (§5.2.4). */
+static bool crl_same_scope(X509_CRL *a, X509_CRL *b)
+{
+	if (X509_CRL_get_ext_by_NID(a, NID_delta_crl, -1) >= 0 ||
+	    X509_CRL_get_ext_by_NID(b, NID_delta_crl, -1) >= 0)
+		return false;
+	int ia = X509_CRL_get_ext_by_NID(a, NID_issuing_distribution_point, -1);
+	int ib = X509_CRL_get_ext_by_NID(b, NID_issuing_distribution_point, -1);
+	if (ia < 0 || ib < 0)
+		return ia < 0 && ib < 0;
+	return !ASN1_OCTET_STRING_cmp(X509_EXTENSION_get_data(X509_CRL_get_ext(a, ia)),
+	                              X509_EXTENSION_get_data(X509_CRL_get_ext(b, ib)));
+}
+
+/* Whether stored CRL o replaces crl, issued at this_ms (thisUpdate) by the
+ * certificate signer_sha256: one CA, one scope, o issued later. */
+static bool crl_is_later(const struct om_cert_crl *o, X509_CRL *crl, const char *signer_sha256,
+                         int64_t this_ms)
+{
+	return o->signed_by_trusted && !strcmp(o->signer_sha256, signer_sha256) &&
+	       o->this_update_ms > this_ms && crl_same_scope(o->crl, crl);
+}
+
+const struct om_cert_crl *om_cert_store_crl_newer(const struct om_cert_store *s, X509_CRL *crl)
+{
+	bool known;
+	const struct om_cert *signer = crl_signer(s, crl, &known);
+	if (!signer)
+		return NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	char sha256[65];
+	if (!X509_CRL_digest(crl, EVP_sha256(), md, &mdlen)) {
+		ERR_clear_error();
+		return NULL;
+	}
+	om_cert_hex(md, mdlen, false, sha256);
+	int64_t this_ms = om_cert_asn1_ms(X509_CRL_get0_lastUpdate(crl));
+	for (size_t i = 0; i < s->ncrls; i++) {
+		const struct om_cert_crl *o = s->crls[i];
+		/* issued at the same time or later (>= this_ms) */
+		if (strcmp(o->sha256, sha256) != 0 &&
+		    crl_is_later(o, crl, signer->sha256, this_ms - 1))
+			return o;
+	}
+	return NULL;
+}
+
+const struct om_cert_crl *om_cert_store_crl_superseded(const struct om_cert_store *s,
+                                                       const struct om_cert_crl *c)
+{
+	for (size_t i = 0; c->signed_by_trusted && i < s->ncrls; i++)
+		if (s->crls[i] != c &&
+		    crl_is_later(s->crls[i], c->crl, c->signer_sha256, c->this_update_ms))
+			return s->crls[i];
+	return NULL;
 }
 
 int om_cert_store_add_crl(struct om_cert_store *s, X509_CRL *crl, int64_t now_ms,

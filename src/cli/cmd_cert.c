@@ -31,6 +31,7 @@
 #include "directory/directory.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,7 @@ static const char usage[] =
     "  new-selfsigned  make a self-signed certificate (and key) in the personal store\n"
     "  request         make a key and a certificate request (CSR) to send to a CA\n"
     "  import          add a certificate with its key, or a CA's answer to `request`\n"
+    "                  (PEM, DER, PKCS#12 .pfx/.p12, PKCS#7 .p7b chains)\n"
     "  export          write a certificate and chain for gateways (no key by default)\n"
     "  remove          delete a certificate, CRL or pending request (the one in use\n"
     "                  only with --force)\n"
@@ -797,6 +799,21 @@ out:
 /* --out is checked before anything is made: an existing file needs
  * --force, and a device, FIFO, socket, directory or symbolic link is never
  * replaced (om_file_write_new checks again when writing). */
+/* Why a file given with --out could not be written, with what --as-owner
+ * changes: the file is written as the store's owner. */
+static const char *out_hint(const struct om_cli *cli, int err)
+{
+	static char buf[160];
+	struct passwd *pw;
+	if (!cli->as_owner || (err != EACCES && err != EPERM))
+		return "";
+	pw = getpwuid(geteuid());
+	snprintf(buf, sizeof(buf),
+	         " (with --as-owner it is written as %s: give a folder %s can write)",
+	         pw ? pw->pw_name : "the store's owner", pw ? pw->pw_name : "it");
+	return buf;
+}
+
 static int out_path_ok(const struct opts *o)
 {
 	struct stat st;
@@ -809,7 +826,7 @@ static int out_path_ok(const struct opts *o)
 	          : S_ISLNK(st.st_mode)                            ? ELOOP
 	          : (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) ? ESPIPE
 	                                                           : ENODEV;
-	om_cli_error("cannot write %s: it %s%s", o->out, om_file_strerror(err),
+	om_cli_error("cannot write %s: %s%s", o->out, om_file_strerror(err),
 	             err == EEXIST ? "" : " (never replaced, even with --force)");
 	return OM_EXIT_FAIL;
 }
@@ -860,6 +877,26 @@ static int check_crls(const struct om_cert_store *s, struct om_cert_bundle *b,
 			             "check this server's clock. Nothing imported",
 			             file, issuer, when);
 			break;
+		case ENOTSUP:
+			om_cli_error("%s: the revocation list of %s is a delta CRL: openum checks "
+			             "against the CA's complete CRL only; import that one. Nothing "
+			             "imported",
+			             file, issuer);
+			break;
+		case EALREADY: {
+			const struct om_cert_crl *o = om_cert_store_crl_newer(s, crl);
+			char mine[40];
+			om_time_format(om_cert_asn1_ms(X509_CRL_get0_lastUpdate(crl)), mine,
+			               sizeof(mine));
+			if (o)
+				om_time_format(o->this_update_ms, when, sizeof(when));
+			om_cli_error(
+			    "%s: the revocation list of %s issued %s is not newer than the "
+			    "one here (%s, issued %s): an older list would hide the "
+			    "revocations made since. Nothing imported",
+			    file, issuer, mine, o ? o->sha1 : "?", o ? when : "?");
+			break;
+		}
 		default:
 			om_cli_error("%s: cannot check the revocation list of %s: %s", file, issuer,
 			             strerror(err));
@@ -886,6 +923,20 @@ static int store_crls(struct om_cli *cli, struct om_cert_store *s, struct om_cer
 		fprintf(cli->json ? stderr : stdout,
 		        "revocation list %s of %s: %zu revoked, next update %s\n", c->sha1,
 		        c->issuer, c->nrevoked, when);
+		/* The CA's newest list is the one in force: the ones it replaces
+		 * go (they would only be reported stale later). */
+		for (size_t k = om_cert_store_crl_count(s); k-- > 0;) {
+			const struct om_cert_crl *o = om_cert_store_crl_at(s, k);
+			char sha1[41];
+			if (o == c || !om_cert_store_crl_superseded(s, o))
+				continue;
+			snprintf(sha1, sizeof(sha1), "%s", o->sha1);
+			om_time_format(o->this_update_ms, when, sizeof(when));
+			if (om_cert_store_remove_crl(s, o) == 0)
+				fprintf(cli->json ? stderr : stdout,
+				        "  it replaces the revocation list %s (issued %s)\n", sha1,
+				        when);
+		}
 	}
 	return OM_EXIT_OK;
 }
@@ -907,6 +958,127 @@ static void note_cas_without_crl(struct om_cli *cli, const struct om_cert_store 
 			        "are not checked for revocation (import its CRL to check them)\n",
 			        t->subject);
 	}
+}
+
+/* ---- what a trust change does to the certificate the server presents ---- */
+
+/* The certificate in use before a change of the trusted store or of its
+ * CRLs, by thumbprint (the store's objects may go with the change). */
+struct in_use_before {
+	char sha1[41];
+	bool valid;
+	bool self_signed;
+	char anchor[512]; /* what gateways must trust for it: the name of its root */
+};
+
+/* The name of what a gateway must have in its trusted store to accept c:
+ * c itself when self-signed, else the issuer of the top of the chain it
+ * sends (the root, or the intermediate the trusted store ends with). */
+static void anchor_of(const struct om_cert *c, const struct om_cert_cand *cd, char *buf, size_t len)
+{
+	if (c->self_signed) {
+		snprintf(buf, len, "%s", c->subject);
+		return;
+	}
+	X509 *top = cd && cd->chain && sk_X509_num(cd->chain) > 0
+	                ? sk_X509_value(cd->chain, sk_X509_num(cd->chain) - 1)
+	                : c->x509;
+	X509_NAME_oneline(X509_get_issuer_name(top), buf, (int)len);
+}
+
+static void in_use_take(struct om_cli *cli, const struct om_cert_store *s, struct in_use_before *b)
+{
+	struct om_cert_selection sel = { 0 };
+	memset(b, 0, sizeof(*b));
+	if (current_selection(cli, s, &sel) == 0 && sel.chosen) {
+		snprintf(b->sha1, sizeof(b->sha1), "%s", sel.chosen->sha1);
+		b->valid = !unusable(sel.cand);
+		b->self_signed = sel.chosen->self_signed;
+		anchor_of(sel.chosen, sel.cand, b->anchor, sizeof(b->anchor));
+	}
+	om_cert_selection_free(&sel);
+}
+
+/* After a certificate was added to the personal store: when the server
+ * will now present another certificate that the gateways trusting the one
+ * in use do not trust yet (a new self-signed one, or one of another root),
+ * say so and how to switch only once they do (R7: the pin). */
+static void swap_warning(struct om_cli *cli, const struct om_cert_store *s,
+                         const struct in_use_before *b)
+{
+	struct om_cert_selection sel = { 0 };
+	FILE *out = cli->json ? stderr : stdout;
+	char anchor[512];
+	if (!b->sha1[0] || !b->valid || current_selection(cli, s, &sel) != 0)
+		return;
+	const struct om_cert *c = sel.chosen;
+	if (c && strcmp(c->sha1, b->sha1) != 0 && !unusable(sel.cand)) {
+		anchor_of(c, sel.cand, anchor, sizeof(anchor));
+		if (c->self_signed || b->self_signed || strcmp(anchor, b->anchor) != 0) {
+			if (c->self_signed)
+				fprintf(
+				    out,
+				    "warning: gateways that trust the certificate in use (%s) refuse "
+				    "%s until it is in their trusted root store (openum cert export "
+				    "%s --out FILE)\n",
+				    b->sha1, c->sha1, c->sha1);
+			else
+				fprintf(
+				    out,
+				    "warning: gateways that trust the certificate in use (%s%s%s) "
+				    "refuse %s until they trust %s\n",
+				    b->sha1, b->self_signed ? ", self-signed" : ", under ",
+				    b->self_signed ? "" : b->anchor, c->sha1, anchor);
+			fprintf(out,
+			        "  to keep the one in use until they do: openum server set "
+			        "--certificate %s (and `auto` afterwards)\n",
+			        b->sha1);
+		}
+	}
+	om_cert_selection_free(&sel);
+}
+
+static const char *kind_text(const struct om_cert *c)
+{
+	return c->self_signed ? "self-signed: every gateway must have it in its trusted root store"
+	                      : "CA-issued";
+}
+
+/* After a trusted certificate or a CRL was added or removed: a CRL that
+ * revokes the server's own chain, or a root taken away, changes what every
+ * gateway is shown — say so here, not only in the events of the reload. */
+static void in_use_report(struct om_cli *cli, const struct om_cert_store *s,
+                          const struct in_use_before *b)
+{
+	struct om_cert_selection sel = { 0 };
+	FILE *out = cli->json ? stderr : stdout;
+	if (current_selection(cli, s, &sel) != 0)
+		return;
+	const struct om_cert_cand *old = NULL;
+	for (size_t i = 0; b->sha1[0] && i < sel.ncands; i++)
+		if (!strcmp(sel.cands[i].cert->sha1, b->sha1))
+			old = &sel.cands[i];
+	const char *why = old ? unusable(old) : NULL;
+	if (b->valid && old && why) {
+		fprintf(out, "warning: the certificate in use %s can no longer be used: %s%s%s\n",
+		        b->sha1, why, old->detail[0] ? ": " : "", old->detail);
+		if (sel.chosen && sel.chosen != old->cert)
+			fprintf(out, "warning: the server will present %s instead (%s)\n",
+			        sel.chosen->sha1, kind_text(sel.chosen));
+		else if (sel.chosen == old->cert)
+			fprintf(out,
+			        "warning: it is pinned: the server goes on presenting it (event "
+			        "1125); gateways will refuse it\n");
+		else
+			fprintf(out,
+			        "warning: no valid certificate is left: a running server "
+			        "generates a self-signed one (auto_selfsigned = 1, event 1123) or "
+			        "keeps this one (auto_selfsigned = 0)\n");
+	} else if (sel.chosen && strcmp(sel.chosen->sha1, b->sha1) != 0 && !unusable(sel.cand)) {
+		fprintf(out, "note: the server will present %s now (%s)\n", sel.chosen->sha1,
+		        kind_text(sel.chosen));
+	}
+	om_cert_selection_free(&sel);
 }
 
 /* ===================== import ===================== */
@@ -1088,18 +1260,21 @@ static int cmd_import(struct om_cli *cli, const struct opts *o)
 		om_cli_error("--yes only confirms --trusted");
 		return OM_EXIT_USAGE;
 	}
+	/* The file and its password are read with the caller's rights, before
+	 * --as-owner drops them: the administrator's private files stay
+	 * readable. */
 	rc = read_password(o->password_file, pw, sizeof(pw));
 	if (rc)
 		return rc;
-	rc = open_store(cli, true, &s);
-	if (rc)
-		goto out;
 	int err = om_file_read(o->pos[0], OM_CERT_FILE_MAX, &data, &len);
 	if (err) {
-		om_cli_error("cannot read %s: it %s", o->pos[0], om_file_strerror(err));
+		om_cli_error("cannot read %s: %s", o->pos[0], om_file_strerror(err));
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}
+	rc = open_store(cli, true, &s);
+	if (rc)
+		goto out;
 	if (o->trusted && om_cert_has_pem_key(data, len)) {
 		om_cli_error("%s holds a private key: a trusted root is imported without one. "
 		             "Nothing imported (export the CA certificate alone, or import this "
@@ -1123,6 +1298,13 @@ static int cmd_import(struct om_cli *cli, const struct opts *o)
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}
+	if (err == EILSEQ) {
+		om_cli_error("%s: a certificate or revocation list in it is damaged (its private "
+		             "key, if any, reads fine): nothing imported. Get the file again",
+		             o->pos[0]);
+		rc = OM_EXIT_FAIL;
+		goto out;
+	}
 	if (err == ENOTSUP) {
 		om_cli_error("%s needs OpenSSL's legacy provider (ossl-modules/legacy.so), which "
 		             "cannot be loaded",
@@ -1138,8 +1320,8 @@ static int cmd_import(struct om_cli *cli, const struct opts *o)
 		goto out;
 	}
 	if (err) {
-		om_cli_error("%s is not a certificate file (PEM, DER or PKCS#12): %s", o->pos[0],
-		             strerror(err));
+		om_cli_error("%s is not a certificate file (PEM, DER, PKCS#12 or PKCS#7): %s",
+		             o->pos[0], strerror(err));
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}
@@ -1150,7 +1332,14 @@ static int cmd_import(struct om_cli *cli, const struct opts *o)
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}
+	struct in_use_before before;
+	bool trust_change = o->trusted || sk_X509_num(b.certs) == 0;
+	in_use_take(cli, s, &before);
 	rc = o->trusted ? import_trusted(cli, o, s, &b) : import_personal(cli, o, s, &b);
+	if (!rc && trust_change)
+		in_use_report(cli, s, &before);
+	else if (!rc)
+		swap_warning(cli, s, &before);
 	if (!rc)
 		rc = reload(cli, o);
 out:
@@ -1218,6 +1407,8 @@ static int cmd_new_selfsigned(struct om_cli *cli, const struct opts *o)
 		}
 		fqdn = host;
 	}
+	struct in_use_before before;
+	in_use_take(cli, s, &before);
 	int err = om_cert_store_new_selfsigned(s, fqdn, t, days, om_now_ms(), &c);
 	if (err == EINVAL) {
 		om_cli_error(
@@ -1244,6 +1435,7 @@ static int cmd_new_selfsigned(struct om_cli *cli, const struct opts *o)
 			printf("SHA-256 %s\n", c->sha256);
 			import_verdict(cli, c, &sel);
 		}
+		swap_warning(cli, s, &before);
 		om_cert_selection_free(&sel);
 	}
 	om_cert_store_free(s);
@@ -1272,7 +1464,8 @@ static int cmd_request(struct om_cli *cli, const struct opts *o)
 		rc = open_store(cli, true, &s);
 	if (rc)
 		return rc;
-	int err = om_cert_request_new(s, o->fqdn, t, &pem, &len);
+	char id[65];
+	int err = om_cert_request_new(s, o->fqdn, t, &pem, &len, id);
 	if (err == EINVAL) {
 		om_cli_error(
 		    "'%s' is not a host name: give --fqdn with letters, digits, '-' and '.'",
@@ -1282,7 +1475,10 @@ static int cmd_request(struct om_cli *cli, const struct opts *o)
 		om_cli_error("could not create the request: %s", strerror(err));
 		rc = OM_EXIT_FAIL;
 	} else if ((err = om_file_write_new(o->out, pem, len, 0644, o->force)) != 0) {
-		om_cli_error("cannot write %s: it %s", o->out, om_file_strerror(err));
+		/* A request nobody received: its key goes too. */
+		(void)om_cert_request_remove(om_cert_store_dir(s), id);
+		om_cli_error("cannot write %s: %s%s; no request was kept", o->out,
+		             om_file_strerror(err), out_hint(cli, err));
 		rc = OM_EXIT_FAIL;
 	} else if (cli->json) {
 		printf("{\"ok\":true,\"out\":");
@@ -1366,7 +1562,8 @@ static int cmd_export(struct om_cli *cli, const struct opts *o)
 	/* A file with a key is readable by its owner only. */
 	err = om_file_write_new(o->out, data, len, o->with_key ? 0600 : 0644, o->force);
 	if (err) {
-		om_cli_error("cannot write %s: it %s", o->out, om_file_strerror(err));
+		om_cli_error("cannot write %s: %s%s", o->out, om_file_strerror(err),
+		             out_hint(cli, err));
 		rc = OM_EXIT_FAIL;
 		goto out;
 	}
@@ -1393,7 +1590,7 @@ out:
 /* ===================== remove ===================== */
 
 static int remove_crl(struct om_cli *cli, const struct opts *o, struct om_cert_store *s,
-                      const struct om_cert_crl *c)
+                      const struct om_cert_crl *c, const struct in_use_before *before)
 {
 	char sha1[41], issuer[512];
 	snprintf(sha1, sizeof(sha1), "%s", c->sha1);
@@ -1407,6 +1604,7 @@ static int remove_crl(struct om_cli *cli, const struct opts *o, struct om_cert_s
 		printf("{\"ok\":true,\"removed\":\"%s\",\"kind\":\"crl\"}\n", sha1);
 	else
 		printf("removed the revocation list %s of %s\n", sha1, issuer);
+	in_use_report(cli, s, before);
 	return reload(cli, o);
 }
 
@@ -1445,8 +1643,10 @@ static int cmd_remove(struct om_cli *cli, const struct opts *o)
 		rc = resolve(cli, s, o->pos[0], &t);
 	if (rc)
 		goto out;
+	struct in_use_before before;
+	in_use_take(cli, s, &before);
 	if (t.crl) {
-		rc = remove_crl(cli, o, s, t.crl);
+		rc = remove_crl(cli, o, s, t.crl, &before);
 		goto out;
 	}
 	if (t.is_req) {
@@ -1507,6 +1707,8 @@ static int cmd_remove(struct om_cli *cli, const struct opts *o)
 		       : in_use ? "; it was in use"
 		                : "",
 		       ncrl ? "; its revocation list(s) removed too" : "");
+	if (was_trusted)
+		in_use_report(cli, s, &before);
 	/* A trusted CA removed takes effect like one added: its gateways are
 	 * refused at once (and open connections re-checked). */
 	if (in_use || was_trusted)

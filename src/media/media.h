@@ -236,7 +236,10 @@ enum om_media_dir {
 #define OM_MEDIA_KEY_MAX 46 /* AES-256 key + salt */
 #define OM_MEDIA_MKI_MAX 4  /* octets */
 
-/* One SDES master key (RFC 4568 §6.1) for one direction. */
+/* One SDES master key (RFC 4568 §6.1) for one direction. From an SDP
+ * result: key = keysalt, mki = om_sdp_mki_bytes() (the MKI value as
+ * mki_len big-endian octets), lifetime = the line's lifetime (0 when the
+ * line gave none). */
 struct om_media_key {
 	uint8_t key[OM_MEDIA_KEY_MAX]; /* master key || master salt */
 	size_t key_len;                /* om_srtp_suite_key_len(suite) */

@@ -6,8 +6,8 @@
  * The chain is verified by OpenSSL during the handshake (a failure aborts
  * it with the verify error, reported by om_tls_sess_reason like on the
  * server side). The name is checked afterwards with the very rules used for
- * gateways that connect to us (om_tls_cert_has_name: SAN URI sip:/sips:
- * host, SAN DNS, the CN only without any SAN, never a wildcard), not with
+ * gateways that connect to us (om_tls_cert_has_name: the host of a SAN URI
+ * sip: without a user part, SAN DNS, the CN only without any SAN, never a wildcard), not with
  * OpenSSL's host check, which accepts wildcards. */
 #include "tls/tls.h"
 #include "core/alloc.h"

@@ -1,43 +1,39 @@
 /* peer.c — what a client certificate says about its holder: the names it
- * carries (RFC 5922 §7.1: SAN URI sip:/sips: and dNSName, the subject CN
- * only when there is no SAN; §7.2: no wildcards), its extended key usage,
- * and whether its chain still verifies against a (new) trusted store. */
+ * carries (RFC 5922 §7.1: SAN URI sip: without a user part and dNSName, the
+ * subject CN only when there is no SAN; §7.2: no wildcards), its extended
+ * key usage, and whether its chain still verifies against a (new) trusted
+ * store. */
 #include "tls/tls.h"
 #include "core/alloc.h"
 #include "core/fqdn.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-/* The host part of a SIP URI (RFC 3261 §19.1.1):
- *   SIP-URI = ("sip:" / "sips:") [ userinfo "@" ] hostport uri-parameters [ headers ]
- * host ends at ':' (port), ';' (parameters), '?' (headers) or '>'. An IPv6
- * reference keeps its brackets (it never equals a TLS name). */
+/* The SIP domain a SAN URI names (RFC 5922 §7.1 step 1): only a "sip" URI
+ * counts ("sips:", "tel:", "http:" ... never), and only without a user
+ * part — "sip:alice@example.com" identifies a user, not the domain
+ * (RFC 3261 §19.1.1: SIP-URI = "sip:" [ userinfo "@" ] hostport
+ * uri-parameters [ headers ]). The host ends at ':' (port), ';'
+ * (parameters), '?' (headers) or '>'. An IPv6 reference keeps its brackets
+ * (it never equals a TLS name). */
 static bool uri_host(const char *u, size_t len, const char **host, size_t *hlen)
 {
-	size_t i;
-	if (len > 4 && !strncasecmp(u, "sip:", 4))
-		i = 4;
-	else if (len > 5 && !strncasecmp(u, "sips:", 5))
-		i = 5;
-	else
+	if (len <= 4 || strncasecmp(u, "sip:", 4) != 0)
 		return false;
-	const char *rest = u + i;
-	size_t rlen = len - i;
+	const char *rest = u + 4;
+	size_t rlen = len - 4;
 	size_t end = 0;
 	while (end < rlen && rest[end] != ';' && rest[end] != '?' && rest[end] != '>')
 		end++;
-	const char *at = memchr(rest, '@', end);
-	if (at) {
-		rlen = end - (size_t)(at + 1 - rest);
-		rest = at + 1;
-		end = rlen;
-	}
+	if (memchr(rest, '@', end))
+		return false; /* a user's identity, never a domain's */
 	size_t h = 0;
 	if (end && rest[0] == '[') {
 		while (h < end && rest[h] != ']')
@@ -191,13 +187,25 @@ void om_tls_names_free(struct om_tls_names *n)
 	memset(n, 0, sizeof(*n));
 }
 
+/* The names while they are collected: the canonical strings one after the
+ * other in buf, each one's offset in off. Every name counts, however many
+ * the certificate carries (the exactly-one-gateway rule needs all of them;
+ * the TLS layer bounds a certificate's size). */
+struct names_acc {
+	char *buf;
+	size_t used, cap;
+	size_t *off;
+	size_t n, noff;
+	bool wildcard;
+};
+
 /* Adds one candidate name (any bytes) in canonical form when it is a host
  * name; a '*' only marks the certificate as carrying a wildcard. */
-static int add_name(struct om_tls_names *n, const char *p, size_t len)
+static int add_name(struct names_acc *a, const char *p, size_t len)
 {
 	char canon[OM_FQDN_MAX + 2], raw[OM_FQDN_MAX + 2];
 	if (memchr(p, '*', len)) {
-		n->wildcard = true;
+		a->wildcard = true;
 		return 0;
 	}
 	if (len == 0 || len > OM_FQDN_MAX + 1)
@@ -206,32 +214,66 @@ static int add_name(struct om_tls_names *n, const char *p, size_t len)
 	raw[len] = '\0';
 	if (om_fqdn_check(raw, 0, NULL, 0) != 0 || om_fqdn_norm(raw, len, canon, sizeof(canon)))
 		return 0;
-	for (size_t i = 0; i < n->n; i++)
-		if (!strcmp(n->v[i], canon))
-			return 0; /* one name given twice (DNS and URI) counts once */
-	if (n->n == OM_TLS_NAMES_MAX) {
-		n->truncated = true;
-		return 0;
-	}
 	size_t cl = strlen(canon) + 1;
-	if (!n->buf) {
-		n->buf = om_malloc(OM_TLS_NAMES_MAX * (OM_FQDN_MAX + 1));
-		n->v = om_calloc(OM_TLS_NAMES_MAX, sizeof(*n->v));
-		if (!n->buf || !n->v)
+	if (a->used + cl > a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 256;
+		while (cap < a->used + cl)
+			cap *= 2;
+		char *b = om_realloc(a->buf, cap);
+		if (!b)
 			return ENOMEM;
+		a->buf = b;
+		a->cap = cap;
 	}
-	char *dst = n->buf + n->used;
-	memcpy(dst, canon, cl);
-	n->used += cl;
-	n->v[n->n++] = dst;
+	if (a->n == a->noff) {
+		size_t k = a->noff ? a->noff * 2 : 8;
+		size_t *o = om_realloc(a->off, k * sizeof(*o));
+		if (!o)
+			return ENOMEM;
+		a->off = o;
+		a->noff = k;
+	}
+	memcpy(a->buf + a->used, canon, cl);
+	a->off[a->n++] = a->used;
+	a->used += cl;
+	return 0;
+}
+
+static int cmp_name(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* The collected names as a sorted list, each once (one name given twice,
+ * as DNS and as URI, counts once). */
+static int names_finish(struct names_acc *a, struct om_tls_names *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->wildcard = a->wildcard;
+	if (a->n) {
+		out->v = om_calloc(a->n, sizeof(*out->v));
+		if (!out->v)
+			return ENOMEM;
+		for (size_t i = 0; i < a->n; i++)
+			out->v[i] = a->buf + a->off[i];
+		qsort(out->v, a->n, sizeof(*out->v), cmp_name);
+		size_t k = 0;
+		for (size_t i = 0; i < a->n; i++)
+			if (!k || strcmp(out->v[k - 1], out->v[i]))
+				out->v[k++] = out->v[i];
+		out->n = k;
+		out->buf = a->buf;
+		out->used = a->used;
+		a->buf = NULL;
+	}
 	return 0;
 }
 
 int om_tls_cert_names(X509 *x, struct om_tls_names *out)
 {
-	struct om_tls_names n;
+	struct names_acc a;
 	int err = 0;
-	memset(&n, 0, sizeof(n));
+	memset(&a, 0, sizeof(a));
 	memset(out, 0, sizeof(*out));
 	if (!x)
 		return EINVAL;
@@ -242,15 +284,15 @@ int om_tls_cert_names(X509 *x, struct om_tls_names *out)
 		const char *p, *h;
 		size_t len, hlen;
 		if (g->type == GEN_URI && asn1_text(g->d.uniformResourceIdentifier, &p, &len)) {
-			/* RFC 5922 §7.1: the host of a sip:/sips: URI */
+			/* RFC 5922 §7.1: the host of a sip: URI without a user */
 			if (!uri_host(p, len, &h, &hlen))
 				continue;
 			if (memchr(h, '*', hlen))
-				n.wildcard = true;
+				a.wildcard = true;
 			else if (h[0] != '[')
-				err = add_name(&n, h, hlen);
+				err = add_name(&a, h, hlen);
 		} else if (g->type == GEN_DNS && asn1_text(g->d.dNSName, &p, &len)) {
-			err = add_name(&n, p, len);
+			err = add_name(&a, p, len);
 		}
 	}
 	GENERAL_NAMES_free(sans);
@@ -263,15 +305,16 @@ int om_tls_cert_names(X509 *x, struct om_tls_names *out)
 			int ul = ASN1_STRING_to_UTF8(
 			    &u, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i)));
 			if (ul > 0 && !memchr(u, '\0', (size_t)ul))
-				err = add_name(&n, (const char *)u, (size_t)ul);
+				err = add_name(&a, (const char *)u, (size_t)ul);
 			OPENSSL_free(u);
 		}
 	}
 	ERR_clear_error();
-	if (err) {
-		om_tls_names_free(&n);
-		return err;
-	}
-	*out = n;
-	return 0;
+	if (!err)
+		err = names_finish(&a, out);
+	om_free(a.off);
+	om_free(a.buf);
+	if (err)
+		om_tls_names_free(out);
+	return err;
 }

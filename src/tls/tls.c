@@ -6,6 +6,7 @@
  * error of another session is never blamed on this peer. */
 #include "tls/tls.h"
 #include "core/alloc.h"
+#include "core/log.h"
 #include "tls/tls_int.h"
 
 #include <errno.h>
@@ -255,10 +256,21 @@ static void ssl_err(char *err, size_t errlen, const char *what)
 }
 
 /* The CertificateRequest lists the subjects of the trusted store, so a
- * gateway holding several certificates picks the one we can verify. */
+ * gateway holding several certificates picks the one we can verify. The
+ * list has a 16-bit length (RFC 5246 §7.4.4, RFC 8446 §4.2.4: each name
+ * with its own 2-byte length): a trusted store whose names do not fit
+ * would make OpenSSL fail every handshake with an internal error. Each
+ * subject is sent once; when they take more than OM_TLS_CA_NAMES_MAX
+ * bytes none is sent (an empty list lets the gateway choose, RFC 5246
+ * §7.4.4) and the log says so. */
+static int name_cmp(const X509_NAME *const *a, const X509_NAME *const *b)
+{
+	return X509_NAME_cmp(*a, *b);
+}
+
 static int client_ca_names(SSL_CTX *ctx, X509_STORE *store)
 {
-	STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+	STACK_OF(X509_NAME) *names = sk_X509_NAME_new(name_cmp);
 	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
 	if (!names)
 		return ENOMEM;
@@ -273,6 +285,31 @@ static int client_ca_names(SSL_CTX *ctx, X509_STORE *store)
 			return ENOMEM;
 		}
 	}
+	sk_X509_NAME_sort(names);
+	size_t bytes = 0;
+	for (int i = sk_X509_NAME_num(names) - 1; i >= 0; i--) {
+		X509_NAME *n = sk_X509_NAME_value(names, i);
+		if (i > 0 && !X509_NAME_cmp(n, sk_X509_NAME_value(names, i - 1))) {
+			X509_NAME_free(sk_X509_NAME_delete(names, i)); /* the same subject twice */
+			continue;
+		}
+		int len = i2d_X509_NAME(n, NULL);
+		bytes += 2 + (size_t)(len > 0 ? len : 0);
+	}
+	if (bytes > OM_TLS_CA_NAMES_MAX) {
+		char nn[24], nb[24];
+		snprintf(nn, sizeof(nn), "%d", sk_X509_NAME_num(names));
+		snprintf(nb, sizeof(nb), "%zu", bytes);
+		om_log(OM_LOG_WARNING,
+		       "the trusted store's CA names do not fit in a CertificateRequest: none "
+		       "are sent, gateways choose their certificate themselves",
+		       "names", nn, "bytes", nb, NULL);
+		sk_X509_NAME_pop_free(names, X509_NAME_free);
+		names = sk_X509_NAME_new_null();
+		if (!names)
+			return ENOMEM;
+	}
+	ERR_clear_error();
 	SSL_CTX_set_client_CA_list(ctx, names);
 	return 0;
 }

@@ -127,30 +127,35 @@ STACK_OF(X509) * om_tls_sess_peer_chain(const struct om_tls_sess *t);
 const char *om_tls_sess_version(const struct om_tls_sess *t);
 const char *om_tls_sess_cipher(const struct om_tls_sess *t);
 
+/* At most this many bytes of CA names (each DER subject and its 2-byte
+ * length) in a CertificateRequest; a trusted store with more sends none. */
+#define OM_TLS_CA_NAMES_MAX 32768
+
 /* ------------------------------------------------- certificate facts */
 
 /* True when x carries `name` (RFC 5922 §7.1, R4): a SAN dNSName equal to it
- * or a SAN URI sip:/sips: whose host part equals it (case-insensitive);
+ * or a SAN URI "sip:" without a user part whose host equals it
+ * (case-insensitive; "sips:" and "sip:user@host" never count);
  * the subject CN only when the certificate has no SAN at all; wildcards
  * never match. X509_check_host does the DNS/CN part. */
 bool om_tls_cert_has_name(X509 *x, const char *name);
 /* The names a peer certificate carries, extracted once per handshake
- * (RFC 5922 §7.1): the host of every SAN URI sip:/sips:, every SAN
+ * (RFC 5922 §7.1): the host of every SAN URI "sip:" without a user part
+ * ("sips:", other schemes and "sip:user@host" name no domain), every SAN
  * dNSName, and the subject CN only when the certificate has no SAN at all;
  * each in canonical form (lower case, the root dot removed), once, only
  * when it follows the host-name rules (core/fqdn.h: a name starting with
  * '.' or holding anything but letters, digits, '-' and '.' is dropped).
- * Wildcard names are never names (§7.2): they only set `wildcard`. At most
- * OM_TLS_NAMES_MAX names (then `truncated`). The caller looks each up in
- * the directory snapshot's index of TLS names
- * (om_dir_snapshot_match_tls_names). */
-#define OM_TLS_NAMES_MAX 64
+ * Wildcard names are never names (§7.2): they only set `wildcard`. Every
+ * name counts, however many there are (the exactly-one-gateway rule needs
+ * all of them; the TLS layer bounds the certificate's size): `v` is sorted,
+ * without duplicates. The caller looks each up in the directory snapshot's
+ * index of TLS names (om_dir_snapshot_match_tls_names). */
 struct om_tls_names {
-	const char **v; /* n names */
+	const char **v; /* n names, sorted */
 	size_t n;
-	bool wildcard;  /* a '*' name was present and ignored */
-	bool truncated; /* more than OM_TLS_NAMES_MAX names */
-	char *buf;      /* storage of the names */
+	bool wildcard; /* a '*' name was present and ignored */
+	char *buf;     /* storage of the names */
 	size_t used;
 };
 /* 0, EINVAL (x NULL) or ENOMEM; free with om_tls_names_free (also after

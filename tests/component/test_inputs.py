@@ -84,6 +84,23 @@ def test_out_never_writes_through_a_device_fifo_link_or_directory(store, tmp_pat
     assert sorted(os.listdir(tmp_path)) == ["fifo", "link", "target"]
 
 
+def test_request_whose_csr_cannot_be_written_keeps_no_key(store, tmp_path):
+    """The CSR is written after its key is stored: a write that fails (here
+    a folder that does not exist) leaves no pending request behind."""
+    before = snapshot(store.data)
+    out = tmp_path / "missing" / "um.csr"
+    r = store.run("cert", "request", "--fqdn", FQDN, "--out", str(out))
+    assert r.returncode == 1
+    assert f"cannot write {out}: No such file or directory" in r.stderr, r.stderr
+    assert "no request was kept" in r.stderr
+    assert snapshot(store.data) == before
+    assert store.json("cert", "list", "--store", "requests") == []
+    # an input that is not there: the system's words, no stray "it"
+    r = store.run("cert", "import", str(tmp_path / "none.pem"))
+    assert r.returncode == 1
+    assert f"cannot read {tmp_path / 'none.pem'}: No such file or directory" in r.stderr
+
+
 # ------------------------------------------------------------- inputs
 
 def test_import_of_a_fifo_or_directory_is_a_clear_error_and_never_blocks(store, tmp_path):

@@ -11,12 +11,16 @@ server with `openssl s_client -showcerts` and Python's ssl.
 Every PKI is made here (pki.py); every port is free; every server is the
 real `openum serve`."""
 import datetime
+import hashlib
 import json
 import os
+import pwd
 import re
+import shutil
 import sqlite3
 import ssl
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -425,6 +429,43 @@ def test_prefix_pin_never_turns_ambiguous_nor_fails_a_reload_or_start(w, tmp_pat
         assert o.json("server", "show")["certificate"] == one
 
 
+def test_a_new_certificate_gateways_do_not_trust_yet_is_warned_about(w, tmp_path):
+    """R7: a newly added certificate the gateways do not trust yet must not
+    be taken by surprise. When it outranks the one in use — a second
+    self-signed one, or one issued under another root — the command says
+    that gateways will refuse it and how to keep the current one (the pin);
+    a renewal under the same root says nothing."""
+    o = new_store(tmp_path)
+    o.ok("cert", "new-selfsigned", "--fqdn", FQDN, "--no-reload")
+    first = o.json("cert", "list", "--store", "personal")[0]["sha1"]
+    r = o.ok("cert", "new-selfsigned", "--fqdn", FQDN, "--days", "800", "--no-reload")
+    second = [c["sha1"] for c in o.json("cert", "list", "--store", "personal")
+              if c["sha1"] != first][0]
+    assert (f"gateways that trust the certificate in use ({first}) refuse {second} until "
+            "it is in their trusted root store" in r.stdout), r.stdout
+    assert f"openum server set --certificate {first}" in r.stdout
+    # pinned as advised: the next one changes nothing, and says nothing
+    o.ok("server", "set", "--certificate", second, "--no-reload")
+    r = o.ok("cert", "new-selfsigned", "--fqdn", FQDN, "--days", "900", "--no-reload")
+    assert "refuse" not in r.stdout and selection(o)["chosen"] == second
+    o.ok("server", "set", "--certificate", "auto", "--no-reload")
+    # CA-issued: a root the gateways do not know, then a renewal under it
+    other = w.p.ca("other-root", "PKI Other Root")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    o.ok("cert", "import", other.cert_path, "--trusted", "--yes", "--no-reload")
+    a = w.p.leaf("swap-a", w.root, cn=FQDN, dns=[FQDN], not_after=NOW + 1000 * DAY)
+    o.ok("cert", "import", a.both_path, "--no-reload")
+    assert selection(o)["chosen"] == sha1(a)
+    b = w.p.leaf("swap-b", other, cn=FQDN, dns=[FQDN], not_after=NOW + 1100 * DAY)
+    r = o.ok("cert", "import", b.both_path, "--no-reload")
+    assert f"refuse {sha1(b)} until they trust" in r.stdout and "PKI Other Root" in r.stdout
+    assert "PKI Test Root" in r.stdout and f"--certificate {sha1(a)}" in r.stdout
+    renewal = w.p.leaf("swap-b2", other, cn=FQDN, dns=[FQDN], not_after=NOW + 1200 * DAY)
+    r = o.ok("cert", "import", renewal.both_path, "--no-reload")
+    assert "it is now the certificate the server uses" in r.stdout
+    assert "refuse" not in r.stdout, r.stdout
+
+
 def test_start_failure_names_the_real_cause(w, tmp_path):
     o = new_store(tmp_path, "auto_selfsigned = 1\n")
     a = json.loads(o.ok("--json", "cert", "new-selfsigned", "--no-reload").stdout)
@@ -491,6 +532,47 @@ def test_trust_removal_takes_effect_like_an_addition(w, tmp_path):
         stop(o)
 
 
+def test_trust_change_that_takes_the_certificate_in_use_away_is_said(w, tmp_path):
+    """A CRL of the root that revokes the issuing CA of the server's own
+    certificate, or the root removed, makes the running server present
+    another certificate: the command that made the change says so (which
+    one, and why the old one cannot be used), and the server does what it
+    said."""
+    o = new_store(tmp_path, "auto_selfsigned = 1\n")
+    issued = w.p.leaf("um-inter", w.inter, cn=FQDN, dns=[FQDN])
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    o.ok("cert", "import", issued.both_path, "--no-reload")
+    o.ok("cert", "new-selfsigned", "--fqdn", FQDN, "--no-reload")
+    mine = [c["sha1"] for c in o.json("cert", "list", "--store", "personal")
+            if c["sha1"] != sha1(issued)][0]
+    serve(o)
+    try:
+        assert o.json("status")["certificate"]["sha1"] == sha1(issued)
+        crl = w.p.crl("rev-inter", w.root, [w.inter.serial])
+        r = o.ok("cert", "import", crl, "--trusted", "--yes")
+        assert (f"the certificate in use {sha1(issued)} can no longer be used: revoked"
+                in r.stdout), r.stdout
+        assert "PKI Test Issuing CA" in r.stdout
+        assert f"the server will present {mine} instead (self-signed" in r.stdout
+        assert wait_for(lambda: o.json("status")["certificate"]["sha1"] == mine)
+        # the CRL removed: the CA-issued one is back
+        crl_sha1 = o.json("cert", "list", "--store", "crl")[0]["sha1"]
+        r = o.ok("cert", "remove", crl_sha1)
+        assert f"the server will present {sha1(issued)} now (CA-issued)" in r.stdout, r.stdout
+        assert wait_for(lambda: o.json("status")["certificate"]["sha1"] == sha1(issued))
+        # the root removed: its chain reaches no trusted root any more
+        r = o.ok("cert", "remove", sha1(w.root))
+        assert (f"the certificate in use {sha1(issued)} can no longer be used: its chain "
+                "does not reach a trusted root" in r.stdout), r.stdout
+        assert f"the server will present {mine} instead" in r.stdout
+        assert wait_for(lambda: o.json("status")["certificate"]["sha1"] == mine)
+        # a trust change that leaves the certificate in use alone says nothing
+        r = o.ok("cert", "import", w.stranger.cert_path, "--trusted", "--yes")
+        assert "certificate in use" not in r.stdout and "will present" not in r.stdout
+    finally:
+        stop(o)
+
+
 # ================================================== 6. CRLs
 
 def test_crls_listed_removed_and_watched(w, tmp_path):
@@ -529,6 +611,102 @@ def test_crls_listed_removed_and_watched(w, tmp_path):
         assert o.json("cert", "list", "--store", "crl") == []
     finally:
         stop(o)
+
+
+def test_newer_crl_replaces_older_and_older_is_refused(w, tmp_path):
+    """A CA's newest CRL is the one in force (RFC 5280 §5): importing it
+    replaces the older one (which would otherwise be reported stale every
+    day), and importing an older one again is refused (it would hide the
+    revocations made since). A store that still holds a replaced, stale
+    list (written by an older version) raises no 1127 for it and refuses
+    no gateway."""
+    o = new_store(tmp_path)
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    old = w.p.crl("old", w.root, [], last_update=now - 3 * DAY, next_update=now + 2 * DAY)
+    new = w.p.crl("new", w.root, [], last_update=now - DAY, next_update=now + 6 * DAY)
+    o.ok("cert", "import", old, "--trusted", "--yes", "--no-reload")
+    old_sha1 = o.json("cert", "list", "--store", "crl")[0]["sha1"]
+    r = o.ok("cert", "import", new, "--trusted", "--yes", "--no-reload")
+    assert f"it replaces the revocation list {old_sha1}" in r.stdout, r.stdout
+    crls = o.json("cert", "list", "--store", "crl")
+    assert len(crls) == 1 and crls[0]["sha1"] != old_sha1
+    r = o.run("cert", "import", old, "--trusted", "--yes", "--no-reload")
+    assert r.returncode == 1 and "not newer than the one here" in r.stderr, r.stderr
+    assert o.json("cert", "list", "--store", "crl") == crls
+    # the same list again is no rollback
+    o.ok("cert", "import", new, "--trusted", "--yes", "--no-reload")
+    # an older version kept a replaced list that is stale by now
+    stale = w.p.crl("stale", w.root, [], last_update=now - 9 * DAY, next_update=now - 2 * DAY)
+    der = x509.load_pem_x509_crl(open(stale, "rb").read()).public_bytes(
+        serialization.Encoding.DER)
+    write(os.path.join(o.data, "certs", "crl", hashlib.sha256(der).hexdigest() + ".pem"),
+          open(stale, "rb").read())
+    assert len(o.json("cert", "list", "--store", "crl")) == 2
+    o.ok("dialplan", "new", "dp", "--digits", "3", "--security", "sipsecured", "--no-reload")
+    o.ok("gateway", "new", "gw1", "--address", "127.0.0.5", "--tls-name", GW, "--dialplan",
+         "dp", "--no-reload")
+    o.ok("server", "set", "--dialplans", "dp", "--no-reload")
+    serve(o)
+    try:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.load_cert_chain(w.gw.cert_path, w.gw.key_path)
+        s = ctx.wrap_socket(connect(o.tls, src="127.0.0.5"), server_hostname=FQDN)
+        s.sendall(options(port=o.tls, src="127.0.0.5"))
+        assert s.recv(65536).startswith(b"SIP/2.0 200")
+        s.close()
+        o.ok("reload")
+        wait_for(lambda: len(o.events("--id", "1180")) >= 1)
+        assert o.events("--id", "1127") == []
+    finally:
+        stop(o)
+
+
+def crl_with(path, ca, this_update, next_update, ext=None):
+    """A CRL of `ca` with one extra extension (delta indicator, IDP)."""
+    b = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
+         .last_update(this_update).next_update(next_update))
+    if ext is not None:
+        b = b.add_extension(ext, critical=True)
+    crl = b.sign(ca.key, hashes.SHA256())
+    return write(path, crl.public_bytes(serialization.Encoding.PEM), 0o644)
+
+
+def test_delta_and_partitioned_crls_never_replace_the_complete_one(w, tmp_path):
+    """A delta CRL is refused (verification uses the complete CRL only: a
+    delta alone would cut the CA's gateways off); CRLs of one CA for
+    different distribution points (a partitioned CRL) are all kept."""
+    o = new_store(tmp_path)
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    base = crl_with(tmp_path / "base.pem", w.root, now - 2 * DAY, now + 5 * DAY)
+    o.ok("cert", "import", base, "--trusted", "--yes", "--no-reload")
+    delta = crl_with(tmp_path / "delta.pem", w.root, now - DAY, now + DAY,
+                     x509.DeltaCRLIndicator(1))
+    r = o.run("cert", "import", delta, "--trusted", "--yes", "--no-reload")
+    assert r.returncode == 1 and "delta CRL" in r.stderr, r.stderr
+    assert len(o.json("cert", "list", "--store", "crl")) == 1
+
+    def idp(uri):
+        return x509.IssuingDistributionPoint(
+            full_name=[x509.UniformResourceIdentifier(uri)], relative_name=None,
+            only_contains_user_certs=False, only_contains_ca_certs=False,
+            only_some_reasons=None, indirect_crl=False, only_contains_attribute_certs=False)
+    p1 = crl_with(tmp_path / "p1.pem", w.root, now - DAY, now + 5 * DAY, idp("http://c/1.crl"))
+    p2 = crl_with(tmp_path / "p2.pem", w.root, now - DAY + datetime.timedelta(hours=1),
+                  now + 5 * DAY, idp("http://c/2.crl"))
+    for f in (p1, p2):
+        r = o.ok("cert", "import", f, "--trusted", "--yes", "--no-reload")
+        assert "it replaces" not in r.stdout, r.stdout
+    assert len(o.json("cert", "list", "--store", "crl")) == 3
+    # a newer list of the first partition replaces that one only
+    p1b = crl_with(tmp_path / "p1b.pem", w.root, now - datetime.timedelta(hours=1),
+                   now + 5 * DAY, idp("http://c/1.crl"))
+    r = o.ok("cert", "import", p1b, "--trusted", "--yes", "--no-reload")
+    assert r.stdout.count("it replaces") == 1
+    assert len(o.json("cert", "list", "--store", "crl")) == 3
 
 
 # ================================================== 7. one set of limits
@@ -697,6 +875,65 @@ def test_route_enterprise_pki_via_request(w, tmp_path):
         stop(o)
 
 
+@pytest.mark.parametrize("form", ["PEM", "DER"])
+def test_route_enterprise_pki_with_a_p7b_chain(w, tmp_path, form):
+    """A Windows CA's "download certificate chain" (or a commercial CA's
+    .p7b): PKCS#7 certs-only, PEM or DER, the root first. It is matched to
+    the request's key, the chain stored in issuer order without the need of
+    a trusted intermediate, and sent to gateways that trust only the
+    root."""
+    o = new_store(tmp_path, "auto_selfsigned = 0\n")
+    csr = tmp_path / "um.csr"
+    o.ok("cert", "request", "--fqdn", FQDN, "--out", str(csr))
+    req = x509.load_pem_x509_csr(csr.read_bytes())
+    issued = w.p.leaf(f"p7-issued-{form}", w.inter, cn=FQDN, dns=[FQDN],
+                      pubkey=req.public_key())
+    p7b = tmp_path / "issued.p7b"
+    args = ["openssl", "crl2pkcs7", "-nocrl", "-certfile", w.root.alone_path, "-certfile",
+            w.inter.alone_path, "-certfile", issued.alone_path, "-outform", form,
+            "-out", str(p7b)]
+    subprocess.run(args, check=True, capture_output=True)
+    r = o.ok("cert", "import", str(p7b), "--no-reload")
+    assert "matched to the key of the request" in r.stdout, r.stdout
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    sel = selection(o)
+    assert sel["chosen"] == sha1(issued)
+    route_server(o, w)
+    try:
+        rc, chain, out = s_client(o.tls, client=w.gw, cafile=w.root.cert_path)
+        assert len(chain) == 2 and "PKI Test Issuing CA" in chain[1], out
+        assert "Verify return code: 0 (ok)" in out
+    finally:
+        stop(o)
+
+
+def test_damaged_certificate_is_not_blamed_on_the_key(w, tmp_path):
+    """A PEM file whose key is fine and whose certificate block is damaged
+    (a transfer that broke a line) says the certificate is damaged, not
+    that the private key is corrupt or protected."""
+    o = new_store(tmp_path)
+    leaf = w.p.leaf("damaged", w.root, cn=FQDN, dns=[FQDN])
+    lines = open(leaf.both_path).read().splitlines()
+    i = [n for n, l in enumerate(lines) if "BEGIN CERTIFICATE" in l][0]
+    lines[i + 2] = "%%%" + lines[i + 2][3:]
+    f = write(tmp_path / "damaged.pem", ("\n".join(lines) + "\n").encode())
+    before = o.json("cert", "list")
+    for extra in ([], ["--trusted", "--yes"]):
+        r = o.run("cert", "import", f, *extra)
+        assert r.returncode == 1, r.stdout
+        if extra:
+            continue  # --trusted refuses a file with a key first
+        assert "a certificate or revocation list in it is damaged" in r.stderr, r.stderr
+        assert "corrupt" not in r.stderr and "--password-file" not in r.stderr
+    # without a key: damaged too, not "not a certificate file"
+    g = write(tmp_path / "damaged-alone.pem",
+              ("\n".join(lines[:[n for n, l in enumerate(lines)
+                                 if "END CERTIFICATE" in l][0] + 1]) + "\n").encode())
+    r = o.run("cert", "import", g, "--trusted", "--yes")
+    assert r.returncode == 1 and "is damaged" in r.stderr, r.stderr
+    assert o.json("cert", "list") == before
+
+
 def test_route_commercial_ca_with_intermediate(w, tmp_path):
     """A PKCS#12 from a commercial CA: key, leaf, intermediate and root in
     any order; the root trusted as the seed's trusted root store has it;
@@ -741,3 +978,83 @@ def test_expiring_intermediate_is_watched(w, tmp_path):
         assert ev[0]["fields"]["days_left"] in ("9", "10")
     finally:
         stop(o)
+
+
+def test_trusted_ca_in_the_sent_chain_gets_both_warnings(w, tmp_path):
+    """An issuing CA that is in the trusted store (its gateways are refused
+    once it expires: 1124) and in the chain the server sends (the server's
+    certificate goes down with it: 1120) gets both warnings; one used to
+    silence the other."""
+    o = new_store(tmp_path, "auto_selfsigned = 0\n")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    o.ok("cert", "import", w.inter_expiring.alone_path, "--trusted", "--yes", "--no-reload")
+    leaf = w.p.leaf("y-leaf", w.inter_expiring, cn=FQDN, dns=[FQDN], not_after=NOW + 300 * DAY)
+    o.ok("cert", "import", leaf.both_path, "--no-reload")
+    serve(o)
+    try:
+        chain = wait_for(lambda: [e for e in o.events("--id", "1120")
+                                  if "chain_subject" in e["fields"]])
+        assert chain and "PKI Expiring Issuing CA" in chain[0]["fields"]["chain_subject"]
+        trusted = wait_for(lambda: [e for e in o.events("--id", "1124")
+                                    if "PKI Expiring Issuing CA" in e["fields"]["subject"]])
+        assert trusted and trusted[0]["fields"]["days_left"] in ("9", "10"), \
+            o.events("--id", "1124")
+    finally:
+        stop(o)
+
+
+# ================================================== root and the store's owner
+
+@pytest.fixture
+def owned_store():
+    """A store that belongs to a service user, reachable by it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    name = f"openum-pki-{os.getpid()}"
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                    name], check=True, capture_output=True)
+    parent = tempfile.mkdtemp(prefix="openum-pki-owner-")
+    os.chmod(parent, 0o711)
+    o = Openum(os.path.join(parent, "data"))
+    user = pwd.getpwnam(name)
+    try:
+        o.ok("init")
+        for root, dirs, files in os.walk(o.data):
+            for n in dirs + files:
+                os.chown(os.path.join(root, n), user.pw_uid, user.pw_gid)
+        os.chown(o.data, user.pw_uid, user.pw_gid)
+        o.user = user
+        yield o
+    finally:
+        o.close()
+        shutil.rmtree(parent, ignore_errors=True)
+        subprocess.run(["userdel", name], capture_output=True)
+
+
+def test_as_owner_reads_root_private_files_and_leaves_no_root_file(w, owned_store, tmp_path):
+    """Run as root with --as-owner, the certificate file and its password
+    are read with root's rights (a PFX in root's private folder), then
+    openum acts as the owner: every file of the store belongs to it. An
+    --out the owner cannot write says why."""
+    o = owned_store
+    secret = tmp_path / "root-only"
+    secret.mkdir(mode=0o700)
+    leaf = w.p.leaf("owned", w.root, cn=FQDN, dns=[FQDN])
+    pw = write(secret / "pfx.pass", b"s3cret-pfx\n")
+    pfx = write(secret / "um.pfx", pkcs12.serialize_key_and_certificates(
+        b"um", leaf.key, leaf.cert, None,
+        serialization.BestAvailableEncryption(b"s3cret-pfx")))
+    r = o.run("cert", "import", pfx, "--password-file", pw)
+    assert r.returncode == 1 and "--as-owner" in r.stderr
+    r = o.run("--as-owner", "cert", "import", pfx, "--password-file", pw)
+    assert r.returncode == 0, r.stderr
+    assert sha1(leaf) in r.stdout
+    o.ok("--as-owner", "cert", "import", w.root.cert_path, "--trusted", "--yes")
+    foreign = [os.path.join(d, n) for d, dirs, files in os.walk(o.data) for n in dirs + files
+               if os.lstat(os.path.join(d, n)).st_uid != o.user.pw_uid]
+    assert not foreign, foreign
+    r = o.run("--as-owner", "cert", "export", sha1(leaf), "--out", str(secret / "um.pem"))
+    assert r.returncode == 1
+    assert f"written as {o.user.pw_name}: give a folder" in r.stderr, r.stderr
+    assert not (secret / "um.pem").exists()
+

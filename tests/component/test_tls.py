@@ -150,6 +150,12 @@ def pki(tmp_path_factory):
     w.disabled = p.leaf("disabled", w.root, dns=["gw2.test.example"])
     w.wildcard = p.leaf("wildcard", w.root, dns=["*.test.example"])
     w.ambiguous = p.leaf("ambiguous", w.root, dns=["a.test.example", "b.test.example"])
+    # the second gateway's name after 64 others: still two gateways
+    w.many_names = p.leaf("manynames", w.root, dns=["a.test.example"] + [
+        f"n{i}.nowhere.test.example" for i in range(64)] + ["b.test.example"])
+    # RFC 5922 §7.1: only "sip" URIs without a user part name a domain
+    w.uri_user = p.leaf("uriuser", w.root, uris=["sip:alice@uri.test.example"])
+    w.uri_sips = p.leaf("urisips", w.root, uris=["sips:uri.test.example"])
     w.rsa1024 = p.leaf("rsa1024", w.root, dns=["gw1.test.example"], key="rsa1024")
     w.serveronly = p.leaf("serveronly", w.root, dns=["gw1.test.example"], eku=("server",))
     w.emailonly = p.leaf("emailonly", w.root, dns=["gw1.test.example"], eku=("email",))
@@ -293,6 +299,38 @@ def test_certificate_request_names_trusted_cas(srv, pki):
     assert "Session-ID:" in r.stdout and "TLS session ticket:" not in r.stdout
 
 
+def test_trusted_store_too_large_for_the_ca_names_still_handshakes(fresh, pki, tmp_path):
+    """1,500 trusted CAs (130 KB of names) do not fit in a CertificateRequest
+    (16-bit length): every handshake used to fail with an internal error
+    once such a bundle was imported. Now none are listed and gateways
+    still get in."""
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    k = ec.generate_private_key(ec.SECP256R1())
+    pem = []
+    for i in range(1500):
+        n = cx509.Name([cx509.NameAttribute(NameOID.COMMON_NAME,
+                                            f"Bundle Root CA {i:05d} of a large trust bundle"),
+                        cx509.NameAttribute(NameOID.ORGANIZATION_NAME, "Bundle Org")])
+        c = (cx509.CertificateBuilder().subject_name(n).issuer_name(n).public_key(k.public_key())
+             .serial_number(i + 1).not_valid_before(NOW - DAY).not_valid_after(NOW + 900 * DAY)
+             .add_extension(cx509.BasicConstraints(ca=True, path_length=None), critical=True)
+             .sign(k, hashes.SHA256()))
+        pem.append(c.public_bytes(serialization.Encoding.PEM))
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(b"".join(pem))
+    assert tls_options(fresh.tls, pki.gw1, src="127.0.0.76") == 200
+    fresh.ok("cert", "import", str(bundle), "--trusted", "--yes")
+    assert wait_for(lambda: "CertificateRequest" in fresh.log())
+    assert tls_options(fresh.tls, pki.gw1, src="127.0.0.77") == 200, fresh.log()[-2000:]
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{fresh.tls}",
+                        "-cert", pki.gw1.cert_path, "-key", pki.gw1.key_path],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert "No client certificate CA names sent" in r.stdout, r.stdout[-2000:]
+
+
 @pytest.mark.skipif(not shutil.which("sipp") or not shutil.which("socat"),
                     reason="sipp or socat missing")
 def test_sipp_through_socat_tls_bridge(srv, pki, tmp_path):
@@ -377,6 +415,9 @@ def test_sipsak_without_client_certificate_refused(strict, pki):
     ("ambiguous", "127.0.0.39", "name matches more than one gateway"),
     ("san_not_cn", "127.0.0.40", "name matches no gateway"),
     ("emailonly", "127.0.0.41", "certificate not for client authentication"),
+    ("many_names", "127.0.0.61", "name matches more than one gateway"),
+    ("uri_user", "127.0.0.62", "name matches no gateway"),
+    ("uri_sips", "127.0.0.63", "name matches no gateway"),
 ])
 def test_refused_with_reason(srv, pki, leaf, src, reason):
     cert = getattr(pki, leaf) if leaf else None

@@ -48,8 +48,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					if (nm.v[i][k] >= 'A' && nm.v[i][k] <= 'Z')
 						__builtin_trap();
 			}
-			if (nm.n > OM_TLS_NAMES_MAX)
-				__builtin_trap();
+			/* sorted, each name once */
+			for (size_t i = 1; i < nm.n; i++)
+				if (strcmp(nm.v[i - 1], nm.v[i]) >= 0)
+					__builtin_trap();
 			om_tls_names_free(&nm);
 		}
 		X509_free(x);

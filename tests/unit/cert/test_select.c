@@ -822,7 +822,7 @@ UT_TEST(csr_matches_issued_certificate)
 	char *pem = NULL;
 	size_t len;
 	UT_EQ_INT(0, om_cert_store_open(tmpdir, &s));
-	UT_EQ_INT(0, om_cert_request_new(s, "um.example.com", OM_CERT_KEY_EC, &pem, &len));
+	UT_EQ_INT(0, om_cert_request_new(s, "um.example.com", OM_CERT_KEY_EC, &pem, &len, NULL));
 	BIO *b = BIO_new_mem_buf(pem, (int)len);
 	X509_REQ *req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
 	BIO_free(b);

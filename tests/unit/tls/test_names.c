@@ -4,8 +4,9 @@
  * names (om_dir_snapshot_match_tls_names), find the same gateway as the
  * scan over every gateway with om_tls_cert_has_name that it replaces: SAN
  * URI, SAN DNS, CN only without SAN, case, a trailing root dot, wildcards
- * refused, a certificate naming two gateways ambiguous, a disabled one;
- * among 1,000 other gateways. */
+ * refused, a certificate naming two gateways ambiguous (also when the
+ * second name comes after 200 others), a disabled one; among 1,000 other
+ * gateways. */
 #include "ut.h"
 #include "core/alloc.h"
 #include "tls/tls.h"
@@ -171,7 +172,11 @@ UT_TEST(lookup_finds_what_the_scan_found)
 	setup();
 	same(NULL, "DNS:dns.example.com", ONE, "gw-dns");
 	same("cn.example.com", "URI:sip:uri.example.com", ONE, "gw-uri");
-	same(NULL, "URI:sips:user@uri.example.com:5061;transport=tls", ONE, "gw-uri");
+	same(NULL, "URI:sip:uri.example.com:5061;transport=tls", ONE, "gw-uri");
+	/* RFC 5922 §7.1: a sips: URI and a URI with a user part name no
+	 * domain, either way */
+	same(NULL, "URI:sips:uri.example.com", NONE, NULL);
+	same(NULL, "URI:sip:alice@uri.example.com", NONE, NULL);
 	same("cn.example.com", NULL, ONE, "gw-cn");
 	/* the CN does not count when there is a SAN (§7.1) */
 	same("cn.example.com", "DNS:elsewhere.example.com", NONE, NULL);
@@ -192,6 +197,28 @@ UT_TEST(lookup_finds_what_the_scan_found)
 	same(NULL, "DNS:f999.gateways.example.com", ONE, "filler999");
 	/* a name that is no host name reaches neither */
 	same(NULL, "DNS:.example.com", NONE, NULL);
+	teardown();
+}
+
+/* The exactly-one-gateway rule sees every name of the certificate: a
+ * second gateway's name after many others still makes it two. */
+UT_TEST(every_name_counts)
+{
+	setup();
+	char san[8192];
+	size_t o = (size_t)snprintf(san, sizeof(san), "DNS:a.example.com");
+	for (int i = 0; i < 200; i++)
+		o += (size_t)snprintf(san + o, sizeof(san) - o, ",DNS:n%d.nowhere.example.com", i);
+	snprintf(san + o, sizeof(san) - o, ",URI:sip:b.example.com");
+	same(NULL, san, AMBIGUOUS, NULL);
+	X509 *x = cert(NULL, san);
+	struct om_tls_names n;
+	UT_EQ_INT(0, om_tls_cert_names(x, &n));
+	UT_EQ_INT(202, n.n);
+	for (size_t i = 1; i < n.n; i++)
+		UT_TRUE(strcmp(n.v[i - 1], n.v[i]) < 0); /* sorted, once */
+	om_tls_names_free(&n);
+	X509_free(x);
 	teardown();
 }
 
@@ -252,5 +279,6 @@ UT_TEST(oom_sweep_names)
 	EVP_PKEY_free(key);
 }
 
-UT_MAIN(UT_CASE(lookup_finds_what_the_scan_found), UT_CASE(root_dot_in_the_certificate),
-        UT_CASE(names_extracted_once_in_canonical_form), UT_CASE(oom_sweep_names))
+UT_MAIN(UT_CASE(lookup_finds_what_the_scan_found), UT_CASE(every_name_counts),
+        UT_CASE(root_dot_in_the_certificate), UT_CASE(names_extracted_once_in_canonical_form),
+        UT_CASE(oom_sweep_names))

@@ -84,9 +84,23 @@ UT_TEST(names_dns_uri_cn)
 	X509_free(x);
 
 	/* a URI SAN alone still hides the CN */
-	x = leaf("cn.example.com", "URI:sips:user@uri.example.com?x=y", NULL);
+	x = leaf("cn.example.com", "URI:sip:uri.example.com?x=y", NULL);
 	UT_TRUE(om_tls_cert_has_name(x, "uri.example.com"));
-	UT_TRUE(!om_tls_cert_has_name(x, "user"));
+	UT_TRUE(!om_tls_cert_has_name(x, "cn.example.com"));
+	X509_free(x);
+
+	/* RFC 5922 §7.1 step 1: only the "sip" scheme, and never a URI with a
+	 * user part (it identifies a user, not the domain) */
+	x = leaf("cn.example.com",
+	         "URI:sips:s.example.com,URI:sip:alice@u.example.com,URI:SIP:@e.example.com,"
+	         "URI:sip:p.example.com;x=@y,URI:SIP:Up.Example.com",
+	         NULL);
+	UT_TRUE(!om_tls_cert_has_name(x, "s.example.com"));
+	UT_TRUE(!om_tls_cert_has_name(x, "u.example.com"));
+	UT_TRUE(!om_tls_cert_has_name(x, "alice"));
+	UT_TRUE(!om_tls_cert_has_name(x, "e.example.com"));
+	UT_TRUE(om_tls_cert_has_name(x, "p.example.com"));  /* '@' in a parameter */
+	UT_TRUE(om_tls_cert_has_name(x, "up.example.com")); /* scheme is case-insensitive */
 	UT_TRUE(!om_tls_cert_has_name(x, "cn.example.com"));
 	X509_free(x);
 
