@@ -572,7 +572,7 @@ static void on_options_resp(struct om_sip_ctx *ctx, int err, const struct om_sip
 
 int om_uac_options(struct om_uac *u, const char *ruri)
 {
-	char br[40], tag[32], cid[96], from[256], to[512];
+	char br[40], tag[32], cid[200], from[256], to[512];
 	struct om_buf req;
 	om_sip_stack_branch(u->stack, br, sizeof(br));
 	om_sip_stack_tag(u->stack, tag, sizeof(tag));
