@@ -178,6 +178,7 @@ class Store:
                 self.run("gateway", "new", f"gw{i}", "--address", addr, "--tls-name", name,
                          "--transport", "tls", "--dialplan", "dp")
                 self.gws.append(f"{addr},{leaf.cert_path},{leaf.key_path}")
+                self.gw_leaf = getattr(self, "gw_leaf", leaf)
         for m in range(a.mailboxes):
             self.run("mailbox", "new", str(2000 + m), "--dialplan", "dp", "--name", f"Box {m}")
         self.run("server", "set", "--dialplans", "dp")
@@ -287,6 +288,9 @@ def main():
     ap.add_argument("--conf", action="append", default=[], help="an openum.conf line")
     ap.add_argument("--media-socks", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print only the JSON result")
+    ap.add_argument("--tls-storm", type=int, default=0, metavar="S",
+                    help="once every call is up, S seconds of new mutual-TLS connections "
+                    "(openssl s_time -new with a gateway's certificate, on the generator's CPU)")
     a = ap.parse_args()
 
     tmp = a.data or tempfile.mkdtemp(prefix="om-callbench-", dir="/var/tmp")
@@ -319,10 +323,26 @@ def main():
         cmd = ["taskset", "-c", str(a.gen_cpu)] + cmd
     gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = {"active": 0, "rss": rss0, "rss_at_peak": rss0, "fds": fds0}
+    storm, storm_res = None, {}
     while gen.poll() is None:
         time.sleep(1)
         m = scrape(st.metrics)
         active = int(msum(m, "openum_calls_active"))
+        if a.tls_storm and storm is None and active >= a.concurrency * 0.95:
+            storm_res = {"active_at_start": active, "t0": time.time(),
+                         "hs0": m.get("openum_tls_handshakes_total", 0),
+                         "cpu0": proc_stat(pid)[0]}
+            scmd = ["openssl", "s_time", "-connect", f"127.0.0.1:{st.tls_port}", "-new",
+                    "-cert", st.gw_leaf.cert_path, "-key", st.gw_leaf.key_path, "-CAfile",
+                    st.root.cert_path, "-time", str(a.tls_storm)]
+            if a.gen_cpu is not None:
+                scmd = ["taskset", "-c", str(a.gen_cpu)] + scmd
+            storm = subprocess.Popen(scmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        if storm is not None and "hs1" not in storm_res and storm.poll() is not None:
+            storm_res.update(hs1=m.get("openum_tls_handshakes_total", 0),
+                             cpu1=proc_stat(pid)[0], t1=time.time(),
+                             active_at_end=active)
         _, rss = proc_stat(pid)
         peak["rss"] = max(peak["rss"], rss)
         peak["fds"] = max(peak["fds"], fd_count(pid))
@@ -340,7 +360,17 @@ def main():
     call_s = sum((c["talk_after_answer_ms"] / 1000 if c["talk_after_answer_ms"] > 0 else 0)
                  + c["sent"] * 0.02 + 0.1 for c in calls if c["status"] == 200)
     cpu = (t1 - t0) / HZ
+    if storm_res.get("hs1"):
+        secs = storm_res["t1"] - storm_res["t0"]
+        storm_res = {"seconds": round(secs, 1),
+                     "handshakes": storm_res["hs1"] - storm_res["hs0"],
+                     "per_s": round((storm_res["hs1"] - storm_res["hs0"]) / secs, 1),
+                     "server_cpu_share": round((storm_res["cpu1"] - storm_res["cpu0"]) / HZ
+                                               / secs, 3),
+                     "calls_active": [storm_res["active_at_start"],
+                                      storm_res["active_at_end"]]}
     res = {
+        "tls_storm": storm_res,
         "mode": "unsecured/tcp/rtp" if a.unsecured else "secured/tls/srtp",
         "connections": "one per call" if a.conn_per_call else f"{a.conns} per gateway",
         "gateways": a.gateways, "calls": a.calls, "rate": a.rate,
