@@ -599,6 +599,28 @@ def test_trust_change_that_takes_the_certificate_in_use_away_is_said(w, tmp_path
         stop(o)
 
 
+def test_trusting_a_device_certificate_that_is_a_ca_is_warned_about(w, tmp_path):
+    """The seed's self-signed route trusts each gateway's own certificate.
+    One made like `openssl req -x509` makes it (CA:TRUE) lets whoever holds
+    its key issue certificates openum accepts for any gateway's name: the
+    import says so before anything is trusted. A CA whose name is no host
+    name, and a device certificate with CA:FALSE, get no such warning."""
+    o = new_store(tmp_path)
+    device = w.p.ca("device-ca", "gw9.pki.example")  # self-signed, CA:TRUE, a host name
+    r = o.run("cert", "import", device.cert_path, "--trusted")
+    assert r.returncode == 1  # nothing trusted without --yes
+    assert "device's own certificate (it names gw9.pki.example)" in r.stdout, r.stdout
+    assert "CA:FALSE" in r.stdout
+    r = o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    assert "device's own certificate" not in r.stdout
+    o.ok("cert", "new-selfsigned", "--fqdn", "gw8.pki.example", "--no-reload")
+    mine = [c for c in o.json("cert", "list", "--store", "personal")][0]["sha1"]
+    pem = tmp_path / "gw8.pem"
+    o.ok("cert", "export", mine, "--out", str(pem))
+    r = o.ok("cert", "import", str(pem), "--trusted", "--yes", "--no-reload")
+    assert "device's own certificate" not in r.stdout, r.stdout
+
+
 # ================================================== 6. CRLs
 
 def test_crls_listed_removed_and_watched(w, tmp_path):
