@@ -24,6 +24,7 @@
 #include <uv.h>
 
 #include "core/config.h"
+#include "media/media.h"
 #include "core/str.h"
 #include "directory/directory.h"
 #include "sip/sip.h"
@@ -72,5 +73,28 @@ int om_calls_recv(struct om_calls *c, struct om_tcp_conn *conn, const struct om_
 void om_calls_json(struct om_calls *c, struct om_buf *out);
 /* ,"calls":{...} counters for `openum status`. */
 void om_calls_status_json(struct om_calls *c, struct om_buf *out);
+
+/* Refusals of INVITEs by cause, for metrics: `kind` groups the reasons
+ * ("security_mode" = the R3 table's reason of event 1132, "cap" = the cap
+ * of event 1137, "plan", "draining", "request", "media", "internal");
+ * `reason` is a stable snake_case word; `status` the SIP status sent.
+ * Static strings. */
+struct om_calls_refusal {
+	const char *kind, *reason;
+	int status;
+	uint64_t count;
+};
+#define OM_CALLS_REFUSALS 64 /* distinct (kind, reason, status); then "other" */
+
+struct om_calls_stats {
+	size_t active[3][2]; /* holding a call slot, by [enum om_sdp_plan_mode][0 TCP, 1 TLS] */
+	uint64_t invites, answered, ended_by_gateway, ended_by_us, no_ack, canceled;
+	const struct om_calls_refusal *refusals; /* borrowed until the next INVITE */
+	size_t nrefusals;
+	bool media;                            /* the media engine runs */
+	struct om_media_engine_stats media_st; /* when it does */
+};
+/* A snapshot of the calls' counters (control thread). */
+void om_calls_stats(struct om_calls *c, struct om_calls_stats *st);
 
 #endif

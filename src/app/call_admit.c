@@ -33,6 +33,7 @@ static void refuse(struct om_calls *cs, struct om_sip_stx *stx, int status, cons
 	om_sip_stx_reply(stx, status, phrase, &o);
 	om_sip_stx_release(stx);
 	cs->cur_status = status;
+	call_refusal_sent(cs, status);
 }
 
 static bool plan_served(const struct om_dir_snapshot *snap, const struct om_dir_dialplan *plan)
@@ -156,7 +157,8 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 	char buf[512];
 	cs->invites++;
 	if (cs->closing || cs->media_failed) {
-		cs->refused_busy++;
+		call_refused(cs, &cs->refused_busy, "draining",
+		             cs->closing ? "server_stopping" : "no_media_engine");
 		refuse(cs, stx, 503,
 		       cs->closing ? "Service Unavailable (stopping)"
 		                   : "Service Unavailable (no media engine)",
@@ -166,13 +168,13 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 	struct om_sip_uri ruri;
 	if (om_sip_uri_parse(m->ruri, 0, &ruri) == 0 && ruri.scheme == OM_SIP_SCHEME_SIPS && !tls) {
 		/* RFC 3261 §26.2.2 / RFC 5630: sips: needs TLS on every hop. */
-		cs->refused_other++;
+		call_refused(cs, &cs->refused_other, "request", "sips_over_tcp");
 		refuse(cs, stx, 416, "Unsupported URI Scheme (sips: over TCP)", NULL);
 		return;
 	}
 	/* The gateway's dial plan must be one this server serves. */
 	if (!plan || !plan_served(snap, plan)) {
-		cs->refused_plan++;
+		call_refused(cs, &cs->refused_plan, "plan", "dialplan_not_served");
 		om_event(OM_EV_CALL_PLAN_NOT_SERVED, gw->name,
 		         "call refused: the gateway's dial plan is not served by this server",
 		         "gateway", gw->name, "dialplan", plan ? plan->name : "", NULL);
@@ -182,7 +184,9 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 	/* New calls at all? (drain: server or gateway nonewcalls) */
 	const struct om_dir_server *srv = om_dir_snapshot_server(snap);
 	if ((srv && srv->status == OM_SRV_NONEWCALLS) || gw->status == OM_GW_NONEWCALLS) {
-		cs->refused_busy++;
+		call_refused(cs, &cs->refused_busy, "draining",
+		             gw->status == OM_GW_NONEWCALLS ? "gateway_nonewcalls"
+		                                            : "server_nonewcalls");
 		refuse(cs, stx, 503,
 		       gw->status == OM_GW_NONEWCALLS ? "Service Unavailable (gateway draining)"
 		                                      : "Service Unavailable (server draining)",
@@ -191,14 +195,14 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 	}
 	/* Caps. */
 	if (cfg->max_calls && cs->ncalls >= cfg->max_calls) {
-		cs->refused_caps++;
+		call_refused(cs, &cs->refused_caps, "cap", "max_calls");
 		snprintf(buf, sizeof(buf), "%u", cfg->max_calls);
 		caps_event(gw, "max_calls", buf, m);
 		refuse(cs, stx, 503, "Service Unavailable (max_calls)", "Retry-After: 5\r\n");
 		return;
 	}
 	if (gw->max_calls > 0 && gateway_calls(cs, gw->id) >= (size_t)gw->max_calls) {
-		cs->refused_caps++;
+		call_refused(cs, &cs->refused_caps, "cap", "gateway_max_calls");
 		snprintf(buf, sizeof(buf), "%d", gw->max_calls);
 		caps_event(gw, "gateway max-calls", buf, m);
 		refuse(cs, stx, 503, "Service Unavailable (gateway max-calls)",
@@ -206,7 +210,7 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 		return;
 	}
 	if (!cps_take(cs)) {
-		cs->refused_caps++;
+		call_refused(cs, &cs->refused_caps, "cap", "max_calls_per_second");
 		snprintf(buf, sizeof(buf), "%u", cfg->max_calls_per_second);
 		caps_event(gw, "max_calls_per_second", buf, m);
 		refuse(cs, stx, 503, "Service Unavailable (calls per second)",
@@ -218,7 +222,8 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 	if (m->body.len) {
 		int brc = om_sip_msg_sdp(m, &sdp_body);
 		if (brc) {
-			cs->refused_other++;
+			call_refused(cs, &cs->refused_other, "request",
+			             brc == ENOENT ? "body_not_sdp" : "bad_multipart");
 			if (brc == ENOENT)
 				refuse(cs, stx, 415, NULL, "Accept: application/sdp\r\n");
 			else
@@ -229,7 +234,7 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 	struct om_sip_session_timer se;
 	int st = om_sip_session_timer_uas(m, cfg->min_se, cfg->session_expires, &se);
 	if (st) {
-		cs->refused_other++;
+		call_refused(cs, &cs->refused_other, "request", "session_timer");
 		snprintf(buf, sizeof(buf), "Min-SE: %u\r\n", cfg->min_se);
 		refuse(cs, stx, st, NULL, st == 422 ? buf : NULL);
 		return;
@@ -239,7 +244,8 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 		struct om_sdp_error e;
 		int rc = om_sdp_parse(sdp_body.p, sdp_body.len, &offer, &e);
 		if (rc) {
-			cs->refused_other++;
+			call_refused(cs, &cs->refused_other, rc == ENOMEM ? "internal" : "request",
+			             rc == ENOMEM ? "out_of_memory" : "bad_sdp");
 			snprintf(buf, sizeof(buf), "Warning: 399 %s \"bad SDP: %s (line %u)\"\r\n",
 			         cfg->sip_advertise[0] ? cfg->sip_advertise : cfg->fqdn,
 			         e.reason ? e.reason : "malformed", e.line);
@@ -272,8 +278,10 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 		snprintf(cid, sizeof(cid), "%.*s", (int)(ci.len > 100 ? 100 : ci.len), ci.p);
 		offer_summary(offer, summary, sizeof(summary));
 		int status = rc ? 500 : r.status;
+		call_refused(cs, NULL, "internal", "sdp");
 		if (!rc) {
-			cs->refused_mode++;
+			call_refused(cs, &cs->refused_mode, "security_mode",
+			             r.reason ? r.reason : "unknown");
 			om_event(
 			    OM_EV_SECURITY_MODE_REFUSED, gw->name,
 			    "call refused: transport or media does not meet the dial plan's security mode",
@@ -298,6 +306,7 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 	struct om_call *c = call_new(cs);
 	if (!c) {
 		om_sdp_free(offer);
+		call_refused(cs, NULL, "internal", "out_of_memory");
 		refuse(cs, stx, 500, NULL, "Retry-After: 5\r\n");
 		return;
 	}
@@ -343,6 +352,8 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 	    (rc = om_sip_dialog_uas_new(m, om_sip_stx_src(stx), tag, c->contact, &c->dlg)) != 0) {
 		om_sdp_free(offer);
 		c->invite = NULL;
+		call_refused(cs, NULL, rc == EINVAL ? "request" : "internal",
+		             rc == EINVAL ? "bad_contact" : "out_of_memory");
 		refuse(cs, stx, rc == EINVAL ? 400 : 500,
 		       rc == EINVAL ? "Bad Request (no usable Contact or Record-Route)" : NULL,
 		       NULL);
@@ -378,6 +389,8 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 		om_log(OM_LOG_WARNING, "call refused: no media session", "call", c->call_id,
 		       "gateway", gw->name, "error", strerror(rc), NULL);
 		c->invite = NULL;
+		call_refused(cs, NULL, "media",
+		             rc == EADDRINUSE ? "no_rtp_port" : "session_failed");
 		refuse(cs, stx, rc == EADDRINUSE ? 503 : 500,
 		       rc == EADDRINUSE ? "Service Unavailable (no RTP port left)" : NULL,
 		       "Retry-After: 5\r\n");

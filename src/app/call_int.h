@@ -99,7 +99,19 @@ struct om_calls {
 	/* counters for status */
 	uint64_t invites, answered, refused_plan, refused_busy, refused_caps, refused_mode,
 	    refused_other, ended_by_gateway, ended_by_us, no_ack, canceled, send_failures;
+	/* refusals by cause (om_calls_stats): call_refused() names the cause
+	 * of the next refusal, which counts it with its status */
+	const char *why_kind, *why_reason;
+	struct om_calls_refusal refusals[OM_CALLS_REFUSALS];
+	size_t nrefusals;
 };
+
+/* calls.c: the cause of the refusal about to be sent (static strings);
+ * `legacy` is the status counter it also counts in (may be NULL). */
+void call_refused(struct om_calls *cs, uint64_t *legacy, const char *kind, const char *reason);
+/* ... and the refusal sent with `status` (counted once, "other" when no
+ * cause was named). */
+void call_refusal_sent(struct om_calls *cs, int status);
 
 /* call_admit.c */
 void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct om_sip_msg *m,
@@ -135,5 +147,7 @@ void call_media_dtmf(struct om_call *c, char digit, unsigned duration_ms);
 /* Ends the media; call_release follows (at once when there was none). */
 void call_media_close(struct om_call *c);
 void call_media_status_json(struct om_calls *cs, struct om_buf *out);
+/* The media engine's counters; false when it does not run. */
+bool call_media_stats(struct om_calls *cs, struct om_media_engine_stats *st);
 
 #endif

@@ -279,3 +279,11 @@ void call_media_status_json(struct om_calls *cs, struct om_buf *out)
 	              (unsigned long long)st.totals.rtp_in, (unsigned long long)st.totals.rtp_out,
 	              (unsigned long long)st.totals.srtp_auth);
 }
+
+bool call_media_stats(struct om_calls *cs, struct om_media_engine_stats *st)
+{
+	if (!engine(cs))
+		return false;
+	om_media_engine_stats(engine(cs), st);
+	return true;
+}

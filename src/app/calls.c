@@ -251,3 +251,53 @@ void om_calls_status_json(struct om_calls *cs, struct om_buf *out)
 	call_media_status_json(cs, out);
 	om_buf_adds(out, "}");
 }
+
+void call_refused(struct om_calls *cs, uint64_t *legacy, const char *kind, const char *reason)
+{
+	if (legacy)
+		(*legacy)++;
+	cs->why_kind = kind;
+	cs->why_reason = reason;
+}
+
+void call_refusal_sent(struct om_calls *cs, int status)
+{
+	const char *kind = cs->why_kind ? cs->why_kind : "other";
+	const char *reason = cs->why_reason ? cs->why_reason : "other";
+	cs->why_kind = cs->why_reason = NULL;
+	size_t i;
+	for (i = 0; i < cs->nrefusals; i++) {
+		const struct om_calls_refusal *r = &cs->refusals[i];
+		if (r->status == status && !strcmp(r->kind, kind) && !strcmp(r->reason, reason))
+			break;
+	}
+	if (i == cs->nrefusals) {
+		if (i == OM_CALLS_REFUSALS) {
+			/* the last slot takes every cause beyond the table */
+			i = OM_CALLS_REFUSALS - 1;
+			cs->refusals[i].kind = cs->refusals[i].reason = "other";
+			cs->refusals[i].status = 0;
+		} else {
+			cs->refusals[i] = (struct om_calls_refusal){ kind, reason, status, 0 };
+			cs->nrefusals++;
+		}
+	}
+	cs->refusals[i].count++;
+}
+
+void om_calls_stats(struct om_calls *cs, struct om_calls_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	for (const struct om_call *c = cs->list; c; c = c->next)
+		if (c->counted && c->state != CALL_ENDED && (unsigned)c->mode < 3)
+			st->active[c->mode][c->tls ? 1 : 0]++;
+	st->invites = cs->invites;
+	st->answered = cs->answered;
+	st->ended_by_gateway = cs->ended_by_gateway;
+	st->ended_by_us = cs->ended_by_us;
+	st->no_ack = cs->no_ack;
+	st->canceled = cs->canceled;
+	st->refusals = cs->refusals;
+	st->nrefusals = cs->nrefusals;
+	st->media = call_media_stats(cs, &st->media_st);
+}

@@ -19,6 +19,7 @@
 #include "core/events.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "app/metrics.h"
 #include "app/resolve.h"
 #include "app/sipd.h"
 #include "delivery/delivery.h"
@@ -54,6 +55,7 @@ struct server {
 	struct om_resolver *resolver; /* gateway FQDNs, on the loop */
 	struct om_cert_mgr *certs;    /* secured: the certificate in use */
 	struct om_tls_ctx *tls;       /* secured: the context for new handshakes */
+	struct om_metrics *metrics;   /* Prometheus (metrics_listen) and status */
 	int64_t last_watch_ms;
 	bool secured;
 	const char *mode_why;
@@ -177,6 +179,36 @@ static void on_peer_cert(X509 *x, const char *gateway, void *arg)
 	struct server *s = arg;
 	if (s->certs)
 		om_cert_watch_peer(s->certs, x, gateway, om_now_ms());
+	if (s->metrics)
+		om_metrics_peer_cert(s->metrics, gateway, om_cert_asn1_ms(X509_get0_notAfter(x)));
+}
+
+/* What a scrape reads (metrics.c): the modules' stats, at the moment. */
+static void metrics_collect(struct om_metrics_input *in, void *arg)
+{
+	struct server *s = arg;
+	in->secured = s->secured;
+	in->started_ms = s->started_ms;
+	in->generation = s->generation;
+	in->reloads = s->reloads;
+	in->reloads_rejected = s->reloads_rejected;
+	in->max_calls = s->cfg->max_calls;
+	in->sipd = s->sipd;
+	in->delivery = s->delivery;
+	in->certs = s->secured ? s->certs : NULL;
+}
+
+/* The metrics endpoint for the configuration and certificate in force. */
+static void metrics_apply(struct server *s)
+{
+	char err[512];
+	const struct om_cert *c = s->secured && s->certs ? om_cert_mgr_current(s->certs) : NULL;
+	if (!s->metrics)
+		return;
+	om_metrics_configure(s->metrics,
+	                     s->cfg->n_metrics_listen ? &s->cfg->metrics_listen[0] : NULL,
+	                     c ? c->x509 : NULL, c ? om_cert_mgr_chain(s->certs) : NULL,
+	                     c ? c->key : NULL, s->cfg->tls_min_version, err, sizeof(err));
 }
 
 /* Secured: the TLS listeners with the context (started once; later calls
@@ -389,6 +421,7 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 		delivery_cfg(s, s->cfg, &dc);
 		om_delivery_configure(s->delivery, &dc, err, errlen);
 	}
+	metrics_apply(s);
 	om_event(OM_EV_RELOAD_APPLIED, "server", "reload applied", "config", s->cfg->path, "mode",
 	         s->secured ? "secured" : "unsecured", "changes", changes_text(changes), NULL);
 	return 0;
@@ -453,6 +486,8 @@ static void status_json(struct server *s, struct om_buf *r)
 		om_buf_printf(r, ",\"not_after\":\"%s\",\"days_left\":%lld,\"kind\":\"%s\"}", na,
 		              left, c->self_signed ? "self-signed" : "ca-issued");
 	}
+	if (s->metrics)
+		om_metrics_status_json(s->metrics, r);
 	om_buf_adds(r, "}");
 }
 
@@ -513,6 +548,8 @@ static void begin_shutdown(struct server *s, const char *why)
 	 * ended (they signal the loop until then). */
 	om_delivery_close(s->delivery, NULL, NULL);
 	s->delivery = NULL;
+	om_metrics_free(s->metrics);
+	s->metrics = NULL;
 	om_ctl_server_close(s->ctl);
 	s->ctl = NULL;
 	om_resolver_close(s->resolver); /* its handles, with their memory */
@@ -733,6 +770,9 @@ int om_server_run(const struct om_server_opts *opts)
 		goto out;
 	}
 
+	/* Metrics last: they read what runs. A failure is logged, never fatal. */
+	if (om_metrics_new(&s.loop, opts->data_dir, metrics_collect, &s, &s.metrics) == 0)
+		metrics_apply(&s);
 	sd_notifyf(0, "READY=1\nSTATUS=%s, control socket %s", s.secured ? "secured" : "unsecured",
 	           s.ctl_path);
 	om_log(OM_LOG_INFO, "ready", "control", s.ctl_path, "mode",

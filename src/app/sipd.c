@@ -50,6 +50,7 @@ struct om_sipd {
 	bool tls_source_check; /* TLS from a non-gateway address: dropped at accept */
 	size_t n_tcp, n_tls;   /* listeners opened */
 	uint64_t tls_rejected;
+	uint64_t tls_rejected_by[OM_SIPD_TLS_REASONS][OM_SIPD_TLS_WHEN];
 	om_sipd_peer_cert_h peer_cert_h;
 	void *peer_cert_arg;
 	struct om_dir_snapshot *snap;
@@ -194,6 +195,10 @@ static void tls_reject_event(struct om_sipd *d, struct om_tcp_conn *c, enum om_t
 	om_tls_cert_subject(x, subj, sizeof(subj));
 	om_tls_cert_issuer(x, issuer, sizeof(issuer));
 	d->tls_rejected++;
+	if ((unsigned)r < OM_SIPD_TLS_REASONS)
+		d->tls_rejected_by[r][!strcmp(when, "reload")    ? OM_SIPD_TLS_RELOAD
+		                      : !strcmp(when, "connect") ? OM_SIPD_TLS_CONNECT
+		                                                 : OM_SIPD_TLS_HANDSHAKE]++;
 	om_event(OM_EV_TLS_REJECTED, ip, "mutual TLS rejected", "reason", om_tls_reject_str(r),
 	         "detail", detail ? detail : "", "peer", om_tcp_conn_peer_str(c), "subject", subj,
 	         "issuer", issuer, "when", when, NULL);
@@ -941,4 +946,16 @@ void om_sipd_status_json(struct om_sipd *d, struct om_buf *out)
 	    (unsigned long long)st.accept_nomem, (unsigned long long)st.writes);
 	if (d->calls)
 		om_calls_status_json(d->calls, out);
+}
+
+void om_sipd_stats(struct om_sipd *d, struct om_sipd_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	om_tcp_server_stats(d->tcp, &st->tcp);
+	memcpy(st->tls_rejected, d->tls_rejected_by, sizeof(st->tls_rejected));
+	st->untrusted_dropped = d->dropped_untrusted;
+	st->bad_requests = d->bad_requests;
+	st->refused_mode = d->refused_mode;
+	st->flows = om_flow_count(d->flows);
+	st->calls = d->calls;
 }

@@ -13,6 +13,7 @@
 #include "core/str.h"
 #include "directory/directory.h"
 #include "tls/tls.h"
+#include "transport/tcp.h"
 
 struct om_sipd;
 
@@ -48,6 +49,19 @@ void om_sipd_set_config(struct om_sipd *d, const struct om_config *cfg);
 void om_sipd_calls_json(struct om_sipd *d, struct om_buf *out);
 /* ,"sip":{...} fields for `openum status --json` */
 void om_sipd_status_json(struct om_sipd *d, struct om_buf *out);
+/* Counters for metrics (control thread). TLS refusals (event 1130) by
+ * reason (enum om_tls_reject) and by when they happened. */
+enum om_sipd_tls_when { OM_SIPD_TLS_HANDSHAKE = 0, OM_SIPD_TLS_RELOAD, OM_SIPD_TLS_CONNECT };
+#define OM_SIPD_TLS_WHEN    3
+#define OM_SIPD_TLS_REASONS (OM_TLS_R_CRL_STALE + 1)
+struct om_sipd_stats {
+	struct om_tcp_stats tcp;
+	uint64_t tls_rejected[OM_SIPD_TLS_REASONS][OM_SIPD_TLS_WHEN];
+	uint64_t untrusted_dropped, bad_requests, refused_mode;
+	size_t flows;
+	struct om_calls *calls; /* NULL when calls are not handled */
+};
+void om_sipd_stats(struct om_sipd *d, struct om_sipd_stats *st);
 /* The bound port of TCP listener i (tests bind port 0). */
 int om_sipd_tcp_port(struct om_sipd *d, size_t i);
 

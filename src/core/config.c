@@ -101,7 +101,11 @@ static const char default_text[] =
     "#session_expires = 1800\n"
     "#min_se = 90\n"
     "# SIP timer T1 in ms (RFC 3261 §17): 2xx retransmission, 64*T1 timeouts.\n"
-    "#sip_t1 = 500\n";
+    "#sip_t1 = 500\n"
+    "# Prometheus metrics: GET /metrics on this address (one ADDRESS:PORT, or\n"
+    "# off). A loopback address is plain HTTP; any other address is served\n"
+    "# only over HTTPS with the server's certificate (secured start).\n"
+    "#metrics_listen = 127.0.0.1:9474\n";
 
 const char *om_config_default_text(void)
 {
@@ -157,6 +161,8 @@ int om_config_defaults(struct om_config **out)
 	c->session_expires = 1800;
 	c->min_se = 90;
 	c->sip_t1_ms = 500;
+	parse_listen_list("127.0.0.1:9474", c->metrics_listen, &c->n_metrics_listen, why,
+	                  sizeof(why));
 	*out = c;
 	return 0;
 }
@@ -356,6 +362,7 @@ enum key_id {
 	K_SESSION_EXPIRES,
 	K_MIN_SE,
 	K_SIP_T1,
+	K_METRICS_LISTEN,
 	K_COUNT
 };
 
@@ -400,6 +407,7 @@ static const char *const key_names[K_COUNT] = {
 	"session_expires",
 	"min_se",
 	"sip_t1",
+	"metrics_listen",
 };
 
 /* Applies one setting; on error writes the reason (without file:line). */
@@ -705,6 +713,14 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 		}
 		c->sip_t1_ms = (unsigned)u;
 		return 0;
+	case K_METRICS_LISTEN: {
+		int rc = parse_listen_list(v, c->metrics_listen, &c->n_metrics_listen, why, wl);
+		if (!rc && c->n_metrics_listen > 1) {
+			snprintf(why, wl, "metrics_listen takes one ADDRESS:PORT (or off)");
+			rc = EINVAL;
+		}
+		return rc;
+	}
 	case K_LOG_LEVEL: {
 		enum om_level l;
 		if (om_level_parse(v, &l)) {
@@ -855,6 +871,9 @@ int om_config_value_str(const struct om_config *c, size_t i, char *out, size_t o
 	case K_SIP_T1:
 		u = c->sip_t1_ms;
 		break;
+	case K_METRICS_LISTEN:
+		om_config_listen_str(c->metrics_listen, c->n_metrics_listen, out, outlen);
+		return 0;
 	default:
 		is_num = false;
 		break;

@@ -72,6 +72,9 @@ struct om_config {
 	unsigned session_expires;      /* s, RFC 4028, when the gateway asks none; 0: none */
 	unsigned min_se;               /* s, our Min-SE (>= 90) */
 	unsigned sip_t1_ms;            /* RFC 3261 T1 */
+	/* Prometheus metrics (GET /metrics): at most one listener, 0 = off */
+	struct om_listen metrics_listen[OM_CONFIG_MAX_LISTEN];
+	size_t n_metrics_listen;
 };
 
 /* max_handshakes in force: the configured value, or (0) a quarter of

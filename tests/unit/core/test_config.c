@@ -268,6 +268,7 @@ static const struct {
 	{ "session_expires", "600", "600" },
 	{ "min_se", "120", "120" },
 	{ "sip_t1", "100", "100" },
+	{ "metrics_listen", "off", "(none)" },
 };
 
 /* A reload names every key that changed, old and new value, and nothing
@@ -332,6 +333,30 @@ UT_TEST(oom_sweep)
 	UT_TRUE(runs >= 2);
 }
 
+/* metrics_listen: one ADDRESS:PORT (loopback by default) or off. */
+UT_TEST(metrics_listen)
+{
+	struct om_config *c = parse_ok("[server]\n");
+	UT_EQ_INT(1, (int)c->n_metrics_listen);
+	UT_EQ_STR("127.0.0.1", c->metrics_listen[0].host);
+	UT_EQ_INT(9474, c->metrics_listen[0].port);
+	om_config_free(c);
+	c = parse_ok("[server]\nmetrics_listen = [::1]:9100\n");
+	UT_EQ_STR("::1", c->metrics_listen[0].host);
+	om_config_free(c);
+	c = parse_ok("[server]\nmetrics_listen = off\n");
+	UT_EQ_INT(0, (int)c->n_metrics_listen);
+	om_config_free(c);
+	char err[256];
+	struct om_config *bad = NULL;
+	const char *t = "[server]\nmetrics_listen = 127.0.0.1:1,127.0.0.1:2\n";
+	UT_EQ_INT(EINVAL, om_config_parse(t, strlen(t), "x.conf", &bad, err, sizeof(err)));
+	UT_TRUE(strstr(err, "x.conf:2: metrics_listen takes one") != NULL);
+	t = "[server]\nmetrics_listen = localhost:9100\n";
+	UT_EQ_INT(EINVAL, om_config_parse(t, strlen(t), "x.conf", &bad, err, sizeof(err)));
+}
+
 UT_MAIN(UT_CASE(defaults), UT_CASE(every_key), UT_CASE(diff_names_every_key),
         UT_CASE(default_text_is_valid_and_complete), UT_CASE(errors_name_line),
-        UT_CASE(nul_and_size_bounds), UT_CASE(front_door_keys), UT_CASE(oom_sweep))
+        UT_CASE(nul_and_size_bounds), UT_CASE(front_door_keys), UT_CASE(oom_sweep),
+        UT_CASE(metrics_listen))
