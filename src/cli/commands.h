@@ -15,6 +15,7 @@ int om_cmd_server(struct om_cli *cli, int argc, char **argv);
 int om_cmd_mailbox(struct om_cli *cli, int argc, char **argv);
 int om_cmd_cert(struct om_cli *cli, int argc, char **argv);
 int om_cmd_calls(struct om_cli *cli, int argc, char **argv);
+int om_cmd_testcall(struct om_cli *cli, int argc, char **argv);
 
 /* Sends `cmd` to the running server (control socket) and returns its JSON
  * reply (om_free it). OM_EXIT_FAIL with the error printed when no server

@@ -44,6 +44,8 @@ static const struct command commands[] = {
 	{ "server", om_cmd_server, "this server's dial plans, certificate and status" },
 	{ "mailbox", om_cmd_mailbox, "manage mailboxes" },
 	{ "cert", om_cmd_cert, "certificate stores, selection, import and export" },
+	{ "test-connectivity", om_cmd_testcall,
+	  "place a test call as a gateway would and check every step" },
 };
 
 static void usage(FILE *f)
@@ -53,7 +55,7 @@ static void usage(FILE *f)
 	        "\n"
 	        "commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-17s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f,
 	        "\n"
 	        "global options:\n"

@@ -12,8 +12,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 struct om_uac_call {
 	struct om_uac_call *next;
@@ -28,10 +31,11 @@ struct om_uac_call {
 	struct om_sip_dialog *dlg;
 	char call_id[64], local_tag[32];
 	uint32_t invite_cseq;
-	char *offer;    /* our SDP offer (INVITE, re-INVITEs) */
-	char *answer;   /* the server's SDP */
-	char *response; /* the final response to the INVITE */
-	char *ack;      /* the ACK sent for the 2xx (resent on retransmissions) */
+	char *offer;      /* our SDP offer (INVITE, re-INVITEs) */
+	char *answer;     /* the server's SDP */
+	char *response;   /* the final response to the INVITE */
+	char *ack;        /* the ACK sent for the 2xx (resent on retransmissions) */
+	char info_in[64]; /* DTMF of the server's INFO requests */
 	size_t ack_len;
 	struct om_sdp_result sdp;
 	bool has_sdp;
@@ -112,6 +116,47 @@ static void local_sdp(const struct om_uac_call *c, struct om_sdp_local *l)
 	l->sess_version = c->sess_ver;
 }
 
+/* Keeps only the a=crypto line (and the key) of the suite asked for
+ * (RFC 4568 §5.1: the answerer picks among the lines offered). Takes the
+ * offer text in b (secret: it holds keys). */
+static int only_suite(struct om_uac_call *c, struct om_buf *b)
+{
+	struct om_sdp_result *r = &c->sdp;
+	size_t k;
+	for (k = 0; k < r->nlocal_key && r->local_key[k].suite != c->o.suite; k++)
+		;
+	if (k == r->nlocal_key) {
+		om_buf_free(b);
+		return ENOTSUP;
+	}
+	struct om_buf out;
+	om_buf_init(&out);
+	om_buf_secret(&out);
+	const char *name = om_sdp_suite_name(c->o.suite);
+	for (const char *s = om_buf_cstr(b); s && *s;) {
+		const char *e = strstr(s, "\r\n");
+		size_t n = e ? (size_t)(e - s) + 2 : strlen(s);
+		const char *sp = memchr(s, ' ', n);
+		bool keep = strncmp(s, "a=crypto:", 9) != 0 ||
+		            (sp && (size_t)(s + n - sp) > strlen(name) &&
+		             !strncmp(sp + 1, name, strlen(name)) && sp[1 + strlen(name)] == ' ');
+		if (keep)
+			om_buf_add(&out, s, n);
+		s += n;
+	}
+	om_buf_free(b);
+	if (om_buf_err(&out)) {
+		om_buf_free(&out);
+		return ENOMEM;
+	}
+	struct om_sdp_crypto_key keep = r->local_key[k];
+	OPENSSL_cleanse(r->local_key, sizeof(r->local_key));
+	r->local_key[0] = keep;
+	r->nlocal_key = 1;
+	c->offer = out.p;
+	return c->offer ? 0 : ENOMEM;
+}
+
 /* Our offer for the INVITE (or NULL for a delayed offer). */
 static int make_offer(struct om_uac_call *c)
 {
@@ -131,6 +176,8 @@ static int make_offer(struct om_uac_call *c)
 		return rc;
 	}
 	c->has_sdp = true;
+	if (c->o.offer == OM_UAC_OFFER_SAVP && c->o.suite)
+		return only_suite(c, &b);
 	c->offer = b.p ? b.p : om_strdup("");
 	return c->offer ? 0 : ENOMEM;
 }
@@ -342,6 +389,33 @@ static struct om_uac_call *call_of(struct om_uac *u, const struct om_sip_dialog 
 	return NULL;
 }
 
+/* The digit of an INFO (application/dtmf-relay "Signal=5", or
+ * application/dtmf "5"), kept in order. */
+static void info_digit(struct om_uac_call *c, const struct om_sip_msg *req)
+{
+	const char *b = req->body.p, *end = b + req->body.len;
+	char d = 0;
+	for (const char *p = b; p && p < end; p++) {
+		if ((size_t)(end - p) > 7 && !strncasecmp(p, "Signal=", 7)) {
+			p += 7;
+			while (p < end && *p == ' ')
+				p++;
+			if (p < end)
+				d = *p;
+			if (d == '1' && p + 1 < end && (p[1] == '0' || p[1] == '1'))
+				d = p[1] == '0' ? '*' : '#';
+			break;
+		}
+	}
+	if (!d && req->body.len && req->body.len <= 4)
+		d = b[0];
+	if (!d || !strchr("0123456789*#ABCDabcd", d))
+		return;
+	size_t l = strlen(c->info_in);
+	if (l + 1 < sizeof(c->info_in))
+		c->info_in[l] = d;
+}
+
 static void u_request(struct om_sip_stx *stx, const struct om_sip_msg *req, void *arg)
 {
 	struct om_uac *u = arg;
@@ -362,6 +436,9 @@ static void u_request(struct om_sip_stx *stx, const struct om_sip_msg *req, void
 	case OM_SIP_METHOD_BYE:
 		c->remote_bye = true;
 		c->state = OM_UAC_ENDED;
+		break;
+	case OM_SIP_METHOD_INFO:
+		info_digit(c, req);
 		break;
 	case OM_SIP_METHOD_INVITE:
 	case OM_SIP_METHOD_UPDATE: {
@@ -481,6 +558,59 @@ int om_uac_call(struct om_uac *u, const struct om_uac_call_opts *o, struct om_ua
 	return 0;
 }
 
+static void on_options_resp(struct om_sip_ctx *ctx, int err, const struct om_sip_msg *resp,
+                            void *arg)
+{
+	struct om_uac *u = arg;
+	if (resp && resp->status < 200)
+		return;
+	u->options_status = resp ? resp->status : 408;
+	snprintf(u->options_reason, sizeof(u->options_reason), "%.*s",
+	         resp ? (int)resp->status_phrase.len : 0, resp ? resp->status_phrase.p : "");
+	om_sip_ctx_release(ctx);
+}
+
+int om_uac_options(struct om_uac *u, const char *ruri)
+{
+	char br[40], tag[32], cid[200], from[256], to[512];
+	struct om_buf req;
+	om_sip_stack_branch(u->stack, br, sizeof(br));
+	om_sip_stack_tag(u->stack, tag, sizeof(tag));
+	om_sip_stack_tag(u->stack, cid, sizeof(cid));
+	snprintf(cid + strlen(cid), sizeof(cid) - strlen(cid), "@%s", u->domain);
+	snprintf(from, sizeof(from), "<%s:ping@%s>", u->cfg.tls ? "sips" : "sip", u->domain);
+	snprintf(to, sizeof(to), "<%s>", ruri);
+	struct om_sip_req_opts ro = {
+		.ruri = ruri,
+		.via_transport = transport(u),
+		.via_sent_by = u->sent_by,
+		.branch = br,
+		.from = from,
+		.from_tag = tag,
+		.to = to,
+		.call_id = cid,
+		.cseq = 1,
+		.extra = "Accept: application/sdp\r\nUser-Agent: om-testcall\r\n",
+	};
+	struct om_sip_dest d = { .conn_id = u->conns[0].id, .peer_id = 1, .reliable = true };
+	struct om_sip_ctx *ctx;
+	u->options_status = 0;
+	u->options_reason[0] = '\0';
+	om_buf_init(&req);
+	int rc = om_sip_request_build(OM_SIP_METHOD_OPTIONS, &ro, &req);
+	if (!rc)
+		rc = om_sip_ctx_send(u->stack, &d, req.p, req.len, on_options_resp, u, &ctx);
+	om_buf_free(&req);
+	return rc;
+}
+
+int om_uac_options_status(const struct om_uac *u, char *reason, size_t len)
+{
+	if (reason && len)
+		snprintf(reason, len, "%s", u->options_reason);
+	return u->options_status;
+}
+
 static void call_free(struct om_uac_call *c)
 {
 	if (c->dlg) {
@@ -515,6 +645,7 @@ void om_uac_call_info(const struct om_uac_call *c, struct om_uac_call_info *i)
 	i->answer_sdp = c->answer ? c->answer : "";
 	i->response = c->response ? c->response : "";
 	i->sdp = c->has_sdp ? &c->sdp : NULL;
+	i->info_digits_in = c->info_in;
 }
 
 static int in_dialog(struct om_uac_call *c, enum om_sip_method m, const char *ctype,

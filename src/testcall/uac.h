@@ -23,11 +23,41 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include "sdp/sdp.h"
 #include "sip/sip.h"
+#include "tls/tls.h"
 
 struct om_uac;
 struct om_uac_call;
+
+/* How the connection to the server went, step by step (filled by
+ * om_uac_new when om_uac_cfg.report is set; `openum test-connectivity`
+ * reports each step). Times in ms, from the start of the step. */
+enum om_uac_stage {
+	OM_UAC_STAGE_NONE = 0, /* nothing failed */
+	OM_UAC_STAGE_SETUP,    /* before connecting: certificates, memory */
+	OM_UAC_STAGE_CONNECT,  /* the TCP connection */
+	OM_UAC_STAGE_TLS,      /* the handshake (our verification of the server, or its alert) */
+	OM_UAC_STAGE_NAME,     /* the server's certificate does not carry tls_name */
+};
+
+struct om_uac_conn_report {
+	enum om_uac_stage failed;
+	int err;                    /* errno of the failure (ECONNREFUSED, ETIMEDOUT, ...) */
+	int64_t connect_ms, tls_ms; /* how long each took (the failed one included) */
+	enum om_tls_reject tls_reason;
+	char tls_detail[256]; /* "certificate has expired", "tlsv1 alert unknown ca" */
+	char version[16];     /* "TLSv1.3" */
+	char cipher[64];
+	/* The server's certificate (when it sent one, also after a failure). */
+	bool have_cert;
+	char subject[256], issuer[256], sans[256];
+	char sha1[41]; /* uppercase hex, no colons (the thumbprint) */
+	int64_t not_before_ms, not_after_ms;
+};
 
 struct om_uac_cfg {
 	const char *server;   /* numeric address of the server */
@@ -44,6 +74,14 @@ struct om_uac_cfg {
 	/* Every message sent (out true) or received, whole. */
 	void (*trace_h)(bool out, const char *msg, size_t len, void *arg);
 	void *arg;
+	/* Instead of the PEM files above (borrowed, used when set): our
+	 * certificate, its chain (may be NULL) and key, and the trusted store
+	 * for the server's certificate. */
+	X509 *cert_x509;
+	STACK_OF(X509) * chain_x509;
+	EVP_PKEY *key_pkey;
+	X509_STORE *ca_store;
+	struct om_uac_conn_report *report; /* filled by om_uac_new when set */
 };
 
 /* Connects (and for TLS completes the handshake, checking the server's
@@ -55,9 +93,25 @@ void om_uac_free(struct om_uac *u);
  * ECONNRESET when the connection to the server closed (calls stay). */
 int om_uac_run(struct om_uac *u, int timeout_ms);
 bool om_uac_connected(const struct om_uac *u);
+/* Our address on the connection to the server (numeric), for the media
+ * address of an offer. 0 or errno. */
+int om_uac_local_addr(const struct om_uac *u, char *buf, size_t len);
 /* Sends raw bytes on the connection (tests of malformed or foreign
  * requests). */
 int om_uac_send_raw(struct om_uac *u, const char *buf, size_t len);
+/* After the connection to the server closed: when TLS failed after the
+ * handshake (the server refused our certificate with an alert, which TLS
+ * 1.3 delivers only then), the reason with its detail; else
+ * OM_TLS_R_NONE. */
+enum om_tls_reject om_uac_tls_failure(const struct om_uac *u, char *detail, size_t len);
+
+/* An OPTIONS request outside any dialog (RFC 3261 §11) to `ruri`. Its
+ * final status (408 when the transaction timed out) and reason phrase
+ * come through om_uac_options_status. 0 or errno. */
+int om_uac_options(struct om_uac *u, const char *ruri);
+/* 0 while no final response came; else the status, the reason phrase in
+ * reason (may be NULL). */
+int om_uac_options_status(const struct om_uac *u, char *reason, size_t len);
 
 enum om_uac_offer { OM_UAC_OFFER_AVP, OM_UAC_OFFER_SAVP, OM_UAC_OFFER_NONE, OM_UAC_OFFER_BODY };
 
@@ -74,6 +128,8 @@ struct om_uac_call_opts {
 	bool no_ack;              /* never ACK a 2xx (a broken gateway) */
 	const char *ack_body;     /* delayed offer: send this answer instead of ours */
 	uint32_t session_expires; /* ask for session timers (s), 0: no */
+	/* OFFER_SAVP: offer this crypto suite only (0: every suite). */
+	enum om_sdp_crypto_suite suite;
 };
 
 enum om_uac_state {
@@ -100,6 +156,7 @@ struct om_uac_call_info {
 	const char *answer_sdp;          /* the server's SDP (answer, or its offer) */
 	const char *response;            /* the final response, whole */
 	const struct om_sdp_result *sdp; /* agreed media (keys!) or NULL */
+	const char *info_digits_in;      /* DTMF of the INFO requests the server sent */
 };
 
 /* Sends the INVITE. The call belongs to u (freed with it). 0 or errno. */

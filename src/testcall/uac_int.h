@@ -30,6 +30,8 @@ struct om_uac {
 	int lfd;
 	unsigned accepted;
 	struct om_uac_call *calls;
+	int options_status; /* the final answer to om_uac_options, 0 until then */
+	char options_reason[64];
 };
 
 int uac_tls_ctx(const struct om_uac_cfg *cfg, bool server, struct om_tls_ctx **out, char *err,

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -53,6 +54,15 @@ int uac_tls_ctx(const struct om_uac_cfg *cfg, bool server, struct om_tls_ctx **o
 	if (!chain || !store) {
 		snprintf(err, errlen, "out of memory");
 		rc = ENOMEM;
+		goto out;
+	}
+	if (cfg->cert_x509 && cfg->key_pkey && cfg->ca_store) {
+		/* Objects the caller holds (a certificate store). */
+		struct om_tls_opts o = { .min_version = 12, .security_level = 1 };
+		rc = server ? om_tls_ctx_new(&o, cfg->cert_x509, cfg->chain_x509, cfg->key_pkey,
+		                             cfg->ca_store, out, err, errlen)
+		            : om_tls_client_ctx_new(&o, cfg->cert_x509, cfg->chain_x509,
+		                                    cfg->key_pkey, cfg->ca_store, out, err, errlen);
 		goto out;
 	}
 	if (!cfg->cert || !cfg->key || !cfg->ca) {
@@ -183,50 +193,140 @@ static int tls_handshake(struct uac_conn *c, int timeout_ms, char *err, size_t e
 	}
 }
 
+static int64_t mono_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t asn1_ms(const ASN1_TIME *t)
+{
+	struct tm tm;
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+/* What the report says about the server's certificate and the session. */
+static void report_tls(struct om_uac_conn_report *r, const struct om_tls_sess *t)
+{
+	const char *v = om_tls_sess_version(t), *ci = om_tls_sess_cipher(t);
+	snprintf(r->version, sizeof(r->version), "%s", v ? v : "");
+	snprintf(r->cipher, sizeof(r->cipher), "%s", ci ? ci : "");
+	X509 *x = om_tls_sess_peer_cert(t);
+	if (!x)
+		return;
+	r->have_cert = true;
+	om_tls_cert_subject(x, r->subject, sizeof(r->subject));
+	om_tls_cert_issuer(x, r->issuer, sizeof(r->issuer));
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	if (X509_digest(x, EVP_sha1(), md, &mdlen) == 1)
+		for (unsigned i = 0; i < mdlen && i < 20; i++)
+			snprintf(r->sha1 + 2 * i, 3, "%02X", md[i]);
+	r->not_before_ms = asn1_ms(X509_get0_notBefore(x));
+	r->not_after_ms = asn1_ms(X509_get0_notAfter(x));
+	struct om_tls_names n;
+	if (om_tls_cert_names(x, &n) == 0) {
+		size_t off = 0;
+		for (size_t i = 0; i < n.n && off + 8 < sizeof(r->sans); i++)
+			off += (size_t)snprintf(r->sans + off, sizeof(r->sans) - off, "%s%s",
+			                        off ? ", " : "", n.v[i]);
+		om_tls_names_free(&n);
+	}
+	ERR_clear_error();
+}
+
 int uac_conn_open(struct om_uac *u, struct uac_conn *c, int timeout_ms, char *err, size_t errlen)
 {
 	const struct om_uac_cfg *cfg = &u->cfg;
+	struct om_uac_conn_report dummy, *rep = cfg->report ? cfg->report : &dummy;
 	struct sockaddr_storage ss, src;
 	socklen_t len, slen;
 	if (sockaddr_of(cfg->server, cfg->port, &ss, &len) != 0) {
 		snprintf(err, errlen, "server must be a numeric address: %s", cfg->server);
-		return EINVAL;
+		rep->failed = OM_UAC_STAGE_SETUP;
+		return rep->err = EINVAL;
 	}
+	int64_t t0 = mono_now_ms();
+	rep->failed = OM_UAC_STAGE_CONNECT;
 	c->fd = socket(ss.ss_family, SOCK_STREAM, 0);
 	if (c->fd < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return errno;
+		return rep->err = errno;
 	}
 	if (cfg->bind && sockaddr_of(cfg->bind, 0, &src, &slen) == 0 &&
 	    bind(c->fd, (struct sockaddr *)&src, slen) != 0) {
 		snprintf(err, errlen, "bind %s: %s", cfg->bind, strerror(errno));
-		return errno;
+		return rep->err = errno;
 	}
+	/* A connect bounded by timeout_ms (a firewall that drops SYNs). */
+	int rc = set_nonblock(c->fd);
+	if (!rc && connect(c->fd, (struct sockaddr *)&ss, len) != 0) {
+		rc = errno;
+		if (rc == EINPROGRESS) {
+			struct pollfd pf = { .fd = c->fd, .events = POLLOUT };
+			int pr = poll(&pf, 1, timeout_ms);
+			socklen_t el = sizeof(rc);
+			if (pr == 0)
+				rc = ETIMEDOUT;
+			else if (pr < 0 || getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &rc, &el) != 0)
+				rc = errno;
+		}
+	}
+	rep->connect_ms = mono_now_ms() - t0;
+	if (rc) {
+		snprintf(err, errlen, "connect %s:%u: %s", cfg->server, cfg->port, strerror(rc));
+		return rep->err = rc;
+	}
+	int fl = fcntl(c->fd, F_GETFL);
+	if (fl < 0 || fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return rep->err = errno;
 	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
 	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(c->fd, (struct sockaddr *)&ss, len) != 0) {
-		snprintf(err, errlen, "connect %s:%u: %s", cfg->server, cfg->port, strerror(errno));
-		return errno;
-	}
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (cfg->tls) {
-		int rc = om_tls_client_sess_new(u->cli_ctx, cfg->tls_name, &c->tls);
+		t0 = mono_now_ms();
+		rep->failed = OM_UAC_STAGE_TLS;
+		rc = om_tls_client_sess_new(u->cli_ctx, cfg->tls_name, &c->tls);
 		if (rc) {
 			snprintf(err, errlen, "out of memory");
-			return rc;
+			return rep->err = rc;
 		}
 		rc = tls_handshake(c, timeout_ms, err, errlen);
-		if (rc)
-			return rc;
+		rep->tls_ms = mono_now_ms() - t0;
+		report_tls(rep, c->tls);
+		if (rc) {
+			rep->tls_reason =
+			    om_tls_sess_reason(c->tls, rep->tls_detail, sizeof(rep->tls_detail));
+			return rep->err = rc;
+		}
 		enum om_tls_reject why;
 		if (om_tls_client_check_name(c->tls, cfg->tls_name, &why) != 0) {
 			snprintf(err, errlen, "the server's certificate does not carry %s: %s",
 			         cfg->tls_name, om_tls_reject_str(why));
-			return EACCES;
+			rep->failed = OM_UAC_STAGE_NAME;
+			rep->tls_reason = why;
+			return rep->err = EACCES;
 		}
 	}
+	rep->failed = OM_UAC_STAGE_NONE;
 	return set_nonblock(c->fd);
+}
+
+enum om_tls_reject om_uac_tls_failure(const struct om_uac *u, char *detail, size_t len)
+{
+	if (len)
+		detail[0] = '\0';
+	const struct uac_conn *c = &u->conns[0];
+	if (!c->tls || !c->closed)
+		return OM_TLS_R_NONE;
+	enum om_tls_reject r = om_tls_sess_reason(c->tls, detail, len);
+	if (r == OM_TLS_R_NONE || !detail[0])
+		return OM_TLS_R_NONE;
+	return r;
 }
 
 void uac_conn_close(struct uac_conn *c)
@@ -419,4 +519,16 @@ int om_uac_run(struct om_uac *u, int timeout_ms)
 bool om_uac_connected(const struct om_uac *u)
 {
 	return !u->conns[0].closed;
+}
+
+int om_uac_local_addr(const struct om_uac *u, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (u->conns[0].fd < 0 || getsockname(u->conns[0].fd, (struct sockaddr *)&ss, &sl) != 0)
+		return errno ? errno : ENOTCONN;
+	const void *a = ss.ss_family == AF_INET6
+	                    ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+	                    : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+	return inet_ntop(ss.ss_family, a, buf, (socklen_t)len) ? 0 : errno;
 }

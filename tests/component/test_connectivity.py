@@ -1,0 +1,344 @@
+"""`openum test-connectivity` against the real `openum serve` (and, where
+openum cannot be made to misbehave, against a fake server written here):
+each failure is named at the right step, with its reason, and the JSON
+carries every step."""
+import json
+import os
+import socket
+import ssl
+import subprocess
+import threading
+
+import pytest
+
+import calls_util
+
+from calls_util import FQDN, make_store
+from conftest import BIN, free_port
+from pki import DAY, NOW, PKI
+from sip_util import wait_for
+
+STEPS = ["resolve", "connect", "tls", "options", "invite", "media", "dtmf", "bye"]
+
+# The gateways: (address, TLS name, plan).
+GW = {"u": ("127.0.0.31", "gwu.test.example", "unsec"),
+      "x": ("127.0.0.33", "gwx.test.example", "sec")}
+
+
+class W:
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _no_server_left():
+    n = len(calls_util.STORES)
+    yield
+    for o in calls_util.STORES[n:]:
+        if not getattr(o, "module_scoped", False):
+            o.close()
+    del calls_util.STORES[n:]
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    w = W()
+    p = PKI(tmp_path_factory.mktemp("pki"))
+    w.dir = p.dir
+    w.root = p.ca("root", "openum Test Root CA")
+    w.server = p.leaf("server", w.root, cn=FQDN, dns=[FQDN])
+    w.gw = {k: p.leaf("gw" + k, w.root, cn=v[1], dns=[v[1]]) for k, v in GW.items()}
+    # Same name as gateway x, from a root the server does not trust.
+    w.rogue_root = p.ca("rogue-root", "Rogue Root CA")
+    w.rogue = p.leaf("rogue", w.rogue_root, cn=GW["x"][1], dns=[GW["x"][1]])
+    w.expired = p.leaf("expired", w.root, cn=FQDN, dns=[FQDN], not_before=NOW - 40 * DAY,
+                       not_after=NOW - 2 * DAY)
+    return w
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory, pki):
+    o = make_store(tmp_path_factory.mktemp("conn"),
+                   plans=(("unsec", "unsecured"), ("sec", "secured")),
+                   mailboxes=[("2001", "unsec"), ("3001", "sec")])
+    o.ok("cert", "import", pki.server.both_path, "--no-reload")
+    o.ok("cert", "import", pki.root.cert_path, "--trusted", "--yes", "--no-reload")
+    for k, (addr, name, plan) in GW.items():
+        o.ok("gateway", "new", "gw" + k, "--address", addr, "--tls-name", name, "--transport",
+             "tls", "--dialplan", plan)
+    o.ok("server", "set", "--dialplans", "unsec,sec")
+    o.module_scoped = True
+    o.proc = o.serve()
+    assert o.json("status")["mode"] == "secured"
+    yield o
+    assert o.stop(o.proc) == 0, o.log()[-3000:]
+    o.close()
+
+
+def tc(*args, env=None, timeout=90):
+    """openum test-connectivity --json: (exit status, the JSON, stdout+stderr)."""
+    e = dict(os.environ)
+    e.pop("OPENUM_DATA", None)
+    e.update(env or {})
+    p = subprocess.run([BIN, "test-connectivity", "--json", *[str(a) for a in args]],
+                       capture_output=True, text=True, timeout=timeout, env=e)
+    try:
+        doc = json.loads(p.stdout)
+    except ValueError:
+        raise AssertionError(f"no JSON ({p.returncode}): {p.stdout}\n{p.stderr}")
+    assert [s["name"] for s in doc["steps"]] == STEPS, doc
+    return p.returncode, doc, p.stdout + p.stderr
+
+
+def step(doc, name):
+    return next(s for s in doc["steps"] if s["name"] == name)
+
+
+def secured_args(o, w, k, cert=None, tls_name=FQDN, port=None):
+    leaf = cert or w.gw[k]
+    return ["--server", f"127.0.0.1:{port or o.tls}", "--secured", "--cert", leaf.cert_path,
+            "--key", leaf.key_path, "--ca", w.root.cert_path, "--tls-name", tls_name,
+            "--bind", GW[k][0], "--timeout", 5]
+
+
+def assert_failed_at(rc, doc, name):
+    assert rc == 1, doc
+    assert doc["result"] == "failed" and doc["failed_step"] == name, doc
+    i = STEPS.index(name)
+    for s in doc["steps"][:i]:
+        assert s["result"] in ("ok", "skipped"), doc
+    f = doc["steps"][i]
+    assert f["result"] == "failed" and f["reason"] and f["action"], f
+    for s in doc["steps"][i + 1:]:
+        # After a failure nothing runs, except hanging up a call that was answered.
+        assert s["result"] == "not_reached" or s["name"] == "bye", doc
+    return f
+
+
+# ------------------------------------------------------------ failures, each at its step
+
+def test_server_down_fails_at_connect():
+    port = free_port()
+    rc, doc, out = tc("--server", f"127.0.0.1:{port}", "--timeout", 3)
+    f = assert_failed_at(rc, doc, "connect")
+    assert "connection refused" in f["reason"] and str(port) in f["reason"], f
+    assert step(doc, "resolve")["detail"]["address"] == "127.0.0.1"
+
+
+def test_unresolvable_name_fails_at_resolve():
+    rc, doc, out = tc("--server", "no-such-host.invalid", "--timeout", 3)
+    f = assert_failed_at(rc, doc, "resolve")
+    assert "no-such-host.invalid" in f["reason"], f
+
+
+def test_rogue_certificate_fails_at_tls(srv, pki):
+    rc, doc, out = tc(*secured_args(srv, pki, "x", cert=pki.rogue), "--media-secured")
+    f = assert_failed_at(rc, doc, "tls")
+    assert "refused this gateway's certificate" in f["reason"], f
+    assert "1130" in f["action"], f
+    # What the handshake showed of the server is there all the same.
+    assert f"CN={FQDN}" in f["detail"]["server_subject"], f
+    ev = wait_for(lambda: srv.events("--id", "1130"))
+    assert ev, "the server raised no 1130"
+
+
+def test_server_name_not_matching_tls_name_fails_at_tls(srv, pki):
+    rc, doc, out = tc(*secured_args(srv, pki, "x", tls_name="other.test.example"),
+                      "--media-secured")
+    f = assert_failed_at(rc, doc, "tls")
+    assert "does not carry the name other.test.example" in f["reason"], f
+    assert FQDN in f["reason"]
+    assert f["detail"]["name_ok"] is False and f["detail"]["protocol"].startswith("TLSv1.")
+
+
+def test_untrusted_server_certificate_fails_at_tls(srv, pki):
+    args = secured_args(srv, pki, "x")
+    args[args.index("--ca") + 1] = pki.rogue_root.cert_path
+    rc, doc, out = tc(*args, "--media-secured")
+    f = assert_failed_at(rc, doc, "tls")
+    assert "not trusted here" in f["reason"] and "--ca" in f["action"], f
+
+
+def test_secured_plan_without_media_secured_fails_at_invite_488(srv, pki):
+    rc, doc, out = tc(*secured_args(srv, pki, "x"), "--extension", "3001")
+    f = assert_failed_at(rc, doc, "invite")
+    assert f["detail"]["status"] == 488, f
+    assert "--media-secured" in f["action"], f
+    assert step(doc, "tls")["result"] == "ok" and step(doc, "options")["result"] == "ok"
+
+
+def test_plain_tcp_to_a_secured_plan_fails_with_403(srv, pki):
+    rc, doc, out = tc("--server", f"127.0.0.1:{srv.tcp}", "--bind", GW["x"][0], "--timeout", 5)
+    f = assert_failed_at(rc, doc, "options")
+    assert f["detail"]["status"] == 403 and "--secured" in f["action"], f
+    assert step(doc, "tls")["result"] == "skipped"
+
+
+def test_untrusted_source_address_fails_at_options(srv):
+    rc, doc, out = tc("--server", f"127.0.0.1:{srv.tcp}", "--bind", "127.0.0.39",
+                      "--timeout", 3)
+    f = assert_failed_at(rc, doc, "options")
+    assert "1131" in f["action"] and "127.0.0.39" in f["action"], f
+
+
+# ------------------------------------------------------------ fake servers
+
+class FakeTlsServer:
+    """A TLS listener presenting `leaf` (which openum would never serve:
+    expired), requiring a client certificate; it answers nothing."""
+
+    def __init__(self, leaf, ca):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(leaf.cert_path, leaf.key_path)
+        self.ctx.load_verify_locations(ca.cert_path)
+        self.ctx.verify_mode = ssl.CERT_REQUIRED
+        self.s = socket.socket()
+        self.s.bind(("127.0.0.1", 0))
+        self.s.listen(4)
+        self.port = self.s.getsockname()[1]
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.s.accept()
+            except OSError:
+                return
+            try:
+                c.settimeout(5)
+                t = self.ctx.wrap_socket(c, server_side=True)
+                t.recv(4096)
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                c.close()
+
+    def close(self):
+        self.s.close()
+
+
+def test_expired_server_certificate_fails_at_tls(pki):
+    fake = FakeTlsServer(pki.expired, pki.root)
+    try:
+        rc, doc, out = tc("--server", f"127.0.0.1:{fake.port}", "--secured", "--cert",
+                          pki.gw["x"].cert_path, "--key", pki.gw["x"].key_path, "--ca",
+                          pki.root.cert_path, "--tls-name", FQDN, "--timeout", 5)
+    finally:
+        fake.close()
+    f = assert_failed_at(rc, doc, "tls")
+    assert "expired" in f["reason"] and "renew" in f["action"], f
+    assert f["detail"]["server_not_after"] < NOW.strftime("%Y-%m-%dT%H:%M:%SZ"), f
+
+
+class SilentUas:
+    """A SIP server over TCP that answers OPTIONS, INVITE (200 with SDP) and
+    BYE — and never sends a media packet."""
+
+    def __init__(self):
+        self.s = socket.socket()
+        self.s.bind(("127.0.0.1", 0))
+        self.s.listen(4)
+        self.port = self.s.getsockname()[1]
+        self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rtp.bind(("127.0.0.1", 0))
+        self.got = []
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def reply(self, c, head, status, body=""):
+        keep = [l for l in head.split("\r\n")[1:]
+                if l.split(":")[0].lower() in ("via", "from", "call-id", "cseq")]
+        to = next(l for l in head.split("\r\n") if l.lower().startswith("to:"))
+        if "tag=" not in to:
+            to += ";tag=silent1"
+        hdr = "\r\n".join(keep + [to])
+        extra = "Contact: <sip:fake@127.0.0.1;transport=tcp>\r\n" if "INVITE" in head.split(
+            "\r\n")[0] else ""
+        if body:
+            extra += "Content-Type: application/sdp\r\n"
+        c.sendall((f"SIP/2.0 {status} OK\r\n{hdr}\r\n{extra}Content-Length: {len(body)}\r\n"
+                   f"\r\n{body}").encode())
+
+    def run(self):
+        try:
+            c, _ = self.s.accept()
+        except OSError:
+            return
+        buf = b""
+        port = self.rtp.getsockname()[1]
+        sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+               f"m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+               "a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
+        c.settimeout(60)
+        while True:
+            try:
+                chunk = c.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            while b"\r\n\r\n" in buf:
+                head, _, rest = buf.partition(b"\r\n\r\n")
+                n = 0
+                for l in head.split(b"\r\n"):
+                    if l.lower().startswith(b"content-length:"):
+                        n = int(l.split(b":")[1])
+                if len(rest) < n:
+                    break
+                buf = rest[n:]
+                h = head.decode()
+                method = h.split(" ")[0]
+                self.got.append(method)
+                if method == "INVITE":
+                    self.reply(c, h, 200, sdp)
+                elif method in ("OPTIONS", "BYE"):
+                    self.reply(c, h, 200)
+
+    def close(self):
+        self.s.close()
+        self.rtp.close()
+
+
+def test_a_server_that_sends_no_media_fails_at_media():
+    fake = SilentUas()
+    try:
+        rc, doc, out = tc("--server", f"127.0.0.1:{fake.port}", "--timeout", 3)
+    finally:
+        fake.close()
+    f = assert_failed_at(rc, doc, "media")
+    assert f["reason"].startswith("no RTP from the server within 3 s"), f
+    assert f["detail"]["packets_received"] == 0
+    inv = step(doc, "invite")
+    assert inv["result"] == "ok" and inv["detail"]["media"] == "RTP", inv
+    assert inv["detail"]["security_mode"] == "Unsecured"
+    assert inv["detail"]["security_mode_source"].startswith("inferred"), inv
+    # The call was hung up all the same.
+    assert step(doc, "bye")["result"] == "ok" and "BYE" in fake.got, (doc, fake.got)
+
+
+# ------------------------------------------------------------ usage
+
+@pytest.mark.parametrize("args,msg", [
+    ((), "--server"),
+    (("--server", "127.0.0.1", "--secured", "--tls-name", FQDN), "--cert"),
+    (("--server", "127.0.0.1", "--secured", "--cert", "a", "--key", "b", "--ca", "c"),
+     "--tls-name"),
+    (("--server", "127.0.0.1", "--suite", "AES_CM_128_HMAC_SHA1_80"), "--media-secured"),
+    (("--server", "127.0.0.1", "--media-secured", "--suite", "NULL_CIPHER"), "--suite"),
+    (("--server", "127.0.0.1", "--deliver"), "--extension"),
+    (("--server", "127.0.0.1", "--dtmf", "12x"), "--dtmf"),
+    (("--server", "127.0.0.1", "--timeout", "0"), "--timeout"),
+    (("--server", "127.0.0.1:99999"), "--server"),
+    (("--server", "127.0.0.1", "--secured=maybe"), "true or false"),
+    (("--server", "127.0.0.1", "--ca", "x.pem"), "go with --secured"),
+])
+def test_bad_usage_exits_2(args, msg):
+    p = subprocess.run([BIN, "test-connectivity", *args], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 2 and msg in p.stderr, (p.returncode, p.stderr)
+
+
+def test_secured_false_is_plain_tcp():
+    port = free_port()
+    rc, doc, out = tc("--server", f"127.0.0.1:{port}", "--secured:false", "--timeout", 2)
+    assert doc["secured"] is False and step(doc, "connect")["detail"]["transport"] == "tcp"
