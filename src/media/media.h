@@ -299,7 +299,7 @@ int om_media_session_modify(struct om_media_session *s, const struct om_media_pa
 enum om_media_play_kind {
 	OM_MEDIA_PLAY_PROMPT = 1, /* a prompt of the engine's set, by name */
 	OM_MEDIA_PLAY_AUDIO,      /* decoded audio (a greeting): a reference is taken */
-	OM_MEDIA_PLAY_SILENCE,    /* ms of silence (nothing is sent; timestamps run) */
+	OM_MEDIA_PLAY_SILENCE,    /* ms of silence, sent as silent G.711 frames */
 	OM_MEDIA_PLAY_TONE,       /* ms of a sine at freq_hz (-10 dBov) */
 	OM_MEDIA_PLAY_DIGITS,     /* digits spoken with the "digit-N" prompts */
 };
@@ -335,8 +335,9 @@ struct om_media_record_opts {
  * audio to SPOOL/<spool_id>.raw (0600; signed 16-bit little-endian, 8 kHz,
  * mono; placed by RTP timestamp: a lost packet is a gap of zeros, an SSRC
  * change or timestamp jump starts a new segment after the previous one).
- * Audio reaches write(2) within spool_flush_ms (plus a 100 ms reorder
- * window) and fdatasync within spool_sync_ms. spool_id: 1..128 characters
+ * Audio reaches write(2) within spool_flush_ms (plus one 50 ms tick; a
+ * packet up to 500 ms late is written at its place afterwards) and
+ * fdatasync within spool_sync_ms. spool_id: 1..128 characters
  * of [A-Za-z0-9._-], not starting with '.'; meta_json at most 64 KiB.
  * Ends with exactly one RECORD_STOPPED (file errors such as EEXIST or
  * ENOSPC arrive there). 0; EINVAL; EBUSY (already recording); ENOMEM. */
