@@ -21,6 +21,8 @@ void om_cert_hex(const unsigned char *p, size_t n, bool upper, char *out);
 struct om_cert *om_cert_entry_new(X509 *x, STACK_OF(X509) * chain, EVP_PKEY *key,
                                   enum om_cert_where w);
 void om_cert_entry_free(struct om_cert *c);
+/* "EC P-256", "RSA 2048", ... of a key ("unknown" for NULL). */
+void om_cert_key_type(EVP_PKEY *pk, char *out, size_t len);
 /* Contents of a memory BIO as an om_malloc'd buffer. */
 int om_cert_bio_take(BIO *b, char **data, size_t *len);
 /* "DATA/certs/<sub>" */

@@ -142,14 +142,44 @@ static int cand_cmp(const void *pa, const void *pb)
 /* Asks OpenSSL what the TLS module will ask: a context at the level refuses
  * an end-entity key, a chain certificate's key or a (non-self-signed)
  * signature digest below the level's bits. */
-static bool too_weak(SSL_CTX *ctx, const struct om_cert *c, STACK_OF(X509) * chain)
+static char *name_text(const X509_NAME *n, char *buf, size_t len);
+
+/* What a TLS context at its security level refuses in x: its key, or the
+ * digest of its signature (SSL_R_*_KEY_TOO_SMALL, SSL_R_CA_MD_TOO_WEAK). */
+static void weak_detail(unsigned long e, X509 *x, char *detail, size_t len)
 {
-	bool weak = SSL_CTX_use_certificate(ctx, c->x509) != 1;
-	for (int i = 0; !weak && chain && i < sk_X509_num(chain); i++)
-		weak = SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) != 1;
+	char nm[256], kt[80];
+	int r = ERR_GET_REASON(e);
+	name_text(X509_get_subject_name(x), nm, sizeof(nm));
+	if (r == SSL_R_CA_MD_TOO_WEAK) {
+		int nid = X509_get_signature_nid(x);
+		snprintf(detail, len, "the signature of %s (%s)", nm,
+		         nid != NID_undef ? OBJ_nid2ln(nid) : "?");
+	} else if (r == SSL_R_EE_KEY_TOO_SMALL || r == SSL_R_CA_KEY_TOO_SMALL) {
+		om_cert_key_type(X509_get0_pubkey(x), kt, sizeof(kt));
+		snprintf(detail, len, "the %s key of %s", kt, nm);
+	} else {
+		snprintf(detail, len, "%s (%s)", nm, e ? ERR_reason_error_string(e) : "refused");
+	}
+}
+
+/* Whether a TLS context at its level refuses c or its chain; detail (may
+ * be NULL) says which certificate and what: key or signature digest. */
+static bool too_weak(SSL_CTX *ctx, const struct om_cert *c, STACK_OF(X509) * chain, char *detail,
+                     size_t len)
+{
+	X509 *bad = NULL;
+	ERR_clear_error();
+	if (SSL_CTX_use_certificate(ctx, c->x509) != 1)
+		bad = c->x509;
+	for (int i = 0; !bad && chain && i < sk_X509_num(chain); i++)
+		if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) != 1)
+			bad = sk_X509_value(chain, i);
+	if (bad && detail)
+		weak_detail(ERR_peek_last_error(), bad, detail, len);
 	SSL_CTX_clear_chain_certs(ctx);
 	ERR_clear_error();
-	return weak;
+	return bad != NULL;
 }
 
 /* ---- the chain, as a gateway will check it ---- */
@@ -404,7 +434,8 @@ static int check_all(const struct om_cert_store *s, const struct om_cert_select_
 		SSL_CTX_set_security_level(ctx, o->security_level);
 		for (size_t i = 0; i < n; i++) {
 			struct om_cert_cand *cd = &sel->cands[i];
-			if (cd->verdict == OM_CERT_CHOSEN && too_weak(ctx, cd->cert, cd->chain))
+			if (cd->verdict == OM_CERT_CHOSEN &&
+			    too_weak(ctx, cd->cert, cd->chain, cd->detail, sizeof(cd->detail)))
 				cd->verdict = OM_CERT_TOO_WEAK;
 		}
 	}
@@ -847,7 +878,7 @@ int om_cert_mgr_apply(struct om_cert_mgr *m, const struct om_cert_policy *pol, i
 			bool weak = true;
 			if (ctx) {
 				SSL_CTX_set_security_level(ctx, pol->tls_security_level);
-				weak = too_weak(ctx, gen, NULL);
+				weak = too_weak(ctx, gen, NULL, NULL, 0);
 				SSL_CTX_free(ctx);
 			}
 			if (weak) {

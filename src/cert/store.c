@@ -149,7 +149,7 @@ static char *sans_line(X509 *x)
 	return s;
 }
 
-static void key_type(EVP_PKEY *pk, char *out, size_t len)
+void om_cert_key_type(EVP_PKEY *pk, char *out, size_t len)
 {
 	char grp[64];
 	if (!pk) {
@@ -231,7 +231,7 @@ struct om_cert *om_cert_entry_new(X509 *x, STACK_OF(X509) * chain, EVP_PKEY *key
 	c->not_after_ms = om_cert_asn1_ms(X509_get0_notAfter(x));
 
 	EVP_PKEY *pub = X509_get0_pubkey(x);
-	key_type(pub, c->key_type, sizeof(c->key_type));
+	om_cert_key_type(pub, c->key_type, sizeof(c->key_type));
 	c->self_signed = X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0 &&
 	                 pub && X509_verify(x, pub) == 1;
 	ERR_clear_error();

@@ -29,6 +29,7 @@
 #include "core/str.h"
 #include "directory/db.h"
 #include "directory/directory.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -40,6 +41,8 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 int om_cmd_cert(struct om_cli *cli, int argc, char **argv);
 
@@ -1083,6 +1086,27 @@ static void in_use_report(struct om_cli *cli, const struct om_cert_store *s,
 
 /* ===================== import ===================== */
 
+/* A gateway's own self-signed certificate trusted as the seed's first
+ * route says: when it is also a CA certificate (what `openssl req -x509`
+ * makes by default), whoever holds its key can issue certificates for any
+ * gateway's name, and they chain to it. Said before it is trusted. */
+static void device_ca_warning(FILE *out, X509 *x)
+{
+	struct om_tls_names nm;
+	if (!(X509_get_extension_flags(x) & EXFLAG_SS) || X509_check_ca(x) == 0 ||
+	    om_tls_cert_names(x, &nm) != 0)
+		return;
+	if (nm.n > 0)
+		fprintf(out,
+		        "  warning: this is a device's own certificate (it names %s%s) and also a "
+		        "CA certificate: whoever holds its key can issue certificates that openum "
+		        "accepts for any gateway's name. Prefer one made with basicConstraints "
+		        "CA:FALSE, or certificates from a PKI\n",
+		        nm.v[0], nm.n > 1 ? ", ..." : "");
+	om_tls_names_free(&nm);
+	ERR_clear_error();
+}
+
 static int import_trusted(struct om_cli *cli, const struct opts *o, struct om_cert_store *s,
                           struct om_cert_bundle *b)
 {
@@ -1099,6 +1123,7 @@ static int import_trusted(struct om_cli *cli, const struct opts *o, struct om_ce
 			sprintf(sha + 2 * j, "%02x", md[j]);
 		fprintf(out, "%s %s\n  subject  %s\n  SHA-256  %s\n",
 		        o->yes ? "trusting" : "would trust", "certificate", line, sha);
+		device_ca_warning(out, x);
 	}
 	if (nc)
 		fprintf(out, "%s %d revocation list(s)\n", o->yes ? "adding" : "would add", nc);

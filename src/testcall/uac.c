@@ -19,7 +19,7 @@
 #include <openssl/crypto.h>
 
 struct om_uac_call {
-	struct om_uac_call *next;
+	struct om_uac_call *next, *prev;
 	struct om_uac *u;
 	struct om_uac_call_opts o;
 	enum om_uac_state state;
@@ -553,6 +553,8 @@ int om_uac_call(struct om_uac *u, const struct om_uac_call_opts *o, struct om_ua
 		return rc;
 	}
 	c->next = u->calls;
+	if (u->calls)
+		u->calls->prev = c;
 	u->calls = c;
 	*out = c;
 	return 0;
@@ -624,6 +626,19 @@ static void call_free(struct om_uac_call *c)
 	om_free(c->response);
 	om_free(c->ack);
 	om_free(c);
+}
+
+void om_uac_call_free(struct om_uac_call *c)
+{
+	if (!c)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->u->calls = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	call_free(c);
 }
 
 void om_uac_call_info(const struct om_uac_call *c, struct om_uac_call_info *i)

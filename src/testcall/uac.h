@@ -93,6 +93,18 @@ void om_uac_free(struct om_uac *u);
  * ECONNRESET when the connection to the server closed (calls stay). */
 int om_uac_run(struct om_uac *u, int timeout_ms);
 bool om_uac_connected(const struct om_uac *u);
+/* For an event loop of the caller's (the load generator): the descriptor
+ * of the connection to the server (-1 when closed) and the time until the
+ * next timer is due (ms, -1: none); om_uac_run(u, 0) then handles what is
+ * ready without waiting. */
+int om_uac_fd(const struct om_uac *u);
+/* Drops the connection to the server at once (no TLS close_notify, as a
+ * failing network would) and opens a new one (and for TLS a new
+ * handshake) within timeout_ms. Calls stay: their requests go over the new
+ * connection. 0, or an errno with err filled (the agent is then without a
+ * connection: om_uac_connected() false). */
+int om_uac_reconnect(struct om_uac *u, int timeout_ms, char *err, size_t errlen);
+int64_t om_uac_next_timer(const struct om_uac *u);
 /* Our address on the connection to the server (numeric), for the media
  * address of an offer. 0 or errno. */
 int om_uac_local_addr(const struct om_uac *u, char *buf, size_t len);
@@ -162,6 +174,11 @@ struct om_uac_call_info {
 /* Sends the INVITE. The call belongs to u (freed with it). 0 or errno. */
 int om_uac_call(struct om_uac *u, const struct om_uac_call_opts *o, struct om_uac_call **out);
 void om_uac_call_info(const struct om_uac_call *c, struct om_uac_call_info *info);
+/* Forgets a call (its transactions, dialog and memory), so one agent can
+ * carry any number of calls in turn; c must not be used after. Meant for
+ * calls that are over (REFUSED, ENDED, FAILED): a live one is dropped
+ * without a word to the server. */
+void om_uac_call_free(struct om_uac_call *c);
 /* BYE (confirmed) — 0, EINVAL when not confirmed. */
 int om_uac_call_bye(struct om_uac_call *c);
 /* CANCEL (before the final response). */

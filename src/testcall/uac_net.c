@@ -521,6 +521,32 @@ bool om_uac_connected(const struct om_uac *u)
 	return !u->conns[0].closed;
 }
 
+int om_uac_fd(const struct om_uac *u)
+{
+	return u->conns[0].closed ? -1 : u->conns[0].fd;
+}
+
+int64_t om_uac_next_timer(const struct om_uac *u)
+{
+	return om_sip_stack_next_timer(u->stack);
+}
+
+int om_uac_reconnect(struct om_uac *u, int timeout_ms, char *err, size_t errlen)
+{
+	struct uac_conn *c = &u->conns[0];
+	c->closed = true; /* abrupt: no close_notify */
+	uac_conn_close(c);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->id = ++u->next_conn_id;
+	int rc = uac_conn_open(u, c, timeout_ms, err, errlen);
+	if (rc) {
+		c->closed = true;
+		uac_conn_close(c);
+	}
+	return rc;
+}
+
 int om_uac_local_addr(const struct om_uac *u, char *buf, size_t len)
 {
 	struct sockaddr_storage ss;

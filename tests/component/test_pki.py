@@ -208,6 +208,32 @@ def test_selection_table(w, tmp_path):
     assert "Invented Issuing CA" in show
 
 
+def test_too_weak_says_which_key_or_signature(w, tmp_path):
+    """At tls_security_level 2 a certificate the TLS context refuses says
+    what is weak and where: its own RSA-1024 key, its SHA-1 signature, or
+    the RSA-1024 key of the intermediate it is sent with."""
+    o = new_store(tmp_path)
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    small = w.p.leaf("weak-key", w.root, cn=FQDN, dns=[FQDN], key="rsa1024")
+    sha1sig = w.p.leaf("weak-sig", w.root, cn=FQDN, dns=[FQDN], digest=hashes.SHA1())
+    weak_ca = w.p.ca("weak-ca", "PKI Weak Issuing CA", issuer=w.root, key="rsa1024")
+    under = w.p.leaf("weak-under", weak_ca, cn=FQDN, dns=[FQDN])
+    for leaf in (small, sha1sig, under):
+        o.ok("cert", "import", leaf.both_path, "--no-reload")
+    r = o.run("--json", "cert", "select", "--no-reload")
+    assert r.returncode == 1  # nothing usable
+    got = by_sha1(json.loads(r.stdout))
+    verdict = "key or signature too weak for tls_security_level"
+    assert got[sha1(small)]["verdict"] == verdict
+    assert got[sha1(small)]["detail"] == f"the RSA 1024 key of O=openum tests,CN={FQDN}"
+    assert got[sha1(sha1sig)]["verdict"] == verdict
+    assert got[sha1(sha1sig)]["detail"].startswith(f"the signature of O=openum tests,CN={FQDN}")
+    assert "sha1" in got[sha1(sha1sig)]["detail"].lower()
+    assert got[sha1(under)]["verdict"] == verdict
+    assert got[sha1(under)]["detail"] == \
+        "the RSA 1024 key of O=openum tests,CN=PKI Weak Issuing CA"
+
+
 def test_generated_when_nothing_is_valid_and_untrusted_ca_never_outranks(w, tmp_path):
     """Only a certificate from a CA nobody here trusts: a secured start
     generates a self-signed one (1122) instead of presenting it, and says
@@ -571,6 +597,28 @@ def test_trust_change_that_takes_the_certificate_in_use_away_is_said(w, tmp_path
         assert "certificate in use" not in r.stdout and "will present" not in r.stdout
     finally:
         stop(o)
+
+
+def test_trusting_a_device_certificate_that_is_a_ca_is_warned_about(w, tmp_path):
+    """The seed's self-signed route trusts each gateway's own certificate.
+    One made like `openssl req -x509` makes it (CA:TRUE) lets whoever holds
+    its key issue certificates openum accepts for any gateway's name: the
+    import says so before anything is trusted. A CA whose name is no host
+    name, and a device certificate with CA:FALSE, get no such warning."""
+    o = new_store(tmp_path)
+    device = w.p.ca("device-ca", "gw9.pki.example")  # self-signed, CA:TRUE, a host name
+    r = o.run("cert", "import", device.cert_path, "--trusted")
+    assert r.returncode == 1  # nothing trusted without --yes
+    assert "device's own certificate (it names gw9.pki.example)" in r.stdout, r.stdout
+    assert "CA:FALSE" in r.stdout
+    r = o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    assert "device's own certificate" not in r.stdout
+    o.ok("cert", "new-selfsigned", "--fqdn", "gw8.pki.example", "--no-reload")
+    mine = [c for c in o.json("cert", "list", "--store", "personal")][0]["sha1"]
+    pem = tmp_path / "gw8.pem"
+    o.ok("cert", "export", mine, "--out", str(pem))
+    r = o.ok("cert", "import", str(pem), "--trusted", "--yes", "--no-reload")
+    assert "device's own certificate" not in r.stdout, r.stdout
 
 
 # ================================================== 6. CRLs
