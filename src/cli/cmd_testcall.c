@@ -60,12 +60,13 @@ static const char usage[] =
     "  --timeout S            the longest wait of each step (default 10, 1-120)\n"
     "  --bind ADDR            our source address (a host with several)\n"
     "  --from NUMBER          the caller's number (default: test)\n"
+    "  --verbose              every fact of every step, one a line\n"
     "  --json                 one JSON object (fields in docs/modules/testcall.md)\n";
 
 struct tc_args {
 	const char *server, *suite, *cert, *key, *thumb, *ca, *tls_name, *ext, *dtmf, *wav, *bind,
 	    *from, *timeout;
-	bool secured, media_secured, deliver, json;
+	bool secured, media_secured, deliver, json, verbose;
 };
 
 /* A flag: "--name", "--name=true|false", "--name:true|false". 1 matched,
@@ -118,7 +119,8 @@ static int parse(int argc, char **argv, struct tc_args *a)
 		int f;
 		if ((f = flag(s, "--secured", &a->secured)) ||
 		    (f = flag(s, "--media-secured", &a->media_secured)) ||
-		    (f = flag(s, "--deliver", &a->deliver)) || (f = flag(s, "--json", &a->json))) {
+		    (f = flag(s, "--deliver", &a->deliver)) || (f = flag(s, "--json", &a->json)) ||
+		    (f = flag(s, "--verbose", &a->verbose))) {
 			if (f < 0) {
 				om_cli_error("%s: the value is true or false", s);
 				return OM_EXIT_USAGE;
@@ -362,31 +364,127 @@ static void json_kv(struct om_buf *b, const struct om_conntest_step *s)
 	om_buf_adds(b, "}");
 }
 
+static const struct om_conntest_kv *kv(const struct om_conntest_step *s, const char *key)
+{
+	for (size_t k = 0; k < s->nkv; k++)
+		if (!strcmp(s->kv[k].key, key))
+			return &s->kv[k];
+	return NULL;
+}
+
+static const char *kstr(const struct om_conntest_step *s, const char *key)
+{
+	const struct om_conntest_kv *v = kv(s, key);
+	return v && v->type == OM_CT_STR ? v->str : "";
+}
+
+static long long knum(const struct om_conntest_step *s, const char *key)
+{
+	const struct om_conntest_kv *v = kv(s, key);
+	return v && v->type != OM_CT_STR ? (long long)v->num : 0;
+}
+
+/* What a person wants to see of a step, on one line (--verbose: every
+ * fact on a line of its own). */
+static void summary(const struct om_conntest_step *s, char *b, size_t n)
+{
+	b[0] = '\0';
+	switch (s->id) {
+	case OM_CT_RESOLVE:
+		snprintf(b, n, "%s%s%s", kstr(s, "host"),
+		         strcmp(kstr(s, "host"), kstr(s, "address")) ? " -> " : "",
+		         strcmp(kstr(s, "host"), kstr(s, "address")) ? kstr(s, "address") : "");
+		break;
+	case OM_CT_CONNECT:
+		snprintf(b, n, "%s port %lld over %s, from %s", kstr(s, "address"), knum(s, "port"),
+		         !strcmp(kstr(s, "transport"), "tls") ? "TLS" : "TCP",
+		         kstr(s, "local_address"));
+		break;
+	case OM_CT_TLS:
+		if (!kstr(s, "protocol")[0])
+			break;
+		snprintf(b, n,
+		         "%s %s; server certificate %s, issued by %s, SHA-1 %s, valid until %s; "
+		         "name %s: %s",
+		         kstr(s, "protocol"), kstr(s, "cipher"), kstr(s, "server_subject"),
+		         kstr(s, "server_issuer"), kstr(s, "server_sha1"),
+		         kstr(s, "server_not_after"), kstr(s, "tls_name"),
+		         knum(s, "name_ok") ? "ok" : "NOT carried");
+		break;
+	case OM_CT_OPTIONS:
+		if (knum(s, "status"))
+			snprintf(b, n, "%lld %s", knum(s, "status"), kstr(s, "reason_phrase"));
+		break;
+	case OM_CT_INVITE:
+		if (!knum(s, "status"))
+			snprintf(b, n, "%s", kstr(s, "request_uri"));
+		else if (!kstr(s, "media")[0])
+			snprintf(b, n, "%s: %lld %s", kstr(s, "request_uri"), knum(s, "status"),
+			         kstr(s, "reason_phrase"));
+		else
+			snprintf(b, n, "%s: %lld %s; %s%s: %s + %s%s%s; media at %s (%s)",
+			         kstr(s, "request_uri"), knum(s, "status"),
+			         kstr(s, "reason_phrase"), kstr(s, "security_mode"),
+			         kstr(s, "security_mode_source")[0] ? " (inferred)" : "",
+			         !strcmp(kstr(s, "signalling"), "tls") ? "TLS" : "TCP",
+			         kstr(s, "media"), kstr(s, "suite")[0] ? " " : "", kstr(s, "suite"),
+			         kstr(s, "server_media"), kstr(s, "codec"));
+		break;
+	case OM_CT_MEDIA:
+		snprintf(b, n,
+		         "%lld %s packets (%lld failed authentication): %.1f s of audio, %.1f s "
+		         "voiced, peak %lld dBov; sent %.1f s",
+		         knum(s, "packets_received"), kstr(s, "media"),
+		         knum(s, "srtp_auth_failures"), knum(s, "audio_ms") / 1000.0,
+		         knum(s, "voiced_ms") / 1000.0, knum(s, "peak_dbov"),
+		         knum(s, "said_ms") / 1000.0);
+		break;
+	case OM_CT_DTMF:
+		snprintf(b, n, "sent %s (%s), acknowledged %s", kstr(s, "digits"),
+		         !strcmp(kstr(s, "method"), "info") ? "SIP INFO" : "RFC 4733",
+		         kstr(s, "acknowledged")[0] ? kstr(s, "acknowledged") : "none");
+		break;
+	case OM_CT_BYE:
+		if (knum(s, "server_hung_up"))
+			snprintf(b, n, "the server hung up");
+		else if (knum(s, "status"))
+			snprintf(b, n, "%lld", knum(s, "status"));
+		break;
+	default:
+		break;
+	}
+}
+
+static bool verbose;
+
 static void print_step(const struct om_conntest_step *s, void *arg)
 {
 	static const char *const label[] = { "not run", "ok", "FAILED", "skipped" };
+	char line[1200];
 	if (s->result == OM_CT_NOT_REACHED) {
-		printf("  %-8s %-8s\n", label[0], s->name);
+		printf("  %-7s %s\n", label[0], s->name);
 		return;
 	}
 	if (s->result == OM_CT_SKIPPED) {
-		printf("  %-8s %-8s %s\n", label[3], s->name, s->reason);
+		printf("  %-7s %-8s          %s\n", label[3], s->name, s->reason);
 		return;
 	}
-	printf("  %-8s %-8s %6lld ms\n", label[s->result], s->name, (long long)s->latency_ms);
-	for (size_t k = 0; k < s->nkv; k++) {
+	summary(s, line, sizeof(line));
+	printf("  %-7s %-8s %6lld ms  %s\n", label[s->result], s->name, (long long)s->latency_ms,
+	       line);
+	for (size_t k = 0; verbose && k < s->nkv; k++) {
 		const struct om_conntest_kv *v = &s->kv[k];
 		if (v->type == OM_CT_NUM)
-			printf("%21s%-20s %lld\n", "", v->key, (long long)v->num);
+			printf("%29s%-20s %lld\n", "", v->key, (long long)v->num);
 		else if (v->type == OM_CT_BOOL)
-			printf("%21s%-20s %s\n", "", v->key, v->num ? "yes" : "no");
+			printf("%29s%-20s %s\n", "", v->key, v->num ? "yes" : "no");
 		else if (v->str[0])
-			printf("%21s%-20s %s\n", "", v->key, v->str);
+			printf("%29s%-20s %s\n", "", v->key, v->str);
 	}
 	if (s->result == OM_CT_FAILED) {
-		printf("%21swhy: %s\n", "", s->reason);
+		printf("%29swhy: %s\n", "", s->reason);
 		if (s->action[0])
-			printf("%21swhat to do: %s\n", "", s->action);
+			printf("%29swhat to do: %s\n", "", s->action);
 	}
 	fflush(stdout);
 }
@@ -521,6 +619,7 @@ int om_cmd_testcall(struct om_cli *cli, int argc, char **argv)
 		       a.ext ? a.deliver ? " (delivered)" : " (test call: not delivered)" : "");
 		fflush(stdout);
 		o.step_h = print_step;
+		verbose = a.verbose;
 	}
 	struct om_conntest_report rep;
 	int res = om_conntest_run(&o, &rep);

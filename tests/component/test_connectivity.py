@@ -342,3 +342,37 @@ def test_secured_false_is_plain_tcp():
     port = free_port()
     rc, doc, out = tc("--server", f"127.0.0.1:{port}", "--secured:false", "--timeout", 2)
     assert doc["secured"] is False and step(doc, "connect")["detail"]["transport"] == "tcp"
+
+
+def test_certificate_and_roots_from_a_store(srv, pki, tmp_path):
+    """--cert-thumbprint takes the gateway's certificate and key from a
+    store's personal certificates, and without --ca the server's
+    certificate is checked against that store's trusted ones."""
+    from conftest import Openum
+    g = Openum(tmp_path / "gwstore")
+    g.ok("init")
+    g.ok("cert", "import", pki.gw["x"].both_path, "--no-reload")
+    g.ok("cert", "import", pki.root.cert_path, "--trusted", "--yes", "--no-reload")
+    sha1 = next(c["sha1"] for c in g.json("cert", "list") if c["store"] == "personal")
+    args = ["--data", g.data, "--server", f"127.0.0.1:{srv.tls}", "--secured",
+            "--cert-thumbprint", sha1[:10], "--tls-name", FQDN, "--bind", GW["x"][0],
+            "--timeout", 5, "--extension", "3001"]
+    rc, doc, out = tc(*args)
+    # The plan is Secured and the offer RTP: refused at INVITE, after a TLS
+    # handshake with the store's certificate and roots.
+    f = assert_failed_at(rc, doc, "invite")
+    assert step(doc, "tls")["detail"]["name_ok"] is True
+    assert f["detail"]["status"] == 488
+    # A store that does not trust openum's root: the TLS step says so.
+    e = Openum(tmp_path / "emptytrust")
+    e.ok("init")
+    e.ok("cert", "import", pki.gw["x"].both_path, "--no-reload")
+    e.ok("cert", "import", pki.rogue_root.cert_path, "--trusted", "--yes", "--no-reload")
+    sha1 = next(c["sha1"] for c in e.json("cert", "list") if c["store"] == "personal")
+    args[1], args[6] = e.data, sha1
+    rc, doc, out = tc(*args)
+    assert_failed_at(rc, doc, "tls")
+    p = subprocess.run([BIN, "--data", e.data, "test-connectivity", "--server", "127.0.0.1",
+                        "--secured", "--cert-thumbprint", "00FF", "--tls-name", FQDN],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and "no personal certificate has it" in p.stderr, p.stderr

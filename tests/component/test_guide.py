@@ -123,7 +123,7 @@ def test_every_openum_command_in_the_guide_exists_with_its_options(openum, doc):
     with open(os.path.join(ROOT, doc)) as f:
         text = f.read()
     # the placeholders for later work name commands that do not exist yet
-    text = re.sub(r"<!-- (test-connectivity|calls):.*?\n\n", "", text, flags=re.S)
+    text = re.sub(r"<!-- calls:.*?\n\n", "", text, flags=re.S)
     lines = command_lines(text)
     assert len(lines) >= (40 if doc.endswith("guide.md") else 8), lines
     top = help_of(openum)
@@ -158,7 +158,7 @@ def test_unchecked_snippets_are_marked_and_later_sections_exist():
         assert head and "from the vendor's documentation" in head.group(0), vendor
     assert "not run here" in text.split("## 9 IPsec", 1)[1].split("## 10", 1)[0]
     assert "exclude the IP gateways and IP PBXs" in text
-    assert "<!-- test-connectivity:" in text and "<!-- calls:" in text
+    assert "<!-- calls:" in text
     # the eight steps of the seed, each mapped to openum
     steps = text.split("## 2 The eight steps", 1)[1].split("## 3", 1)[0]
     assert [int(n) for n in re.findall(r"^\| (\d) \|", steps, re.M)] == list(range(1, 9))
