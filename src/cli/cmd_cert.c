@@ -1087,22 +1087,25 @@ static void in_use_report(struct om_cli *cli, const struct om_cert_store *s,
 /* ===================== import ===================== */
 
 /* A gateway's own self-signed certificate trusted as the seed's first
- * route says: when it is also a CA certificate (what `openssl req -x509`
- * makes by default), whoever holds its key can issue certificates for any
- * gateway's name, and they chain to it. Said before it is trusted. */
+ * route says (om_tls_cert_is_device): when it is also a CA certificate
+ * (what `openssl req -x509` makes by default), it is trusted for itself
+ * only — certificates its key signs are refused, so it cannot vouch for
+ * another gateway. Said before it is trusted. */
 static void device_ca_warning(FILE *out, X509 *x)
 {
 	struct om_tls_names nm;
-	if (!(X509_get_extension_flags(x) & EXFLAG_SS) || X509_check_ca(x) == 0 ||
-	    om_tls_cert_names(x, &nm) != 0)
+	char subj[256];
+	if (!om_tls_cert_is_device(x) || X509_check_ca(x) == 0)
 		return;
-	if (nm.n > 0)
-		fprintf(out,
-		        "  warning: this is a device's own certificate (it names %s%s) and also a "
-		        "CA certificate: whoever holds its key can issue certificates that openum "
-		        "accepts for any gateway's name. Prefer one made with basicConstraints "
-		        "CA:FALSE, or certificates from a PKI\n",
-		        nm.v[0], nm.n > 1 ? ", ..." : "");
+	om_tls_cert_subject(x, subj, sizeof(subj));
+	if (om_tls_cert_names(x, &nm) != 0)
+		memset(&nm, 0, sizeof(nm));
+	fprintf(out,
+	        "  note: this is a device's own certificate (it names %s%s) and also a CA "
+	        "certificate: it is trusted for itself only; certificates its key signs are "
+	        "refused, for any gateway's name. A gateway's certificate is better made with "
+	        "basicConstraints CA:FALSE\n",
+	        nm.n ? nm.v[0] : subj, nm.n > 1 ? ", ..." : "");
 	om_tls_names_free(&nm);
 	ERR_clear_error();
 }
