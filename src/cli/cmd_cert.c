@@ -8,7 +8,7 @@
  *   cert import FILE [--trusted --yes] [--password-file F|-]
  *   cert export ID --out FILE [--format pem|der|pfx] [--with-key --password-file F]
  *                  [--legacy] [--force]
- *   cert remove ID [--force]
+ *   cert remove ID [--force] [--yes]
  *   cert select
  *
  * ID: a unique prefix of the SHA-1 thumbprint or the SHA-256 of a
@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,7 +57,7 @@ static const char usage[] =
     "       openum cert import FILE [--trusted --yes] [--password-file F|-]\n"
     "       openum cert export ID --out FILE [--format pem|der|pfx] [--with-key]\n"
     "                          [--password-file F|-] [--legacy] [--force]\n"
-    "       openum cert remove ID [--force]\n"
+    "       openum cert remove ID [--force] [--yes]\n"
     "       openum cert select\n"
     "\n"
     "The personal store holds this server's own certificates with their private\n"
@@ -72,7 +73,8 @@ static const char usage[] =
     "                  (PEM, DER, PKCS#12 .pfx/.p12, PKCS#7 .p7b chains)\n"
     "  export          write a certificate and chain for gateways (no key by default)\n"
     "  remove          delete a certificate, CRL or pending request (the one in use\n"
-    "                  only with --force)\n"
+    "                  only with --force; a CRL only with --yes: what it revokes is\n"
+    "                  accepted again)\n"
     "  select          show which certificate a secured start uses, and why\n"
     "\n"
     "import --trusted adds a root to the trusted store: openum shows the subject\n"
@@ -1617,12 +1619,51 @@ out:
 
 /* ===================== remove ===================== */
 
+/* A yes from the person at the terminal (stdin and stderr both terminals),
+ * else false: scripts say --yes. */
+static bool confirmed_on_terminal(const char *question)
+{
+	char line[16];
+	if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
+		return false;
+	fprintf(stderr, "%s [y/N] ", question);
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin))
+		return false;
+	line[strcspn(line, "\r\n")] = '\0';
+	return !strcasecmp(line, "y") || !strcasecmp(line, "yes");
+}
+
+/* Removing a CRL widens trust: what it revokes is accepted again. Like
+ * trusting a root (import --trusted), it is shown first and confirmed —
+ * --yes, or a yes typed at the terminal. */
 static int remove_crl(struct om_cli *cli, const struct opts *o, struct om_cert_store *s,
                       const struct om_cert_crl *c, const struct in_use_before *before)
 {
-	char sha1[41], issuer[512];
+	char sha1[41], issuer[512], nu[40];
+	FILE *out = cli->json ? stderr : stdout;
 	snprintf(sha1, sizeof(sha1), "%s", c->sha1);
 	snprintf(issuer, sizeof(issuer), "%s", c->issuer);
+	om_time_format(c->next_update_ms, nu, sizeof(nu));
+	fprintf(out,
+	        "%s the revocation list %s\n  issuer       %s\n  revoked      %zu "
+	        "certificate(s)\n  next update  %s\n",
+	        o->yes ? "removing" : "would remove", sha1, issuer, c->nrevoked,
+	        c->next_update_ms ? nu : "(none)");
+	if (!o->yes) {
+		const struct om_cert_crl *newer = om_cert_store_crl_superseded(s, c);
+		if (!newer)
+			fprintf(out,
+			        "  without it the certificates it revokes are accepted again, and "
+			        "the CA's certificates are no longer checked for revocation\n");
+		fflush(out);
+		if (!confirmed_on_terminal("remove it?")) {
+			om_cli_error(
+			    "nothing removed: check the list above, then re-run with --yes "
+			    "to remove it");
+			return OM_EXIT_FAIL;
+		}
+	}
 	int err = om_cert_store_remove_crl(s, c);
 	if (err) {
 		om_cli_error("could not remove the revocation list %s: %s", sha1, strerror(err));
@@ -1659,7 +1700,7 @@ static int cmd_remove(struct om_cli *cli, const struct opts *o)
 	const struct om_cert *c, *pc = NULL;
 	char sha1[41], subject[512];
 	int ncrl = 0;
-	int rc = only(o, "remove", 1, " --force --no-reload ");
+	int rc = only(o, "remove", 1, " --force --yes --no-reload ");
 	if (rc)
 		return rc;
 	if (o->npos != 1) {
