@@ -310,7 +310,7 @@ def main():
            str(a.rate), "--concurrency", str(a.concurrency), "--talk", str(a.talk), "--ext",
            f"2000-{2000 + a.mailboxes - 1}", "--domain", FQDN, "--wav", wavf, "--out",
            os.path.join(tmp, "calls.jsonl"), "--dump-payload", os.path.join(tmp, "payload.ul"),
-           "--media", "127.0.0.9:30000",
+           "--media", "127.0.0.9",
            "--media-socks", str(a.media_socks or max(1, min(32, a.concurrency // 500 + 1)))]
     cmd += ["--conn-per-call"] if a.conn_per_call else ["--conns", str(a.conns)]
     if a.unsecured:
