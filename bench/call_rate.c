@@ -291,9 +291,8 @@ static void on_response(struct conn *c, const char *p, const char *end)
 		failed(c, "a response without Call-ID, CSeq, To or From");
 	unsigned r, id, gen;
 	long slot;
-	if (sscanf(cid, "%x-%x-%lx-%x@", &r, &id, &slot, &gen) != 4 || r != run ||
-	    id != c->id || slot < 0 ||
-	    slot >= window)
+	if (sscanf(cid, "%x-%x-%lx-%x@", &r, &id, &slot, &gen) != 4 || r != run || id != c->id ||
+	    slot < 0 || slot >= window)
 		return; /* not one of ours */
 	struct call *k = &c->calls[slot];
 	if (!k->busy || k->gen != gen)
