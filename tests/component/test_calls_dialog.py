@@ -301,3 +301,43 @@ def test_reinvite_same_key_keeps_roc_new_key_new_context(tmp_path, pki):  # noqa
     assert raw.read_until(lambda h: status_of(h) == 200 and "BYE" in h)
     raw.close()
     assert o.stop(o.proc) == 0, o.log()[-3000:]
+
+
+# ------------------------------------------------------------ a response whose connection is gone
+
+def test_response_never_follows_a_via_to_another_host(tmp_path, pki):  # noqa: F811
+    """The gateway's connection closes before openum answers (ringing for
+    answer_delay_ms): the 200 goes to the gateway's CONFIGURED address
+    (RFC 3261 §18.2.2 with the configured address instead of the Via's),
+    never to the host and port named by the INVITE's Via, Contact or
+    Record-Route — and the BYE that follows (no ACK) goes there too."""
+    from test_calls_tls import Listener
+    gwport = free_port("127.0.0.24")
+    decoys = [Listener("127.0.0.97"), Listener("127.0.0.98"), Listener("127.0.0.99")]
+    gw = Listener("127.0.0.24", gwport)
+    o = secured_store(tmp_path, pki, conf="answer_delay_ms = 1500\n",
+                      listen_ports={"t": gwport})
+    o.proc = o.serve()
+    try:
+        raw = RawSip(o.tcp, src="127.0.0.24")
+        cid = uuid.uuid4().hex
+        text = invite_text(cid, src="127.0.0.24",
+                           extra=f"Record-Route: <sip:127.0.0.98:{decoys[1].port};lr>\r\n")
+        text = text.replace("Via: SIP/2.0/TCP 127.0.0.24:5999",
+                            f"Via: SIP/2.0/TCP 127.0.0.97:{decoys[0].port}")
+        text = text.replace("Contact: <sip:2002@127.0.0.24:5999;transport=tcp>",
+                            f"Contact: <sip:2002@127.0.0.99:{decoys[2].port};transport=tcp>")
+        raw.send(text)
+        assert raw.read_until(lambda h: status_of(h) == 180), "no 180"
+        raw.close()
+        got = wait_for(lambda: [m for m in getattr(gw, "messages", [])
+                                if m.startswith("SIP/2.0 200") and cid in m], timeout=20)
+        assert got, (gw.errors, o.log()[-2000:])
+        assert wait_for(lambda: [m for m in gw.byes if cid in m], timeout=30), o.log()[-2000:]
+        assert [d.accepted for d in decoys] == [0, 0, 0]
+        assert wait_calls(o, 0) == []
+    finally:
+        gw.close()
+        for d in decoys:
+            d.close()
+    assert o.stop(o.proc) == 0, o.log()[-3000:]
