@@ -347,3 +347,56 @@ def test_response_never_follows_a_via_to_another_host(tmp_path, pki):  # noqa: F
         for d in decoys:
             d.close()
     assert o.stop(o.proc) == 0, o.log()[-3000:]
+
+
+# ------------------------------------------------------------ another gateway's requests over TLS
+
+def test_foreign_requests_over_tls_481_nothing_changes(tmp_path, pki):  # noqa: F811
+    """A call of the Secured plan's gateway over mutual TLS; another trusted
+    TLS gateway (its own certificate, its own connection) sends BYE, a
+    re-INVITE moving the media to itself, UPDATE and INFO naming the call:
+    each 481, the call stays confirmed with its media where it was; then
+    the owner's BYE ends it."""
+    o = secured_store(tmp_path, pki)
+    o.proc = o.serve()
+    gx, gu = GW["x"][0], GW["u"][0]
+    owner = tls_raw(o.tls, pki.gw["x"], pki.root, gx)
+    cid = uuid.uuid4().hex
+    owner.send(invite_text(cid, src=gx, ruri=QUIET, body=savp_offer(40000, key_b64(SUITE, 3), 1)))
+    ok = owner.read_until(lambda h: status_of(h) >= 200)
+    assert ok and status_of(ok[0]) == 200, ok
+    tag = to_tag_of(ok[0])
+    owner.send(in_dialog_text("ACK", cid, tag, src=gx, cseq=1))
+    c = wait_for(lambda: [c for c in calls(o) if c["call_id"] == cid
+                          and c["state"] == "confirmed"])
+    assert c, calls(o)
+    media = c[0]["remote_media"]
+    other = tls_raw(o.tls, pki.gw["u"], pki.root, gu)
+    evil = savp_offer(40000, key_b64(SUITE, 4), 2).replace("127.0.0.23", gu)
+    for n, (method, extra, body) in enumerate([
+            ("BYE", "", ""),
+            ("INVITE", f"Contact: <sip:2002@{gu}:5999;transport=tls>\r\n"
+                       "Content-Type: application/sdp\r\n", evil),
+            ("UPDATE", f"Contact: <sip:2002@{gu}:5999;transport=tls>\r\n"
+                       "Content-Type: application/sdp\r\n", evil),
+            ("INFO", "Content-Type: application/dtmf-relay\r\n", "Signal=5\r\nDuration=160\r\n")]):
+        # the owner's From (its tag and address): only the connection differs
+        other.send(in_dialog_text(method, cid, tag, src=gx, cseq=10 + n, extra=extra, body=body))
+        r = other.read_until(lambda h: status_of(h) >= 200 and f"CSeq: {10 + n} {method}" in h)
+        assert r and status_of(r[0]) == 481, (method, r)
+    other.close()
+    c = [c for c in calls(o) if c["call_id"] == cid]
+    assert c and c[0]["state"] == "confirmed" and c[0]["remote_media"] == media, c
+    assert c[0]["reinvites"] == 0 and c[0]["dtmf_info"] == 0, c
+    # the owner's INFO is taken (the counter above can move)
+    owner.send(in_dialog_text("INFO", cid, tag, src=gx, cseq=20,
+                              extra="Content-Type: application/dtmf-relay\r\n",
+                              body="Signal=5\r\nDuration=160\r\n"))
+    r = owner.read_until(lambda h: status_of(h) >= 200 and "CSeq: 20 INFO" in h)
+    assert r and status_of(r[0]) == 200, r
+    assert wait_for(lambda: [c for c in calls(o) if c["call_id"] == cid and c["dtmf_info"] == 1])
+    owner.send(in_dialog_text("BYE", cid, tag, src=gx, cseq=30))
+    assert owner.read_until(lambda h: status_of(h) == 200 and "BYE" in h)
+    owner.close()
+    assert wait_calls(o, 0) == []
+    assert o.stop(o.proc) == 0, o.log()[-3000:]
