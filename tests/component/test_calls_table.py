@@ -149,3 +149,17 @@ def test_server_up_after_the_table(srv):
     st = srv.json("status")["calls"]
     assert st["active"] == 0 and st["dialogs"] == 0, st
     assert st["refused_mode"] >= len([c for c in TABLE if c[3] != 200]), st
+
+
+def test_sips_request_uri_over_tls_only(srv, pki):  # noqa: F811
+    """A sips: Request-URI (RFC 3261 §19.1, §26.2.2) is taken over mutual
+    TLS — our Contact is then sips: too, with our FQDN, never an IP — and
+    refused over TCP with 416 (the hop would not be secure)."""
+    ruri = f"sips:8000@{FQDN}"
+    r = place_call(srv.tls, "--offer", "savp", "--bye-after", 100, ruri=ruri, bind=GW["x"][0],
+                   tls=(pki.gw["x"], pki.root))
+    assert r["status"] == 200 and r["bye_status"] == 200, r
+    assert re.search(rf"Contact: <sips:{re.escape(FQDN)}:{srv.tls}(;transport=tls)?>",
+                     r["response"]), r["response"]
+    r = place_call(srv.tcp, "--offer", "avp", ruri=ruri, bind="127.0.0.24")
+    assert r["status"] == 416, r
