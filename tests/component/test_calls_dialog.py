@@ -395,6 +395,17 @@ def test_foreign_requests_over_tls_481_nothing_changes(tmp_path, pki):  # noqa: 
     r = owner.read_until(lambda h: status_of(h) >= 200 and "CSeq: 20 INFO" in h)
     assert r and status_of(r[0]) == 200, r
     assert wait_for(lambda: [c for c in calls(o) if c["call_id"] == cid and c["dtmf_info"] == 1])
+    # ... and the owner's re-INVITE moves the media (so can remote_media)
+    owner.send(in_dialog_text("INVITE", cid, tag, src=gx, cseq=21,
+                              extra=f"Contact: <sip:2002@{gx}:5999;transport=tls>\r\n"
+                              "Content-Type: application/sdp\r\n",
+                              body=savp_offer(40002, key_b64(SUITE, 3), 2)))
+    r = owner.read_until(lambda h: status_of(h) >= 200 and "CSeq: 21 INVITE" in h)
+    assert r and status_of(r[0]) == 200, r
+    owner.send(in_dialog_text("ACK", cid, tag, src=gx, cseq=21))
+    moved = wait_for(lambda: [c for c in calls(o) if c["call_id"] == cid
+                              and c["remote_media"] != media])
+    assert moved and moved[0]["remote_media"].endswith(":40002"), (media, calls(o))
     owner.send(in_dialog_text("BYE", cid, tag, src=gx, cseq=30))
     assert owner.read_until(lambda h: status_of(h) == 200 and "BYE" in h)
     owner.close()
