@@ -15,14 +15,13 @@ over TCP and the real `openum serve`:
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
 import calls_util
-from audio_check import (Message, all_messages, dominant, mailbox_uid, spools, tone_seconds,
+from audio_check import (Message, all_messages, dominant, mailbox_uid, tone_seconds,
                          wait_messages)
-from calls_util import FQDN, calls
+from calls_util import FQDN
 from sip_util import wait_for
 from test_answering_peers import TONE, say_wav, sipp_store
 from test_calls_sipp import finish_sipp, sipp
