@@ -372,3 +372,70 @@ def test_drain_on_sigterm_delivers_the_message_then_exits(tmp_path):
     if end:
         assert json.load(open(os.path.join(o.data, "spool", end[0])))["end_reason"] == "drain"
     assert "end_reason=drain" in o.log()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    from pki import PKI
+    p = PKI(tmp_path_factory.mktemp("pki"))
+    w = type("W", (), {})()
+    w.root = p.ca("root", "openum Test Root CA")
+    w.server = p.leaf("server", w.root, cn=FQDN, dns=[FQDN])
+    w.gw = p.leaf("gwx", w.root, cn="gwx.test.example", dns=["gwx.test.example"])
+    return w
+
+
+def test_deposit_over_mutual_tls_and_srtp_on_a_secured_plan(tmp_path, pki):
+    """Secured plan, mutual TLS, SRTP (the gateway's key ours, openum's from
+    its answer): 2.5 s of 600 Hz sent with om-testrtp after the beep,
+    silence ends the recording; the delivered message says Secured, TLS
+    and the suite, and its audio is the tone. Neither key nor audio is in
+    the server's log."""
+    from media_util import TESTRTP, key_b64
+    o = make_store(tmp_path, conf="silence_timeout = 3\n", plans=(("sec", "secured"),),
+                   mailboxes=[("3001", "sec")])
+    o.ok("cert", "import", pki.server.both_path, "--no-reload")
+    o.ok("cert", "import", pki.root.cert_path, "--trusted", "--yes", "--no-reload")
+    o.ok("gateway", "new", "gwx", "--address", "127.0.0.23", "--tls-name", "gwx.test.example",
+         "--transport", "tls", "--port", "5061", "--dialplan", "sec")
+    o.ok("server", "set", "--dialplans", "sec")
+    o.proc = o.serve()
+    assert o.json("status")["mode"] == "secured"
+    suite = "AES_CM_128_HMAC_SHA1_80"
+    k = key_b64(suite, 11)
+    rtp = Rtp(bind="127.0.0.23")
+    r = rtp.port
+    rtp.close()  # only its port: om-testrtp sends from it
+    sdp = ("v=0\r\no=gw 1 1 IN IP4 127.0.0.23\r\ns=-\r\nc=IN IP4 127.0.0.23\r\n"
+           f"t=0 0\r\nm=audio {r} RTP/SAVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+           "a=rtpmap:101 telephone-event/8000\r\n"
+           f"a=crypto:1 {suite} inline:{k}\r\na=sendrecv\r\n")
+    c = Call(tmp_path, o.tls, f"sip:8000@{FQDN}", sdp, "--header",
+             DIVERT.format(ext="3001", reason="no-answer"), "--from", "5550123",
+             "--wait-bye", 60000, bind="127.0.0.23", tls=(pki.gw, pki.root))
+    port = c.media_port()
+    server_key = re.search(r"inline:([A-Za-z0-9+/=]+)", c.answer).group(1)
+    wait_recording(o)
+    p = __import__("subprocess").run(
+        [TESTRTP, "send", "--to", f"127.0.0.1:{port}", "--from", f"127.0.0.23:{r}", "--tone",
+         "600:2500", "--rate", "1", "--suite", suite, "--key", k], capture_output=True,
+        text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    res = c.finish()
+    assert res["remote_bye"], res
+    msg, pcm = read_message(wait_messages(o, 1)[0])
+    assert msg["X-Openum-Security-Mode"].lower() == "secured"
+    text = next(p for p in msg.walk() if p.get_content_type() == "text/plain").get_content()
+    assert suite in text and "TLS" in text.upper(), text
+    assert 2400 <= voiced_ms(pcm) <= 2600, voiced_ms(pcm)
+    assert abs(dominant_hz(pcm) - 600) < 15
+    assert o.stop(o.proc) == 0
+    log = o.log()
+    assert k not in log and server_key not in log and "inline:" not in log
+    # no audio either: no long base64 or binary run in any line
+    assert not re.search(r"[A-Za-z0-9+/]{120,}", log)
+    assert all(ch.isprintable() or ch in "\n\t" for ch in log)
+    for f in messages(o):
+        assert stat.S_IMODE(os.stat(f).st_mode) == 0o600
+    for f in spool_files(o):
+        assert stat.S_IMODE(os.stat(os.path.join(o.data, "spool", f)).st_mode) == 0o600, f

@@ -4,6 +4,7 @@ each failure is named at the right step, with its reason, and the JSON
 carries every step."""
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -115,6 +116,78 @@ def assert_failed_at(rc, doc, name):
     return f
 
 
+# ------------------------------------------------------------ passes
+
+def server_sha1(leaf):
+    from cryptography.hazmat.primitives import hashes
+    return leaf.cert.fingerprint(hashes.SHA1()).hex().upper()
+
+
+def rtp_in(o):
+    return o.json("status")["calls"]["rtp_in"]
+
+
+@pytest.mark.parametrize("suite", [None, "AES_CM_128_HMAC_SHA1_32", "AEAD_AES_256_GCM"])
+def test_secured_openum_passes(srv, pki, suite):
+    """Mutual TLS + SRTP to the diagnostic extension: every step passes, the
+    facts are the server's own, and the server heard what we said."""
+    before = rtp_in(srv)
+    args = ["--suite", suite] if suite else []
+    rc, doc, out = tc(*secured_args(srv, pki, "x"), "--media-secured", *args)
+    assert rc == 0 and doc["result"] == "passed" and doc["failed_step"] is None, doc
+    assert doc["secured"] is True and doc["media_secured"] is True, doc
+    assert doc["extension"] == "openum-test" and doc["deliver"] is False, doc
+    for s in doc["steps"]:
+        want = "skipped" if s["name"] == "dtmf" else "ok"
+        assert s["result"] == want and not s["action"], s
+    tls = step(doc, "tls")["detail"]
+    assert tls["name_ok"] is True and tls["protocol"] in ("TLSv1.2", "TLSv1.3"), tls
+    assert tls["server_sha1"] == server_sha1(pki.server), tls
+    assert f"CN={FQDN}" in tls["server_subject"], tls
+    assert "openum Test Root CA" in tls["server_issuer"], tls
+    inv = step(doc, "invite")["detail"]
+    assert inv["status"] == 200 and inv["signalling"] == "tls" and inv["media"] == "SRTP", inv
+    assert inv["security_mode"] == "Secured", inv
+    if suite:
+        assert inv["suite"] == suite, inv
+    m = step(doc, "media")["detail"]
+    assert m["media"] == "SRTP" and m["srtp_auth_failures"] == 0, m
+    assert m["packets_received"] > 0 and m["voiced_ms"] >= 100, m
+    assert m["said_ms"] >= 1400 and m["packets_sent"] >= 70, m
+    # The server authenticated what we sent: its counters moved by about
+    # that much (SRTP that did not authenticate is not counted).
+    assert wait_for(lambda: rtp_in(srv) - before >= m["said_ms"] // 20 * 8 // 10), \
+        (before, rtp_in(srv), m)
+
+
+def test_unsecured_plan_passes_over_tcp(srv, pki):
+    """A gateway of an Unsecured plan: --secured:false, plain TCP and RTP."""
+    rc, doc, out = tc("--server", f"127.0.0.1:{srv.tcp}", "--secured:false", "--bind",
+                      GW["u"][0], "--timeout", 5)
+    assert rc == 0 and doc["result"] == "passed", doc
+    assert doc["secured"] is False and doc["media_secured"] is False, doc
+    assert step(doc, "tls")["result"] == "skipped"
+    for name in ("resolve", "connect", "options", "invite", "media", "bye"):
+        assert step(doc, name)["result"] == "ok", doc
+    assert step(doc, "connect")["detail"]["transport"] == "tcp"
+    inv = step(doc, "invite")["detail"]
+    assert inv["media"] == "RTP" and inv["signalling"] == "tcp", inv
+    assert inv["security_mode"] == "Unsecured", inv
+    m = step(doc, "media")["detail"]
+    assert m["media"] == "RTP" and m["voiced_ms"] >= 100, m
+
+
+def test_people_output_names_every_step(srv, pki):
+    """Without --json: one line a step, and the verdict last."""
+    p = subprocess.run([BIN, "test-connectivity", *map(str, secured_args(srv, pki, "x")),
+                        "--media-secured"], capture_output=True, text=True, timeout=90)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = p.stdout.splitlines()
+    for name in STEPS:
+        assert any(l.split()[1:2] == [name] for l in lines[1:]), (name, p.stdout)
+    assert lines[-1] == "passed: every step", p.stdout
+
+
 # ------------------------------------------------------------ failures, each at its step
 
 def test_server_down_fails_at_connect():
@@ -172,6 +245,23 @@ def test_plain_tcp_to_a_secured_plan_fails_with_403(srv, pki):
     f = assert_failed_at(rc, doc, "options")
     assert f["detail"]["status"] == 403 and "--secured" in f["action"], f
     assert step(doc, "tls")["result"] == "skipped"
+    ev = wait_for(lambda: [e for e in srv.events("--id", "1132")
+                           if "127.0.0.33" in json.dumps(e)])
+    assert ev, srv.events("--id", "1132")
+
+
+def test_srtp_that_does_not_authenticate_fails_at_media(srv, pki):
+    """The client's test hook alters the server's SRTP key: the server's
+    packets come and none authenticates. The call is still hung up."""
+    rc, doc, out = tc(*secured_args(srv, pki, "x"), "--media-secured",
+                      env={"OPENUM_TEST_HOOK": "srtp-bad-key"})
+    f = assert_failed_at(rc, doc, "media")
+    assert "none authenticated" in f["reason"], f
+    assert f["detail"]["srtp_auth_failures"] > 0, f
+    assert f["detail"]["voiced_ms"] == 0 and f["detail"]["audio_ms"] == 0, f
+    assert step(doc, "invite")["detail"]["media"] == "SRTP"
+    assert step(doc, "bye")["result"] == "ok", doc
+    # Without the hook the same call passes (test_secured_openum_passes).
 
 
 def test_untrusted_source_address_fails_at_options(srv):
@@ -450,3 +540,82 @@ def test_test_call_to_a_mailbox_is_recorded_but_delivered_only_with_deliver(srv,
     loud = sum(1 for i in range(0, len(pcm) - 159, 160)
                if numpy.mean(pcm[i:i + 160] ** 2) > (32768 * 10 ** (-45 / 20)) ** 2)
     assert 1400 <= loud * 20 <= 1700, loud * 20
+
+
+# ------------------------------------------------------------ through an IP PBX
+
+@pytest.fixture
+def kamailio(tmp_path):
+    """Kamailio as the IP PBX in front of openum: the test connects to it
+    (mutual TLS, or TCP), it Record-Routes and relays to openum over mutual
+    TLS; openum knows only Kamailio, a gateway of a Secured plan."""
+    import test_calls_kamailio as tk
+    if (not shutil.which("kamailio")
+            or not os.path.exists(os.path.join(tk.KAM_MODULES, "tls.so"))):
+        pytest.skip("kamailio (with tls) missing")
+    w = W()
+    p = PKI(tmp_path / "pki")
+    w.root = p.ca("root", "openum Test Root CA")
+    w.server = p.leaf("server", w.root, cn=FQDN, dns=[FQDN])
+    w.pbx = p.leaf("pbx", w.root, cn="pbx.test.example", dns=["pbx.test.example"])
+    w.phone = p.leaf("phone", w.root, cn="phone.test.example", dns=["phone.test.example"])
+    w.ports = {"udp": free_port(kind=socket.SOCK_DGRAM), "tcp": free_port(), "tls": free_port()}
+    o = make_store(tmp_path, plans=(("sec", "secured"),), mailboxes=[("3001", "sec")])
+    o.ok("cert", "import", w.server.both_path, "--no-reload")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    o.ok("gateway", "new", "kamailio", "--address", "127.0.0.1", "--tls-name",
+         "pbx.test.example", "--transport", "tls", "--dialplan", "sec")
+    o.ok("server", "set", "--dialplans", "sec")
+    o.proc = o.serve()
+    w.o = o
+    d = tmp_path / "kamailio"
+    d.mkdir()
+    tk.kamailio_cfg(d, w, w.ports, o.tls)
+    w.klog = d / "kamailio.log"
+    log = open(w.klog, "wb")
+    w.k = subprocess.Popen(["kamailio", "-f", str(d / "kamailio.cfg"), "-DD", "-E"],
+                           stdout=log, stderr=subprocess.STDOUT)
+    try:
+        assert wait_for(lambda: w.k.poll() is not None or subprocess.run(
+            ["ss", "-ltn", f"sport = :{w.ports['tls']}"], capture_output=True,
+            text=True).stdout.count("\n") > 1, timeout=20)
+        assert w.k.poll() is None, w.klog.read_text()[-3000:]
+        yield w
+    finally:
+        w.k.terminate()
+        try:
+            w.k.wait(20)
+        except subprocess.TimeoutExpired:
+            w.k.kill()
+            w.k.wait()
+        log.close()
+    assert o.stop(o.proc) == 0, o.log()[-3000:]
+    o.close()
+
+
+@pytest.mark.parametrize("transport", ["tls", "tcp"])
+def test_passes_through_kamailio(kamailio, transport):
+    w = kamailio
+    before = rtp_in(w.o)
+    if transport == "tls":
+        args = ["--server", f"127.0.0.1:{w.ports['tls']}", "--secured", "--cert",
+                w.phone.cert_path, "--key", w.phone.key_path, "--ca", w.root.cert_path,
+                "--tls-name", "pbx.test.example"]
+    else:
+        args = ["--server", f"127.0.0.1:{w.ports['tcp']}"]
+    rc, doc, out = tc(*args, "--media-secured", "--timeout", 5)
+    assert rc == 0 and doc["result"] == "passed", (doc, w.klog.read_text()[-3000:],
+                                                   w.o.log()[-3000:])
+    if transport == "tls":
+        # The handshake was with the PBX, not with openum.
+        tls = step(doc, "tls")["detail"]
+        assert tls["name_ok"] is True and "pbx.test.example" in tls["server_subject"], tls
+    inv = step(doc, "invite")["detail"]
+    assert inv["status"] == 200 and inv["media"] == "SRTP", inv
+    m = step(doc, "media")["detail"]
+    assert m["srtp_auth_failures"] == 0 and m["voiced_ms"] >= 100, m
+    # openum took the call from Kamailio and heard the caller.
+    assert wait_for(lambda: rtp_in(w.o) - before >= m["said_ms"] // 20 * 8 // 10)
+    st = wait_for(lambda: w.o.json("status")["calls"]["active"] == 0
+                  and w.o.json("status")["calls"])
+    assert st and st["ended_by_gateway"] == 1, st
