@@ -64,13 +64,14 @@ def greeting_end(rtp, gap=0.6):
     assert wait_for(over, timeout=30), "no greeting from the server"
 
 
-def place(o, tmp, ext="2001", reason="no-answer", ruri=None, extra=(), rtp=None):
+def place(o, tmp, ext="2001", reason="no-answer", ruri=None, extra=(), rtp=None,
+          caller="5550100"):
     rtp = rtp or Rtp()
     hdr = []
     if ext:
         hdr = ["--header", DIVERT.format(ext=ext, reason=reason)]
     c = Call(tmp, o.tcp, ruri or f"sip:8000@{FQDN}", offer(rtp.port), *hdr, *extra,
-             "--from", "5550100", "--wait-bye", 60000)
+             "--from", caller, "--wait-bye", 60000)
     rtp.start(c.media_port())
     return c, rtp
 
@@ -312,6 +313,24 @@ def test_unknown_mailbox_announced_then_bye(tmp_path):
     # "the mailbox is not available. Goodbye." was heard before the BYE
     assert voiced_ms(rtp.received()) >= 1200, voiced_ms(rtp.received())
     assert "no such mailbox" in o.log()
+    assert o.stop(o.proc) == 0
+
+
+def test_subscriber_access_announced_then_bye(tmp_path):
+    """The pilot called from a mailbox's own number (subscriber access, not
+    offered yet): "this service is not available. Goodbye." and BYE."""
+    o = store(tmp_path)
+    o.proc = o.serve()
+    c, rtp = place(o, tmp_path, ext=None, caller="2002")
+    try:
+        assert wait_for(lambda: o.json("calls")["calls"], timeout=10)
+        assert o.json("calls")["calls"][0]["outcome"] == "subscriber"
+        r = c.finish()
+    finally:
+        rtp.close()
+    assert r["remote_bye"], r
+    assert voiced_ms(rtp.received()) >= 1200, voiced_ms(rtp.received())
+    assert messages(o) == []
     assert o.stop(o.proc) == 0
 
 
