@@ -73,7 +73,7 @@ def test_each_audio_format_parses_plays_and_dovecot_lists_them():
             assert m.attachment.get_filename().endswith("." + ext)
             # soxi knows its length; sox decodes it: the caller's tone,
             # the message's length as its headers say
-            assert said - GREETING_S - 2.5 <= m.seconds <= said - GREETING_S + 0.3, m.describe()
+            assert said - GREETING_S - 3.5 <= m.seconds <= said - GREETING_S + 0.3, m.describe()
             assert abs(m.seconds - int(m["X-Openum-Duration"])) <= 1.0, m.describe()
             assert abs(dominant(m.pcm) - TONE) < 15, m.describe()
             assert tone_seconds(m.pcm, TONE) >= m.seconds - 0.4, m.describe()

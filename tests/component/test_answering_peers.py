@@ -43,9 +43,10 @@ UNAVAILABLE = 1250  # the mailbox's "unavailable" greeting
 BUSY = 1500         # its "busy" greeting
 BEEP = 1000         # the beep before recording (data/prompts/LIST)
 GREETING_S = 1.5
-# between the answer and the first recorded sample: the greeting, the beep
-# (0.4 s) and what the media path adds; at least the greeting and the beep
-HEAD_MIN, HEAD_MAX = GREETING_S, GREETING_S + 2.5
+# between the caller's first word and the first recorded sample: at least
+# the greeting (then the beep, 0.4 s), at most that and what a loaded
+# machine adds (the greeting is decoded off the control loop)
+HEAD_MIN, HEAD_MAX = GREETING_S, GREETING_S + 3.5
 
 
 @pytest.fixture(autouse=True)
@@ -281,7 +282,7 @@ def test_pound_ends_the_message_and_openum_says_goodbye(tmp_path):
     m = the_message(o, uid, tmp_path)
     check_spoken(m, said)
     # nothing after the key: at most the second without RTP before it
-    assert m.seconds <= 6.0 - HEAD_MIN + 0.5, m.describe()
+    assert m.seconds <= 6.0 - HEAD_MIN + 1.0, m.describe()
     assert end_reason(o) == "dtmf"
     assert o.stop(o.proc) == 0, o.log()[-3000:]
 
@@ -299,7 +300,7 @@ def test_silence_ends_the_message(tmp_path):
     m = the_message(o, uid, tmp_path)
     check_spoken(m, said)
     # the tone and about silence_timeout of silence, not the 12 s sent
-    assert m.seconds <= said - HEAD_MIN + 2 + 1.0, m.describe()
+    assert m.seconds <= said - HEAD_MIN + 2 + 2.0, m.describe()
     assert end_reason(o) == "silence"
     assert o.stop(o.proc) == 0, o.log()[-3000:]
 
@@ -338,7 +339,7 @@ def test_star_skips_the_greeting(tmp_path):
     assert abs(dominant(m.pcm) - TONE) < 10, m.describe()
     # without the skip at most said - 4 s - the beep of it: 3.6 s; the key
     # (sipp sends 0.4 s of filler first, then a 0.2 s event) ends by 1 s
-    assert tone_seconds(m.pcm, TONE) >= said - 2.5, m.describe()
+    assert tone_seconds(m.pcm, TONE) >= said - 3.5, m.describe()
     assert tone_seconds(m.pcm, UNAVAILABLE) == 0
     assert o.stop(o.proc) == 0, o.log()[-3000:]
 
