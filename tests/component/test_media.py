@@ -878,3 +878,41 @@ def test_digits_once_whichever_way_comes_first_and_repeats_kept(host, tmp_path):
     assert got == [("3", "info"), ("6", "rfc4733"), ("6", "rfc4733"), ("1", "info"),
                    ("1", "info")], got
     assert closed["duplicates"] == 1, closed
+
+
+def test_port_move_never_the_ip_and_once_over_srtp(host, tmp_path):
+    """R10: the NAT exception moves the port, never the IP: an SRTP packet
+    that authenticates (the right key) from another IP, and plain RTP from
+    another IP with rtp_symmetric on, are strangers — dropped, counted, no
+    trace. Over SRTP too the port moves only once: after the move to an
+    authenticated port, a further port with the right key is refused."""
+    suite = "AES_CM_128_HMAC_SHA1_80"
+    g = g711(1.0, seed=81)
+    f = write_file(tmp_path / "in.g711", g)
+    noise = write_file(tmp_path / "noise.g711", g711(1.0, seed=82))
+    k = key_b64(suite, 13)
+    sport = src_port(host)
+    port = host.new("ip", remote=f"127.0.0.1:{sport}", suite=suite, rxkey=k, txkey=k)
+    host.rec("ip", "ip")
+    rtp_send(port, "--from", f"127.0.0.2:{sport}", "--payload", noise, "--rate", "0",
+             "--suite", suite, "--key", k, "--ssrc", "1111")
+    rtp_send(port, "--from", f"127.0.0.1:{sport + 20}", "--payload", f, "--rate", "0",
+             "--suite", suite, "--key", k, "--seq", "5000")
+    rtp_send(port, "--from", f"127.0.0.1:{sport + 40}", "--payload", noise, "--rate", "0",
+             "--suite", suite, "--key", k, "--seq", "6000", "--ts", "300000")
+    time.sleep(0.3)
+    host.stop_rec("ip")
+    closed = host.free("ip")
+    assert host.raw("ip") == decode(g)
+    assert closed["strangers"] == 100 and closed["rtp_in"] == 50 and closed["srtp_auth"] == 0
+    # Plain RTP with rtp_symmetric: another IP is never a NAT move.
+    port = host.new("ips", remote=f"127.0.0.1:{sport}", sym=1)
+    host.rec("ips", "ips")
+    rtp_send(port, "--from", f"127.0.0.2:{sport + 10}", "--payload", noise, "--rate", "0")
+    rtp_send(port, "--from", f"127.0.0.1:{sport}", "--payload", f, "--rate", "0",
+             "--seq", "3000")
+    time.sleep(0.3)
+    host.stop_rec("ips")
+    closed = host.free("ips")
+    assert host.raw("ips") == decode(g)
+    assert closed["strangers"] == 50 and closed["rtp_in"] == 50
