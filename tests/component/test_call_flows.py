@@ -512,3 +512,32 @@ def test_server_nonewcalls_refuses_new_calls_and_the_call_in_progress_is_deliver
     assert o.proc.poll() is None
     o.ok("server", "set", "--status", "enabled")
     assert o.stop(o.proc) == 0
+
+
+def test_recorded_name_in_the_default_greeting(tmp_path):
+    """No greeting of its own but a recorded name: the caller hears the
+    name (a 1 s 1100 Hz tone here) instead of "the person at extension
+    2 0 0 1", then "is not available..." and the beep."""
+    import wave
+    o = store(tmp_path)
+    wav = tmp_path / "name.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(tone(1100, 1000).tobytes())
+    o.ok("mailbox", "set", "2001", "--greeting", f"name={wav}")
+    o.proc = o.serve()
+    c, rtp = place(o, tmp_path)
+    try:
+        wait_recording(o)
+        heard = rtp.received()
+        rtp.say(("dtmf", "#"))
+        c.finish()
+    finally:
+        rtp.close()
+    first = next(i for i in range(0, len(heard), 160) if voiced_ms(heard[i:i + 160]))
+    assert abs(dominant_hz(heard[first:first + 7200]) - 1100) < 20
+    # the prompts follow the name: seconds more of speech and the beep
+    assert voiced_ms(heard) >= 1000 + 2500, voiced_ms(heard)
+    assert o.stop(o.proc) == 0
