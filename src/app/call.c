@@ -80,6 +80,8 @@ void call_free(struct om_call *c)
 	}
 	om_sip_stx_release(c->reinvite);
 	om_sip_ctx_release(c->out);
+	om_sip_ctx_release(c->info_out);
+	flow_free(c);
 	if (c->dlg) {
 		om_sip_dialog_table_del(cs->dialogs, c->dlg);
 		om_sip_dialog_free(c->dlg);
@@ -97,6 +99,7 @@ void call_free(struct om_call *c)
 	}
 	om_free(c->call_id);
 	om_free(c);
+	calls_work_done(cs); /* a drain waits for the last call */
 }
 
 /* The media session is gone (or there was none): free the call once it
@@ -124,6 +127,7 @@ static void ended(struct om_call *c, const char *why)
 	       c->end_reason, NULL);
 	if (c->dlg)
 		om_sip_dialog_table_del(c->calls->dialogs, c->dlg);
+	flow_call_ended(c); /* a recording ends with the media session */
 	struct om_calls *cs = c->calls;
 	if (c->media)
 		call_media_close(c); /* call_release follows with CLOSED */
@@ -154,8 +158,9 @@ static void on_bye_resp(struct om_sip_ctx *ctx, int err, const struct om_sip_msg
 	ended(c, c->end_reason[0] ? c->end_reason : "bye");
 }
 
-static int send_in_dialog(struct om_call *c, enum om_sip_method m, const char *extra,
-                          const char *ctype, const char *body, om_sip_resp_h h)
+static int send_in_dialog_in(struct om_call *c, enum om_sip_method m, const char *extra,
+                             const char *ctype, const char *body, om_sip_resp_h h,
+                             struct om_sip_ctx **slot)
 {
 	char br[40];
 	struct om_buf b;
@@ -169,9 +174,22 @@ static int send_in_dialog(struct om_call *c, enum om_sip_method m, const char *e
 	om_buf_init(&b);
 	int rc = om_sip_dialog_request(c->dlg, m, &o, &b);
 	if (!rc)
-		rc = om_sip_ctx_send(c->calls->stack, &c->dlg->dest, b.p, b.len, h, c, &c->out);
+		rc = om_sip_ctx_send(c->calls->stack, &c->dlg->dest, b.p, b.len, h, c, slot);
 	om_buf_free(&b);
 	return rc;
+}
+
+static int send_in_dialog(struct om_call *c, enum om_sip_method m, const char *extra,
+                          const char *ctype, const char *body, om_sip_resp_h h)
+{
+	return send_in_dialog_in(c, m, extra, ctype, body, h, &c->out);
+}
+
+int call_send_info(struct om_call *c, const char *ctype, const char *body, om_sip_resp_h h)
+{
+	if (!c->dlg || c->state != CALL_CONFIRMED || c->info_out)
+		return EBUSY;
+	return send_in_dialog_in(c, OM_SIP_METHOD_INFO, NULL, ctype, body, h, &c->info_out);
 }
 
 /* Ends the call from our side: BYE when there is a dialog (answered), else
@@ -320,8 +338,8 @@ static void on_ack(struct om_sip_stx *stx, const struct om_sip_msg *ack, void *a
 		call_hangup(c, c->end_reason);
 		return;
 	}
-	call_media_hello(c);
 	se_arm(c);
+	flow_start(c);
 }
 
 static void on_noack(struct om_sip_stx *stx, void *arg)
@@ -370,6 +388,12 @@ void call_answer(struct om_call *c)
 	om_buf_init(&extra);
 	call_common_hdrs(c, &extra);
 	om_sip_session_timer_hdrs(&c->se, &extra);
+	if (c->test || c->diag)
+		/* testcall/conntest.h: the mode the dial plan applied */
+		om_buf_printf(&extra, "X-Openum-Security-Mode: %s\r\n",
+		              c->mode == OM_SDP_SECURED      ? "Secured"
+		              : c->mode == OM_SDP_SIPSECURED ? "SIPSecured"
+		                                             : "Unsecured");
 	struct om_sip_resp_opts o = { .to_tag = c->dlg->local_tag,
 		                      .extra = om_buf_cstr(&extra),
 		                      .content_type = "application/sdp",
@@ -387,8 +411,8 @@ void call_answer(struct om_call *c)
 	om_log(OM_LOG_INFO, "call answered", "call", c->call_id, "gateway", c->gateway, "dialplan",
 	       c->dialplan, "transport", c->tls ? "tls" : "tcp", "media",
 	       c->sdp.srtp ? om_sdp_suite_name(c->sdp.remote_key.suite) : "rtp", "outcome",
-	       om_route_kind_name(c->route.kind), "mailbox", c->route.mailbox, "reason",
-	       om_route_reason_name(c->route.reason), "decided_by",
+	       c->diag ? "diagnostic" : om_route_kind_name(c->route.kind), "mailbox",
+	       c->route.mailbox, "reason", om_route_reason_name(c->route.reason), "decided_by",
 	       om_route_source_name(c->route.source), "caller",
 	       c->route.anonymous ? "anonymous" : c->route.caller, NULL);
 }
@@ -658,9 +682,10 @@ void call_json(const struct om_call *c, struct om_buf *b)
 	              c->sdp.srtp ? om_sdp_suite_name(c->sdp.remote_key.suite) : "",
 	              (unsigned)c->rtp_port);
 	om_buf_json_str(b, c->remote_media);
-	om_buf_printf(b, ",\"hold\":%s,\"outcome\":\"%s\",\"mailbox\":",
+	om_buf_printf(b, ",\"hold\":%s,\"outcome\":\"%s\",\"flow\":\"%s\",\"test\":%s,\"mailbox\":",
 	              c->sdp.dir == OM_SDP_SENDRECV ? "false" : "true",
-	              om_route_kind_name(c->route.kind));
+	              c->diag ? "diagnostic" : om_route_kind_name(c->route.kind),
+	              call_flow_state(c), c->test ? "true" : "false");
 	om_buf_json_str(b, c->route.mailbox);
 	om_buf_printf(b, ",\"reason\":\"%s\",\"greeting\":\"%s\",\"decided_by\":\"%s\",\"cause\":",
 	              om_route_reason_name(c->route.reason),

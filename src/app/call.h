@@ -55,6 +55,18 @@ int om_calls_new(const struct om_calls_env *env, const struct om_config *cfg, st
  * runs on the loop once the engine's threads have ended — the loop's
  * handles must not be closed before (the engine still signals it). */
 void om_calls_close(struct om_calls *c, void (*done)(void *arg), void *arg);
+/* Drain (SIGTERM): new INVITEs get 503; calls in progress go on for up to
+ * timeout_ms (ms), then the rest are ended with our BYE; their recordings
+ * are finished and submitted for delivery. done(arg) runs on the loop once
+ * no call and no recording's last step is left (or 64*T1 + 5 s after the
+ * BYEs at the latest). Calling it again, or while closing: done at once. */
+void om_calls_drain(struct om_calls *c, unsigned timeout_ms, void (*done)(void *arg), void *arg);
+/* The delivery engine the call flows submit recorded spools to (borrowed;
+ * NULL before it is closed: spools then wait in the spool for the next
+ * start). New calls get 503 while om_delivery_room says the spool's file
+ * system is below min_free_mb. */
+struct om_delivery;
+void om_calls_set_delivery(struct om_calls *c, struct om_delivery *d);
 /* The snapshot in force (a reference is taken) and the configuration. */
 void om_calls_set_snapshot(struct om_calls *c, struct om_dir_snapshot *snap);
 void om_calls_set_config(struct om_calls *c, const struct om_config *cfg);

@@ -12,10 +12,12 @@
  *
  * Every refusal is one response; nothing of the call is kept. */
 #include "app/call_int.h"
+#include "app/flow.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/events.h"
 #include "core/log.h"
+#include "delivery/delivery.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -156,16 +158,18 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 	bool tls = om_tcp_conn_tls(conn) != NULL;
 	char buf[512];
 	cs->invites++;
-	if (cs->closing || cs->media_failed) {
+	if (cs->closing || cs->draining || cs->media_failed) {
+		bool stopping = cs->closing || cs->draining;
 		call_refused(cs, &cs->refused_busy, "draining",
-		             cs->closing ? "server_stopping" : "no_media_engine");
+		             stopping ? "server_stopping" : "no_media_engine");
 		refuse(cs, stx, 503,
-		       cs->closing ? "Service Unavailable (stopping)"
-		                   : "Service Unavailable (no media engine)",
+		       stopping ? "Service Unavailable (stopping)"
+		                : "Service Unavailable (no media engine)",
 		       "Retry-After: 30\r\n");
 		return;
 	}
 	struct om_sip_uri ruri;
+	memset(&ruri, 0, sizeof(ruri));
 	if (om_sip_uri_parse(m->ruri, 0, &ruri) == 0 && ruri.scheme == OM_SIP_SCHEME_SIPS && !tls) {
 		/* RFC 3261 §26.2.2 / RFC 5630: sips: needs TLS on every hop. */
 		call_refused(cs, &cs->refused_other, "request", "sips_over_tcp");
@@ -191,6 +195,14 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 		       gw->status == OM_GW_NONEWCALLS ? "Service Unavailable (gateway draining)"
 		                                      : "Service Unavailable (server draining)",
 		       "Retry-After: 300\r\n");
+		return;
+	}
+	/* Room for recordings on the spool's file system (min_free_mb;
+	 * 1173/1174 come from the delivery engine). Calls in progress go on. */
+	if (cs->delivery && !om_delivery_room(cs->delivery)) {
+		call_refused(cs, &cs->refused_busy, "spool", "min_free_mb");
+		refuse(cs, stx, 503, "Service Unavailable (spool disk space low)",
+		       "Retry-After: 60\r\n");
 		return;
 	}
 	/* Caps. */
@@ -319,6 +331,7 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 	c->dialplan_id = plan->id;
 	c->mode = mode;
 	c->rtp_symmetric = plan->rtp_symmetric;
+	c->max_message_s = plan->max_message_s;
 	c->tls = tls;
 	c->delayed = offer == NULL;
 	c->se = se;
@@ -344,6 +357,19 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 		                  .mailbox_h = mailbox_exists,
 		                  .arg = &ml };
 	om_route_decide(&ri, &c->route);
+	/* A test call (testcall/conntest.h): the diagnostic extension, or a
+	 * mailbox whose message is delivered only when the test asks. */
+	const struct om_sip_hdr *th = om_sip_msg_hdr_by_name(m, "X-Openum-Test");
+	struct om_flow_test ft;
+	if (th && om_flow_test_parse(th->value, &ft) == 0) {
+		c->test = true;
+		c->test_deliver = ft.deliver;
+		c->echo_dtmf = ft.echo_dtmf;
+	}
+	if (ruri.has_user && om_str_eq_c(ruri.user, "openum-test")) {
+		c->diag = true;
+		c->test = true;
+	}
 	for (size_t i = 0; i < c->route.nwarn; i++)
 		om_log(OM_LOG_INFO, "routing: an entry was skipped", "call", c->call_id, "gateway",
 		       gw->name, "what", c->route.warn[i], NULL);

@@ -19,6 +19,8 @@ enum call_state {
 };
 
 struct call_media; /* call_media.c */
+struct call_flow;  /* flow.c */
+struct om_delivery;
 
 /* One call: one owner (the calls list), this state diagram (call.c). */
 struct om_call {
@@ -57,6 +59,14 @@ struct om_call {
 	char remote_media[80];
 	/* routing */
 	struct om_route route;
+	/* the call flow (flow.c) */
+	struct call_flow *flow;
+	int max_message_s;           /* the dial plan's --max-message */
+	bool diag;                   /* the diagnostic extension (openum-test) */
+	bool test;                   /* X-Openum-Test: a test call */
+	bool test_deliver;           /* ;deliver: a test call's message is delivered */
+	bool echo_dtmf;              /* ;echo-dtmf: digits echoed in INFO */
+	struct om_sip_ctx *info_out; /* our INFO in flight */
 	/* bookkeeping */
 	int64_t start_ms, answer_ms, end_ms;
 	char end_reason[32];
@@ -92,6 +102,16 @@ struct om_calls {
 	bool media_failed;
 	bool closing;
 	bool finished; /* closed: only the engine's end is awaited */
+	/* the call flows: deliveries, work on the thread pool, drain */
+	struct om_delivery *delivery; /* borrowed; NULL: spools wait for the next start */
+	size_t works;                 /* flow jobs on libuv's thread pool */
+	bool free_pending;            /* closed while jobs ran: freed by the last */
+	bool draining;                /* no new calls; done when none is left */
+	uv_timer_t *drain_timer;
+	int drain_phase;         /* 0 waiting, 1 calls ended by BYE, 2 done */
+	uint64_t drain_deadline; /* uv_now ms */
+	void (*drain_done)(void *arg);
+	void *drain_arg;
 	uv_timer_t *close_timer;
 	void (*close_done)(void *arg);
 	void *close_arg;
@@ -133,6 +153,20 @@ const char *call_state_name(enum call_state s);
 /* "Contact: <...>\r\nAllow: ...\r\nSupported: timer\r\n" */
 void call_common_hdrs(const struct om_call *c, struct om_buf *out);
 
+/* Sends an INFO in the dialog (RFC 6086) with this body (c->info_out). */
+int call_send_info(struct om_call *c, const char *ctype, const char *body, om_sip_resp_h h);
+
+/* flow.c: the call flows (greeting, recording, ask for the extension,
+ * announcements, the diagnostic extension). */
+void flow_start(struct om_call *c);      /* the call is confirmed (ACK) */
+void flow_call_ended(struct om_call *c); /* the call has ended */
+void flow_free(struct om_call *c);
+void flow_media_event(struct om_call *c, const struct om_media_event *ev);
+const char *call_flow_state(const struct om_call *c);
+
+/* calls.c: a flow job ended (the drain and a pending free look again). */
+void calls_work_done(struct om_calls *cs);
+
 /* call_net.c */
 int call_net_send(const struct om_sip_dest *d, const char *buf, size_t len, void *arg);
 void call_net_close(struct om_calls *cs);
@@ -153,9 +187,8 @@ int call_media_open(struct om_call *c, const char *local_ip, uint16_t *port);
  * direction). */
 int call_media_apply(struct om_call *c, const struct om_sdp_result *r);
 void call_media_dtmf(struct om_call *c, char digit, unsigned duration_ms);
-/* One second of a 440 Hz tone: until the call flows exist, the sign that
- * media flows our way too (SRTP both directions). */
-void call_media_hello(struct om_call *c);
+/* The call's media session, NULL when there is none (or it is closing). */
+struct om_media_session *call_media_session(struct om_call *c);
 /* Ends the media; call_release follows (at once when there was none). */
 void call_media_close(struct om_call *c);
 void call_media_status_json(struct om_calls *cs, struct om_buf *out);

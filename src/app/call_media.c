@@ -66,7 +66,8 @@ static void on_event(const struct om_media_event *ev, void *arg)
 		break;
 	}
 	default:
-		break; /* DTMF, playback and recording belong to the call flows */
+		flow_media_event(c, ev); /* DTMF, playback and recording */
+		break;
 	}
 }
 
@@ -265,12 +266,9 @@ int call_media_apply(struct om_call *c, const struct om_sdp_result *r)
 	return rc;
 }
 
-void call_media_hello(struct om_call *c)
+struct om_media_session *call_media_session(struct om_call *c)
 {
-	if (!c->media || !c->media->s)
-		return;
-	struct om_media_play tone = { .kind = OM_MEDIA_PLAY_TONE, .ms = 1000, .freq_hz = 440 };
-	om_media_session_play(c->media->s, &tone, 1, 0);
+	return c->media ? c->media->s : NULL;
 }
 
 void call_media_dtmf(struct om_call *c, char digit, unsigned duration_ms)

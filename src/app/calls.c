@@ -166,10 +166,15 @@ static void handle_free(uv_handle_t *h)
 	om_free(h);
 }
 
-/* The engine's threads have ended: the last of the calls goes. */
+/* The engine's threads have ended: the last of the calls goes (once the
+ * flow jobs on the thread pool have come back). */
 static void calls_engine_stopped(void *arg)
 {
 	struct om_calls *cs = arg;
+	if (cs->works) {
+		cs->free_pending = true;
+		return;
+	}
 	void (*done)(void *) = cs->close_done;
 	void *darg = cs->close_arg;
 	om_free(cs);
@@ -177,11 +182,20 @@ static void calls_engine_stopped(void *arg)
 		done(darg);
 }
 
+static void drain_close(struct om_calls *cs)
+{
+	if (cs->drain_timer) {
+		uv_close((uv_handle_t *)cs->drain_timer, handle_free);
+		cs->drain_timer = NULL;
+	}
+}
+
 static void calls_finish(struct om_calls *cs)
 {
 	if (cs->finished)
 		return;
 	cs->finished = true;
+	drain_close(cs);
 	if (cs->close_timer) {
 		uv_close((uv_handle_t *)cs->close_timer, handle_free);
 		cs->close_timer = NULL;
@@ -252,6 +266,95 @@ void om_calls_close(struct om_calls *cs, void (*done)(void *arg), void *arg)
 	uv_timer_init(cs->env.loop, cs->close_timer);
 	cs->close_timer->data = cs;
 	uv_timer_start(cs->close_timer, on_close_timer, 2000, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Drain: no new calls, calls in progress finish (and are delivered)   */
+
+static void on_drain_timer(uv_timer_t *t)
+{
+	struct om_calls *cs = t->data;
+	if (cs->finished || cs->drain_phase == 2)
+		return;
+	bool idle = !cs->list && !cs->works;
+	if (!idle && cs->drain_phase == 0 && uv_now(cs->env.loop) >= cs->drain_deadline) {
+		/* drain_timeout: the rest end with our BYE; their recordings
+		 * end as "drain" and are delivered. */
+		size_t n = 0;
+		cs->drain_phase = 1;
+		for (struct om_call *c = cs->list; c; c = c->next) {
+			if (c->state == CALL_CONFIRMED || c->state == CALL_WAIT_ACK ||
+			    c->state == CALL_ANSWERING) {
+				n++;
+				call_hangup(c, "drain");
+			}
+		}
+		char num[24];
+		snprintf(num, sizeof(num), "%zu", n);
+		om_log(OM_LOG_INFO, "drain: time is up, the remaining calls are ended", "calls",
+		       num, NULL);
+		/* BYEs take at most 64*T1; the recordings' last jobs a moment */
+		cs->drain_deadline = uv_now(cs->env.loop) + 64ull * cs->cfg->sip_t1_ms + 5000;
+		uv_timer_start(cs->drain_timer, on_drain_timer,
+		               cs->drain_deadline - uv_now(cs->env.loop), 0);
+		return;
+	}
+	if (!idle && uv_now(cs->env.loop) < cs->drain_deadline) {
+		uv_timer_start(cs->drain_timer, on_drain_timer,
+		               cs->drain_deadline - uv_now(cs->env.loop), 0);
+		return;
+	}
+	cs->drain_phase = 2;
+	void (*done)(void *) = cs->drain_done;
+	cs->drain_done = NULL;
+	om_log(OM_LOG_INFO, idle ? "drain: every call has ended" : "drain: given up waiting", NULL);
+	if (done)
+		done(cs->drain_arg); /* may close the calls: last */
+}
+
+void calls_work_done(struct om_calls *cs)
+{
+	if (cs->free_pending && !cs->works) {
+		cs->free_pending = false;
+		calls_engine_stopped(cs); /* frees cs */
+		return;
+	}
+	if (cs->draining && !cs->finished && cs->drain_timer && cs->drain_phase < 2 && !cs->list &&
+	    !cs->works)
+		uv_timer_start(cs->drain_timer, on_drain_timer, 0, 0); /* not from the stack */
+}
+
+void om_calls_drain(struct om_calls *cs, unsigned timeout_ms, void (*done)(void *arg), void *arg)
+{
+	if (cs->draining || cs->finished || cs->closing) {
+		if (done)
+			done(arg);
+		return;
+	}
+	cs->draining = true;
+	cs->drain_done = done;
+	cs->drain_arg = arg;
+	cs->drain_timer = om_calloc(1, sizeof(*cs->drain_timer));
+	if (!cs->drain_timer) {
+		cs->drain_phase = 2;
+		if (done)
+			done(arg);
+		return;
+	}
+	uv_timer_init(cs->env.loop, cs->drain_timer);
+	cs->drain_timer->data = cs;
+	cs->drain_deadline = uv_now(cs->env.loop) + timeout_ms;
+	char num[24], ms[24];
+	snprintf(num, sizeof(num), "%zu", cs->ncalls);
+	snprintf(ms, sizeof(ms), "%u", timeout_ms);
+	om_log(OM_LOG_INFO, "drain: no new calls; calls in progress may finish", "calls", num,
+	       "drain_timeout_ms", ms, NULL);
+	uv_timer_start(cs->drain_timer, on_drain_timer, 0, 0);
+}
+
+void om_calls_set_delivery(struct om_calls *cs, struct om_delivery *d)
+{
+	cs->delivery = d;
 }
 
 void om_calls_set_snapshot(struct om_calls *cs, struct om_dir_snapshot *snap)

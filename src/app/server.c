@@ -63,7 +63,11 @@ struct server {
 	int64_t last_prune_ms;
 	unsigned long reloads, reloads_rejected;
 	unsigned long generation;
-	bool draining;
+	bool draining;      /* stopping: handles closing */
+	bool drain_started; /* SIGTERM: calls finish first (drain_timeout) */
+	const char *drain_why;
+	uv_timer_t drain_poll; /* the deliveries of the drained calls */
+	int64_t drain_deadline;
 	char ctl_path[4096];
 };
 
@@ -434,7 +438,8 @@ static void status_json(struct server *s, struct om_buf *r)
 	om_config_listen_str(s->cfg->sip_tcp, s->cfg->n_sip_tcp, tcp, sizeof(tcp));
 	om_config_listen_str(s->cfg->sip_tls, s->cfg->n_sip_tls, tls, sizeof(tls));
 	om_buf_printf(r, "{\"ok\":true,\"state\":\"%s\",\"pid\":%ld,\"version\":\"%s\",",
-	              s->draining ? "draining" : "running", (long)getpid(), OM_VERSION);
+	              s->draining || s->drain_started ? "draining" : "running", (long)getpid(),
+	              OM_VERSION);
 	om_buf_printf(r, "\"mode\":\"%s\",\"mode_reason\":", s->secured ? "secured" : "unsecured");
 	om_buf_json_str(r, s->mode_why);
 	om_buf_adds(r, ",\"fqdn\":");
@@ -546,6 +551,7 @@ static void begin_shutdown(struct server *s, const char *why)
 	/* Running deliveries finish; queued ones stay in the spool. Calls get
 	 * our BYE; the rest is closed once the media engine's threads have
 	 * ended (they signal the loop until then). */
+	om_sipd_set_delivery(s->sipd, NULL);
 	om_delivery_close(s->delivery, NULL, NULL);
 	s->delivery = NULL;
 	om_metrics_free(s->metrics);
@@ -560,6 +566,51 @@ static void begin_shutdown(struct server *s, const char *why)
 	om_sipd_close_then(d, close_the_rest, s);
 }
 
+/* The drained calls' messages: stop once they are delivered (30 s at
+ * most; what is left stays in the spool for the next start). */
+static void on_drain_poll(uv_timer_t *t)
+{
+	struct server *s = t->data;
+	struct om_delivery_stats st = { 0 };
+	if (s->delivery)
+		om_delivery_stats(s->delivery, &st);
+	if (s->delivery && st.queued + st.running > 0 && om_mono_ms() < s->drain_deadline)
+		return;
+	uv_timer_stop(t);
+	begin_shutdown(s, s->drain_why);
+}
+
+static void calls_drained(void *arg)
+{
+	struct server *s = arg;
+	if (s->draining)
+		return;
+	s->drain_deadline = om_mono_ms() + 30000;
+	uv_timer_start(&s->drain_poll, on_drain_poll, 0, 100);
+}
+
+/* SIGTERM/SIGINT: no new calls (503), calls in progress finish and are
+ * delivered (drain_timeout, then our BYE), then the stop. The signal
+ * again stops at once. */
+static void begin_drain(struct server *s, const char *why)
+{
+	if (s->draining)
+		return;
+	if (s->drain_started || !s->sipd) {
+		begin_shutdown(s, why);
+		return;
+	}
+	s->drain_started = true;
+	s->drain_why = why;
+	sd_notify(0, "STOPPING=1");
+	char t[24];
+	snprintf(t, sizeof(t), "%u", s->cfg->drain_timeout);
+	om_log(OM_LOG_INFO,
+	       "draining: calls in progress finish first (the signal again stops at once)",
+	       "reason", why, "drain_timeout_s", t, NULL);
+	om_sipd_drain(s->sipd, s->cfg->drain_timeout * 1000, calls_drained, s);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
 	struct server *s = h->data;
@@ -571,7 +622,7 @@ static void on_signal(uv_signal_t *h, int signum)
 		om_buf_free(&changes);
 		return;
 	}
-	begin_shutdown(s, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	begin_drain(s, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 /* systemd's watchdog (sd_watchdog_enabled(3)): when the service manager
@@ -709,6 +760,8 @@ int om_server_run(const struct om_server_opts *opts)
 	uv_timer_init(&s.loop, &s.tick);
 	s.tick.data = &s;
 	uv_timer_start(&s.tick, on_tick, 1000, 1000);
+	uv_timer_init(&s.loop, &s.drain_poll);
+	s.drain_poll.data = &s;
 	start_watchdog(&s);
 	uv_timer_init(&s.loop, &s.dns_timer);
 	s.dns_timer.data = &s;
@@ -759,8 +812,10 @@ int om_server_run(const struct om_server_opts *opts)
 		uv_loop_close(&s.loop);
 		goto out;
 	}
-	if (s.sipd)
+	if (s.sipd) {
 		om_sipd_set_snapshot(s.sipd, s.dir);
+		om_sipd_set_delivery(s.sipd, s.delivery);
+	}
 	if (tls && start_tls(&s, tls, err, sizeof(err)) != 0) {
 		fprintf(stderr, "openum: error: %s\n", err);
 		om_log(OM_LOG_ERROR, "cannot start SIP over TLS", "error", err, NULL);

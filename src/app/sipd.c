@@ -920,6 +920,20 @@ void om_sipd_close_then(struct om_sipd *d, void (*done)(void *arg), void *arg)
 	om_calls_close(cs, sipd_calls_closed, d);
 }
 
+void om_sipd_set_delivery(struct om_sipd *d, struct om_delivery *del)
+{
+	if (d && d->calls)
+		om_calls_set_delivery(d->calls, del);
+}
+
+void om_sipd_drain(struct om_sipd *d, unsigned timeout_ms, void (*done)(void *arg), void *arg)
+{
+	if (d && d->calls)
+		om_calls_drain(d->calls, timeout_ms, done, arg);
+	else if (done)
+		done(arg);
+}
+
 void om_sipd_set_config(struct om_sipd *d, const struct om_config *cfg)
 {
 	if (d->calls)

@@ -43,6 +43,14 @@ void om_sipd_close(struct om_sipd *d);
 /* The same, and done(arg) once the calls' media engine has stopped: only
  * then may the loop's remaining handles be closed. */
 void om_sipd_close_then(struct om_sipd *d, void (*done)(void *arg), void *arg);
+/* The delivery engine the calls submit recordings to (borrowed; NULL
+ * before it closes). */
+struct om_delivery;
+void om_sipd_set_delivery(struct om_sipd *d, struct om_delivery *del);
+/* Drain (SIGTERM): no new calls (503); calls in progress go on for up to
+ * timeout_ms, then get our BYE; done(arg) once none is left and their
+ * recordings are submitted (om_calls_drain). */
+void om_sipd_drain(struct om_sipd *d, unsigned timeout_ms, void (*done)(void *arg), void *arg);
 /* Configuration replaced by a reload (the calls' caps and timers). */
 void om_sipd_set_config(struct om_sipd *d, const struct om_config *cfg);
 /* `openum calls`: {"calls":[...]} (never keys). */

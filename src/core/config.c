@@ -102,6 +102,19 @@ static const char default_text[] =
     "#min_se = 90\n"
     "# SIP timer T1 in ms (RFC 3261 §17): 2xx retransmission, 64*T1 timeouts.\n"
     "#sip_t1 = 500\n"
+    "# Call flows: a message ends after silence_timeout seconds without voice\n"
+    "# (0: never), voice being above silence_threshold dBov; a message with\n"
+    "# less than min_message_seconds of voice is discarded (0: keep all). The\n"
+    "# longest message is the dial plan's --max-message. A caller asked for an\n"
+    "# extension has input_timeout seconds for each digit and input_failures\n"
+    "# tries. On SIGTERM, calls in progress may finish for drain_timeout seconds\n"
+    "# (new calls get 503); the rest are then ended and still delivered.\n"
+    "#silence_timeout = 5\n"
+    "#silence_threshold = -45\n"
+    "#min_message_seconds = 1\n"
+    "#input_timeout = 5\n"
+    "#input_failures = 3\n"
+    "#drain_timeout = 120\n"
     "# Prometheus metrics: GET /metrics on this address (one ADDRESS:PORT, or\n"
     "# off). A loopback address is plain HTTP; any other address is served\n"
     "# only over HTTPS with the server's certificate (secured start).\n"
@@ -161,6 +174,12 @@ int om_config_defaults(struct om_config **out)
 	c->session_expires = 1800;
 	c->min_se = 90;
 	c->sip_t1_ms = 500;
+	c->silence_timeout = 5;
+	c->silence_threshold = -45;
+	c->min_message_seconds = 1;
+	c->input_timeout = 5;
+	c->input_failures = 3;
+	c->drain_timeout = 120;
 	parse_listen_list("127.0.0.1:9474", c->metrics_listen, &c->n_metrics_listen, why,
 	                  sizeof(why));
 	*out = c;
@@ -363,6 +382,12 @@ enum key_id {
 	K_MIN_SE,
 	K_SIP_T1,
 	K_METRICS_LISTEN,
+	K_SILENCE_TIMEOUT,
+	K_SILENCE_THRESHOLD,
+	K_MIN_MESSAGE_SECONDS,
+	K_INPUT_TIMEOUT,
+	K_INPUT_FAILURES,
+	K_DRAIN_TIMEOUT,
 	K_COUNT
 };
 
@@ -408,6 +433,12 @@ static const char *const key_names[K_COUNT] = {
 	"min_se",
 	"sip_t1",
 	"metrics_listen",
+	"silence_timeout",
+	"silence_threshold",
+	"min_message_seconds",
+	"input_timeout",
+	"input_failures",
+	"drain_timeout",
 };
 
 /* Applies one setting; on error writes the reason (without file:line). */
@@ -713,6 +744,50 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 		}
 		c->sip_t1_ms = (unsigned)u;
 		return 0;
+	case K_SILENCE_TIMEOUT:
+		if (parse_uint(v, 0, 600, &u)) {
+			snprintf(why, wl, "silence_timeout must be 0 (never) to 600 seconds");
+			return EINVAL;
+		}
+		c->silence_timeout = (unsigned)u;
+		return 0;
+	case K_SILENCE_THRESHOLD:
+		/* dBov: written with its minus sign (-45) or without (45) */
+		if (parse_uint(v[0] == '-' ? v + 1 : v, 10, 90, &u)) {
+			snprintf(why, wl, "silence_threshold must be -90 to -10 (dBov)");
+			return EINVAL;
+		}
+		c->silence_threshold = -(int)u;
+		return 0;
+	case K_MIN_MESSAGE_SECONDS:
+		if (parse_uint(v, 0, 60, &u)) {
+			snprintf(why, wl, "min_message_seconds must be 0 (keep all) to 60");
+			return EINVAL;
+		}
+		c->min_message_seconds = (unsigned)u;
+		return 0;
+	case K_INPUT_TIMEOUT:
+		if (parse_uint(v, 1, 60, &u)) {
+			snprintf(why, wl, "input_timeout must be 1 to 60 seconds");
+			return EINVAL;
+		}
+		c->input_timeout = (unsigned)u;
+		return 0;
+	case K_INPUT_FAILURES:
+		if (parse_uint(v, 1, 10, &u)) {
+			snprintf(why, wl, "input_failures must be 1 to 10");
+			return EINVAL;
+		}
+		c->input_failures = (unsigned)u;
+		return 0;
+	case K_DRAIN_TIMEOUT:
+		if (parse_uint(v, 0, 86400, &u)) {
+			snprintf(why, wl,
+			         "drain_timeout must be 0 (end calls at once) to 86400 seconds");
+			return EINVAL;
+		}
+		c->drain_timeout = (unsigned)u;
+		return 0;
 	case K_METRICS_LISTEN: {
 		int rc = parse_listen_list(v, c->metrics_listen, &c->n_metrics_listen, why, wl);
 		if (!rc && c->n_metrics_listen > 1) {
@@ -874,6 +949,24 @@ int om_config_value_str(const struct om_config *c, size_t i, char *out, size_t o
 	case K_METRICS_LISTEN:
 		om_config_listen_str(c->metrics_listen, c->n_metrics_listen, out, outlen);
 		return 0;
+	case K_SILENCE_TIMEOUT:
+		u = c->silence_timeout;
+		break;
+	case K_SILENCE_THRESHOLD:
+		snprintf(out, outlen, "%d", c->silence_threshold);
+		return 0;
+	case K_MIN_MESSAGE_SECONDS:
+		u = c->min_message_seconds;
+		break;
+	case K_INPUT_TIMEOUT:
+		u = c->input_timeout;
+		break;
+	case K_INPUT_FAILURES:
+		u = c->input_failures;
+		break;
+	case K_DRAIN_TIMEOUT:
+		u = c->drain_timeout;
+		break;
 	default:
 		is_num = false;
 		break;

@@ -72,6 +72,13 @@ struct om_config {
 	unsigned session_expires;      /* s, RFC 4028, when the gateway asks none; 0: none */
 	unsigned min_se;               /* s, our Min-SE (>= 90) */
 	unsigned sip_t1_ms;            /* RFC 3261 T1 */
+	/* call flows (docs/modules/calls.md) */
+	unsigned silence_timeout;     /* s without voice that end a message; 0: never */
+	int silence_threshold;        /* dBov: below is silence (-90..-10) */
+	unsigned min_message_seconds; /* s of voice below which a message is discarded */
+	unsigned input_timeout;       /* s for each digit of an extension */
+	unsigned input_failures;      /* tries to enter an extension */
+	unsigned drain_timeout;       /* s calls may go on after SIGTERM; then BYE */
 	/* Prometheus metrics (GET /metrics): at most one listener, 0 = off */
 	struct om_listen metrics_listen[OM_CONFIG_MAX_LISTEN];
 	size_t n_metrics_listen;

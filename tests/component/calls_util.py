@@ -97,6 +97,10 @@ def make_store(tmp, conf="", plans=(("dp1", "unsecured"),), gateways=(), mailbox
     STORES.append(o)
     if "rtp_ports" not in conf:
         conf += f"rtp_ports = {rtp_range()}\n"
+    if "drain_timeout" not in conf:
+        # SIGTERM drains: calls in progress may go on this long (tests
+        # that stop a server with a call up want it short)
+        conf += "drain_timeout = 3\n"
     o.ok("init")
     o.tcp = free_port()
     o.tls = free_port()

@@ -269,6 +269,12 @@ static const struct {
 	{ "min_se", "120", "120" },
 	{ "sip_t1", "100", "100" },
 	{ "metrics_listen", "off", "(none)" },
+	{ "silence_timeout", "0", "0" },
+	{ "silence_threshold", "50", "-50" },
+	{ "min_message_seconds", "3", "3" },
+	{ "input_timeout", "8", "8" },
+	{ "input_failures", "1", "1" },
+	{ "drain_timeout", "10", "10" },
 };
 
 /* A reload names every key that changed, old and new value, and nothing
