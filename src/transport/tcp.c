@@ -20,10 +20,19 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define MAX_LISTENERS   8
-#define READ_CHUNK      4096
-#define ACCEPT_RETRY_MS 100         /* out of memory at accept: try again after */
-#define OUT_FLUSH       (64 * 1024) /* output of a turn written at once past this */
+#define MAX_LISTENERS    8
+#define READ_CHUNK       4096
+#define ACCEPT_RETRY_MS  100         /* out of memory at accept: try again after */
+#define OUT_FLUSH        (64 * 1024) /* output of a turn written at once past this */
+/* A message in progress may take at most MAX_TINY_RECORDS TLS records of
+ * under TINY_RECORD bytes of plaintext each in a row: no SIP stack writes
+ * like that, and each record costs OpenSSL a decryption (~0.5 us) however
+ * small it is, so a 64 KiB message in one-byte records would cost some
+ * 300 times the CPU of the same message in one record. The sender is cut
+ * off as a framing fault instead (CRLF keep-alives between messages are
+ * not counted). */
+#define TINY_RECORD      64
+#define MAX_TINY_RECORDS 512
 
 struct listener {
 	uv_tcp_t h;
@@ -78,6 +87,7 @@ struct om_tcp_conn {
 	size_t rlen, rcap;
 	struct om_sip_framer fr; /* framing state between reads */
 	size_t crlf_run;         /* CR/LF bytes skipped since the last message (ping = 4) */
+	unsigned tiny_records;   /* TLS records < TINY_RECORD bytes in a row within a message */
 	uint64_t last_rx;
 	uint64_t msg_since;   /* first byte of the current message (0: none) */
 	uint64_t hs_deadline; /* TLS not yet identified: close at (0: identified) */
@@ -704,6 +714,7 @@ static void process(struct om_tcp_conn *c)
 	}
 	if (c->rlen == 0) {
 		c->msg_since = 0;
+		c->tiny_records = 0;
 		/* nothing pending: an idle connection keeps no read buffer */
 		om_free(c->rbuf);
 		c->rbuf = NULL;
@@ -733,6 +744,15 @@ static void on_idle(uv_idle_t *h);
 /* Drives a TLS connection as far as the bytes in its read BIO allow:
  * handshake (within the loop turn's budget), identity decision, then
  * plaintext into the framing until the session wants more. */
+/* Only CR and LF: keep-alive bytes (RFC 5626 §3.5.1), not a message. */
+static bool all_crlf(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != '\r' && p[i] != '\n')
+			return false;
+	return true;
+}
+
 static void tls_advance(struct om_tcp_conn *c)
 {
 	struct om_tcp_server *s = c->srv;
@@ -787,12 +807,24 @@ static void tls_advance(struct om_tcp_conn *c)
 			rbuf_grow(c);
 			if (c->rlen == c->rcap)
 				break; /* full: frame what is here first */
-			size_t n = 0;
-			r = om_tls_sess_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen, &n);
-			if (r == OM_TLS_OK) {
-				c->rlen += n;
-				got += n;
+			size_t n = 0, room = c->rcap - c->rlen;
+			r = om_tls_sess_read(c->tls, c->rbuf + c->rlen, room, &n);
+			if (r != OM_TLS_OK)
+				break;
+			if (n >= TINY_RECORD) {
+				c->tiny_records = 0;
+			} else if (n < room && (c->rlen || got) &&
+			           !all_crlf(c->rbuf + c->rlen, n) &&
+			           ++c->tiny_records > MAX_TINY_RECORDS) {
+				if (s->h.frame_error_h)
+					s->h.frame_error_h(c,
+					                   "TLS records too small (under 64 bytes)",
+					                   c->user, s->h.arg);
+				conn_close_now(c, OM_TCP_CLOSE_FRAMING);
+				return;
 			}
+			c->rlen += n;
+			got += n;
 		}
 		if (got)
 			process(c);

@@ -435,11 +435,12 @@ def _message(size, port):
     return m
 
 
-def test_message_in_one_byte_records_costs_linear_cpu(door, pki):  # noqa: F811
-    """A 64 KiB message in one-byte TLS records: the server's CPU (its
-    getrusage counters, read from /proc) grows linearly with the message,
-    not with its square, and is reported against the same message in
-    full-size records. Each figure: 4 messages on one connection."""
+def test_message_in_small_records_costs_linear_cpu(door, pki):  # noqa: F811
+    """A 64 KiB message in 64-byte TLS records (1,024 records, the smallest
+    the server accepts in a row): the server's CPU (its getrusage counters,
+    read from /proc) grows linearly with the message, not with its square,
+    and is reported against the same message in full-size records. Each
+    figure: 4 messages on one connection."""
     c = BioClient(door.tls, pki.gw1, src="127.0.0.5")
     pid = door.proc.pid
     hz = os.sysconf("SC_CLK_TCK")
@@ -454,17 +455,80 @@ def test_message_in_one_byte_records_costs_linear_cpu(door, pki):  # noqa: F811
 
     try:
         full = cost(65536, 16384, n=64)
-        half = cost(32768, 1)
-        whole = cost(65536, 1)
+        half = cost(32768, 64, n=96)
+        whole = cost(65536, 64, n=96)
         print(f"\nserver CPU for 4 messages: 64 KiB in 16 KiB records {full * 1000:.0f} ms; "
-              f"in one-byte records: 32 KiB {half * 1000:.0f} ms, 64 KiB {whole * 1000:.0f} ms "
-              f"({whole / full:.0f}x the full records, all of it per-record "
-              f"decryption)")
+              f"in 64-byte records: 32 KiB {half * 1000:.0f} ms, 64 KiB {whole * 1000:.0f} ms "
+              f"({whole / full:.0f}x the full records, all of it per-record decryption)")
         assert half > 0 and full > 0
         # linear: twice the bytes, about twice the CPU (quadratic framing: 4x)
         assert whole / half < 3.0, (half, whole)
     finally:
         c.sock.close()
+
+
+def _attempt(door, pki, msg, record):
+    """One new mutual-TLS connection sending msg in records of `record`
+    bytes; the status answered, or None when the server closed first."""
+    c = BioClient(door.tls, pki.gw1, src="127.0.0.5")
+    try:
+        try:
+            c.send(msg, record)
+            return c.responses(1)[0]
+        except (AssertionError, OSError, ssl.SSLError):
+            return None
+    finally:
+        c.sock.close()
+
+
+def test_message_in_one_byte_records_is_cut_off_cheaply(door, pki):  # noqa: F811
+    """No SIP stack writes a message in one-byte TLS records, and each
+    record costs a decryption however small: a sender doing it is cut off
+    as a framing fault after 512 such records, with a log line naming the
+    cause. Per attempt (a new connection each, as an attacker must), the
+    server's CPU is reported against the same 64 KiB message in one record
+    and must stay under 10x (CPU ticks, not wall-clock). The gateway's
+    next connection is served, and CR/LF keep-alives in records of their
+    own are never counted."""
+    pid = door.proc.pid
+    hz = os.sysconf("SC_CLK_TCK")
+    n = 48
+    msgs = [_message(65536, door.tls) for _ in range(n)]
+    t0 = _cpu_ticks(pid)
+    for m in msgs:
+        assert _attempt(door, pki, m, 16384) == 405
+    one_record = (_cpu_ticks(pid) - t0) / hz
+    t0 = _cpu_ticks(pid)
+    for m in msgs:
+        assert _attempt(door, pki, m, 1) is None, "one-byte records must be cut off"
+    one_byte = (_cpu_ticks(pid) - t0) / hz
+    print(f"\nserver CPU for {n} connections each sending a 64 KiB message: in one record "
+          f"{one_record * 1000:.0f} ms, in one-byte records {one_byte * 1000:.0f} ms "
+          f"({one_byte / max(one_record, 1 / hz):.1f}x)")
+    assert one_byte < 10 * max(one_record, 1 / hz), (one_record, one_byte)
+    assert wait_for(lambda: "TLS records too small" in door.log(), timeout=10)
+    # keep-alives in records of their own, then a message: still served
+    c = BioClient(door.tls, pki.gw1, src="127.0.0.5")
+    try:
+        for _ in range(MAX_TINY + 100):
+            c.obj.write(b"\r\n\r\n")
+        c.send(_message(2048, door.tls), 2048)
+        deadline = time.time() + 30
+        while b"SIP/2.0 405" not in c.plain and time.time() < deadline:
+            try:
+                c.plain += c.obj.read(65536)
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            chunk = c.sock.recv(65536)
+            assert chunk, "closed: keep-alives were counted as small records"
+            c.inc.write(chunk)
+        assert b"SIP/2.0 405" in c.plain
+    finally:
+        c.sock.close()
+
+
+MAX_TINY = 512
 
 
 def test_tls_source_check_drops_strangers_before_the_handshake(tmp_path, pki):  # noqa: F811
