@@ -76,7 +76,10 @@ class Rtp:
         self.t_tx = None
 
     def _recv(self):
-        self.s.settimeout(0.2)
+        try:
+            self.s.settimeout(0.2)
+        except OSError:
+            return
         while self.running:
             try:
                 data, _ = self.s.recvfrom(2048)

@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -504,6 +505,79 @@ def test_certificate_and_roots_from_a_store(srv, pki, tmp_path):
                         "--secured", "--cert-thumbprint", "00FF", "--tls-name", FQDN],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 1 and "no personal certificate has it" in p.stderr, p.stderr
+
+
+# ------------------------------------------------------------ against openum's diagnostic extension
+
+def test_passes_every_step_secured_with_dtmf_echo(srv, pki):
+    """Mutual TLS + SRTP to the diagnostic extension (Request-URI user
+    openum-test): the greeting is sound, every digit comes back in an
+    INFO, and the 200 names the mode the plan applied."""
+    rc, doc, out = tc(*secured_args(srv, pki, "x"), "--media-secured", "--dtmf", "159*")
+    assert rc == 0 and doc["result"] == "passed", out
+    for s in doc["steps"]:
+        assert s["result"] == "ok", s
+    inv = step(doc, "invite")["detail"]
+    assert inv["security_mode"] == "Secured" and "security_mode_source" not in inv, inv
+    assert inv["media"] == "SRTP" and inv["request_uri"].startswith("sip:openum-test@"), inv
+    med = step(doc, "media")["detail"]
+    assert med["voiced_ms"] >= 300 and med["srtp_auth_failures"] == 0, med
+    assert step(doc, "dtmf")["detail"]["acknowledged"] == "159*"
+
+
+def test_passes_every_step_unsecured_over_tcp(srv):
+    """A TCP gateway of an Unsecured plan (openum's own requests, the INFO
+    echoes, go back over its connection)."""
+    if not srv.json("gateway", "list") or "gwt" not in json.dumps(srv.json("gateway", "list")):
+        srv.ok("gateway", "new", "gwt", "--address", "127.0.0.32", "--dialplan", "unsec")
+    rc, doc, out = tc("--server", f"127.0.0.1:{srv.tcp}", "--bind", "127.0.0.32", "--timeout", 5,
+                      "--dtmf", "7")
+    assert rc == 0, out
+    assert [s["result"] for s in doc["steps"]] == ["ok", "ok", "skipped", "ok", "ok", "ok",
+                                                  "ok", "ok"], doc
+    assert step(doc, "invite")["detail"]["security_mode"] == "Unsecured"
+
+
+def _maildir_files(o):
+    import glob
+    return [f for f in glob.glob(os.path.join(o.data, "mail", "*", "*", "*"))
+            if os.path.basename(os.path.dirname(f)) in ("new", "cur")]
+
+
+def test_test_call_to_a_mailbox_is_recorded_but_delivered_only_with_deliver(srv, pki):
+    """A test call to a real mailbox leaves a message only with --deliver;
+    without it the recording is flagged `test` and never reaches the
+    mailbox."""
+    before = len(_maildir_files(srv))
+    rc, doc, out = tc(*secured_args(srv, pki, "x"), "--media-secured", "--extension", "3001",
+                      "--timeout", 15)
+    assert rc == 0, out
+    assert step(doc, "media")["detail"]["said_ms"] >= 1400
+    assert wait_for(lambda: "test=yes" in srv.log(), timeout=10)
+    time.sleep(2)
+    assert len(_maildir_files(srv)) == before, "a test call reached the mailbox"
+    rc, doc, out = tc(*secured_args(srv, pki, "x"), "--media-secured", "--extension", "3001",
+                      "--deliver", "--timeout", 15)
+    assert rc == 0, out
+    assert wait_for(lambda: len(_maildir_files(srv)) == before + 1, timeout=20), srv.log()[-3000:]
+    import email
+    import email.policy
+    import io
+    import wave
+    import numpy
+    new = sorted(_maildir_files(srv), key=os.path.getmtime)[-1]
+    with open(new, "rb") as f:
+        msg = email.message_from_binary_file(f, policy=email.policy.default)
+    assert msg["X-Openum-Security-Mode"].lower() == "secured", msg["X-Openum-Security-Mode"]
+    part = next(p for p in msg.walk() if p.get_content_maintype() == "audio")
+    w = wave.open(io.BytesIO(part.get_payload(decode=True)))
+    pcm = numpy.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
+    # test-connectivity says a 1.5 s 440 Hz tone: it is in the message
+    spec = numpy.abs(numpy.fft.rfft(pcm * numpy.hanning(len(pcm))))
+    assert abs(numpy.argmax(spec) * 8000 / len(pcm) - 440) < 15
+    loud = sum(1 for i in range(0, len(pcm) - 159, 160)
+               if numpy.mean(pcm[i:i + 160] ** 2) > (32768 * 10 ** (-45 / 20)) ** 2)
+    assert 1400 <= loud * 20 <= 1700, loud * 20
 
 
 # ------------------------------------------------------------ through an IP PBX
