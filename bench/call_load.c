@@ -18,6 +18,15 @@
  * (an SBC's media ports), sending with sendmmsg; everything runs on one
  * epoll loop with 2 ms slots for the packet clock — no thread per call.
  *
+ * Every call ends within a bounded time, whatever the server does: no final
+ * response within --setup-timeout, no beep within --prompt-max, no answer
+ * to the BYE within --bye-timeout, or the server hanging up first, ends it
+ * (counted as failed, ended early or BYE failed, with the reason in its
+ * line). A connection the server closes leaves the epoll set at once and is
+ * opened again (a gateway would); the whole run ends by --max-seconds
+ * (default: the schedule plus the worst case of one call), the calls still
+ * open then ended as "deadline" and the exit status 3.
+ *
  * Output: one JSON line per call in --out (call_id, tags, status, setup
  * ms, packets sent, when the talk started, why it ended), and a summary on
  * stdout (calls answered, refused, failed, late answers (setup > 1 s),
@@ -36,6 +45,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -69,10 +79,10 @@ struct gcall {
 	struct om_uac_call *uc;
 	enum cstate st;
 	unsigned id, msock;
-	int64_t t_invite, t_answer, t_rx_last, t_talk, t_hang;
+	int64_t t_invite, t_answer, t_rx_last, t_talk, t_hang, t_bye;
 	uint32_t sent, to_send;
 	uint64_t rx, rx_beep_run;
-	bool beep_seen, remote_bye_early;
+	bool beep_seen, beep_ended;
 	int status;
 	struct om_tc_tx tx;
 	struct om_srtp *rx_srtp;
@@ -88,9 +98,10 @@ struct list {
 
 struct conn {
 	struct om_uac *u;
-	int fd;
+	int fd; /* in the epoll set; -1: closed (not watched) */
 	bool per_call;
-	struct list sip; /* calls waiting for SIP (INVITING, BYE) */
+	int64_t reopen_at; /* a persistent connection the server closed: when to open it again */
+	struct list sip;   /* calls waiting for SIP (INVITING, BYE) */
 	struct conn *prev, *next;
 };
 
@@ -103,6 +114,7 @@ static struct {
 	uint16_t port, media_port;
 	bool tls, per_call, rtp;
 	unsigned conns, calls, concurrency, talk_s, msocks, no_prompt_ms, ext_lo, ext_hi;
+	unsigned setup_timeout_ms, prompt_max_ms, bye_timeout_ms, max_s;
 	double rate;
 	struct gw gw[MAX_GW];
 	unsigned ngw;
@@ -112,6 +124,9 @@ static struct {
 	.talk_s = 10,
 	.msocks = 4,
 	.no_prompt_ms = 1500,
+	.setup_timeout_ms = 40000,
+	.prompt_max_ms = 60000,
+	.bye_timeout_ms = 40000,
 	.rate = 10,
 	.ext_lo = 2001,
 	.ext_hi = 2001,
@@ -135,7 +150,9 @@ static void on_usr1(int sig)
 }
 static struct {
 	unsigned started, answered, refused, failed, late_answers, ended_early, bye_failed, done,
-	    active, max_active, beeps, no_prompt, reconnects, reconnect_failures;
+	    active, max_active, beeps, no_prompt, no_beep, reconnects, reconnect_failures,
+	    conn_lost, reopened, reopen_failures, setup_timeouts, prompt_timeouts, bye_timeouts,
+	    remote_bye_early, deadline;
 	uint64_t packets, send_errors, rx;
 	int64_t max_tick_late_ms, setup_ms_sum, setup_ms_max;
 	unsigned status_count[700];
@@ -319,18 +336,20 @@ static void media_read(unsigned i, bool rtcp)
 				continue;
 			c->rx++;
 			c->t_rx_last = now;
-			if (c->st != C_PROMPT || c->beep_seen)
+			if (c->st != C_PROMPT || c->beep_ended)
 				continue;
 			size_t len = mh[k].msg_len;
 			if (c->rx_srtp && om_srtp_unprotect(c->rx_srtp, bufs[k], &len) != 0)
 				continue;
 			struct om_rtp_hdr h;
-			if (om_rtp_parse(bufs[k], len, &h) != 0 || h.pt != 0)
+			if (om_rtp_parse(bufs[k], len, &h) != 0)
 				continue;
-			if (beep_frame(bufs[k] + h.hdr_len, h.payload_len)) {
+			if (h.pt == 0 && beep_frame(bufs[k] + h.hdr_len, h.payload_len)) {
 				if (++c->rx_beep_run >= 10)
 					c->beep_seen = true;
 			} else {
+				/* anything after the beep (silence, comfort noise) ends it */
+				c->beep_ended = c->beep_seen;
 				c->rx_beep_run = 0;
 			}
 		}
@@ -442,10 +461,40 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* Agent calls whose BYE is still in flight when the call ended here
+ * (its answer late, its connection gone): freed once the BYE transaction
+ * ends (an answer, or Timer F after 64*T1), as its callback holds the
+ * call. */
+struct zombie {
+	struct om_uac_call *uc;
+	struct zombie *next;
+};
+static struct zombie *zombies;
+
+static void zombies_reap(bool all)
+{
+	struct zombie **pz = &zombies;
+	while (*pz) {
+		struct zombie *z = *pz;
+		struct om_uac_call_info i;
+		if (!all)
+			om_uac_call_info(z->uc, &i);
+		if (all || i.state != OM_UAC_CONFIRMED) {
+			if (!all)
+				om_uac_call_free(z->uc);
+			*pz = z->next;
+			om_free(z);
+		} else {
+			pz = &z->next;
+		}
+	}
+}
+
 static void call_done(struct gcall *c, const char *why)
 {
 	struct om_uac_call_info i;
 	om_uac_call_info(c->uc, &i);
+	bool bye_in_flight = c->st == C_BYE && i.state == OM_UAC_CONFIRMED;
 	set_state(c, C_DONE);
 	snprintf(c->why, sizeof(c->why), "%s", why);
 	fprintf(out, "{\"id\":%u,\"call_id\":", c->id);
@@ -467,9 +516,16 @@ static void call_done(struct gcall *c, const char *why)
 	om_tc_tx_free(&c->tx);
 	om_srtp_free(c->rx_srtp);
 	struct conn *k = c->conn;
-	om_uac_call_free(c->uc);
+	struct zombie *z = NULL;
 	if (k->per_call)
-		conn_free(k);
+		conn_free(k); /* the agent, its calls and transactions */
+	else if (!bye_in_flight)
+		om_uac_call_free(c->uc);
+	else if ((z = om_malloc(sizeof(*z)))) {
+		z->uc = c->uc;
+		z->next = zombies;
+		zombies = z;
+	} /* else: left with its agent (freed at exit) */
 	om_free(c);
 	st.done++;
 	st.active--;
@@ -502,6 +558,7 @@ static void answered(struct gcall *c, const struct om_uac_call_info *i, int64_t 
 	    sscanf(ml, "m=audio %u", &port) != 1 || port == 0 || port > 65535 ||
 	    inet_pton(AF_INET, ip, &c->dst.sin_addr) != 1) {
 		om_uac_call_bye(c->uc);
+		c->t_bye = now;
 		set_state(c, C_BYE);
 		snprintf(c->why, sizeof(c->why), "bad-answer");
 		return;
@@ -533,6 +590,7 @@ static void answered(struct gcall *c, const struct om_uac_call_info *i, int64_t 
 	c->tx.talkspurt = true;
 	if (om_tc_tx_init(&c->tx, &tx) != 0) {
 		om_uac_call_bye(c->uc);
+		c->t_bye = now;
 		set_state(c, C_BYE);
 		snprintf(c->why, sizeof(c->why), "srtp-setup");
 		return;
@@ -540,9 +598,13 @@ static void answered(struct gcall *c, const struct om_uac_call_info *i, int64_t 
 	set_state(c, C_PROMPT);
 }
 
-static void sip_check(struct conn *k, int64_t now)
+/* Calls of k waiting for SIP that have their answer. Returns true when k
+ * was freed (a connection of its own call, which ended). */
+static bool sip_check(struct conn *k, int64_t now)
 {
 	struct gcall *next;
+	bool per_call = k->per_call;
+	unsigned done0 = st.done;
 	for (struct gcall *c = k->sip.head; c; c = next) {
 		next = c->next;
 		struct om_uac_call_info i;
@@ -570,16 +632,87 @@ static void sip_check(struct conn *k, int64_t now)
 			call_done(c, c->why[0] ? c->why : i.remote_bye ? "remote-bye" : "bye");
 		}
 	}
+	return per_call && st.done != done0;
+}
+
+/* After om_uac_run: when the server closed the connection, it leaves the
+ * epoll set at once (an EOF stays readable: level-triggered, it would wake
+ * the loop forever), and the requests waiting for an answer on it (an
+ * INVITE, a BYE) can no longer have one: those calls end now. A persistent
+ * connection is opened again soon after (as a gateway would); calls in
+ * progress send their BYE over the new one. Returns true when k was freed
+ * (a connection of its own call). */
+static bool conn_check(struct conn *k, int64_t now)
+{
+	if (k->fd < 0 || om_uac_fd(k->u) >= 0)
+		return false;
+	epoll_ctl(epfd, EPOLL_CTL_DEL, k->fd, NULL);
+	k->fd = -1;
+	bool per_call = k->per_call;
+	if (!per_call) {
+		st.conn_lost++;
+		k->reopen_at = now + 100;
+		fprintf(stderr, "call_load: the server closed a connection (%u so far)\n",
+		        st.conn_lost);
+	}
+	struct gcall *next;
+	for (struct gcall *c = k->sip.head; c; c = next) {
+		next = c->next;
+		if (c->st == C_INVITING) {
+			st.failed++;
+			call_done(c, "connection-closed");
+		} else {
+			st.bye_failed++;
+			call_done(c, "connection-closed");
+		}
+		if (per_call)
+			return true;
+	}
+	return false;
+}
+
+/* Persistent connections the server closed, opened again. */
+static void conns_reopen(int64_t now)
+{
+	for (struct conn *k = conns; k; k = k->next) {
+		if (k->per_call || k->fd >= 0 || !k->reopen_at || now < k->reopen_at)
+			continue;
+		char err[512];
+		if (om_uac_reconnect(k->u, 5000, err, sizeof(err)) == 0) {
+			k->fd = om_uac_fd(k->u);
+			struct epoll_event ev = { .events = EPOLLIN, .data.ptr = k };
+			epoll_ctl(epfd, EPOLL_CTL_ADD, k->fd, &ev);
+			k->reopen_at = 0;
+			st.reopened++;
+		} else {
+			k->reopen_at = now_ms() + 1000;
+			st.reopen_failures++;
+			fprintf(stderr, "call_load: opening a connection again: %s\n", err);
+		}
+	}
+}
+
+static void call_start_failed(void)
+{
+	st.failed++;
+	st.active--;
+	st.done++;
 }
 
 static void call_start(int64_t now, unsigned n)
 {
 	static struct conn *pool[MAX_GW * 64];
 	static unsigned npool, rr;
-	char err[512];
+	char err[512] = "no connection to the server";
 	struct gcall *c = om_calloc(1, sizeof(*c));
-	if (!c)
+	st.started++;
+	st.active++;
+	if (st.active > st.max_active)
+		st.max_active = st.active;
+	if (!c) {
+		call_start_failed();
 		return;
+	}
 	c->id = n;
 	c->t_invite = now;
 	c->msock = n % o.msocks;
@@ -602,17 +735,17 @@ static void call_start(int64_t now, unsigned n)
 					pool[npool++] = k;
 				}
 		}
-		c->conn = pool[rr++ % npool];
+		/* the next connection that is up */
+		for (unsigned tries = 0; tries < npool && !c->conn; tries++) {
+			struct conn *k = pool[rr++ % npool];
+			if (k->fd >= 0)
+				c->conn = k;
+		}
 	}
-	st.started++;
-	st.active++;
-	if (st.active > st.max_active)
-		st.max_active = st.active;
 	if (!c->conn) {
 		fprintf(stderr, "call_load: call %u: %s\n", n, err);
-		st.failed++;
-		st.active--;
 		om_free(c);
+		call_start_failed();
 		return;
 	}
 	struct om_uac_call_opts co = {
@@ -623,15 +756,27 @@ static void call_start(int64_t now, unsigned n)
 		.media_port = (uint16_t)(o.media_port + 2 * c->msock),
 	};
 	if (om_uac_call(c->conn->u, &co, &c->uc) != 0) {
-		st.failed++;
-		st.active--;
 		if (c->conn->per_call)
 			conn_free(c->conn);
 		om_free(c);
+		call_start_failed();
 		return;
 	}
 	c->st = C_INVITING;
 	l_add(&c->conn->sip, c);
+}
+
+/* A call whose dialog the server ended (its BYE) while we still talk. */
+static bool ended_by_server(struct gcall *c)
+{
+	struct om_uac_call_info i;
+	om_uac_call_info(c->uc, &i);
+	if (i.state == OM_UAC_CONFIRMED)
+		return false;
+	st.ended_early++;
+	st.remote_bye_early++;
+	call_done(c, i.remote_bye ? "remote-bye-early" : "ended-early");
+	return true;
 }
 
 /* Calls waiting for the greeting and the beep to end. */
@@ -640,13 +785,27 @@ static void prompt_check(int64_t now)
 	struct gcall *next;
 	for (struct gcall *c = l_prompt.head; c; c = next) {
 		next = c->next;
+		if (ended_by_server(c))
+			continue;
 		bool go = false;
-		if (c->beep_seen && now - c->t_rx_last >= 3 * PTIME) {
+		if (c->beep_seen && (c->beep_ended || now - c->t_rx_last >= 3 * PTIME)) {
 			go = true; /* the beep ended: openum records now */
 			st.beeps++;
 		} else if (!c->rx && now - c->t_answer >= o.no_prompt_ms) {
 			go = true; /* openum plays nothing */
 			st.no_prompt++;
+		} else if (c->rx && !c->beep_seen && now - c->t_rx_last >= o.no_prompt_ms) {
+			go = true; /* openum played something and stopped, no beep */
+			st.no_beep++;
+		} else if (now - c->t_answer >= o.prompt_max_ms) {
+			/* still playing, and never a beep: the call is hung up */
+			st.prompt_timeouts++;
+			st.failed++;
+			om_uac_call_bye(c->uc);
+			c->t_bye = now;
+			set_state(c, C_BYE);
+			snprintf(c->why, sizeof(c->why), "prompt-timeout");
+			continue;
 		}
 		if (go) {
 			c->t_talk = now;
@@ -663,12 +822,84 @@ static void hang_check(int64_t now)
 		next = c->next;
 		if (now - c->t_hang < 100)
 			continue;
+		if (c->conn->fd < 0) {
+			/* its connection is being opened again: the BYE waits, bounded */
+			if (now - c->t_hang >= o.bye_timeout_ms) {
+				st.bye_failed++;
+				st.bye_timeouts++;
+				call_done(c, "bye-timeout");
+			}
+			continue;
+		}
 		if (om_uac_call_bye(c->uc) != 0) {
 			call_done(c, "ended-early");
 			st.ended_early++;
 			continue;
 		}
+		c->t_bye = now;
 		set_state(c, C_BYE);
+	}
+}
+
+/* Once a second: calls that waited too long for the server (no final
+ * response, no answer to the BYE) end; calls the server hung up while we
+ * talk end. Nothing waits without a bound. */
+static void sweep(int64_t now)
+{
+	struct conn *kn;
+	for (struct conn *k = conns; k; k = kn) {
+		kn = k->next;
+		struct gcall *next;
+		for (struct gcall *c = k->sip.head; c; c = next) {
+			next = c->next;
+			bool per_call = k->per_call;
+			if (c->st == C_INVITING && now - c->t_invite >= o.setup_timeout_ms) {
+				st.failed++;
+				st.setup_timeouts++;
+				call_done(c, "setup-timeout");
+			} else if (c->st == C_BYE && now - c->t_bye >= o.bye_timeout_ms) {
+				st.bye_failed++;
+				st.bye_timeouts++;
+				call_done(c, c->why[0] ? c->why : "bye-timeout");
+			} else {
+				continue;
+			}
+			if (per_call)
+				break; /* k is gone with its call */
+		}
+	}
+	for (unsigned s = 0; s < NSLOTS; s++) {
+		struct gcall *next;
+		for (struct gcall *c = slots[s].head; c; c = next) {
+			next = c->next;
+			ended_by_server(c);
+		}
+	}
+	zombies_reap(false);
+}
+
+/* The run's deadline passed: every call still open ends, as failed. */
+static void end_all(void)
+{
+	zombies_reap(true); /* their agents free them */
+	struct list *lists[NSLOTS + 2] = { &l_prompt, &l_hang };
+	for (unsigned s = 0; s < NSLOTS; s++)
+		lists[2 + s] = &slots[s];
+	for (unsigned i = 0; i < NSLOTS + 2; i++)
+		while (lists[i]->head) {
+			st.deadline++;
+			st.failed++;
+			call_done(lists[i]->head, "deadline");
+		}
+	while (conns) {
+		struct conn *k = conns;
+		if (!k->sip.head) {
+			conn_free(k);
+			continue;
+		}
+		st.deadline++;
+		st.failed++;
+		call_done(k->sip.head, "deadline"); /* frees k when it was the call's own */
 	}
 }
 
@@ -680,7 +911,10 @@ static const char usage[] =
     "  --ext LO[-HI] --domain FQDN    Request-URI users (round robin) and host\n"
     "  --wav F (8 kHz mono) --rtp (no SRTP) --media ADDR:PORT --media-socks N\n"
     "  --no-prompt-ms MS             start talking when openum sent nothing this long\n"
-    "  --out F (a JSON line per call) --dump-payload F (the G.711 sent)\n";
+    "  --out F (a JSON line per call) --dump-payload F (the G.711 sent)\n"
+    "  --setup-timeout MS (40000) --prompt-max MS (60000) --bye-timeout MS (40000)\n"
+    "  --max-seconds S   end every open call and exit 3 after S s (default: the\n"
+    "                    schedule, calls / rate, plus the longest a call may take)\n";
 
 int main(int argc, char **argv)
 {
@@ -706,6 +940,10 @@ int main(int argc, char **argv)
 		{ "no-prompt-ms", 1, 0, 'P' },
 		{ "out", 1, 0, 'o' },
 		{ "dump-payload", 1, 0, 'D' },
+		{ "setup-timeout", 1, 0, 'S' },
+		{ "prompt-max", 1, 0, 'X' },
+		{ "bye-timeout", 1, 0, 'B' },
+		{ "max-seconds", 1, 0, 'Z' },
 		{ "help", 0, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -786,13 +1024,26 @@ int main(int argc, char **argv)
 		case 'D':
 			o.dump = optarg;
 			break;
+		case 'S':
+			o.setup_timeout_ms = (unsigned)atoi(optarg);
+			break;
+		case 'X':
+			o.prompt_max_ms = (unsigned)atoi(optarg);
+			break;
+		case 'B':
+			o.bye_timeout_ms = (unsigned)atoi(optarg);
+			break;
+		case 'Z':
+			o.max_s = (unsigned)atoi(optarg);
+			break;
 		default:
 			fputs(usage, ch == 'h' ? stdout : stderr);
 			return ch == 'h' ? 0 : 2;
 		}
 	}
 	if (!o.server || !o.port || !o.ngw || !o.wav || o.rate <= 0 || !o.msocks ||
-	    o.msocks > MAX_MSOCK || o.ext_hi < o.ext_lo || (o.tls && (!o.ca || !o.tls_name))) {
+	    o.msocks > MAX_MSOCK || o.ext_hi < o.ext_lo || (o.tls && (!o.ca || !o.tls_name)) ||
+	    !o.setup_timeout_ms || !o.prompt_max_ms || !o.bye_timeout_ms) {
 		fputs(usage, stderr);
 		return 2;
 	}
@@ -812,11 +1063,29 @@ int main(int argc, char **argv)
 		return 1;
 	media_open();
 	signal(SIGUSR1, on_usr1);
+	prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the script that runs us */
+	if (!o.max_s)
+		o.max_s = (unsigned)(o.calls / o.rate) + o.talk_s +
+		          (o.setup_timeout_ms + o.prompt_max_ms + 2 * o.bye_timeout_ms) / 1000 + 30;
 	double cpu0 = cpu_s();
 	int64_t t0 = now_ms(), next_start = t0, next_slot = t0, next_house = t0, next_timers = t0;
+	int64_t deadline = t0 + (int64_t)o.max_s * 1000;
+	bool deadline_hit = false;
 	unsigned n = 0;
 	while (st.done < o.calls) {
 		int64_t now = now_ms();
+		if (now >= deadline) {
+			fprintf(stderr,
+			        "call_load: --max-seconds %u passed with %u calls open and %u not "
+			        "started: they end as failed\n",
+			        o.max_s, st.active, o.calls - n);
+			st.failed += o.calls - n; /* never started */
+			st.deadline += o.calls - n;
+			st.started += o.calls - n;
+			end_all();
+			deadline_hit = true;
+			break;
+		}
 		/* new calls at the rate, under the concurrency */
 		while (n < o.calls && now >= next_start && st.active < o.concurrency) {
 			call_start(now, n++);
@@ -832,6 +1101,7 @@ int main(int argc, char **argv)
 		if (now >= next_house) {
 			prompt_check(now);
 			hang_check(now);
+			conns_reopen(now);
 			next_house = now + 20;
 		}
 		if (drop_requested) {
@@ -847,15 +1117,18 @@ int main(int argc, char **argv)
 				k = k->next;
 			if (k) {
 				char err[512];
-				epoll_ctl(epfd, EPOLL_CTL_DEL, k->fd, NULL);
+				if (k->fd >= 0)
+					epoll_ctl(epfd, EPOLL_CTL_DEL, k->fd, NULL);
 				if (om_uac_reconnect(k->u, 10000, err, sizeof(err)) == 0) {
 					k->fd = om_uac_fd(k->u);
 					struct epoll_event ev = { .events = EPOLLIN,
 						                  .data.ptr = k };
 					epoll_ctl(epfd, EPOLL_CTL_ADD, k->fd, &ev);
+					k->reopen_at = 0;
 					st.reconnects++;
 				} else {
 					k->fd = -1;
+					k->reopen_at = now_ms() + 1000;
 					st.reconnect_failures++;
 					fprintf(stderr, "call_load: reconnect: %s\n", err);
 				}
@@ -867,12 +1140,16 @@ int main(int argc, char **argv)
 			for (struct conn *k = conns; k; k = kn) {
 				kn = k->next;
 				om_uac_run(k->u, 0);
-				sip_check(k, now);
+				if (!sip_check(k, now))
+					conn_check(k, now);
 			}
+			sweep(now);
 			next_timers = now + 1000;
 		}
+		/* the next due time; a start is due only under the concurrency (else
+		 * a start time in the past would spin the loop until a call ends) */
 		int64_t wake = next_slot;
-		if (n < o.calls && next_start < wake)
+		if (n < o.calls && st.active < o.concurrency && next_start < wake)
 			wake = next_start;
 		int timeout = (int)(wake - now_ms());
 		struct epoll_event evs[256];
@@ -886,10 +1163,11 @@ int main(int argc, char **argv)
 				continue;
 			}
 			struct conn *k = evs[e].data.ptr;
-			if (om_uac_run(k->u, 0) != 0 && !k->per_call) {
-				fprintf(stderr, "call_load: a connection to the server closed\n");
-			}
-			sip_check(k, now);
+			om_uac_run(k->u, 0);
+			/* a connection of its own call is freed with it (one event per
+			 * descriptor per turn: evs holds no other pointer to it) */
+			if (!sip_check(k, now))
+				conn_check(k, now);
 		}
 	}
 	double cpu = cpu_s() - cpu0;
@@ -898,15 +1176,21 @@ int main(int argc, char **argv)
 	       "\"setup_ms_avg\":%.1f,\"setup_ms_max\":%lld,\"ended_early\":%u,\"bye_failed\":%u,"
 	       "\"max_active\":%u,\"beeps\":%u,\"no_prompt\":%u,\"packets\":%llu,"
 	       "\"send_errors\":%llu,\"rx\":%llu,\"max_tick_late_ms\":%lld,\"wall_s\":%.2f,"
-	       "\"cpu_s\":%.2f,\"reconnects\":%u,\"reconnect_failures\":%u,"
-	       "\"refused_by_status\":{",
+	       "\"cpu_s\":%.2f,\"reconnects\":%u,\"reconnect_failures\":%u,",
 	       st.started, st.answered, st.refused, st.failed, st.late_answers,
 	       st.answered ? (double)st.setup_ms_sum / st.answered : 0.0,
 	       (long long)st.setup_ms_max, st.ended_early, st.bye_failed, st.max_active, st.beeps,
 	       st.no_prompt, (unsigned long long)st.packets, (unsigned long long)st.send_errors,
 	       (unsigned long long)st.rx, (long long)st.max_tick_late_ms, wall / 1000.0, cpu,
 	       st.reconnects, st.reconnect_failures);
+	printf("\"no_beep\":%u,\"conn_lost\":%u,\"reopened\":%u,\"reopen_failures\":%u,"
+	       "\"setup_timeouts\":%u,\"prompt_timeouts\":%u,\"bye_timeouts\":%u,"
+	       "\"remote_bye_early\":%u,\"deadline\":%u,\"deadline_hit\":%s,\"max_seconds\":%u,",
+	       st.no_beep, st.conn_lost, st.reopened, st.reopen_failures, st.setup_timeouts,
+	       st.prompt_timeouts, st.bye_timeouts, st.remote_bye_early, st.deadline,
+	       deadline_hit ? "true" : "false", o.max_s);
 	bool first = true;
+	printf("\"refused_by_status\":{");
 	for (int s = 0; s < 700; s++)
 		if (st.status_count[s]) {
 			printf("%s\"%d\":%u", first ? "" : ",", s, st.status_count[s]);
@@ -914,5 +1198,5 @@ int main(int argc, char **argv)
 		}
 	printf("}}\n");
 	fclose(out);
-	return 0;
+	return deadline_hit ? 3 : 0;
 }

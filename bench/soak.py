@@ -14,9 +14,16 @@ swap, RSS sampled every 10 s with its slope (least squares over the run
 after the first fifth: KiB per minute), the descriptor count. Exit 0 when
 every check passed; the figures as JSON on stdout.
 
+Bounded: the generator ends every call within its timeouts (no answer,
+no beep, no answer to the BYE) and the whole run by --minutes plus a margin
+(its --max-seconds); should it still run 30 s after that, it is killed and
+the result says "generator_hung". A connection the server closes on its own
+is counted (conn_lost) and fails the run.
+
 usage: bench/soak.py [--minutes 30] [--concurrency C] [--talk S]
          [--reload-every 60] [--swap-every 300] [--drop-every 120]
          [--bin OPENUM] [--load CALL_LOAD] [--no-pin] [--no-messages] [--data DIR]
+         [--margin 90] [--deliveries-wait 180]
 """
 import argparse
 import json
@@ -66,6 +73,13 @@ def main():
     ap.add_argument("--gen-cpu", type=int, default=0)
     ap.add_argument("--no-pin", action="store_true", help="do not pin to CPUs")
     ap.add_argument("--conf", action="append", default=[])
+    ap.add_argument("--margin", type=float, default=90,
+                    help="seconds the generator may run beyond --minutes before it ends every "
+                    "call still open as failed")
+    ap.add_argument("--deliveries-wait", type=float, default=180,
+                    help="at most this long for the last messages after the calls")
+    ap.add_argument("--stop-wait", type=float, default=120,
+                    help="at most this long for openum serve to exit (then SIGKILL)")
     a = ap.parse_args()
     if a.no_pin:
         a.server_cpu = a.gen_cpu = None
@@ -99,13 +113,19 @@ def main():
            str(a.talk), "--ext", "2000-2019", "--domain", cb.FQDN, "--wav", wavf, "--out",
            os.path.join(tmp, "calls.jsonl"), "--dump-payload", os.path.join(tmp, "payload.ul"),
            "--media", "127.0.0.9:30000", "--media-socks", "2", "--conns", "2", "--tls",
-           "--ca", st.root.cert_path, "--tls-name", cb.FQDN]
+           "--ca", st.root.cert_path, "--tls-name", cb.FQDN,
+           # every call bounded: a missing answer, beep or BYE answer ends it
+           "--setup-timeout", "15000", "--prompt-max", "30000", "--bye-timeout", "15000",
+           "--max-seconds", str(int(a.minutes * 60 + a.talk + a.margin))]
+    max_wall = a.minutes * 60 + a.talk + a.margin + 30
     for g in st.gws:
         cmd += ["--gw", g]
     if a.gen_cpu is not None:
         cmd = ["taskset", "-c", str(a.gen_cpu)] + cmd
     t0 = time.time()
-    gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    gen_err = open(os.path.join(tmp, "call_load.err"), "w+")
+    gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=gen_err, text=True)
+    hung = False
     rss, fds, actions = [], [], {"reloads": 0, "reload_failures": 0, "swaps": 0, "drops": 0}
     certs_seen = set()
     nxt = {"reload": t0 + a.reload_every, "swap": t0 + a.swap_every,
@@ -113,6 +133,11 @@ def main():
     swap_i = 0
     while gen.poll() is None:
         now = time.time()
+        if now - t0 > max_wall:
+            hung = True  # its own deadline did not end it: a bug of the generator
+            gen.kill()
+            gen.wait()
+            break
         if now >= nxt["sample"]:
             _, r = cb.proc_stat(pid)
             rss.append((now - t0, r))
@@ -137,14 +162,19 @@ def main():
             actions["drops"] += 1
             nxt["drop"] += a.drop_every
         time.sleep(0.2)
-    out, err = gen.communicate()
+    out, _ = gen.communicate()
     wall = time.time() - t0
-    if gen.returncode != 0:
-        raise SystemExit(f"call_load failed ({gen.returncode}): {err}")
+    gen_err.seek(0)
+    err = gen_err.read()[-4000:]
+    if hung or gen.returncode not in (0, 3):  # 3: its --max-seconds passed
+        st.stop(a.stop_wait)
+        print(json.dumps({"ok": False, "generator_hung": hung, "returncode": gen.returncode,
+                          "minutes": round(wall / 60, 2), "stderr": err, "dir": tmp}, indent=1))
+        sys.exit(1)
     g = json.loads(out.strip().splitlines()[-1])
     with open(os.path.join(tmp, "calls.jsonl")) as f:
         calls_out = [json.loads(l) for l in f if l.strip()]
-    m = cb.wait_deliveries(st.metrics, g["answered"], a.no_messages)
+    m = cb.wait_deliveries(st.metrics, g["answered"], a.no_messages, a.deliveries_wait)
     time.sleep(2)
     fds_after = cb.fd_count(pid)
     events_1181 = [l for l in st.run("events", "--json", "--id", "1181").stdout.splitlines()
@@ -168,15 +198,17 @@ def main():
                    "tls_failed": cb.msum(m, "openum_tls_handshakes_failed_total"),
                    "generation": m.get("openum_reload_generation", 0),
                    "delivered": m.get("openum_messages_delivered_total", 0)},
+        "generator_stderr": err,
         "dir": tmp,
     }
     if not a.no_messages:
         with open(os.path.join(tmp, "payload.ul"), "rb") as f:
             res["messages"] = cb.check_messages(data, calls_out, f.read())
-    st.stop()
+    st.stop(a.stop_wait)
     res["server"]["exit"] = st.p.returncode
     ok = (g["answered"] == g["calls"] and not g["failed"] and not g["refused"]
           and not g["ended_early"] and not g["bye_failed"] and not g["reconnect_failures"]
+          and not g["deadline_hit"] and not g["conn_lost"]
           and res["server"]["srtp_failures"] == 0 and res["server"]["exit"] == 0
           and not res["reload_rejected_events"] and not actions["reload_failures"]
           and fds_after <= fds_before + 2)

@@ -154,9 +154,12 @@ static void restore_echo(int sig)
 	raise(sig);
 }
 
-static int read_fd(int fd, char *buf, size_t len, bool one_line)
+/* Reads at most len-1 bytes; *more when the secret goes on beyond them
+ * (bytes other than a final line end were left unread). */
+static int read_fd(int fd, char *buf, size_t len, bool one_line, bool *more)
 {
 	size_t n = 0;
+	*more = false;
 	while (n + 1 < len) {
 		ssize_t r = read(fd, buf + n, one_line ? 1 : len - 1 - n);
 		if (r < 0 && errno == EINTR)
@@ -168,6 +171,21 @@ static int read_fd(int fd, char *buf, size_t len, bool one_line)
 			break;
 	}
 	buf[n] = '\0';
+	if (n + 1 == len && buf[n - 1] != '\n') {
+		/* Full: only a line end may follow (a typed line ends at one). */
+		for (int k = 0; k < 2 && !*more;) {
+			char c;
+			ssize_t r = read(fd, &c, 1);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			k++;
+			*more = !(c == '\n' || (c == '\r' && k == 1));
+			if (c == '\n')
+				break;
+		}
+	}
 	return (int)n;
 }
 
@@ -176,6 +194,7 @@ int om_cli_read_secret(const char *file, char *buf, size_t len)
 	int fd, err;
 	struct stat st;
 	size_t n = 0;
+	bool too_long = false;
 	if (!strcmp(file, "-")) {
 		if (isatty(STDIN_FILENO)) {
 			/* Typed by a person: no echo (the terminal's own setting
@@ -206,7 +225,7 @@ int om_cli_read_secret(const char *file, char *buf, size_t len)
 			 * after it is never shown, nor flushed away. */
 			fputs("secret (not echoed): ", stderr);
 			fflush(stderr);
-			n = (size_t)read_fd(STDIN_FILENO, buf, len, true);
+			n = (size_t)read_fd(STDIN_FILENO, buf, len, true, &too_long);
 			(void)tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
 			tio_saved = 0;
 			sigaction(SIGINT, &old_int, NULL);
@@ -214,7 +233,7 @@ int om_cli_read_secret(const char *file, char *buf, size_t len)
 			sigaction(SIGHUP, &old_hup, NULL);
 			fputc('\n', stderr);
 		} else {
-			n = (size_t)read_fd(STDIN_FILENO, buf, len, false);
+			n = (size_t)read_fd(STDIN_FILENO, buf, len, false, &too_long);
 		}
 	} else {
 		err = om_file_open_input(file, &fd, &st);
@@ -235,8 +254,26 @@ int om_cli_read_secret(const char *file, char *buf, size_t len)
 			close(fd);
 			return OM_EXIT_FAIL;
 		}
-		n = (size_t)read_fd(fd, buf, len, false);
+		n = (size_t)read_fd(fd, buf, len, false, &too_long);
 		close(fd);
+	}
+	const char *from = strcmp(file, "-") ? file : "standard input";
+	/* Never cut a secret silently: a NUL byte would end it there, and
+	 * bytes beyond the buffer would be dropped; either way the key would
+	 * be protected with, or opened by, something else than what the file
+	 * says. */
+	if (memchr(buf, '\0', n)) {
+		om_cli_error("the secret in %s holds a NUL byte (at byte %zu): it would be cut "
+		             "there. Give the secret as text, without NUL bytes",
+		             from, (size_t)((const char *)memchr(buf, '\0', n) - buf) + 1);
+		explicit_bzero(buf, len);
+		return OM_EXIT_FAIL;
+	}
+	if (too_long) {
+		om_cli_error("the secret in %s is longer than %zu bytes: it would be cut", from,
+		             len - 1);
+		explicit_bzero(buf, len);
+		return OM_EXIT_FAIL;
 	}
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';

@@ -55,7 +55,8 @@ const char *om_cli_path(const struct om_cli *cli, const char *name, char *buf, s
  * that only its owner can read: group/other access, a FIFO, a directory or
  * a device is refused at once (never blocks). "-" on a terminal prompts on
  * stderr with the echo off (restored afterwards, also on SIGINT). Trailing
- * newline stripped; an empty secret is refused. 0 or exit code. */
+ * newline stripped; an empty secret, one holding a NUL byte or one longer
+ * than len-1 bytes is refused (never cut silently). 0 or exit code. */
 int om_cli_read_secret(const char *file, char *buf, size_t len);
 
 #endif

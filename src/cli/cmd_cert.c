@@ -8,7 +8,7 @@
  *   cert import FILE [--trusted --yes] [--password-file F|-]
  *   cert export ID --out FILE [--format pem|der|pfx] [--with-key --password-file F]
  *                  [--legacy] [--force]
- *   cert remove ID [--force]
+ *   cert remove ID [--force] [--yes]
  *   cert select
  *
  * ID: a unique prefix of the SHA-1 thumbprint or the SHA-256 of a
@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,7 +57,7 @@ static const char usage[] =
     "       openum cert import FILE [--trusted --yes] [--password-file F|-]\n"
     "       openum cert export ID --out FILE [--format pem|der|pfx] [--with-key]\n"
     "                          [--password-file F|-] [--legacy] [--force]\n"
-    "       openum cert remove ID [--force]\n"
+    "       openum cert remove ID [--force] [--yes]\n"
     "       openum cert select\n"
     "\n"
     "The personal store holds this server's own certificates with their private\n"
@@ -72,7 +73,8 @@ static const char usage[] =
     "                  (PEM, DER, PKCS#12 .pfx/.p12, PKCS#7 .p7b chains)\n"
     "  export          write a certificate and chain for gateways (no key by default)\n"
     "  remove          delete a certificate, CRL or pending request (the one in use\n"
-    "                  only with --force)\n"
+    "                  only with --force; a CRL only with --yes: what it revokes is\n"
+    "                  accepted again)\n"
     "  select          show which certificate a secured start uses, and why\n"
     "\n"
     "import --trusted adds a root to the trusted store: openum shows the subject\n"
@@ -1087,22 +1089,25 @@ static void in_use_report(struct om_cli *cli, const struct om_cert_store *s,
 /* ===================== import ===================== */
 
 /* A gateway's own self-signed certificate trusted as the seed's first
- * route says: when it is also a CA certificate (what `openssl req -x509`
- * makes by default), whoever holds its key can issue certificates for any
- * gateway's name, and they chain to it. Said before it is trusted. */
+ * route says (om_tls_cert_is_device): when it is also a CA certificate
+ * (what `openssl req -x509` makes by default), it is trusted for itself
+ * only — certificates its key signs are refused, so it cannot vouch for
+ * another gateway. Said before it is trusted. */
 static void device_ca_warning(FILE *out, X509 *x)
 {
 	struct om_tls_names nm;
-	if (!(X509_get_extension_flags(x) & EXFLAG_SS) || X509_check_ca(x) == 0 ||
-	    om_tls_cert_names(x, &nm) != 0)
+	char subj[256];
+	if (!om_tls_cert_is_device(x) || X509_check_ca(x) == 0)
 		return;
-	if (nm.n > 0)
-		fprintf(out,
-		        "  warning: this is a device's own certificate (it names %s%s) and also a "
-		        "CA certificate: whoever holds its key can issue certificates that openum "
-		        "accepts for any gateway's name. Prefer one made with basicConstraints "
-		        "CA:FALSE, or certificates from a PKI\n",
-		        nm.v[0], nm.n > 1 ? ", ..." : "");
+	om_tls_cert_subject(x, subj, sizeof(subj));
+	if (om_tls_cert_names(x, &nm) != 0)
+		memset(&nm, 0, sizeof(nm));
+	fprintf(out,
+	        "  note: this is a device's own certificate (it names %s%s) and also a CA "
+	        "certificate: it is trusted for itself only; certificates its key signs are "
+	        "refused, for any gateway's name. A gateway's certificate is better made with "
+	        "basicConstraints CA:FALSE\n",
+	        nm.n ? nm.v[0] : subj, nm.n > 1 ? ", ..." : "");
 	om_tls_names_free(&nm);
 	ERR_clear_error();
 }
@@ -1614,12 +1619,51 @@ out:
 
 /* ===================== remove ===================== */
 
+/* A yes from the person at the terminal (stdin and stderr both terminals),
+ * else false: scripts say --yes. */
+static bool confirmed_on_terminal(const char *question)
+{
+	char line[16];
+	if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
+		return false;
+	fprintf(stderr, "%s [y/N] ", question);
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin))
+		return false;
+	line[strcspn(line, "\r\n")] = '\0';
+	return !strcasecmp(line, "y") || !strcasecmp(line, "yes");
+}
+
+/* Removing a CRL widens trust: what it revokes is accepted again. Like
+ * trusting a root (import --trusted), it is shown first and confirmed —
+ * --yes, or a yes typed at the terminal. */
 static int remove_crl(struct om_cli *cli, const struct opts *o, struct om_cert_store *s,
                       const struct om_cert_crl *c, const struct in_use_before *before)
 {
-	char sha1[41], issuer[512];
+	char sha1[41], issuer[512], nu[40];
+	FILE *out = cli->json ? stderr : stdout;
 	snprintf(sha1, sizeof(sha1), "%s", c->sha1);
 	snprintf(issuer, sizeof(issuer), "%s", c->issuer);
+	om_time_format(c->next_update_ms, nu, sizeof(nu));
+	fprintf(out,
+	        "%s the revocation list %s\n  issuer       %s\n  revoked      %zu "
+	        "certificate(s)\n  next update  %s\n",
+	        o->yes ? "removing" : "would remove", sha1, issuer, c->nrevoked,
+	        c->next_update_ms ? nu : "(none)");
+	if (!o->yes) {
+		const struct om_cert_crl *newer = om_cert_store_crl_superseded(s, c);
+		if (!newer)
+			fprintf(out,
+			        "  without it the certificates it revokes are accepted again, and "
+			        "the CA's certificates are no longer checked for revocation\n");
+		fflush(out);
+		if (!confirmed_on_terminal("remove it?")) {
+			om_cli_error(
+			    "nothing removed: check the list above, then re-run with --yes "
+			    "to remove it");
+			return OM_EXIT_FAIL;
+		}
+	}
 	int err = om_cert_store_remove_crl(s, c);
 	if (err) {
 		om_cli_error("could not remove the revocation list %s: %s", sha1, strerror(err));
@@ -1656,7 +1700,7 @@ static int cmd_remove(struct om_cli *cli, const struct opts *o)
 	const struct om_cert *c, *pc = NULL;
 	char sha1[41], subject[512];
 	int ncrl = 0;
-	int rc = only(o, "remove", 1, " --force --no-reload ");
+	int rc = only(o, "remove", 1, " --force --yes --no-reload ");
 	if (rc)
 		return rc;
 	if (o->npos != 1) {

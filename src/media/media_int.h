@@ -263,6 +263,16 @@ struct cmd {
 
 struct mthread;
 
+/* A socket of a session as the media thread's epoll set knows it. A read
+ * that filled a whole batch leaves it on the thread's `again` list (at most
+ * once), to be read again on the next turn: edge-triggered epoll will not
+ * report data that was already there. */
+struct msock {
+	struct om_media_session *s;
+	struct msock *next; /* on the `again` list */
+	bool rtcp, queued;
+};
+
 struct om_media_session {
 	/* ---- control thread */
 	struct om_media_engine *e;
@@ -276,7 +286,7 @@ struct om_media_session {
 	struct evnode closed;   /* CLOSED, sent last */
 	struct wmsg closed_fwd; /* carries `closed` through the writer */
 	struct cmd free_cmd;
-	int fd_rtp, fd_rtcp; /* until the media thread owns them */
+	int fd_rtp, fd_rtcp; /* bound here; read and closed by the media thread */
 	int family;
 	/* ---- shared */
 	struct ctrs c;
@@ -288,6 +298,7 @@ struct om_media_session {
 	bool txt_init, closing, tx_timer_on;
 	bool moved_rtp, moved_rtcp;
 	struct om_media_session *mprev, *mnext; /* the thread's list */
+	struct msock sock[2];                   /* RTP, RTCP: in the thread's epoll set */
 	int64_t last_rx_ms;
 	bool timed_out;
 	/* receive statistics (RFC 3550 A.1, A.3, A.8) for the current SSRC */
@@ -338,11 +349,10 @@ struct mthread {
 	uv_async_t async;
 	uv_timer_t tick;
 	struct om_mq cmds;
-	int epfd;                        /* edge-triggered set of every socket of the thread */
-	uv_poll_t ep_poll;               /* the loop watches epfd */
-	uv_idle_t idle;                  /* runs the next turn at once while `again` is not empty */
-	uintptr_t again[MS_EPOLL_BATCH]; /* session | rtcp bit: may hold more */
-	unsigned nagain;
+	int epfd;          /* edge-triggered set of every socket of the thread */
+	uv_poll_t ep_poll; /* the loop watches epfd */
+	uv_idle_t idle;    /* runs the next turn at once while `again` is not empty */
+	struct msock *again, **again_tail; /* sockets that may hold more, oldest first */
 	struct om_media_session *sessions; /* media side list */
 	unsigned nsessions;                /* control side count */
 	bool quitting;

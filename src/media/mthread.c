@@ -13,8 +13,10 @@
  * so there is neither a second read that ends in EAGAIN nor the
  * re-check a level-triggered poll makes of every ready socket on each turn
  * (together about a quarter of the receive cost at thousands of streams).
- * A socket that filled a whole batch is read again on the next turn, so a
- * flood on one socket cannot starve the others. Datagrams land in the
+ * A socket that filled a whole batch goes on the thread's `again` list
+ * (once, however many sockets are on it) and is read again on the next
+ * turn, so a flood on one socket cannot starve the others and no datagram
+ * is left waiting for an edge that may never come. Datagrams land in the
  * thread's buffers: the packet path allocates nothing. Sends are sendto
  * with MSG_DONTWAIT: never queued, never blocking; a full socket buffer
  * drops the packet and counts it. */
@@ -83,8 +85,20 @@ static bool sock_read(struct mthread *t, struct om_media_session *s, bool rtcp)
 	return n == MS_RX_BATCH;
 }
 
+/* The `again` list: sockets whose last read filled a batch. */
+static void again_push(struct mthread *t, struct msock *k)
+{
+	if (k->queued)
+		return;
+	k->queued = true;
+	k->next = NULL;
+	*t->again_tail = k;
+	t->again_tail = &k->next;
+}
+
 /* The epoll set is readable: take its events (edge-triggered: each one
- * once) and read the sockets; sockets that may hold more go to `again`. */
+ * once) and read the sockets; sockets that may hold more go on `again`,
+ * however many there are, each once. */
 static void on_idle(uv_idle_t *h);
 
 static void on_sockets(uv_poll_t *h, int status, int events)
@@ -94,27 +108,30 @@ static void on_sockets(uv_poll_t *h, int status, int events)
 	if (status < 0)
 		return;
 	struct epoll_event ev[MS_EPOLL_BATCH];
-	unsigned nagain = t->nagain;
-	t->nagain = 0;
 	/* Sockets left with a full batch last turn first. */
-	for (unsigned i = 0; i < nagain; i++) {
-		struct om_media_session *s = (void *)(t->again[i] & ~(uintptr_t)1);
-		bool rtcp = t->again[i] & 1;
-		if (s && !s->closing && sock_read(t, s, rtcp) && t->nagain < MS_EPOLL_BATCH)
-			t->again[t->nagain++] = t->again[i];
+	struct msock *k = t->again;
+	t->again = NULL;
+	t->again_tail = &t->again;
+	while (k) {
+		struct msock *next = k->next;
+		k->queued = false;
+		k->next = NULL;
+		if (!k->s->closing && sock_read(t, k->s, k->rtcp))
+			again_push(t, k);
+		k = next;
 	}
 	int n = epoll_wait(t->epfd, ev, MS_EPOLL_BATCH, 0);
 	for (int i = 0; i < n; i++) {
-		uintptr_t tag = (uintptr_t)ev[i].data.ptr;
-		struct om_media_session *s = (void *)(tag & ~(uintptr_t)1);
-		if (s->closing)
+		k = ev[i].data.ptr;
+		/* Already waiting for the next turn: read there, in its order. */
+		if (k->queued || k->s->closing)
 			continue;
-		if (sock_read(t, s, tag & 1) && t->nagain < MS_EPOLL_BATCH)
-			t->again[t->nagain++] = tag;
+		if (sock_read(t, k->s, k->rtcp))
+			again_push(t, k);
 	}
 	/* With sockets still holding data, come back on the next turn even if
 	 * the epoll set reports nothing new. */
-	if (t->nagain)
+	if (t->again)
 		uv_idle_start(&t->idle, on_idle);
 	else
 		uv_idle_stop(&t->idle);
@@ -128,20 +145,35 @@ static void on_idle(uv_idle_t *h)
 
 static int sock_watch(struct mthread *t, struct om_media_session *s, int fd, bool rtcp)
 {
+	struct msock *k = &s->sock[rtcp ? 1 : 0];
+	k->s = s;
+	k->rtcp = rtcp;
+	k->queued = false;
+	k->next = NULL;
 	struct epoll_event ev;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | EPOLLET;
-	ev.data.ptr = (void *)((uintptr_t)s | (rtcp ? 1 : 0));
+	ev.data.ptr = k;
 	return epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
 }
 
-/* A closing session's entries in `again` must not be used after it is
- * gone (its memory belongs to the control thread after CLOSED). */
+/* A closing session leaves the `again` list and the epoll set (its memory
+ * belongs to the control thread after CLOSED). */
 static void sock_forget(struct mthread *t, struct om_media_session *s)
 {
-	for (unsigned i = 0; i < t->nagain; i++)
-		if ((t->again[i] & ~(uintptr_t)1) == (uintptr_t)s)
-			t->again[i] = 0;
+	for (struct msock **pp = &t->again; *pp;) {
+		struct msock *k = *pp;
+		if (k->s == s) {
+			*pp = k->next;
+			k->queued = false;
+			k->next = NULL;
+		} else {
+			pp = &k->next;
+		}
+	}
+	t->again_tail = &t->again;
+	while (*t->again_tail)
+		t->again_tail = &(*t->again_tail)->next;
 	if (s->fd_rtp >= 0)
 		(void)epoll_ctl(t->epfd, EPOLL_CTL_DEL, s->fd_rtp, NULL);
 	if (s->fd_rtcp >= 0)
@@ -510,6 +542,8 @@ int om_media_thread_start(struct mthread *t)
 	t->tick.data = t;
 	uv_idle_init(&t->loop, &t->idle);
 	t->idle.data = t;
+	t->again = NULL;
+	t->again_tail = &t->again;
 	t->handles_open = 4;
 	uv_timer_start(&t->tick, on_tick, MS_TICK_MS, MS_TICK_MS);
 	uv_poll_start(&t->ep_poll, UV_READABLE, on_sockets);

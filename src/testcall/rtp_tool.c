@@ -42,6 +42,8 @@ static const char usage[] =
     "        --dtmf D@MS[:DUR],... (RFC 4733)  --inband D@MS[:DUR],... (tones in the audio)\n"
     "        --mark-at N (print {\"mark\": N} once the Nth packet is sent)\n"
     "        --pause-at N:MS (wait MS after the Nth packet; later packets keep their times)\n"
+    "        --log-sent (print {\"i\": N, \"us\": T} as each packet leaves; T in µs of\n"
+    "        CLOCK_MONOTONIC)\n"
     "recv:   --out FILE --timeout MS (after the last packet; default 1500) --max-ms MS\n"
     "        --wait MS (for the first packet; default 10000)\n"
     "        --mux --te-pt N\n";
@@ -201,20 +203,44 @@ static int cmd_send(int argc, char **argv)
 	static struct dtmf_spec dtmf[32], inband[32];
 	size_t ndtmf = 0, ninband = 0;
 	static const struct option opts[] = {
-		{ "to", 1, 0, 't' },     { "from", 1, 0, 'f' },       { "wav", 1, 0, 'w' },
-		{ "tone", 1, 0, 'T' },   { "payload", 1, 0, 'P' },    { "silence", 1, 0, 'S' },
-		{ "pt", 1, 0, 'p' },     { "alaw", 0, 0, 'a' },       { "te-pt", 1, 0, 'e' },
-		{ "ptime", 1, 0, 'm' },  { "ssrc", 1, 0, 'x' },       { "seq", 1, 0, 'q' },
-		{ "ts", 1, 0, 'z' },     { "rtcp-every", 1, 0, 'R' }, { "rtcp-to", 1, 0, 'r' },
-		{ "rate", 1, 0, 'y' },   { "suite", 1, 0, 's' },      { "key", 1, 0, 'k' },
-		{ "mki", 1, 0, 'M' },    { "backend", 1, 0, 'b' },    { "drop", 1, 0, 1 },
-		{ "dup", 1, 0, 2 },      { "swap", 1, 0, 3 },         { "late", 1, 0, 4 },
-		{ "tamper", 1, 0, 5 },   { "replay", 1, 0, 6 },       { "ssrc-change", 1, 0, 7 },
-		{ "ts-jump", 1, 0, 8 },  { "dtmf", 1, 0, 9 },         { "inband", 1, 0, 10 },
-		{ "mark-at", 1, 0, 11 }, { "pause-at", 1, 0, 12 },    { "help", 0, 0, 'h' },
+		{ "to", 1, 0, 't' },
+		{ "from", 1, 0, 'f' },
+		{ "wav", 1, 0, 'w' },
+		{ "tone", 1, 0, 'T' },
+		{ "payload", 1, 0, 'P' },
+		{ "silence", 1, 0, 'S' },
+		{ "pt", 1, 0, 'p' },
+		{ "alaw", 0, 0, 'a' },
+		{ "te-pt", 1, 0, 'e' },
+		{ "ptime", 1, 0, 'm' },
+		{ "ssrc", 1, 0, 'x' },
+		{ "seq", 1, 0, 'q' },
+		{ "ts", 1, 0, 'z' },
+		{ "rtcp-every", 1, 0, 'R' },
+		{ "rtcp-to", 1, 0, 'r' },
+		{ "rate", 1, 0, 'y' },
+		{ "suite", 1, 0, 's' },
+		{ "key", 1, 0, 'k' },
+		{ "mki", 1, 0, 'M' },
+		{ "backend", 1, 0, 'b' },
+		{ "drop", 1, 0, 1 },
+		{ "dup", 1, 0, 2 },
+		{ "swap", 1, 0, 3 },
+		{ "late", 1, 0, 4 },
+		{ "tamper", 1, 0, 5 },
+		{ "replay", 1, 0, 6 },
+		{ "ssrc-change", 1, 0, 7 },
+		{ "ts-jump", 1, 0, 8 },
+		{ "dtmf", 1, 0, 9 },
+		{ "inband", 1, 0, 10 },
+		{ "mark-at", 1, 0, 11 },
+		{ "pause-at", 1, 0, 12 },
+		{ "log-sent", 0, 0, 13 },
+		{ "help", 0, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	long mark_at = -1, pause_at = -1, pause_ms = 0;
+	bool log_sent = false;
 	int c, bad = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -313,6 +339,9 @@ static int cmd_send(int argc, char **argv)
 			break;
 		case 12:
 			bad |= sscanf(optarg, "%ld:%ld", &pause_at, &pause_ms) != 2;
+			break;
+		case 13:
+			log_sent = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -527,6 +556,10 @@ static int cmd_send(int argc, char **argv)
 		if (sendto(p->rtcp ? rfd : fd, b, p->len, 0, (const struct sockaddr *)d,
 		           p->rtcp ? rlen : dlen) > 0)
 			sent++;
+		if (log_sent) {
+			printf("{\"i\": %zu, \"us\": %lld}\n", j, (long long)now_us());
+			fflush(stdout);
+		}
 		if ((long)j == pause_at) {
 			/* Hold the stream (the clock of the packets goes on). */
 			usleep((useconds_t)pause_ms * 1000);

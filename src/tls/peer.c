@@ -63,33 +63,52 @@ static bool asn1_text(const ASN1_STRING *s, const char **p, size_t *len)
 	return true;
 }
 
+static int cmp_str(const void *k, const void *e)
+{
+	return strcmp((const char *)k, *(const char *const *)e);
+}
+
 bool om_tls_cert_has_name(X509 *x, const char *name)
 {
-	/* A name that breaks the host-name rules (".example.com" would ask
-	 * X509_check_host for any subdomain) never reaches the check. */
-	if (!x || !name || om_fqdn_check(name, 0, NULL, 0) != 0)
+	char canon[OM_FQDN_MAX + 2];
+	struct om_tls_names nm;
+	/* A name that breaks the host-name rules (".example.com", "a..b")
+	 * never matches. */
+	if (!x || !name || om_fqdn_check(name, 0, NULL, 0) != 0 ||
+	    om_fqdn_norm(name, strlen(name), canon, sizeof(canon)) != 0)
 		return false;
-	size_t nlen = strlen(name);
+	if (om_tls_cert_names(x, &nm) != 0)
+		return false;
+	bool found = nm.n && bsearch(canon, nm.v, nm.n, sizeof(*nm.v), cmp_str) != NULL;
+	om_tls_names_free(&nm);
+	return found;
+}
+
+bool om_tls_cert_is_device(X509 *x)
+{
+	if (!x || !(X509_get_extension_flags(x) & EXFLAG_SS))
+		return false;
 	GENERAL_NAMES *sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
 	bool any_san = sans && sk_GENERAL_NAME_num(sans) > 0;
-	bool found = false;
-	for (int i = 0; any_san && i < sk_GENERAL_NAME_num(sans) && !found; i++) {
-		const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
-		const char *p, *h;
-		size_t len, hlen;
-		if (g->type != GEN_URI || !asn1_text(g->d.uniformResourceIdentifier, &p, &len))
-			continue;
-		if (uri_host(p, len, &h, &hlen) && hlen == nlen && !strncasecmp(h, name, nlen))
-			found = true;
-	}
 	GENERAL_NAMES_free(sans);
-	if (found)
-		return true;
-	unsigned flags =
-	    X509_CHECK_FLAG_NO_WILDCARDS | (any_san ? X509_CHECK_FLAG_NEVER_CHECK_SUBJECT : 0);
-	int r = X509_check_host(x, name, nlen, flags, NULL);
 	ERR_clear_error();
-	return r == 1;
+	if (any_san)
+		return true;
+	if ((X509_get_extension_flags(x) & EXFLAG_XKUSAGE) &&
+	    (X509_get_extended_key_usage(x) & (XKU_SSL_SERVER | XKU_SSL_CLIENT)))
+		return true;
+	X509_NAME *subj = X509_get_subject_name(x);
+	bool host = false;
+	for (int i = -1; !host && (i = X509_NAME_get_index_by_NID(subj, NID_commonName, i)) >= 0;) {
+		unsigned char *u = NULL;
+		int ul =
+		    ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i)));
+		if (ul > 0 && ul <= OM_FQDN_MAX + 1 && !memchr(u, '\0', (size_t)ul))
+			host = om_fqdn_check((const char *)u, OM_FQDN_MULTI_LABEL, NULL, 0) == 0;
+		OPENSSL_free(u);
+	}
+	ERR_clear_error();
+	return host;
 }
 
 bool om_tls_cert_has_wildcard(X509 *x)

@@ -187,6 +187,32 @@ out:
  * trusted too; only when no root is reachable is an intermediate of the
  * store an anchor of its own (partial chain). 1 when valid; 0 with v->err;
  * -1 on no memory. */
+/* The chain verification's own error for a certificate vouched for by a
+ * device's self-signed certificate (om_tls_cert_is_device); mapped to
+ * "unknown CA", told apart in the detail. */
+#define DEVICE_ISSUER X509_V_ERR_APPLICATION_VERIFICATION
+
+/* A device's own self-signed certificate in the trusted store (a gateway's,
+ * the seed's self-signed route) is an anchor for itself only: above the
+ * leaf of a verified chain it refuses the chain, CA:TRUE or keyCertSign
+ * notwithstanding — else gateway A's key could issue a certificate
+ * accepted as gateway B. 1 when the chain stands, 0 with v->err. */
+static int device_anchor_check(struct verdict *v)
+{
+	for (int i = 1; v->chain && i < sk_X509_num(v->chain); i++) {
+		X509 *x = sk_X509_value(v->chain, i);
+		if (!om_tls_cert_is_device(x))
+			continue;
+		v->err = DEVICE_ISSUER;
+		v->depth = i;
+		om_tls_cert_subject(x, v->subject, sizeof(v->subject));
+		sk_X509_pop_free(v->chain, X509_free);
+		v->chain = NULL;
+		return 0;
+	}
+	return 1;
+}
+
 static int verify_chain(X509_STORE *store, int level, X509 *leaf, STACK_OF(X509) * untrusted,
                         struct verdict *v)
 {
@@ -203,6 +229,8 @@ static int verify_chain(X509_STORE *store, int level, X509 *leaf, STACK_OF(X509)
 		                v->err == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE))
 			*v = first; /* no anchor either way: the first reason */
 	}
+	if (ok == 1)
+		ok = device_anchor_check(v);
 	return ok;
 }
 
@@ -636,6 +664,7 @@ enum om_tls_reject om_tls_reject_from_verify(long v)
 	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
 	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
 	case X509_V_ERR_CERT_UNTRUSTED:
+	case DEVICE_ISSUER:
 		return OM_TLS_R_UNKNOWN_CA;
 	case X509_V_ERR_CERT_HAS_EXPIRED:
 		return OM_TLS_R_EXPIRED;
@@ -673,6 +702,14 @@ enum om_tls_reject om_tls_sess_reason(const struct om_tls_sess *t, char *detail,
 	if (t->timed_out) {
 		snprintf(detail, len, "no complete handshake within the time limit");
 		return OM_TLS_R_TIMEOUT;
+	}
+	if (t->verify == DEVICE_ISSUER) {
+		snprintf(detail, len,
+		         "issued by %s, a gateway's own certificate (self-signed, in the trusted "
+		         "store): it is trusted for itself only and vouches for no other "
+		         "certificate (chain certificate at depth %d)",
+		         t->verify_subject, t->verify_depth);
+		return OM_TLS_R_UNKNOWN_CA;
 	}
 	if (t->verify != X509_V_OK) {
 		if (t->verify_depth > 0 && t->verify_subject[0])

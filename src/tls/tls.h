@@ -133,12 +133,27 @@ const char *om_tls_sess_cipher(const struct om_tls_sess *t);
 
 /* ------------------------------------------------- certificate facts */
 
-/* True when x carries `name` (RFC 5922 §7.1, R4): a SAN dNSName equal to it
- * or a SAN URI "sip:" without a user part whose host equals it
- * (case-insensitive; "sips:" and "sip:user@host" never count);
- * the subject CN only when the certificate has no SAN at all; wildcards
- * never match. X509_check_host does the DNS/CN part. */
+/* True when x carries `name` (RFC 5922 §7.1, R4): one of the names
+ * om_tls_cert_names extracts (below) equals the canonical form of `name`
+ * (lower case, the root dot removed: "gw.example." is "gw.example", both
+ * in the certificate and in `name`). The one rule of both directions: the
+ * inbound path looks the same extracted names up in the directory, the
+ * client side (client.c) asks this. False for a name that breaks the
+ * host-name rules, and on no memory. */
 bool om_tls_cert_has_name(X509 *x, const char *name);
+
+/* True when x is a device's own certificate: self-signed (issuer = subject,
+ * its own key identifier) and naming an end entity — a SAN of any kind, an
+ * EKU with serverAuth or clientAuth, or, without a SAN, a subject CN that is
+ * a host name of two labels or more (what `openssl req -x509 -subj
+ * /CN=gw.example.com` makes). A root CA carries none of these ("Contoso
+ * Root CA", "corp-DC01-CA"). Such a certificate in the trusted store (the
+ * seed's self-signed route: each gateway's own certificate) is an anchor
+ * for itself only: the chain verification refuses any other certificate
+ * it would vouch for, even when it is a CA certificate (CA:TRUE or
+ * keyCertSign), so gateway A's key cannot issue a certificate openum
+ * accepts as gateway B. */
+bool om_tls_cert_is_device(X509 *x);
 /* The names a peer certificate carries, extracted once per handshake
  * (RFC 5922 §7.1): the host of every SAN URI "sip:" without a user part
  * ("sips:", other schemes and "sip:user@host" name no domain), every SAN

@@ -160,13 +160,13 @@ class MediaHost:
 _next_range = [21000 + (os.getpid() % 200) * 100]
 
 
-def _port_range():
-    """A port range of 100 per host, different per test process."""
+def _port_range(n=100):
+    """A port range of n per host, different per test process."""
     lo = _next_range[0]
-    _next_range[0] += 100
+    _next_range[0] += n
     if _next_range[0] > 60000:
         _next_range[0] = 21000
-    return (lo, lo + 99)
+    return (lo, lo + n - 1)
 
 
 def rtp_send(port, *args, host="127.0.0.1", timeout=60):

@@ -78,6 +78,30 @@ class PKI:
         cert = b.sign(issuer.key if issuer else k, hashes.SHA256())
         return Issued(self, name, cert, k, [issuer.cert] + issuer.chain if issuer else [])
 
+    def device(self, name, host, san=True, key_cert_sign=False):
+        """A gateway's own self-signed certificate that is also a CA certificate:
+        what `openssl req -x509 -subj /CN=HOST` makes (basicConstraints CA:TRUE,
+        no keyUsage), with a DNS SAN when san, with keyUsage keyCertSign when
+        key_cert_sign."""
+        k = _key("ec")
+        subj = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+        b = (x509.CertificateBuilder().subject_name(subj).issuer_name(subj)
+             .public_key(k.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(NOW - DAY).not_valid_after(NOW + 3650 * DAY)
+             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+             .add_extension(x509.SubjectKeyIdentifier.from_public_key(k.public_key()),
+                            critical=False))
+        if san:
+            b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]),
+                                critical=False)
+        if key_cert_sign:
+            b = b.add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                              key_encipherment=False, data_encipherment=False,
+                                              key_agreement=False, key_cert_sign=True,
+                                              crl_sign=False, encipher_only=False,
+                                              decipher_only=False), critical=True)
+        return Issued(self, name, b.sign(k, hashes.SHA256()), k)
+
     def leaf(self, name, ca, cn=None, dns=(), uris=(), eku=("client", "server"), key="ec",
              not_before=None, not_after=None, digest=None, pubkey=None):
         """A certificate issued by `ca` (an Issued, or a (subject Name, private key)

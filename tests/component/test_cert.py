@@ -397,6 +397,39 @@ def test_password_file_readable_by_others_is_refused(store, tmp_path):
     assert snapshot(store.data) == before
 
 
+def test_secret_with_a_nul_byte_or_too_long_is_refused_never_cut(store, tmp_path):
+    """A password file is never cut silently: with a NUL byte the key would be
+    protected with (or opened by) only what comes before it, and bytes beyond
+    the limit would be dropped. Both are refused with a clear error, from a
+    file and from standard input; nothing is written."""
+    c = new_selfsigned(store)
+    out = tmp_path / "k.pfx"
+    nul = tmp_path / "nul"
+    nul.write_bytes(b"ab\0cdefgh\n")
+    os.chmod(nul, 0o600)
+    r = run(store, "cert", "export", c["sha1"], "--out", str(out), "--format", "pfx",
+            "--with-key", "--password-file", str(nul))
+    assert r.returncode == 1 and not out.exists(), r.stderr
+    assert "NUL byte" in r.stderr and "at byte 3" in r.stderr, r.stderr
+    r = run(store, "cert", "export", c["sha1"], "--out", str(out), "--format", "pfx",
+            "--with-key", "--password-file", "-", input="ab\0cd\n")
+    assert r.returncode == 1 and "NUL byte" in r.stderr and not out.exists(), r.stderr
+    long = tmp_path / "long"
+    long.write_bytes(b"x" * 5000 + b"\n")
+    os.chmod(long, 0o600)
+    r = run(store, "cert", "export", c["sha1"], "--out", str(out), "--format", "pfx",
+            "--with-key", "--password-file", str(long))
+    assert r.returncode == 1 and "longer than" in r.stderr and not out.exists(), r.stderr
+    # the longest that fits, with its line end, is taken whole
+    edge = tmp_path / "edge"
+    edge.write_bytes(b"y" * 1023 + b"\n")
+    os.chmod(edge, 0o600)
+    ok(store, "cert", "export", c["sha1"], "--out", str(out), "--format", "pfx", "--with-key",
+       "--password-file", str(edge))
+    r = ossl("pkcs12", "-in", str(out), "-nodes", "-passin", "pass:" + "y" * 1023)
+    assert r.returncode == 0 and "PRIVATE KEY" in r.stdout, r.stderr
+
+
 def test_remove_in_use_needs_force(store, tmp_path):
     a = new_selfsigned(store, FQDN, "--days", "100")
     b = new_selfsigned(store, FQDN, "--days", "50")

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from conftest import Openum, free_port
+from conftest import BIN, Openum, free_port
 from pki import DAY, NOW, PKI
 from sip_util import connect, options, wait_for
 
@@ -530,7 +530,7 @@ def test_trust_removal_takes_effect_like_an_addition(w, tmp_path):
         s.sendall(options(port=o.tls, src="127.0.0.5"))
         assert s.recv(65536).startswith(b"SIP/2.0 200")
         crl_sha1 = o.json("cert", "list", "--store", "crl")[0]["sha1"]
-        r = o.ok("cert", "remove", crl_sha1)
+        r = o.ok("cert", "remove", crl_sha1, "--yes")
         assert "running server reloaded" in r.stdout
         ev = wait_for(lambda: [e for e in o.events("--id", "1180")
                                if "CRL of" in e["fields"]["changes"]])
@@ -583,7 +583,7 @@ def test_trust_change_that_takes_the_certificate_in_use_away_is_said(w, tmp_path
         assert wait_for(lambda: o.json("status")["certificate"]["sha1"] == mine)
         # the CRL removed: the CA-issued one is back
         crl_sha1 = o.json("cert", "list", "--store", "crl")[0]["sha1"]
-        r = o.ok("cert", "remove", crl_sha1)
+        r = o.ok("cert", "remove", crl_sha1, "--yes")
         assert f"the server will present {sha1(issued)} now (CA-issued)" in r.stdout, r.stdout
         assert wait_for(lambda: o.json("status")["certificate"]["sha1"] == sha1(issued))
         # the root removed: its chain reaches no trusted root any more
@@ -655,8 +655,79 @@ def test_crls_listed_removed_and_watched(w, tmp_path):
         ev = wait_for(lambda: o.events("--id", "1127"))
         assert ev and ev[0]["level"] == "error"
         for c in o.json("cert", "list", "--store", "crl"):
-            o.ok("cert", "remove", c["sha1"])
+            o.ok("cert", "remove", c["sha1"], "--yes")
         assert o.json("cert", "list", "--store", "crl") == []
+    finally:
+        stop(o)
+
+
+def gw_options(o, w, src="127.0.0.5"):
+    """OPTIONS over mutual TLS as gateway gw1 (Python ssl): the status, or
+    None when refused."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(w.gw.cert_path, w.gw.key_path)
+    try:
+        s = ctx.wrap_socket(connect(o.tls, src=src), server_hostname=FQDN)
+        s.settimeout(5)
+        s.sendall(options(port=o.tls, src=src))
+        data = s.recv(65536)
+        s.close()
+    except (OSError, ssl.SSLError):
+        return None
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"SIP/2.0 ") else None
+
+
+def at_terminal(o, typed, *args):
+    """openum with a terminal on stdin and stderr (a pty) where `typed` was
+    typed; stdout captured."""
+    import pty
+    m, sl = pty.openpty()
+    os.write(m, typed)
+    e = {k: v for k, v in os.environ.items() if k not in ("OPENUM_DATA", "OPENUM_CONFIG")}
+    try:
+        return subprocess.run([BIN, *args, "--data", o.data], stdin=sl, stdout=subprocess.PIPE,
+                              stderr=sl, env=e, timeout=60)
+    finally:
+        os.close(sl)
+        os.close(m)
+
+
+def test_removing_a_crl_is_confirmed_and_takes_effect_at_once(w, tmp_path):
+    """Removing a CRL widens trust (what it revoked is accepted again): like
+    trusting a root it is shown and needs --yes (or a yes typed at the
+    terminal); then a running server reloads, and the gateway it revoked gets
+    in at once."""
+    o = new_store(tmp_path, "auto_selfsigned = 1\n")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    crl = w.p.crl("rm-revoking", w.root, [w.gw.serial])
+    o.ok("cert", "import", crl, "--trusted", "--yes", "--no-reload")
+    o.ok("dialplan", "new", "dp", "--digits", "3", "--security", "sipsecured", "--no-reload")
+    o.ok("gateway", "new", "gw1", "--address", "127.0.0.5", "--tls-name", GW, "--dialplan",
+         "dp", "--no-reload")
+    o.ok("server", "set", "--dialplans", "dp", "--no-reload")
+    serve(o)
+    try:
+        assert gw_options(o, w) is None  # revoked
+        crl_sha1 = o.json("cert", "list", "--store", "crl")[0]["sha1"]
+        r = o.run("cert", "remove", crl_sha1)  # no terminal: --yes is needed
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "would remove the revocation list" in r.stdout and "PKI Test Root" in r.stdout
+        assert "revoked      1" in r.stdout and "accepted again" in r.stdout
+        assert "--yes" in r.stderr and "nothing removed" in r.stderr
+        assert len(o.json("cert", "list", "--store", "crl")) == 1
+        assert gw_options(o, w, src="127.0.0.6") is None
+        # at a terminal it asks: "n" removes nothing, "y" removes it
+        assert at_terminal(o, b"n\n", "cert", "remove", crl_sha1).returncode == 1
+        assert len(o.json("cert", "list", "--store", "crl")) == 1
+        r = at_terminal(o, b"y\n", "cert", "remove", crl_sha1)
+        assert r.returncode == 0 and b"running server reloaded" in r.stdout, r.stdout
+        assert o.json("cert", "list", "--store", "crl") == []
+        ev = wait_for(lambda: [e for e in o.events("--id", "1180")
+                               if "trusted - CRL of" in e["fields"]["changes"]])
+        assert ev
+        assert gw_options(o, w, src="127.0.0.7") == 200
     finally:
         stop(o)
 

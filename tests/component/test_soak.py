@@ -9,6 +9,7 @@ and the RSS growth bounded. The 30-minute version and its figures:
 docs/performance.md."""
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -21,6 +22,12 @@ SOAK = os.path.join(ROOT, "bench", "soak.py")
 LOAD = os.path.join(BUILD, "bench", "call_load")
 
 
+# Every stage of the soak is bounded (the generator by --max-seconds, the
+# deliveries, the server's exit); this bound is theirs plus a margin, so a
+# hang fails the test with what was printed instead of blocking the suite.
+SOAK_TIMEOUT_S = 420
+
+
 @pytest.fixture(scope="module")
 def soak(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("soak")
@@ -28,26 +35,42 @@ def soak(tmp_path_factory):
     # a small quarantine: ASan would otherwise hold freed memory (and grow
     # the RSS) up to 256 MiB, hiding a leak's slope
     env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=4").lstrip(":")
-    p = subprocess.run([sys.executable, SOAK, "--minutes", "2", "--concurrency", "8", "--talk",
-                        "4", "--reload-every", "20", "--swap-every", "60", "--drop-every",
-                        "30", "--sample-every", "5", "--no-pin", "--bin", BIN, "--load", LOAD,
-                        "--data", str(tmp)],
-                       capture_output=True, text=True, timeout=900, env=env)
+    # its own session: on a timeout the script, openum serve and the
+    # generator are killed together
+    p = subprocess.Popen([sys.executable, SOAK, "--minutes", "2", "--concurrency", "8", "--talk",
+                          "4", "--reload-every", "20", "--swap-every", "60", "--drop-every",
+                          "30", "--sample-every", "5", "--no-pin", "--bin", BIN, "--load", LOAD,
+                          "--margin", "45", "--deliveries-wait", "45", "--stop-wait", "45",
+                          "--data", str(tmp)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         start_new_session=True)
     try:
-        res = json.loads(p.stdout)
+        out, err = p.communicate(timeout=SOAK_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        pytest.fail(f"the soak did not end within {SOAK_TIMEOUT_S} s (killed); "
+                    f"stdout: {out[-2000:]}\nstderr: {err[-2000:]}")
+    try:
+        res = json.loads(out)
     except ValueError:
-        raise AssertionError(f"soak printed no JSON ({p.returncode}): {p.stdout}\n{p.stderr}")
-    res["_stderr"] = p.stderr
+        raise AssertionError(f"soak printed no JSON ({p.returncode}): {out}\n{err}")
+    if res.get("generator_hung") or "generator" not in res:
+        pytest.fail(f"the load generator failed or did not end by its deadline: {res}")
+    res["_stderr"] = err
     return res
 
 
 def test_soak_no_call_lost(soak):
     g = soak["generator"]
+    assert not g["deadline_hit"], soak
     assert g["calls"] >= 150, soak
     assert g["answered"] == g["calls"], soak
     assert (g["failed"], g["refused"], g["ended_early"], g["bye_failed"]) == (0, 0, 0, 0), soak
     assert g["reconnects"] == soak["actions"]["drops"] >= 3, soak
     assert g["reconnect_failures"] == 0
+    # the server closed no gateway connection on its own
+    assert g["conn_lost"] == 0, soak
     # every packet sent reached a session and passed SRTP
     assert soak["server"]["srtp_failures"] == 0
     assert soak["server"]["rtp_lost"] == 0

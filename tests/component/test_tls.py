@@ -7,6 +7,7 @@ Clients: openssl s_client and sipsak (third-party), and Python's ssl module
 rate-limited per source address, so each refusal comes from its own
 127.0.0.x."""
 import datetime
+import json
 import os
 import select
 import shutil
@@ -894,3 +895,151 @@ def test_tls_name_with_root_dot_matches(fresh, pki):
     assert tls_options(fresh.tls, pki.gw1, src="127.0.0.88") == 200
     dotted = pki.p.leaf("gw1dot", pki.root, dns=["GW1.test.example."])
     assert tls_options(fresh.tls, dotted, src="127.0.0.89") == 200
+
+
+# ------------------------------------------- a gateway's own certificate as an anchor
+
+def device_cases(pki, tag):
+    """Gateway A's own self-signed certificate, a CA certificate two ways
+    (`openssl req -x509` with a SAN; keyCertSign and the name only in the CN),
+    and what A's key can make for gateway B's name: a leaf, and a leaf under an
+    intermediate CA it made."""
+    out = []
+    for i, (san, kcs) in enumerate([(True, False), (False, True)]):
+        a = pki.p.device(f"{tag}-a{i}", "a.test.example", san=san, key_cert_sign=kcs)
+        forged = pki.p.leaf(f"{tag}-forged{i}", a, cn="b.test.example", dns=["b.test.example"])
+        sub = pki.p.ca(f"{tag}-sub{i}", "Issuing CA made with A's key", issuer=a)
+        forged_sub = pki.p.leaf(f"{tag}-forgedsub{i}", sub, dns=["b.test.example"])
+        out.append((a, forged, forged_sub))
+    return out
+
+
+def test_gateway_self_signed_ca_vouches_for_itself_only(fresh, pki):
+    """The seed's self-signed route trusts each gateway's own certificate. When
+    that certificate is also a CA certificate, the key of gateway A must not
+    be able to issue a certificate openum accepts as gateway B: A's
+    certificate is an anchor for itself only. A still gets in, B's own
+    certificate (from the enterprise root) too."""
+    b_real = pki.p.leaf("b-real", pki.root, dns=["b.test.example"])
+    for i, (a, forged, forged_sub) in enumerate(device_cases(pki, "in")):
+        r = fresh.ok("cert", "import", a.cert_path, "--trusted", "--yes")
+        assert "trusted for itself only" in r.stdout, r.stdout
+        assert tls_options(fresh.tls, a, src=f"127.0.2.{10 * i + 1}") == 200
+        for k, leaf in enumerate((forged, forged_sub)):
+            src = f"127.0.2.{10 * i + 2 + k}"
+            assert tls_options(fresh.tls, leaf, src=src) is None
+            ev = rejected(fresh, src, "unknown CA")
+            d = ev[0]["fields"]["detail"]
+            assert "a gateway's own certificate" in d and "CN=a.test.example" in d, d
+        assert tls_options(fresh.tls, b_real, src=f"127.0.2.{10 * i + 4}") == 200
+        fresh.ok("cert", "remove", a.cert.fingerprint(hashes.SHA1()).hex().upper(), "--no-reload")
+
+
+def test_gateway_self_signed_ca_open_connection_cut_when_trusted(fresh, pki):
+    """An open connection of A itself survives the re-check of a reload
+    (om_tls_chain_verify applies the same rule)."""
+    a, forged, _ = device_cases(pki, "rc")[0]
+    fresh.ok("cert", "import", a.cert_path, "--trusted", "--yes")
+    s = tls_client(fresh.tls, a, src="127.0.2.41")
+    s.sendall(options(port=fresh.tls, src="127.0.2.41"))
+    assert read_sip(s)[0] == 200
+    fresh.ok("reload")
+    s.sendall(options(port=fresh.tls, src="127.0.2.41"))
+    assert read_sip(s)[0] == 200
+    s.close()
+
+
+class PlainTlsServer:
+    """A TLS listener presenting `leaf` (with its chain file); it asks for no
+    client certificate, answers the first request 200 and nothing else."""
+
+    def __init__(self, leaf):
+        import threading
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(leaf.cert_path, leaf.key_path)
+        self.s = socket.socket()
+        self.s.bind(("127.0.0.1", 0))
+        self.s.listen(4)
+        self.port = self.s.getsockname()[1]
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.s.accept()
+            except OSError:
+                return
+            try:
+                c.settimeout(5)
+                t = self.ctx.wrap_socket(c, server_side=True)
+                req = t.recv(65536).decode(errors="replace").split("\r\n")
+                # 200 to the OPTIONS, so that the client's TLS step ends "ok"
+                keep = [h for h in req if h.split(":")[0].lower() in (
+                    "via", "from", "to", "call-id", "cseq")]
+                t.sendall(("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) +
+                           "\r\nContent-Length: 0\r\n\r\n").encode())
+                t.recv(65536)
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                c.close()
+
+    def close(self):
+        self.s.close()
+
+
+def connectivity(port, name, ca, client, tmp_path):
+    from conftest import BIN
+    import json
+    p = subprocess.run([BIN, "test-connectivity", "--json", "--server", f"127.0.0.1:{port}",
+                        "--secured", "--cert", client.cert_path, "--key", client.key_path,
+                        "--ca", ca, "--tls-name", name, "--timeout", "5"],
+                       capture_output=True, text=True, timeout=90,
+                       env={k: v for k, v in os.environ.items() if k != "OPENUM_DATA"})
+    doc = json.loads(p.stdout)
+    return next(s for s in doc["steps"] if s["name"] == "tls")
+
+
+def test_outbound_client_takes_a_gateway_certificate_for_itself_only(pki, tmp_path):
+    """The client side (src/tls/client.c, here through openum
+    test-connectivity) verifies a gateway's server certificate with the same
+    rule: A's own certificate vouches for A only."""
+    b_real = pki.p.leaf("ob-b-real", pki.root, dns=["b.test.example"])
+    for i, (a, forged, forged_sub) in enumerate(device_cases(pki, "out")):
+        ca = tmp_path / f"ca{i}.pem"
+        ca.write_bytes(open(a.cert_path, "rb").read() + open(pki.root.cert_path, "rb").read())
+        for leaf, name, good in [(a, "a.test.example", True), (forged, "b.test.example", False),
+                                 (forged_sub, "b.test.example", False),
+                                 (b_real, "b.test.example", True)]:
+            srv = PlainTlsServer(leaf)
+            try:
+                st = connectivity(srv.port, name, str(ca), pki.gw1, tmp_path)
+            finally:
+                srv.close()
+            if good:
+                assert st["result"] == "ok", json.dumps(st)
+            else:
+                assert st["result"] == "failed", st
+                assert "a gateway's own certificate" in st["reason"], st
+
+
+def test_outbound_name_check_ignores_the_root_dot(pki, tmp_path):
+    """The client side checks a gateway's server certificate with the names
+    the inbound path extracts: "b.test.example." and "b.test.example" are one
+    name, written either way in the certificate or in the TLS name."""
+    plain = pki.p.leaf("dot-b", pki.root, dns=["b.test.example"])
+    dotted = pki.p.leaf("dot-b-dotted", pki.root, dns=["B.test.example."])
+    for leaf, name in [(plain, "b.test.example."), (dotted, "b.test.example"),
+                       (dotted, "b.test.example.")]:
+        srv = PlainTlsServer(leaf)
+        try:
+            st = connectivity(srv.port, name, pki.root.cert_path, pki.gw1, tmp_path)
+        finally:
+            srv.close()
+        assert st["result"] == "ok", json.dumps(st)
+    srv = PlainTlsServer(plain)
+    try:
+        st = connectivity(srv.port, "c.test.example.", pki.root.cert_path, pki.gw1, tmp_path)
+    finally:
+        srv.close()
+    assert st["result"] == "failed" and "does not carry the name" in st["reason"], st

@@ -77,6 +77,11 @@ UT_TEST(names_dns_uri_cn)
 	UT_TRUE(!om_tls_cert_has_name(x, "pbx.example.co"));
 	UT_TRUE(!om_tls_cert_has_name(x, ""));
 	UT_TRUE(!om_tls_cert_has_wildcard(x));
+	/* the root dot changes nothing (the inbound path's rule) */
+	UT_TRUE(om_tls_cert_has_name(x, "gw.example.com."));
+	UT_TRUE(om_tls_cert_has_name(x, "PBX.example.com."));
+	UT_TRUE(!om_tls_cert_has_name(x, "gw.example.com.."));
+	UT_TRUE(!om_tls_cert_has_name(x, ".gw.example.com"));
 	X509_free(x);
 
 	x = leaf("cn.example.com", NULL, NULL);
@@ -459,6 +464,60 @@ static int verify_with(X509_STORE *st, X509 *leaf, STACK_OF(X509) * sent, enum o
 	return om_tls_chain_verify(st, 2, leaf, sent, why);
 }
 
+/* A gateway's own self-signed certificate in the trusted store (the seed's
+ * self-signed route) is an anchor for itself only, CA:TRUE or not; a root
+ * CA issues as before. */
+UT_TEST(device_certificate_is_an_anchor_for_itself_only)
+{
+	struct chain c;
+	enum om_tls_reject why;
+	chain_make(&c);
+	EVP_PKEY *dk = ec_key(), *fk = ec_key();
+	/* what `openssl req -x509` makes: CA:TRUE, names a host */
+	X509 *dev =
+	    make_cert(dk, "gwa.example.com", "DNS:gwa.example.com", NULL, NULL, NULL, -3600, 86400);
+	X509 *forged = make_cert(fk, "gwb.example.com", "DNS:gwb.example.com", "clientAuth", dev,
+	                         dk, -3600, 86400);
+	UT_TRUE(om_tls_cert_is_device(dev));
+	UT_TRUE(!om_tls_cert_is_device(c.root));  /* "UT Root" */
+	UT_TRUE(!om_tls_cert_is_device(c.leaf));  /* not self-signed */
+	UT_TRUE(!om_tls_cert_is_device(c.inter)); /* not self-signed */
+	UT_TRUE(!om_tls_cert_is_device(forged));
+	X509 *x = leaf("corp-DC01-CA", NULL, NULL); /* a one-label CN: a CA's name */
+	UT_TRUE(!om_tls_cert_is_device(x));
+	X509_free(x);
+	x = leaf("gwc.example.com", NULL, NULL); /* the host name in the CN only */
+	UT_TRUE(om_tls_cert_is_device(x));
+	X509_free(x);
+	x = leaf("UT Device", NULL, "clientAuth"); /* an end entity's EKU */
+	UT_TRUE(om_tls_cert_is_device(x));
+	X509_free(x);
+	x = leaf("UT Device", "IP:192.0.2.1", NULL); /* any SAN */
+	UT_TRUE(om_tls_cert_is_device(x));
+	X509_free(x);
+
+	X509_STORE *st = X509_STORE_new();
+	X509_STORE_add_cert(st, c.root);
+	X509_STORE_add_cert(st, dev);
+	UT_EQ_INT(0, verify_with(st, dev, NULL, &why)); /* A itself */
+	UT_EQ_INT(EACCES, verify_with(st, forged, NULL, &why));
+	UT_EQ_INT(OM_TLS_R_UNKNOWN_CA, why);
+	STACK_OF(X509) *sent = sk_X509_new_null();
+	sk_X509_push(sent, dev); /* sending A along changes nothing */
+	UT_EQ_INT(EACCES, verify_with(st, forged, sent, &why));
+	sk_X509_free(sent);
+	UT_EQ_INT(0, verify_with(st, c.other_leaf, NULL, &why)); /* the root issues */
+	UT_EQ_INT(0, verify_with(st, c.leaf, c.sent, &why));
+	UT_EQ_INT(OM_TLS_R_UNKNOWN_CA,
+	          om_tls_reject_from_verify(X509_V_ERR_APPLICATION_VERIFICATION));
+	X509_STORE_free(st);
+	X509_free(dev);
+	X509_free(forged);
+	EVP_PKEY_free(dk);
+	EVP_PKEY_free(fk);
+	chain_free(&c);
+}
+
 UT_TEST(crl_of_root_revokes_issuing_ca)
 {
 	struct chain c;
@@ -692,6 +751,7 @@ UT_TEST(oom_sweep_session)
 UT_MAIN(UT_CASE(names_dns_uri_cn), UT_CASE(names_no_wildcards), UT_CASE(eku), UT_CASE(reasons),
         UT_CASE(handshake_mutual_then_data_then_close), UT_CASE(handshake_refusals),
         UT_CASE(handshake_timeout), UT_CASE(ctx_refuses_mismatched_key),
+        UT_CASE(device_certificate_is_an_anchor_for_itself_only),
         UT_CASE(crl_of_root_revokes_issuing_ca), UT_CASE(crl_per_issuer_and_stale),
         UT_CASE(refusal_names_subject_issuer_and_failing_certificate),
         UT_CASE(handshake_meets_the_trust_in_force_when_it_completes),
