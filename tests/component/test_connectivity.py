@@ -226,6 +226,38 @@ def test_a_test_call_to_a_mailbox_is_delivered_only_with_deliver(srv, pki, tmp_p
     assert 1.2 <= len(x) / rate <= 4, len(x) / rate
 
 
+def test_a_greeting_longer_than_timeout_is_heard_out(srv, pki, tmp_path):
+    """--timeout bounds the wait for the first packet, not the greeting: a
+    mailbox's own 4 s greeting with --timeout 2 is heard to its end, and
+    what the test says after it is the message."""
+    import wave
+    import numpy as np
+    g = tmp_path / "greeting.wav"
+    t = np.arange(4 * 8000) / 8000.0
+    with wave.open(str(g), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes((8000 * np.sin(2 * np.pi * 300 * t)).astype("<i2").tobytes())
+    srv.ok("mailbox", "new", "3002", "--dialplan", "sec", "--name", "Long Greeting")
+    srv.ok("mailbox", "set", "3002", "--greeting", f"unavailable={g}")
+    rc, doc, out = tc(*secured_args(srv, pki, "x"), "--media-secured", "--extension", "3002",
+                      "--deliver", "--timeout", 2)
+    assert rc == 0, doc
+    m = step(doc, "media")["detail"]
+    assert m["greeting_ms"] >= 3800, m
+    got = wait_for(lambda: messages(srv, "3002"))
+    assert got and len(got) == 1, got
+    f = tmp_path / "m.wav"
+    srv.ok("mailbox", "messages", "3002", "--export", got[0]["id"], "--out", str(f))
+    with wave.open(str(f)) as w:
+        x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
+    spec = np.abs(np.fft.rfft(x))
+    # The test's 440 Hz tone, none of the 300 Hz greeting.
+    assert abs(np.argmax(spec) * 8000 / len(x) - 440) < 10
+    assert spec[int(300 * len(x) / 8000)] < spec.max() / 20
+
+
 # ------------------------------------------------------------ failures, each at its step
 
 def test_server_down_fails_at_connect():
