@@ -313,6 +313,17 @@ void call_admit_invite(struct om_calls *cs, struct om_sip_stx *stx, const struct
 		           : NULL);
 		return;
 	}
+	if (r.crypto_ignored) {
+		/* R3: keys offered where they cannot be used (over TCP: they
+		 * crossed in clear) — answered with plain RTP, and said so. */
+		struct om_str ci = om_sip_msg_call_id(m);
+		char cid[128];
+		snprintf(cid, sizeof(cid), "%.*s", (int)(ci.len > 100 ? 100 : ci.len), ci.p);
+		om_log(OM_LOG_WARNING,
+		       "a=crypto in an RTP/AVP offer ignored: answered with plain RTP", "call", cid,
+		       "gateway", gw->name, "dialplan", plan->name, "transport",
+		       tls ? "tls" : "tcp", NULL);
+	}
 	om_sdp_result_clear(&r);
 	/* Admitted: the call. */
 	struct om_call *c = call_new(cs);

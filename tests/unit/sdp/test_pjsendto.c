@@ -318,4 +318,71 @@ UT_TEST(every_case_every_mode)
 	UT_TRUE(runs >= 6 * 80);
 }
 
-UT_MAIN(UT_CASE(every_case_secured_over_tls), UT_CASE(every_case_every_mode))
+/* Every case as an Unsecured plan over TCP, in the format of the Secured
+ * test above (the component test sends each case to a live server and
+ * compares): an answer is plain RTP with no key in it, every refusal has a
+ * reason. */
+UT_TEST(every_case_unsecured_over_tcp)
+{
+	size_t mlen;
+	char *manifest = slurp(CASES "/manifest.tsv", &mlen);
+	if (!manifest)
+		UT_FAIL("cannot read %s/manifest.tsv", CASES);
+	const struct om_sdp_local local = { "192.0.2.10", false, 40000, 1, 1 };
+	int rows = 0, answered = 0;
+	char *save = NULL;
+	char *line = strtok_r(manifest, "\n", &save); /* header */
+	while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
+		char *tab = strchr(line, '\t');
+		char *file = tab ? tab + 1 : NULL, *end = file ? strchr(file, '\t') : NULL;
+		if (!end)
+			UT_FAIL("short manifest row: %s", line);
+		*tab = *end = '\0';
+		char path[512];
+		size_t len;
+		snprintf(path, sizeof(path), "%s/%s", CASES, file);
+		char *text = slurp(path, &len);
+		if (!text)
+			UT_FAIL("cannot read %s", path);
+		rows++;
+		substitute(text, &len);
+		const char *body = sdp_of(file, text, &len);
+		int ours;
+		const char *reason;
+		struct om_buf out;
+		om_buf_init(&out);
+		struct om_sdp_result r;
+		memset(&r, 0, sizeof(r));
+		struct om_sdp *sdp = NULL;
+		struct om_sdp_error err;
+		if (!body && strcmp(strrchr(file, '.'), ".body") == 0) {
+			ours = 415, reason = "no_sdp_part";
+		} else if (body && om_sdp_parse(body, len, &sdp, &err) != 0) {
+			ours = 400, reason = err.reason;
+		} else {
+			UT_EQ_INT(0, om_sdp_mode_apply(OM_SDP_UNSECURED, OM_SDP_TCP, sdp, &local,
+			                               &r, &out));
+			if (r.kind == OM_SDP_REFUSED) {
+				UT_TRUE(r.reason != NULL && r.status == 488);
+				ours = r.status, reason = r.reason;
+			} else {
+				UT_TRUE(!r.srtp && strstr(om_buf_cstr(&out), "RTP/AVP") &&
+				        !strstr(om_buf_cstr(&out), "a=crypto"));
+				ours = 200,
+				reason = r.kind == OM_SDP_OFFER ? "our_offer" : "answer";
+				answered++;
+			}
+		}
+		printf("     %-50s openum %d %s\n", line, ours, reason ? reason : "-");
+		om_sdp_free(sdp);
+		om_sdp_result_clear(&r);
+		om_buf_free(&out);
+		free(text);
+	}
+	free(manifest);
+	printf("     %d cases, %d answered with plain RTP\n", rows, answered);
+	UT_EQ_INT(99, rows);
+}
+
+UT_MAIN(UT_CASE(every_case_secured_over_tls), UT_CASE(every_case_every_mode),
+        UT_CASE(every_case_unsecured_over_tcp))
