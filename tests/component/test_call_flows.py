@@ -142,8 +142,11 @@ def test_silence_ends_the_recording(tmp_path):
     msg, pcm = read_message(wait_messages(o, 1)[0])
     assert 1400 <= voiced_ms(pcm) <= 1600, voiced_ms(pcm)
     assert abs(dominant_hz(pcm) - 500) < 15
-    # the tone, then 3 s of silence (give or take the packets in flight)
-    assert 4.0 <= len(pcm) / 8000 <= 5.2, len(pcm) / 8000
+    # the tone, then silence_timeout (3 s) of silence (and what was in
+    # flight when openum stopped: the tone never again)
+    assert 4.2 <= len(pcm) / 8000 <= 8.0, len(pcm) / 8000
+    first = next(i for i in range(0, len(pcm), 160) if voiced_ms(pcm[i:i + 160]))
+    assert voiced_ms(pcm[first + 12000 + 160:]) == 0
     assert "end_reason=silence" in o.log()
     assert o.stop(o.proc) == 0
 
@@ -218,7 +221,7 @@ def test_star_skips_the_greeting_and_the_greeting_is_heard(tmp_path):
     finally:
         rtp.close()
     assert voiced_ms(full) >= 4000, voiced_ms(full)
-    assert voiced_ms(skipped) <= 1500, voiced_ms(skipped)
+    assert voiced_ms(skipped) <= voiced_ms(full) - 2500, (voiced_ms(skipped), voiced_ms(full))
     # what follows the skip is the beep: 1 kHz
     assert abs(dominant_hz(skipped[-3200:]) - 1000) < 20, dominant_hz(skipped[-3200:])
     assert o.stop(o.proc) == 0
@@ -383,8 +386,10 @@ def test_drain_on_sigterm_delivers_the_message_then_exits(tmp_path):
     m = messages(o)
     assert len(m) == 1, o.log()[-3000:]
     msg, pcm = read_message(m[0])
-    # about 3 s of tone: 1 s before the signal, 2 s of drain
-    assert 2500 <= voiced_ms(pcm) <= 3800, voiced_ms(pcm)
+    # the tone up to openum's BYE: what came before the signal, cut by the
+    # drain long before the 8 s were sent
+    v = voiced_ms(pcm)
+    assert 1000 <= v <= 7000 and len(pcm) < 7 * 8000, (v, len(pcm))
     assert abs(dominant_hz(pcm) - 550) < 15
     assert "Recovered" not in msg.as_string() and "[recovered]" not in msg["Subject"]
     end = [f for f in spool_files(o) if f.endswith(".end")]
