@@ -491,6 +491,30 @@ static void status_json(struct server *s, struct om_buf *r)
 		om_buf_printf(r, ",\"not_after\":\"%s\",\"days_left\":%lld,\"kind\":\"%s\"}", na,
 		              left, c->self_signed ? "self-signed" : "ca-issued");
 	}
+	/* The trusted certificate (root or intermediate) that expires first:
+	 * once it has, the gateways it vouches for are refused. */
+	const struct om_cert_store *ts = s->certs ? om_cert_mgr_store(s->certs) : NULL;
+	const struct om_cert *tn = NULL;
+	for (size_t i = 0; ts && s->secured && i < om_cert_store_count(ts, OM_CERT_TRUSTED); i++) {
+		const struct om_cert *t = om_cert_store_at(ts, OM_CERT_TRUSTED, i);
+		if (!tn || t->not_after_ms < tn->not_after_ms)
+			tn = t;
+	}
+	if (tn) {
+		char na[40];
+		int64_t d = tn->not_after_ms - om_now_ms();
+		long long left = d >= 0 ? d / 86400000 : -((-d + 86399999) / 86400000);
+		om_time_format(tn->not_after_ms, na, sizeof(na));
+		om_buf_adds(r, ",\"trusted_expiry\":{\"sha1\":");
+		om_buf_json_str(r, tn->sha1);
+		om_buf_adds(r, ",\"subject\":");
+		om_buf_json_str(r, tn->subject ? tn->subject : "");
+		om_buf_printf(r,
+		              ",\"not_after\":\"%s\",\"days_left\":%lld,\"kind\":\"%s\","
+		              "\"trusted\":%zu}",
+		              na, left, tn->self_signed ? "root" : "intermediate",
+		              om_cert_store_count(ts, OM_CERT_TRUSTED));
+	}
 	if (s->metrics)
 		om_metrics_status_json(s->metrics, r);
 	om_buf_adds(r, "}");

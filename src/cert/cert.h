@@ -166,10 +166,16 @@ enum om_cert_verdict {
 	OM_CERT_CHAIN_INVALID,    /* a chain certificate expired, not yet valid, ... */
 	OM_CERT_REVOKED,          /* it or a chain certificate is in a CRL */
 	OM_CERT_WRONG_NAME,       /* the SAN lacks the server's FQDN: last resort only */
+	OM_CERT_KEY_USAGE,        /* its keyUsage lacks digitalSignature (TLS signs with it) */
+	OM_CERT_CHAIN_PURPOSE,    /* a CA of its chain has an EKU without serverAuth */
 };
 const char *om_cert_verdict_str(enum om_cert_verdict v);
 /* The facts of the certificate alone (no store): OM_CERT_CHOSEN when it
- * could be used at now_ms, else the first reason (CA, key, time, EKU). */
+ * could be used at now_ms, else the first reason (CA, key, time, EKU,
+ * keyUsage: when present it must hold digitalSignature — every suite
+ * openum offers (ECDHE, TLS 1.3) and client authentication sign with the
+ * key; keyEncipherment alone serves only RSA key transport, never
+ * offered). */
 enum om_cert_verdict om_cert_check(const struct om_cert *c, int64_t now_ms);
 /* Ranking order among usable certificates: <0 when a comes before b.
  * CA-issued before self-signed; then serverAuth+clientAuth before

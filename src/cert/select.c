@@ -68,6 +68,10 @@ const char *om_cert_verdict_str(enum om_cert_verdict v)
 		return "revoked";
 	case OM_CERT_WRONG_NAME:
 		return "SAN lacks this server's FQDN";
+	case OM_CERT_KEY_USAGE:
+		return "keyUsage does not allow TLS (no digitalSignature)";
+	case OM_CERT_CHAIN_PURPOSE:
+		return "a CA of its chain is not for serverAuth";
 	}
 	return "?";
 }
@@ -84,7 +88,61 @@ enum om_cert_verdict om_cert_check(const struct om_cert *c, int64_t now_ms)
 		return OM_CERT_NOT_YET_VALID;
 	if (!c->eku_server)
 		return OM_CERT_NO_SERVERAUTH;
+	if ((X509_get_extension_flags(c->x509) & EXFLAG_KUSAGE) &&
+	    !(X509_get_key_usage(c->x509) & KU_DIGITAL_SIGNATURE))
+		return OM_CERT_KEY_USAGE;
 	return OM_CERT_CHOSEN;
+}
+
+/* The keyUsage bits of x in words ("keyEncipherment, dataEncipherment"). */
+static void key_usage_text(X509 *x, char *buf, size_t len)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} ku[] = { { KU_DIGITAL_SIGNATURE, "digitalSignature" },
+		   { KU_NON_REPUDIATION, "nonRepudiation" },
+		   { KU_KEY_ENCIPHERMENT, "keyEncipherment" },
+		   { KU_DATA_ENCIPHERMENT, "dataEncipherment" },
+		   { KU_KEY_AGREEMENT, "keyAgreement" },
+		   { KU_KEY_CERT_SIGN, "keyCertSign" },
+		   { KU_CRL_SIGN, "cRLSign" },
+		   { KU_ENCIPHER_ONLY, "encipherOnly" },
+		   { KU_DECIPHER_ONLY, "decipherOnly" } };
+	uint32_t k = X509_get_key_usage(x);
+	size_t used = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(ku) / sizeof(ku[0]) && used < len; i++) {
+		if (!(k & ku[i].bit))
+			continue;
+		int w = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", ku[i].name);
+		used = w < 0 ? len : used + (size_t)w;
+	}
+	if (!buf[0])
+		snprintf(buf, len, "none");
+}
+
+/* The EKU of a CA certificate in words, for a refusal. */
+static void eku_text(X509 *x, char *buf, size_t len)
+{
+	EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
+	size_t used = 0;
+	buf[0] = '\0';
+	for (int i = 0; eku && i < sk_ASN1_OBJECT_num(eku) && used < len; i++) {
+		char o[80];
+		const ASN1_OBJECT *obj = sk_ASN1_OBJECT_value(eku, i);
+		int nid = OBJ_obj2nid(obj);
+		if (nid != NID_undef)
+			snprintf(o, sizeof(o), "%s", OBJ_nid2sn(nid)); /* "clientAuth" */
+		else
+			OBJ_obj2txt(o, sizeof(o), obj, 1);
+		int w = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", o);
+		used = w < 0 ? len : used + (size_t)w;
+	}
+	EXTENDED_KEY_USAGE_free(eku);
+	ERR_clear_error();
+	if (!buf[0])
+		snprintf(buf, len, "none");
 }
 
 static bool eku_both(const struct om_cert *c)
@@ -300,6 +358,26 @@ static int chain_check(X509_STORE *st, struct om_cert_cand *cd, int64_t now_ms)
 		X509_STORE_CTX_free(sc);
 		if (!full)
 			return ENOMEM;
+		/* The chain's purpose, as a gateway checking a TLS server's
+		 * chain does (RFC 5280 §4.2.1.12; OpenSSL's "ssl_server"
+		 * purpose looks at every CA's EKU): a CA whose EKU has
+		 * neither serverAuth nor anyExtendedKeyUsage makes the whole
+		 * chain unfit. */
+		for (int i = 1; i < sk_X509_num(full); i++) {
+			X509 *ca = sk_X509_value(full, i);
+			if (!(X509_get_extension_flags(ca) & EXFLAG_XKUSAGE) ||
+			    (X509_get_extended_key_usage(ca) & (XKU_SSL_SERVER | XKU_ANYEKU)))
+				continue;
+			char ek[200];
+			eku_text(ca, ek, sizeof(ek));
+			cd->verdict = OM_CERT_CHAIN_PURPOSE;
+			snprintf(cd->detail, sizeof(cd->detail),
+			         "chain certificate %s limits its certificates to %s (no "
+			         "serverAuth): gateways refuse it for a TLS server",
+			         name_text(X509_get_subject_name(ca), nm, sizeof(nm)), ek);
+			sk_X509_pop_free(full, X509_free);
+			return 0;
+		}
 		/* Leaf out; a self-signed root at the end out (the gateway has
 		 * it; RFC 8446 §4.4.2 lets it be omitted). */
 		X509_free(sk_X509_shift(full));
@@ -418,6 +496,16 @@ static int check_all(const struct om_cert_store *s, const struct om_cert_select_
 		cd->verdict = om_cert_check(cd->cert, now_ms);
 		if (cd->verdict == OM_CERT_KEY_UNSAFE)
 			snprintf(cd->detail, sizeof(cd->detail), "%s", cd->cert->key_problem);
+		if (cd->verdict == OM_CERT_KEY_USAGE) {
+			char ku[200];
+			key_usage_text(cd->cert->x509, ku, sizeof(ku));
+			snprintf(cd->detail, sizeof(cd->detail),
+			         "its keyUsage is %s: TLS needs digitalSignature (every suite "
+			         "openum offers, ECDHE and TLS 1.3, and client authentication "
+			         "sign with the key; keyEncipherment serves only RSA key "
+			         "transport, not offered)",
+			         ku);
+		}
 		if (cd->verdict != OM_CERT_CHOSEN || cd->cert->self_signed)
 			continue;
 		if (!st && (err = om_cert_store_x509(s, &st)) != 0)
@@ -1142,11 +1230,18 @@ int om_cert_watch_tick(struct om_cert_mgr *m, int64_t now_ms)
 			continue;
 		fmt_time(t->not_after_ms, na, sizeof(na));
 		snprintf(left, sizeof(left), "%lld", (long long)days_left(t, now_ms));
-		om_event(OM_EV_TRUSTED_EXPIRING, t->sha1,
-		         now_ms > t->not_after_ms ? "trusted certificate has expired"
-		                                  : "trusted certificate expires soon",
-		         "sha1", t->sha1, "subject", t->subject, "not_after", na, "days_left", left,
-		         NULL);
+		/* A root and an intermediate alike (an issuing CA of the
+		 * gateways, trusted as an anchor of its own): once expired,
+		 * the gateways it issued for are refused — an error. */
+		bool gone = now_ms > t->not_after_ms;
+		om_event_level(OM_EV_TRUSTED_EXPIRING, gone ? OM_LOG_ERROR : OM_LOG_WARNING,
+		               t->sha1,
+		               gone ? "trusted certificate has expired: the gateways it issued "
+		                      "for are refused"
+		                    : "trusted certificate expires soon",
+		               "sha1", t->sha1, "subject", t->subject, "kind",
+		               t->self_signed ? "root" : "intermediate", "not_after", na,
+		               "days_left", left, NULL);
 		if (k)
 			k->day = day;
 		n++;

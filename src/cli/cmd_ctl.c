@@ -127,6 +127,22 @@ int om_cmd_status(struct om_cli *cli, int argc, char **argv)
 			       sha1, left, na);
 			printf("%-17s %s, %s\n", "cert subject", subj, kind);
 		}
+		/* The trusted certificate that expires first (root or
+		 * intermediate): the gateways it vouches for go with it. */
+		const char *te = strstr(reply, "\"trusted_expiry\":{");
+		if (te) {
+			char subj[512], left[32], na[64], kind[32];
+			field(te, "subject", subj, sizeof(subj));
+			field(te, "days_left", left, sizeof(left));
+			field(te, "not_after", na, sizeof(na));
+			field(te, "kind", kind, sizeof(kind));
+			if (left[0] == '-')
+				printf("%-17s %s (%s), expired %s days ago (not after %s)\n",
+				       "trusted next", subj, kind, left + 1, na);
+			else
+				printf("%-17s %s (%s), %s days left (not after %s)\n",
+				       "trusted next", subj, kind, left, na);
+		}
 		/* voice message delivery: an object of the reply */
 		const char *dl = strstr(reply, "\"delivery\":{");
 		if (dl) {

@@ -83,6 +83,15 @@ size_t om_tc_tx_event(struct om_tc_tx *tx, uint8_t event, uint32_t start_ts, uin
 	return protect(tx, out, h + 4, false);
 }
 
+size_t om_tc_tx_cn(struct om_tc_tx *tx, uint8_t level, uint8_t *out)
+{
+	size_t h = om_rtp_write_hdr(out, 13, false, tx->seq, tx->ts, tx->ssrc);
+	out[h] = level & 0x7f;
+	tx->seq++;
+	tx->packets++;
+	return protect(tx, out, h + 1, false);
+}
+
 size_t om_tc_tx_rtcp(struct om_tc_tx *tx, uint8_t *out)
 {
 	size_t len = om_rtcp_write(out, OM_TC_PKT_MAX - 64, tx->ssrc, true, 0, tx->ts, tx->packets,

@@ -49,6 +49,10 @@ size_t om_tc_tx_audio(struct om_tc_tx *tx, const int16_t *pcm, const uint8_t *ra
 /* One RFC 4733 packet for `event` (marker on the first, ts = start). */
 size_t om_tc_tx_event(struct om_tc_tx *tx, uint8_t event, uint32_t start_ts, uint16_t duration,
                       bool end, bool first, uint8_t *out);
+/* One comfort-noise packet (RFC 3389 §3, payload type 13: the noise
+ * level in -dBov, no spectrum) at the current timestamp, which does not
+ * advance: the caller moves tx->ts with the clock. */
+size_t om_tc_tx_cn(struct om_tc_tx *tx, uint8_t level, uint8_t *out);
 /* An RTCP SR + SDES (SRTCP on SRTP). */
 size_t om_tc_tx_rtcp(struct om_tc_tx *tx, uint8_t *out);
 

@@ -42,6 +42,8 @@ static const char usage[] =
     "        --dtmf D@MS[:DUR],... (RFC 4733)  --inband D@MS[:DUR],... (tones in the audio)\n"
     "        --mark-at N (print {\"mark\": N} once the Nth packet is sent)\n"
     "        --pause-at N:MS (wait MS after the Nth packet; later packets keep their times)\n"
+    "        --cn I:K (frames I..I+K-1 are DTX: an RFC 3389 CN packet every 100 ms)\n"
+    "        --mute I:K (frames I..I+K-1 send no RTP; RTCP goes on)\n"
     "        --log-sent (print {\"i\": N, \"us\": T} as each packet leaves; T in µs of\n"
     "        CLOCK_MONOTONIC)\n"
     "recv:   --out FILE --timeout MS (after the last packet; default 1500) --max-ms MS\n"
@@ -84,6 +86,18 @@ static int parse_list(const char *s, struct list *l, bool pairs)
 			return EINVAL;
 	}
 	return 0;
+}
+
+/* i in one of the ranges [v, v + w) of the list. */
+static bool in_range(const struct list *l, long i, long *from)
+{
+	for (size_t k = 0; k < l->n; k++)
+		if (i >= l->v[k] && i < l->v[k] + l->w[k]) {
+			if (from)
+				*from = l->v[k];
+			return true;
+		}
+	return false;
 }
 
 static bool in_list(const struct list *l, long i, long *w)
@@ -199,44 +213,22 @@ static int cmd_send(int argc, char **argv)
 	tx.ssrc = 0x4f4d5431;
 	tx.seq = 1000;
 	tx.ts = 160000;
-	static struct list drop, dup, swap, late, tamper, replay, ssrc_change, ts_jump;
+	static struct list drop, dup, swap, late, tamper, replay, ssrc_change, ts_jump, cn, mute;
 	static struct dtmf_spec dtmf[32], inband[32];
 	size_t ndtmf = 0, ninband = 0;
 	static const struct option opts[] = {
-		{ "to", 1, 0, 't' },
-		{ "from", 1, 0, 'f' },
-		{ "wav", 1, 0, 'w' },
-		{ "tone", 1, 0, 'T' },
-		{ "payload", 1, 0, 'P' },
-		{ "silence", 1, 0, 'S' },
-		{ "pt", 1, 0, 'p' },
-		{ "alaw", 0, 0, 'a' },
-		{ "te-pt", 1, 0, 'e' },
-		{ "ptime", 1, 0, 'm' },
-		{ "ssrc", 1, 0, 'x' },
-		{ "seq", 1, 0, 'q' },
-		{ "ts", 1, 0, 'z' },
-		{ "rtcp-every", 1, 0, 'R' },
-		{ "rtcp-to", 1, 0, 'r' },
-		{ "rate", 1, 0, 'y' },
-		{ "suite", 1, 0, 's' },
-		{ "key", 1, 0, 'k' },
-		{ "mki", 1, 0, 'M' },
-		{ "backend", 1, 0, 'b' },
-		{ "drop", 1, 0, 1 },
-		{ "dup", 1, 0, 2 },
-		{ "swap", 1, 0, 3 },
-		{ "late", 1, 0, 4 },
-		{ "tamper", 1, 0, 5 },
-		{ "replay", 1, 0, 6 },
-		{ "ssrc-change", 1, 0, 7 },
-		{ "ts-jump", 1, 0, 8 },
-		{ "dtmf", 1, 0, 9 },
-		{ "inband", 1, 0, 10 },
-		{ "mark-at", 1, 0, 11 },
-		{ "pause-at", 1, 0, 12 },
-		{ "log-sent", 0, 0, 13 },
-		{ "help", 0, 0, 'h' },
+		{ "to", 1, 0, 't' },     { "from", 1, 0, 'f' },       { "wav", 1, 0, 'w' },
+		{ "tone", 1, 0, 'T' },   { "payload", 1, 0, 'P' },    { "silence", 1, 0, 'S' },
+		{ "pt", 1, 0, 'p' },     { "alaw", 0, 0, 'a' },       { "te-pt", 1, 0, 'e' },
+		{ "ptime", 1, 0, 'm' },  { "ssrc", 1, 0, 'x' },       { "seq", 1, 0, 'q' },
+		{ "ts", 1, 0, 'z' },     { "rtcp-every", 1, 0, 'R' }, { "rtcp-to", 1, 0, 'r' },
+		{ "rate", 1, 0, 'y' },   { "suite", 1, 0, 's' },      { "key", 1, 0, 'k' },
+		{ "mki", 1, 0, 'M' },    { "backend", 1, 0, 'b' },    { "drop", 1, 0, 1 },
+		{ "dup", 1, 0, 2 },      { "swap", 1, 0, 3 },         { "late", 1, 0, 4 },
+		{ "tamper", 1, 0, 5 },   { "replay", 1, 0, 6 },       { "ssrc-change", 1, 0, 7 },
+		{ "ts-jump", 1, 0, 8 },  { "dtmf", 1, 0, 9 },         { "inband", 1, 0, 10 },
+		{ "mark-at", 1, 0, 11 }, { "pause-at", 1, 0, 12 },    { "log-sent", 0, 0, 13 },
+		{ "cn", 1, 0, 14 },      { "mute", 1, 0, 15 },        { "help", 0, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	long mark_at = -1, pause_at = -1, pause_ms = 0;
@@ -342,6 +334,12 @@ static int cmd_send(int argc, char **argv)
 			break;
 		case 13:
 			log_sent = true;
+			break;
+		case 14:
+			bad |= parse_list(optarg, &cn, true);
+			break;
+		case 15:
+			bad |= parse_list(optarg, &mute, true);
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -466,10 +464,26 @@ static int cmd_send(int argc, char **argv)
 		memset(rb, 0xff, sizeof(rb));
 		if (raw)
 			memcpy(rb, raw + i * frame, n);
-		pk[np].len =
-		    om_tc_tx_audio(&tx, pcm ? buf : NULL, raw ? rb : NULL, frame, pk[np].b);
-		pk[np].at_us = at;
-		np++;
+		long cn_from;
+		if (in_range(&cn, (long)i, &cn_from)) {
+			/* DTX: comfort noise every fifth frame, the clock runs on;
+			 * the next audio starts a talk spurt. */
+			if ((i - (size_t)cn_from) % 5 == 0) {
+				pk[np].len = om_tc_tx_cn(&tx, 60, pk[np].b);
+				pk[np].at_us = at;
+				np++;
+			}
+			tx.ts += (uint32_t)frame;
+			tx.talkspurt = true;
+		} else if (in_range(&mute, (long)i, NULL)) {
+			tx.ts += (uint32_t)frame;
+			tx.talkspurt = true;
+		} else {
+			pk[np].len =
+			    om_tc_tx_audio(&tx, pcm ? buf : NULL, raw ? rb : NULL, frame, pk[np].b);
+			pk[np].at_us = at;
+			np++;
+		}
 		if (rtcp_every && (i + 1) % rtcp_every == 0) {
 			pk[np].len = om_tc_tx_rtcp(&tx, pk[np].b);
 			pk[np].at_us = at;

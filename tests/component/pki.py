@@ -11,6 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
+_EKU = {"client": ExtendedKeyUsageOID.CLIENT_AUTH, "server": ExtendedKeyUsageOID.SERVER_AUTH,
+        "email": ExtendedKeyUsageOID.EMAIL_PROTECTION}
 DAY = datetime.timedelta(days=1)
 
 
@@ -58,7 +60,10 @@ class PKI:
         self.dir = str(dir)
         os.makedirs(self.dir, exist_ok=True)
 
-    def ca(self, name, cn=None, issuer=None, key="ec", not_before=None, not_after=None):
+    def ca(self, name, cn=None, issuer=None, key="ec", not_before=None, not_after=None,
+           eku=None):
+        """A CA (a root, or under issuer); eku: its extended key usage, as for
+        leaf (None: none)."""
         k = _key(key)
         subj = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn or name),
                           x509.NameAttribute(NameOID.ORGANIZATION_NAME, "openum tests")])
@@ -75,6 +80,8 @@ class PKI:
                                           decipher_only=False), critical=True)
              .add_extension(x509.SubjectKeyIdentifier.from_public_key(k.public_key()),
                             critical=False))
+        if eku:
+            b = b.add_extension(x509.ExtendedKeyUsage([_EKU[e] for e in eku]), critical=False)
         cert = b.sign(issuer.key if issuer else k, hashes.SHA256())
         return Issued(self, name, cert, k, [issuer.cert] + issuer.chain if issuer else [])
 
@@ -103,10 +110,12 @@ class PKI:
         return Issued(self, name, b.sign(k, hashes.SHA256()), k)
 
     def leaf(self, name, ca, cn=None, dns=(), uris=(), eku=("client", "server"), key="ec",
-             not_before=None, not_after=None, digest=None, pubkey=None):
+             not_before=None, not_after=None, digest=None, pubkey=None, key_usage=None):
         """A certificate issued by `ca` (an Issued, or a (subject Name, private key)
         pair for an issuer that exists nowhere). pubkey: certify this key
-        (a re-issue for a key kept elsewhere); the Issued then has no key."""
+        (a re-issue for a key kept elsewhere); the Issued then has no key.
+        key_usage: names of x509.KeyUsage flags to set ("digital_signature",
+        "key_encipherment", ...), None: no keyUsage extension."""
         k = None if pubkey else _key(key)
         ca_name, ca_key = (ca.cert.subject, ca.key) if isinstance(ca, Issued) else ca
         attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "openum tests")]
@@ -123,10 +132,13 @@ class PKI:
         if sans:
             b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         if eku:
-            oids = {"client": ExtendedKeyUsageOID.CLIENT_AUTH,
-                    "server": ExtendedKeyUsageOID.SERVER_AUTH,
-                    "email": ExtendedKeyUsageOID.EMAIL_PROTECTION}
-            b = b.add_extension(x509.ExtendedKeyUsage([oids[e] for e in eku]), critical=False)
+            b = b.add_extension(x509.ExtendedKeyUsage([_EKU[e] for e in eku]), critical=False)
+        if key_usage is not None:
+            flags = dict.fromkeys(("digital_signature", "content_commitment", "key_encipherment",
+                                   "data_encipherment", "key_agreement", "key_cert_sign",
+                                   "crl_sign", "encipher_only", "decipher_only"), False)
+            flags.update(dict.fromkeys(key_usage, True))
+            b = b.add_extension(x509.KeyUsage(**flags), critical=True)
         cert = b.sign(ca_key, digest or hashes.SHA256())
         if not isinstance(ca, Issued):
             return Issued(self, name, cert, k, [])

@@ -415,6 +415,66 @@ def test_greetings_are_converted_and_stored(box, tmp_path):
     assert len(os.listdir(os.path.join(box.data, "greetings"))) == 2
 
 
+def dovecot(run, maildir):
+    """Debian's Dovecot serving one Maildir over IMAP on a free loopback
+    port, reading it as `nobody` (Dovecot never reads mail as root): its own
+    configuration in `run`. Returns (process, an IMAP client connected)."""
+    port = free_port()
+    os.makedirs(os.path.join(run, "state"))
+    cfg = os.path.join(run, "dovecot.conf")
+    open(cfg, "w").write(f"""protocols = imap
+listen = 127.0.0.1
+base_dir = {run}/run
+state_dir = {run}/state
+log_path = {run}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+mail_location = maildir:{maildir}
+passdb {{
+  driver = static
+  args = password=secret
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={run}/home
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = 0
+  }}
+}}
+service submission-login {{
+  inet_listener submission {{
+    port = 0
+  }}
+}}
+""")
+    dv = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", cfg], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.STDOUT)
+
+    def connect():
+        try:
+            return imaplib.IMAP4("127.0.0.1", port)
+        except OSError:
+            return None
+    try:
+        return dv, wait_for(connect, timeout=20, what="Dovecot's IMAP port")
+    except BaseException:
+        dv.terminate()
+        dv.wait(20)
+        raise
+
+
 def test_dovecot_lists_the_message_over_imap(tmp_path):
     """Dovecot (Debian's) serves the Maildir openum wrote. Dovecot never
     reads mail as root, so openum runs as `nobody` here, as it runs as its
@@ -449,56 +509,8 @@ def test_dovecot_lists_the_message_over_imap(tmp_path):
         finally:
             p.terminate()
             p.wait(20)
-        port = free_port()
-        run = os.path.join(base, "dovecot")
-        os.makedirs(os.path.join(run, "state"))
-        cfg = os.path.join(run, "dovecot.conf")
-        open(cfg, "w").write(f"""protocols = imap
-listen = 127.0.0.1
-base_dir = {run}/run
-state_dir = {run}/state
-log_path = {run}/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-mail_location = maildir:{o.data}/mail/{uid}
-passdb {{
-  driver = static
-  args = password=secret
-}}
-userdb {{
-  driver = static
-  args = uid=nobody gid=nogroup home={run}/home
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service pop3-login {{
-  inet_listener pop3 {{
-    port = 0
-  }}
-}}
-service submission-login {{
-  inet_listener submission {{
-    port = 0
-  }}
-}}
-""")
-        dv = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", cfg], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.STDOUT)
+        dv, m = dovecot(os.path.join(base, "dovecot"), os.path.join(o.data, "mail", uid))
         try:
-            def connect():
-                try:
-                    return imaplib.IMAP4("127.0.0.1", port)
-                except OSError:
-                    return None
-            m = wait_for(connect, timeout=20, what="Dovecot's IMAP port")
             m.login("bob", "secret")
             typ, data = m.select("INBOX")
             assert typ == "OK" and data[0] == b"1", (typ, data)

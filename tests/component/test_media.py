@@ -440,10 +440,26 @@ def test_full_tmpfs_stops_recordings_not_the_engine(tmp_path):
                 raw = fh.read()
             assert len(raw) == ev["bytes"] and len(raw) > 16000
             assert raw == decode(g)[:len(raw)]
-        # The third call still works.
+        # The third call still works, and so does the call of a whose
+        # recording stopped.
         rtp_send(pc, "--from", f"127.0.0.1:{sc}", "--tone", "440:400", "--dtmf", "8@100:80",
                  "--rate", "0")
         h.wait("dtmf", "c", digit="8")
+        rtp_send(pa, "--from", f"127.0.0.1:{sa}", "--tone", "440:400", "--dtmf", "2@100:80",
+                 "--rate", "0")
+        h.wait("dtmf", "a", digit="2")
+        # Room again (b's file removed): a new recording is written whole.
+        os.unlink(f"{root}{spool}/b.raw")
+        g2 = g711(1.0, seed=44)
+        f2 = write_file(tmp_path / "in2.g711", g2)
+        h.rec("c", "c2")
+        rtp_send(pc, "--from", f"127.0.0.1:{sc}", "--payload", f2, "--rate", "0", "--seq",
+                 "3000", "--ts", "900000")
+        time.sleep(0.3)
+        st = h.stop_rec("c")
+        assert st["error"] == 0, st
+        with open(f"{root}{spool}/c2.raw", "rb") as fh:
+            assert fh.read() == decode(g2)
         for n in "abc":
             h.free(n)
     finally:
@@ -788,3 +804,115 @@ def test_a_burst_on_more_sockets_than_one_turn_reads_is_read_to_the_end(tmp_path
         assert not short, f"sessions that did not get all {per} packets: {short[:10]} …"
     finally:
         h.quit()
+
+
+def test_comfort_noise_and_srtcp_are_life_and_dtx_is_silence(tmp_path):
+    """RFC 3389 comfort noise (DTX: one CN packet every 100 ms for 1.5 s) and,
+    on an SRTP call, SRTCP alone (no RTP for 1.5 s) keep a call alive past
+    an rtp_timeout of 1 s; the pause is silence in the recording, the audio
+    after it lands at its place; the timeout comes once the peer is silent
+    for good."""
+    import json
+    from media_util import TESTRTP
+    h = MediaHost(tmp_path / "spool", "--threads", "1", "--rtp-timeout", "1000")
+    try:
+        g = g711(3.0, seed=71)
+        f = write_file(tmp_path / "in.g711", g)
+        want = bytearray(decode(g))
+        want[25 * 320:100 * 320] = bytes(75 * 320)  # frames 25..99: the pause
+        suite = "AES_CM_128_HMAC_SHA1_80"
+        k = key_b64(suite, 12)
+        # (name, session, sender arguments, packet index well after the pause)
+        cases = [("cn", {}, ["--cn", "25:75"], 50),
+                 ("srtcp", dict(suite=suite, rxkey=k, txkey=k),
+                  ["--mute", "25:75", "--rtcp-every", "5", "--suite", suite, "--key", k], 60)]
+        for name, sess, extra, after in cases:
+            sport = src_port(h)
+            port = h.new(name, remote=f"127.0.0.1:{sport}", **sess)
+            h.rec(name, name)
+            s = subprocess.Popen([TESTRTP, "send", "--to", f"127.0.0.1:{port}", "--from",
+                                  f"127.0.0.1:{sport}", "--payload", f, "--rate", "1",
+                                  "--log-sent", *extra], stdout=subprocess.PIPE, text=True)
+            for line in s.stdout:
+                if json.loads(line).get("i") == after:
+                    break
+            # The stream is live again after the pause: no timeout so far.
+            assert not h.events("timeout", name), f"{name}: the pause was taken for a hang-up"
+            s.stdout.read()
+            assert s.wait(30) == 0
+            h.wait("timeout", name, timeout=10)
+            st = h.stop_rec(name)
+            closed = h.free(name)
+            assert h.raw(name) == bytes(want), f"{name}: the pause is not silence in place"
+            assert st["audio_ms"] == 3000
+            assert len(h.events("timeout", name)) == 1
+            if name == "cn":
+                assert closed["rtp_in"] == 75 + 15 and closed["malformed"] == 0, closed
+            else:
+                assert closed["rtcp_in"] == 30 and closed["srtp_auth"] == 0, closed
+    finally:
+        h.quit()
+
+
+def test_digits_once_whichever_way_comes_first_and_repeats_kept(host, tmp_path):
+    """One digit stream per call: a key press sent by INFO first and then by
+    RFC 4733 is reported once (by INFO); the same key pressed twice is two
+    digits (two RFC 4733 events with their own timestamps, each with three
+    end packets; two INFO requests); a duplicate of an end packet is
+    dropped and counted."""
+    sport = src_port(host)
+    port = host.new("o", remote=f"127.0.0.1:{sport}")
+    host.send("dtmf o 3 100")
+    host.wait("dtmf", "o", digit="3")
+    # Packet 15 is the first end packet of the "3" (frames 5..10).
+    rtp_send(port, "--from", f"127.0.0.1:{sport}", "--tone", "440:1200", "--dtmf",
+             "3@100:100,6@400:100,6@700:100", "--dup", "15", "--rate", "0")
+    for _ in range(2):
+        host.wait("dtmf", "o", digit="6")
+    host.send("dtmf o 1 100")
+    host.send("dtmf o 1 100")
+    for _ in range(2):
+        host.wait("dtmf", "o", digit="1")
+    closed = host.free("o")
+    got = [(e["digit"], e["source"]) for e in host.events("dtmf", "o")]
+    assert got == [("3", "info"), ("6", "rfc4733"), ("6", "rfc4733"), ("1", "info"),
+                   ("1", "info")], got
+    assert closed["duplicates"] == 1, closed
+
+
+def test_port_move_never_the_ip_and_once_over_srtp(host, tmp_path):
+    """R10: the NAT exception moves the port, never the IP: an SRTP packet
+    that authenticates (the right key) from another IP, and plain RTP from
+    another IP with rtp_symmetric on, are strangers — dropped, counted, no
+    trace. Over SRTP too the port moves only once: after the move to an
+    authenticated port, a further port with the right key is refused."""
+    suite = "AES_CM_128_HMAC_SHA1_80"
+    g = g711(1.0, seed=81)
+    f = write_file(tmp_path / "in.g711", g)
+    noise = write_file(tmp_path / "noise.g711", g711(1.0, seed=82))
+    k = key_b64(suite, 13)
+    sport = src_port(host)
+    port = host.new("ip", remote=f"127.0.0.1:{sport}", suite=suite, rxkey=k, txkey=k)
+    host.rec("ip", "ip")
+    rtp_send(port, "--from", f"127.0.0.2:{sport}", "--payload", noise, "--rate", "0",
+             "--suite", suite, "--key", k, "--ssrc", "1111")
+    rtp_send(port, "--from", f"127.0.0.1:{sport + 20}", "--payload", f, "--rate", "0",
+             "--suite", suite, "--key", k, "--seq", "5000")
+    rtp_send(port, "--from", f"127.0.0.1:{sport + 40}", "--payload", noise, "--rate", "0",
+             "--suite", suite, "--key", k, "--seq", "6000", "--ts", "300000")
+    time.sleep(0.3)
+    host.stop_rec("ip")
+    closed = host.free("ip")
+    assert host.raw("ip") == decode(g)
+    assert closed["strangers"] == 100 and closed["rtp_in"] == 50 and closed["srtp_auth"] == 0
+    # Plain RTP with rtp_symmetric: another IP is never a NAT move.
+    port = host.new("ips", remote=f"127.0.0.1:{sport}", sym=1)
+    host.rec("ips", "ips")
+    rtp_send(port, "--from", f"127.0.0.2:{sport + 10}", "--payload", noise, "--rate", "0")
+    rtp_send(port, "--from", f"127.0.0.1:{sport}", "--payload", f, "--rate", "0",
+             "--seq", "3000")
+    time.sleep(0.3)
+    host.stop_rec("ips")
+    closed = host.free("ips")
+    assert host.raw("ips") == decode(g)
+    assert closed["strangers"] == 50 and closed["rtp_in"] == 50

@@ -208,6 +208,74 @@ def test_selection_table(w, tmp_path):
     assert "Invented Issuing CA" in show
 
 
+def test_selection_checks_the_chains_purpose_and_the_key_usage(w, tmp_path):
+    """Selection checks what a gateway checks of a TLS server's chain: an
+    intermediate whose EKU lacks serverAuth disqualifies the chain, and a
+    certificate whose keyUsage lacks digitalSignature (TLS signs with the
+    key) is not chosen — each with the reason, in `cert select`, `cert
+    show` and event 1128 at start; the valid one is presented (s_client)."""
+    p = w.p
+    o = new_store(tmp_path, "auto_selfsigned = 0\n")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    client_ca = p.ca("p-clientca", "PKI Client-Only Issuing CA", issuer=w.root,
+                     eku=("client",))
+    server_ca = p.ca("p-serverca", "PKI Server Issuing CA", issuer=w.root,
+                     eku=("server", "client"))
+    far = NOW + 900 * DAY
+    rows = {
+        # would rank first (latest expiry): its intermediate is for clientAuth only
+        "client_ca": p.leaf("p-leaf-clientca", client_ca, cn=FQDN, dns=[FQDN], not_after=far),
+        # keyEncipherment only (RSA): no digitalSignature
+        "kenc": p.leaf("p-kenc", w.inter, cn=FQDN, dns=[FQDN], key="rsa2048",
+                       key_usage=("key_encipherment",), not_after=far),
+        # keyAgreement only (EC)
+        "kagree": p.leaf("p-kagree", w.inter, cn=FQDN, dns=[FQDN],
+                         key_usage=("key_agreement",), not_after=far),
+        # what TLS needs: chosen
+        "good": p.leaf("p-good", server_ca, cn=FQDN, dns=[FQDN],
+                       key_usage=("digital_signature", "key_encipherment"),
+                       not_after=NOW + 300 * DAY),
+        # an RSA one with digitalSignature and keyEncipherment: valid, ranked lower
+        "rsa_ok": p.leaf("p-rsaok", w.inter, cn=FQDN, dns=[FQDN], key="rsa2048",
+                         key_usage=("digital_signature", "key_encipherment"),
+                         not_after=NOW + 200 * DAY),
+    }
+    for r in rows.values():
+        o.ok("cert", "import", r.both_path, "--no-reload")
+    sel = selection(o)
+    c = by_sha1(sel)
+    assert sel["chosen"] == sha1(rows["good"]), sel
+    assert c[sha1(rows["rsa_ok"])]["verdict"] == "valid, ranked lower"
+    v = c[sha1(rows["client_ca"])]
+    assert v["verdict"] == "a CA of its chain is not for serverAuth", v
+    assert "PKI Client-Only Issuing CA" in v["detail"] and "clientAuth" in v["detail"], v
+    for k in ("kenc", "kagree"):
+        v = c[sha1(rows[k])]
+        assert v["verdict"] == "keyUsage does not allow TLS (no digitalSignature)", v
+        assert "digitalSignature" in v["detail"]
+    assert "its keyUsage is keyEncipherment:" in c[sha1(rows["kenc"])]["detail"]
+    assert "its keyUsage is keyAgreement:" in c[sha1(rows["kagree"])]["detail"]
+    # ranked after every valid one
+    valid_max = max(c[sha1(rows[k])]["rank"] for k in ("good", "rsa_ok"))
+    assert min(c[sha1(rows[k])]["rank"] for k in ("client_ca", "kenc", "kagree")) > valid_max
+    show = o.ok("cert", "show", sha1(rows["kenc"])).stdout
+    assert "keyUsage does not allow TLS" in show, show
+    human = o.ok("cert", "select", "--no-reload").stdout
+    assert "PKI Client-Only Issuing CA" in human
+    serve(o)
+    try:
+        ev = wait_for(lambda: [e for e in o.events("--id", "1128")
+                               if e["fields"].get("sha1") == sha1(rows["client_ca"])])
+        assert ev and "not for serverAuth" in ev[0]["fields"]["reason"], ev
+        ev = wait_for(lambda: [e for e in o.events("--id", "1128")
+                               if e["fields"].get("sha1") == sha1(rows["kenc"])])
+        assert ev and "digitalSignature" in ev[0]["fields"]["reason"], ev
+        rc, chain, out = s_client(o.tls, client=w.gw, cafile=w.root.cert_path)
+        assert chain and "PKI Server Issuing CA" in chain[1], out
+    finally:
+        stop(o)
+
+
 def test_too_weak_says_which_key_or_signature(w, tmp_path):
     """At tls_security_level 2 a certificate the TLS context refuses says
     what is weak and where: its own RSA-1024 key, its SHA-1 signature, or
@@ -1095,6 +1163,44 @@ def test_expiring_intermediate_is_watched(w, tmp_path):
                                if "chain_subject" in e["fields"]])
         assert ev and "PKI Expiring Issuing CA" in ev[0]["fields"]["chain_subject"]
         assert ev[0]["fields"]["days_left"] in ("9", "10")
+    finally:
+        stop(o)
+
+
+def test_trusted_intermediates_are_watched_like_roots(w, tmp_path):
+    """A gateway-side issuing CA in the trusted store (it issues the gateways'
+    certificates, not the server's) is watched like a root: 1124 before and
+    after its expiry, with its days left and whether it is a root or an
+    intermediate; `openum status` (text and JSON) and the metrics show the
+    nearest expiry of the trusted store."""
+    o = new_store(tmp_path, "auto_selfsigned = 1\n")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    soon = w.p.ca("gw-inter-soon", "PKI Gateway Issuing CA Soon", issuer=w.root,
+                  not_after=NOW + 12 * DAY)
+    gone = w.p.ca("gw-inter-gone", "PKI Gateway Issuing CA Gone", issuer=w.root,
+                  not_before=NOW - 400 * DAY, not_after=NOW - 3 * DAY)
+    for ca in (soon, gone):
+        o.ok("cert", "import", ca.alone_path, "--trusted", "--yes", "--no-reload")
+    serve(o)
+    try:
+        ev = wait_for(lambda: {e["fields"]["subject"]: e for e in o.events("--id", "1124")
+                               if "Gateway Issuing" in e["fields"]["subject"]}
+                      if len([e for e in o.events("--id", "1124")
+                              if "Gateway Issuing" in e["fields"]["subject"]]) >= 2 else None)
+        assert ev, o.events("--id", "1124")
+        e = next(v for k, v in ev.items() if "Soon" in k)
+        assert e["fields"]["days_left"] in ("11", "12") and e["level"] == "warning", e
+        assert e["fields"]["kind"] == "intermediate", e
+        e = next(v for k, v in ev.items() if "Gone" in k)
+        assert e["fields"]["days_left"] in ("-3", "-4") and e["level"] == "error", e
+        assert "has expired" in e["message"], e
+        st = o.json("status")
+        t = st["trusted_expiry"]
+        assert "Gone" in t["subject"] and t["kind"] == "intermediate", t
+        assert t["days_left"] in (-3, -4), t
+        text = o.ok("status").stdout
+        assert "trusted next" in text and "PKI Gateway Issuing CA Gone" in text, text
+        assert "intermediate" in text and "expired" in text, text
     finally:
         stop(o)
 
