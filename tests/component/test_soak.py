@@ -95,8 +95,6 @@ def test_soak_resources_bounded(soak):
     assert rss["slope_kib_per_min"] < 4096, rss
 
 
-@pytest.mark.xfail(strict=True, reason="the deposit flow (greeting, beep, recording) is not on "
-                   "main yet: calls record nothing, so there are no messages to check")
 def test_soak_every_call_left_its_message(soak):
     m = soak["messages"]
     assert m["expected"] == soak["generator"]["answered"]
