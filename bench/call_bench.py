@@ -73,6 +73,30 @@ def fd_count(pid):
 HZ = os.sysconf("SC_CLK_TCK")
 
 
+def free_rtp_range(n):
+    """An even base B such that B..B+n-1 are free UDP ports on 127.0.0.1,
+    below the kernel's ephemeral range and the media tests' 21000-40999:
+    two runs on one machine (or a test beside a benchmark) must not take
+    each other's ports."""
+    import random
+    n += n % 2
+    for _ in range(200):
+        base = random.randrange(10000, 21000 - n, 2)
+        held = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                held.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise SystemExit(f"no {n} free UDP ports in 10000-21000")
+
+
 def ulaw_decode(b):
     """G.711 µ-law to linear (ITU-T G.711), as numpy int16."""
     u = ~np.frombuffer(b, dtype=np.uint8).astype(np.int32) & 0xFF
@@ -147,11 +171,12 @@ class Store:
         a = self.a
         self.run("init")
         c = a.concurrency
+        rtp = free_rtp_range(2 * (c + 200) + 2)
         conf = (f"[server]\nfqdn = {FQDN}\nsip_tcp = 127.0.0.1:{self.tcp_port}\n"
                 f"sip_tls = 127.0.0.1:{self.tls_port}\nmetrics_listen = 127.0.0.1:{self.metrics}\n"
                 f"auto_selfsigned = 0\nlog_level = warning\nmax_calls = {c + 100}\n"
                 f"max_calls_per_second = {int(a.rate * 2) + 20}\nmedia_threads = 1\n"
-                f"rtp_ports = 20000-{20000 + 2 * (c + 200) + 1}\n"
+                f"rtp_ports = {rtp}-{rtp + 2 * (c + 200) + 1}\n"
                 f"max_connections = {max(1024, c + 200)}\n"
                 f"max_connections_per_peer = {max(64, c + 50)}\n")
         conf += "".join(f"{kv}\n" for kv in a.conf)
@@ -310,7 +335,7 @@ def main():
            str(a.rate), "--concurrency", str(a.concurrency), "--talk", str(a.talk), "--ext",
            f"2000-{2000 + a.mailboxes - 1}", "--domain", FQDN, "--wav", wavf, "--out",
            os.path.join(tmp, "calls.jsonl"), "--dump-payload", os.path.join(tmp, "payload.ul"),
-           "--media", "127.0.0.9:30000",
+           "--media", "127.0.0.9",
            "--media-socks", str(a.media_socks or max(1, min(32, a.concurrency // 500 + 1)))]
     cmd += ["--conn-per-call"] if a.conn_per_call else ["--conns", str(a.conns)]
     if a.unsecured:

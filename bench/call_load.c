@@ -131,7 +131,7 @@ static struct {
 	.ext_lo = 2001,
 	.ext_hi = 2001,
 	.media_addr = "127.0.0.1",
-	.media_port = 30000,
+	.media_port = 0, /* 0: even/odd pairs the kernel picks */
 	.domain = "um.test.example" };
 
 static int epfd;
@@ -139,6 +139,7 @@ static struct conn *conns;
 static struct list l_prompt, l_hang, slots[NSLOTS];
 static struct gcall **by_port; /* openum's RTP port -> call */
 static int msock_fd[MAX_MSOCK], mrtcp_fd[MAX_MSOCK];
+static uint16_t msock_port[MAX_MSOCK];
 static uint8_t *payload;
 static size_t payload_len;
 static FILE *out;
@@ -279,19 +280,63 @@ static bool beep_frame(const uint8_t *p, size_t n)
 
 /* ------------------------------------------------------------ media */
 
-static int bind_udp(const char *addr, uint16_t port)
+/* A bound UDP socket, or -1 (errno set); port 0: the kernel picks. */
+static int try_bind_udp(const char *addr, uint16_t port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 	int sz = 4 << 20;
 	if (fd < 0 || inet_pton(AF_INET, addr, &a.sin_addr) != 1 ||
 	    bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-		fprintf(stderr, "call_load: bind %s:%u: %s\n", addr, port, strerror(errno));
-		exit(1);
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	return fd;
+}
+
+static int bind_udp(const char *addr, uint16_t port)
+{
+	int fd = try_bind_udp(addr, port);
+	if (fd < 0) {
+		fprintf(stderr, "call_load: bind %s:%u: %s\n", addr, port, strerror(errno));
+		exit(1);
+	}
+	return fd;
+}
+
+static uint16_t local_port(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	return getsockname(fd, (struct sockaddr *)&a, &len) == 0 ? ntohs(a.sin_port) : 0;
+}
+
+/* An even port the kernel picked for RTP and the next one for RTCP (RFC
+ * 3550 §11): free ports, never a fixed range another run may hold. */
+static void bind_pair(unsigned i)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		int r = try_bind_udp(o.media_addr, 0);
+		uint16_t p = r >= 0 ? local_port(r) : 0;
+		if (r >= 0 && p && p % 2 == 0 && p < 65535) {
+			int c = try_bind_udp(o.media_addr, (uint16_t)(p + 1));
+			if (c >= 0) {
+				msock_fd[i] = r;
+				mrtcp_fd[i] = c;
+				msock_port[i] = p;
+				return;
+			}
+		}
+		if (r >= 0)
+			close(r);
+	}
+	fprintf(stderr, "call_load: no free RTP/RTCP port pair on %s\n", o.media_addr);
+	exit(1);
 }
 
 #define TAG_MEDIA 1ull
@@ -300,8 +345,13 @@ static int bind_udp(const char *addr, uint16_t port)
 static void media_open(void)
 {
 	for (unsigned i = 0; i < o.msocks; i++) {
-		msock_fd[i] = bind_udp(o.media_addr, (uint16_t)(o.media_port + 2 * i));
-		mrtcp_fd[i] = bind_udp(o.media_addr, (uint16_t)(o.media_port + 2 * i + 1));
+		if (o.media_port) {
+			msock_port[i] = (uint16_t)(o.media_port + 2 * i);
+			msock_fd[i] = bind_udp(o.media_addr, msock_port[i]);
+			mrtcp_fd[i] = bind_udp(o.media_addr, (uint16_t)(msock_port[i] + 1));
+		} else {
+			bind_pair(i);
+		}
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (TAG_MEDIA << 32) | i };
 		epoll_ctl(epfd, EPOLL_CTL_ADD, msock_fd[i], &ev);
 		ev.data.u64 = (TAG_RTCP << 32) | i;
@@ -753,7 +803,7 @@ static void call_start(int64_t now, unsigned n)
 		.from_user = c->from,
 		.offer = o.rtp ? OM_UAC_OFFER_AVP : OM_UAC_OFFER_SAVP,
 		.media_addr = o.media_addr,
-		.media_port = (uint16_t)(o.media_port + 2 * c->msock),
+		.media_port = msock_port[c->msock],
 	};
 	if (om_uac_call(c->conn->u, &co, &c->uc) != 0) {
 		if (c->conn->per_call)
@@ -909,7 +959,9 @@ static const char usage[] =
     "  --conns N (2 per gateway) | --conn-per-call\n"
     "  --calls N --rate R --concurrency C --talk S   (10, 10/s, 100, 10 s)\n"
     "  --ext LO[-HI] --domain FQDN    Request-URI users (round robin) and host\n"
-    "  --wav F (8 kHz mono) --rtp (no SRTP) --media ADDR:PORT --media-socks N\n"
+    "  --wav F (8 kHz mono) --rtp (no SRTP) --media-socks N\n"
+    "  --media ADDR[:PORT]  our RTP address; PORT: the first of the pairs (default: free\n"
+    "                       pairs the kernel picks)\n"
     "  --no-prompt-ms MS             start talking when openum sent nothing this long\n"
     "  --out F (a JSON line per call) --dump-payload F (the G.711 sent)\n"
     "  --setup-timeout MS (40000) --prompt-max MS (60000) --bye-timeout MS (40000)\n"
@@ -1006,7 +1058,7 @@ int main(int argc, char **argv)
 		case 'm': {
 			static char a[64];
 			unsigned p = 0;
-			if (sscanf(optarg, "%63[^:]:%u", a, &p) == 2) {
+			if (sscanf(optarg, "%63[^:]:%u", a, &p) >= 1) {
 				o.media_addr = a;
 				o.media_port = (uint16_t)p;
 			}

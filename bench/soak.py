@@ -112,7 +112,7 @@ def main():
            "--rate", f"{rate:.3f}", "--concurrency", str(a.concurrency + 20), "--talk",
            str(a.talk), "--ext", "2000-2019", "--domain", cb.FQDN, "--wav", wavf, "--out",
            os.path.join(tmp, "calls.jsonl"), "--dump-payload", os.path.join(tmp, "payload.ul"),
-           "--media", "127.0.0.9:30000", "--media-socks", "2", "--conns", "2", "--tls",
+           "--media", "127.0.0.9", "--media-socks", "2", "--conns", "2", "--tls",
            "--ca", st.root.cert_path, "--tls-name", cb.FQDN,
            # every call bounded: a missing answer, beep or BYE answer ends it
            "--setup-timeout", "15000", "--prompt-max", "30000", "--bye-timeout", "15000",
@@ -187,7 +187,8 @@ def main():
         "reload_rejected_events": len(events_1181),
         "rss_kib": {"first": rss[0][1] if rss else 0, "last": rss[-1][1] if rss else 0,
                     "max": max((v for _, v in rss), default=0),
-                    "slope_kib_per_min": round(slope(steady), 1)},
+                    "slope_kib_per_min": round(slope(steady), 1),
+                    "samples": [[round(t), v] for t, v in rss]},
         "fds": {"before": fds_before, "after": fds_after,
                 "min": min((v for _, v in fds), default=0),
                 "max": max((v for _, v in fds), default=0),

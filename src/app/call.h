@@ -88,8 +88,9 @@ void om_calls_status_json(struct om_calls *c, struct om_buf *out);
 
 /* Refusals of INVITEs by cause, for metrics: `kind` groups the reasons
  * ("security_mode" = the R3 table's reason of event 1132, "cap" = the cap
- * of event 1137, "plan", "draining", "request", "media", "internal");
- * `reason` is a stable snake_case word; `status` the SIP status sent.
+ * of event 1137, "plan", "draining", "spool" (below min_free_mb),
+ * "request", "media", "internal"); `reason` is a stable snake_case word;
+ * `status` the SIP status sent.
  * Static strings. */
 struct om_calls_refusal {
 	const char *kind, *reason;

@@ -26,6 +26,7 @@
 #include "core/fqdn.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -363,6 +364,22 @@ static int chain_check(X509_STORE *st, struct om_cert_cand *cd, int64_t now_ms)
 		 * purpose looks at every CA's EKU): a CA whose EKU has
 		 * neither serverAuth nor anyExtendedKeyUsage makes the whole
 		 * chain unfit. */
+		for (int i = 1; i < sk_X509_num(full); i++) {
+			/* A device's own certificate in the trusted store (a
+			 * gateway's, the seed's self-signed route) vouches for
+			 * itself only: the TLS module's rule (om_tls_cert_is_device). */
+			X509 *dev = sk_X509_value(full, i);
+			if (!om_tls_cert_is_device(dev))
+				continue;
+			cd->verdict = OM_CERT_UNTRUSTED_ISSUER;
+			snprintf(
+			    cd->detail, sizeof(cd->detail),
+			    "issued by %s, a gateway's own certificate in the trusted store: it "
+			    "is trusted for itself only and vouches for no other certificate",
+			    name_text(X509_get_subject_name(dev), nm, sizeof(nm)));
+			sk_X509_pop_free(full, X509_free);
+			return 0;
+		}
 		for (int i = 1; i < sk_X509_num(full); i++) {
 			X509 *ca = sk_X509_value(full, i);
 			if (!(X509_get_extension_flags(ca) & EXFLAG_XKUSAGE) ||

@@ -19,10 +19,10 @@
 #include "core/alloc.h"
 #include "media/media_int.h"
 
-static void emit(struct om_media_session *s, char digit, unsigned ms, enum om_media_dtmf_source src)
+static void emit(struct om_media_session *s, char digit, unsigned ms, enum om_media_dtmf_source src,
+                 struct evnode *n)
 {
-	struct evnode *n = om_calloc(1, sizeof(*n));
-	if (!n)
+	if (!n && !(n = om_calloc(1, sizeof(*n))))
 		return;
 	n->kind = EVK_SESSION;
 	n->ev.type = OM_MEDIA_EV_DTMF;
@@ -35,7 +35,7 @@ static void emit(struct om_media_session *s, char digit, unsigned ms, enum om_me
 }
 
 static void report(struct om_media_session *s, char digit, unsigned ms,
-                   enum om_media_dtmf_source src, int64_t now)
+                   enum om_media_dtmf_source src, int64_t now, struct evnode *ev)
 {
 	struct dtmf_state *d = &s->dtmf;
 	/* Forget what is older than the window. */
@@ -48,6 +48,7 @@ static void report(struct om_media_session *s, char digit, unsigned ms,
 		if (d->recent[i].digit == digit && d->recent[i].source != src &&
 		    !d->recent[i].matched) {
 			d->recent[i].matched = true; /* the same key press */
+			om_free(ev);
 			return;
 		}
 	}
@@ -60,7 +61,7 @@ static void report(struct om_media_session *s, char digit, unsigned ms,
 	d->recent[d->nrecent].at_ms = now;
 	d->recent[d->nrecent].matched = false;
 	d->nrecent++;
-	emit(s, digit, ms, src);
+	emit(s, digit, ms, src, ev);
 }
 
 /* spandsp's real-time callback: a digit starts (code) or ends (0). */
@@ -75,7 +76,7 @@ static void inband_cb(void *arg, int code, int level, int delay)
 		d->inband_start = d->samples;
 	} else if (d->inband_digit) {
 		unsigned ms = (unsigned)((d->samples - d->inband_start) / MS_RATE);
-		report(s, d->inband_digit, ms, OM_MEDIA_DTMF_INBAND, d->now);
+		report(s, d->inband_digit, ms, OM_MEDIA_DTMF_INBAND, d->now, NULL);
 		d->inband_digit = 0;
 	}
 }
@@ -137,7 +138,8 @@ static void finish(struct om_media_session *s, int64_t now)
 	struct dtmf_state *d = &s->dtmf;
 	char digit = om_rtp_event_digit(d->ev_code);
 	if (digit)
-		report(s, digit, (unsigned)(d->ev_duration / MS_RATE), OM_MEDIA_DTMF_RFC4733, now);
+		report(s, digit, (unsigned)(d->ev_duration / MS_RATE), OM_MEDIA_DTMF_RFC4733, now,
+		       NULL);
 	d->ev_reported = true;
 	mark_done(d, d->ev_ssrc, d->ev_ts);
 }
@@ -167,9 +169,10 @@ void om_media_dtmf_event(struct om_media_session *s, uint32_t ssrc, uint32_t ts,
 		finish(s, now);
 }
 
-void om_media_dtmf_info(struct om_media_session *s, char digit, unsigned ms, int64_t now)
+void om_media_dtmf_info(struct om_media_session *s, char digit, unsigned ms, int64_t now,
+                        struct evnode *ev)
 {
-	report(s, digit, ms, OM_MEDIA_DTMF_INFO, now);
+	report(s, digit, ms, OM_MEDIA_DTMF_INFO, now, ev);
 }
 
 void om_media_dtmf_tick(struct om_media_session *s, int64_t now)

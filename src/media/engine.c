@@ -983,8 +983,12 @@ int om_media_session_dtmf_in(struct om_media_session *s, char digit, unsigned du
 	if (gone(s))
 		return 0;
 	struct cmd *c = om_calloc(1, sizeof(*c));
-	if (!c)
+	struct evnode *ev = c ? om_calloc(1, sizeof(*ev)) : NULL;
+	if (!ev) {
+		om_free(c);
 		return ENOMEM;
+	}
+	c->u.dtmf.ev = ev;
 	c->type = CMD_DTMF;
 	c->s = s;
 	c->u.dtmf.digit = digit >= 'a' && digit <= 'd' ? (char)(digit - 'a' + 'A') : digit;

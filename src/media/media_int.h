@@ -257,6 +257,7 @@ struct cmd {
 		struct {
 			char digit;
 			unsigned ms;
+			struct evnode *ev; /* its DTMF event, allocated by the caller */
 		} dtmf;
 	} u;
 };
@@ -436,7 +437,11 @@ void om_media_dtmf_free(struct om_media_session *s);
 void om_media_dtmf_event(struct om_media_session *s, uint32_t ssrc, uint32_t ts,
                          const struct om_rtp_event *ev, int64_t now);
 void om_media_dtmf_audio(struct om_media_session *s, const int16_t *pcm, size_t n, int64_t now);
-void om_media_dtmf_info(struct om_media_session *s, char digit, unsigned ms, int64_t now);
+/* A digit from SIP INFO; `ev` (allocated on the control thread, so an
+ * out-of-memory is the caller's ENOMEM and never a digit lost here) is
+ * sent or freed. */
+void om_media_dtmf_info(struct om_media_session *s, char digit, unsigned ms, int64_t now,
+                        struct evnode *ev);
 void om_media_dtmf_tick(struct om_media_session *s, int64_t now);
 
 /* audio.c: G.711 (spandsp's functions, as tables) */

@@ -462,6 +462,8 @@ static void on_cmds(uv_async_t *h)
 				om_srtp_free(c->u.cfg.srx);
 				om_srtp_free(c->u.cfg.stx);
 			}
+			if (c->type == CMD_DTMF)
+				om_free(c->u.dtmf.ev);
 			om_free(c);
 			continue;
 		}
@@ -486,7 +488,7 @@ static void on_cmds(uv_async_t *h)
 				om_media_rec_stop(s);
 			break;
 		case CMD_DTMF:
-			om_media_dtmf_info(s, c->u.dtmf.digit, c->u.dtmf.ms, now);
+			om_media_dtmf_info(s, c->u.dtmf.digit, c->u.dtmf.ms, now, c->u.dtmf.ev);
 			break;
 		case CMD_FREE:
 			om_media_sess_close(s);

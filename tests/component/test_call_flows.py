@@ -463,3 +463,81 @@ def test_deposit_over_mutual_tls_and_srtp_on_a_secured_plan(tmp_path, pki):
         assert stat.S_IMODE(os.stat(f).st_mode) == 0o600
     for f in spool_files(o):
         assert stat.S_IMODE(os.stat(os.path.join(o.data, "spool", f)).st_mode) == 0o600, f
+
+
+def test_caller_hangs_up_mid_message_delivered(tmp_path):
+    """`*` skips the greeting, 450 Hz is said, and the caller hangs up
+    (BYE 4 s after the answer) in the middle of it: the message is
+    delivered with the tone, ended as `hangup`."""
+    o = store(tmp_path)
+    o.proc = o.serve()
+    rtp = Rtp()
+    c = Call(tmp_path, o.tcp, f"sip:8000@{FQDN}", offer(rtp.port), "--header",
+             DIVERT.format(ext="2002", reason="user-busy"), "--from", "5550133",
+             "--bye-after", 4000)
+    rtp.say(("dtmf", "*"), ("audio", tone(450, 6000)))
+    rtp.start(c.media_port())
+    try:
+        r = c.finish()
+    finally:
+        rtp.close()
+    assert r["bye_status"] == 200 and not r["remote_bye"], r
+    m = wait_messages(o, 1)
+    assert len(m) == 1, o.log()[-3000:]
+    msg, pcm = read_message(m[0])
+    assert abs(dominant_hz(pcm) - 450) < 15 and voiced_ms(pcm) >= 1000, voiced_ms(pcm)
+    assert msg["X-Openum-Reason"] == "busy", msg["X-Openum-Reason"]
+    assert "end_reason=hangup" in o.log()
+    assert o.stop(o.proc) == 0
+
+
+def test_server_nonewcalls_refuses_new_calls_and_the_call_in_progress_is_delivered(tmp_path):
+    o = store(tmp_path)
+    o.proc = o.serve()
+    c, rtp = place(o, tmp_path)
+    try:
+        wait_recording(o)
+        rtp.say(("audio", tone(850, 1500)))
+        o.ok("server", "set", "--status", "nonewcalls")
+        r2 = calls_util.place_call(o.tcp, "--from", "5550144")
+        assert r2["status"] == 503, r2
+        rtp.say(("dtmf", "#"))
+        r = c.finish()
+    finally:
+        rtp.close()
+    assert r["remote_bye"]
+    msg, pcm = read_message(wait_messages(o, 1)[0])
+    assert abs(dominant_hz(pcm) - 850) < 15
+    # and the server keeps running
+    assert o.proc.poll() is None
+    o.ok("server", "set", "--status", "enabled")
+    assert o.stop(o.proc) == 0
+
+
+def test_recorded_name_in_the_default_greeting(tmp_path):
+    """No greeting of its own but a recorded name: the caller hears the
+    name (a 1 s 1100 Hz tone here) instead of "the person at extension
+    2 0 0 1", then "is not available..." and the beep."""
+    import wave
+    o = store(tmp_path)
+    wav = tmp_path / "name.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(tone(1100, 1000).tobytes())
+    o.ok("mailbox", "set", "2001", "--greeting", f"name={wav}")
+    o.proc = o.serve()
+    c, rtp = place(o, tmp_path)
+    try:
+        wait_recording(o)
+        heard = rtp.received()
+        rtp.say(("dtmf", "#"))
+        c.finish()
+    finally:
+        rtp.close()
+    first = next(i for i in range(0, len(heard), 160) if voiced_ms(heard[i:i + 160]))
+    assert abs(dominant_hz(heard[first:first + 7200]) - 1100) < 20
+    # the prompts follow the name: seconds more of speech and the beep
+    assert voiced_ms(heard) >= 1000 + 2500, voiced_ms(heard)
+    assert o.stop(o.proc) == 0

@@ -140,6 +140,12 @@ def spool_size(data):
                if not f.startswith(".") and os.path.isfile(os.path.join(d, f)))
 
 
+def spool_files(data):
+    d = os.path.join(data, "spool")
+    return sum(1 for f in os.listdir(d)
+               if not f.startswith(".") and os.path.isfile(os.path.join(d, f)))
+
+
 def secured_server(tmp, w, conf):
     o = make_store(tmp, conf=conf, plans=(("unsec", "unsecured"), ("sec", "secured")),
                    mailboxes=[("2001", "sec"), ("2001", "unsec")])
@@ -220,7 +226,8 @@ def test_metrics_during_real_calls(tmp_path, pki):
               and val(s, "openum_rtp_packets_total", direction="received") == 59
               and val(s, "openum_messages_delivered_total") >= 2
               and val(s, "openum_message_delivery_failures_total") >= 1
-              and val(s, "openum_spool_bytes") == spool_size(data))
+              and val(s, "openum_spool_bytes") == spool_size(data)
+              and val(s, "openum_spool_files") == spool_files(data))
         return s if ok else None
 
     s = wait_for(settled, timeout=20)
@@ -368,3 +375,118 @@ def test_metrics_listen_config(store):
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     assert store.stop(p) == 0
+
+
+def test_metrics_families_of_the_front_door_caps_and_media(tmp_path):
+    """The families the test above does not move, each against what this
+    test does: the start time and max_calls, the RTP ports left, the SIP
+    connections open, a stranger's TCP connection closed at accept (1131),
+    a CANCEL before the answer, a 2xx never ACKed, RTP from a stranger's
+    address, the RTP openum sent (counted by our receiver), a rejected
+    reload, the spool's files."""
+    mport = free_port()
+    lo = int(calls_util.rtp_range().split("-")[0])
+    pairs = 10
+    conf = (f"metrics_listen = 127.0.0.1:{mport}\nmax_calls = 7\nanswer_delay_ms = 2000\n"
+            f"rtp_ports = {lo}-{lo + 2 * pairs - 1}\n")
+    o = make_store(tmp_path, conf=conf, gateways=[("gw1", "127.0.0.1", "dp1")])
+    t0 = int(time.time())
+    o.proc = o.serve()
+    t1 = time.time()
+    s = parse(scrape(o, mport))
+    promtool_ok(scrape(o, mport))
+    assert t0 <= val(s, "openum_start_time_seconds") <= t1
+    assert val(s, "openum_calls_max") == 7
+    assert val(s, "openum_rtp_ports_free") == pairs
+    for name in ("openum_sip_connections", "openum_sip_untrusted_dropped_total",
+                 "openum_calls_canceled_total", "openum_calls_no_ack_total",
+                 "openum_rtp_strangers_total", "openum_media_sessions"):
+        assert val(s, name) == 0, name
+
+    # a TCP connection from an address that is no gateway's
+    with socket.socket() as raw:
+        raw.bind(("127.0.0.99", 0))
+        raw.settimeout(5)
+        raw.connect(("127.0.0.1", o.tcp))
+        try:
+            assert raw.recv(10) == b""
+        except ConnectionResetError:
+            pass
+    # CANCEL while openum waits answer_delay_ms
+    r = place_call(o.tcp, "--cancel-after", 100)
+    assert r["status"] == 487, r
+    # a gateway that never ACKs: openum gives up after 64*T1 and sends BYE
+    r = place_call(o.tcp, "--no-ack", "--wait-bye", 20000)
+    assert r["status"] == 200 and r["remote_bye"], r
+    # a rejected reload: the generation stays
+    good = open(os.path.join(o.data, "openum.conf")).read()
+    with open(os.path.join(o.data, "openum.conf"), "a") as f:
+        f.write("max_calls = many\n")
+    assert o.run("reload").returncode != 0
+    with open(os.path.join(o.data, "openum.conf"), "w") as f:
+        f.write(good)
+
+    # a call kept up
+    mp = free_port(kind=socket.SOCK_DGRAM)
+    bg = call_bg(o.tcp, "--offer", "avp", "--media-port", mp, "--bye-after", 8000)
+    live = wait_calls(o, 1)
+    assert len(live) == 1, live
+
+    def up():
+        s = parse(scrape(o, mport))
+        return s if val(s, "openum_sip_connections") == 1 else None
+
+    s = wait_for(up, timeout=10)
+    assert s, scrape(o, mport)
+    assert val(s, "openum_media_sessions") == 1
+    assert val(s, "openum_rtp_ports_free") == pairs - 1
+    assert val(s, "openum_calls_active", security="unsecured", transport="tcp") == 1
+    # 20 packets from a third address (never the gateway's), then 30 genuine
+    port = live[0]["rtp_port"]
+    src = live[0]["remote_media"].rsplit(":", 1)[1]
+    for frm, ms in (("127.0.0.2:0", 400), (f"127.0.0.1:{src}", 600)):
+        p = subprocess.run([TESTRTP, "send", "--to", f"127.0.0.1:{port}", "--from", frm,
+                            "--silence", str(ms), "--rate", "0"],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+
+    def media_counted():
+        s = parse(scrape(o, mport))
+        return s if val(s, "openum_rtp_strangers_total") == 20 and \
+            val(s, "openum_rtp_packets_total", direction="received") == 30 else None
+
+    s = wait_for(media_counted, timeout=10)
+    assert s, scrape(o, mport)
+    r = finish(bg)
+    assert r["status"] == 200, r
+
+    def settled():
+        s = parse(scrape(o, mport))
+        return s if val(s, "openum_media_sessions") == 0 else None
+
+    s = wait_for(settled, timeout=15)
+    assert s, scrape(o, mport)
+    # what openum sends: one more call, our receiver on its media port
+    sent0 = val(s, "openum_rtp_packets_total", direction="sent")
+    rx = subprocess.Popen([TESTRTP, "recv", "--listen", f"127.0.0.1:{mp}", "--wait", "15000",
+                           "--timeout", "3000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+    assert rx.stdout.readline().strip() == "ready"
+    r = place_call(o.tcp, "--offer", "avp", "--media-port", mp, "--bye-after", 4000)
+    assert r["status"] == 200, r
+    out, _ = rx.communicate(timeout=60)
+    got = json.loads(out.strip().splitlines()[-1])
+    s = wait_for(settled, timeout=15)
+    assert s, scrape(o, mport)
+    promtool_ok(scrape(o, mport))
+    assert val(s, "openum_rtp_packets_total", direction="sent") - sent0 == got["packets"]
+    assert val(s, "openum_rtp_ports_free") == pairs
+    assert val(s, "openum_sip_untrusted_dropped_total") == 1
+    assert val(s, "openum_calls_canceled_total") == 1
+    assert val(s, "openum_calls_no_ack_total") == 1
+    assert val(s, "openum_calls_invites_total") == 4
+    assert val(s, "openum_calls_answered_total") == 3
+    assert val(s, "openum_reloads_total", result="rejected") == 1
+    assert val(s, "openum_reloads_total", result="applied") == 0
+    assert val(s, "openum_reload_generation") == 0
+    assert o.stop(o.proc) == 0, o.log()[-3000:]

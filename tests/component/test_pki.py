@@ -689,6 +689,25 @@ def test_trusting_a_device_certificate_that_is_a_ca_is_warned_about(w, tmp_path)
     assert "device's own certificate" not in r.stdout, r.stdout
 
 
+def test_selection_takes_a_gateways_own_certificate_for_itself_only(w, tmp_path):
+    """The rule of the TLS module holds for this server's own chain too: a
+    certificate issued with the key of a gateway's self-signed certificate
+    (trusted for that gateway alone) is not "CA-issued": it does not reach a
+    trusted root, and the reason says why."""
+    o = new_store(tmp_path)
+    dev = w.p.device("sel-dev", "gw7.pki.example", san=False, key_cert_sign=True)
+    o.ok("cert", "import", dev.cert_path, "--trusted", "--yes", "--no-reload")
+    mine = w.p.leaf("sel-dev-leaf", dev, cn=FQDN, dns=[FQDN], not_after=NOW + 900 * DAY)
+    o.ok("cert", "import", mine.both_path, "--no-reload")
+    ss = json.loads(o.ok("--json", "cert", "new-selfsigned", "--no-reload").stdout)
+    sel = selection(o)
+    c = by_sha1(sel)
+    assert sel["chosen"] == ss["sha1"], sel
+    v = c[sha1(mine)]
+    assert v["verdict"] == "its chain does not reach a trusted root", v
+    assert "gateway's own certificate" in v["detail"] and "gw7.pki.example" in v["detail"], v
+
+
 # ================================================== 6. CRLs
 
 def test_crls_listed_removed_and_watched(w, tmp_path):

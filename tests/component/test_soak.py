@@ -92,11 +92,14 @@ def test_soak_resources_bounded(soak):
     assert fds["after"] <= fds["before"] + 2, fds
     rss = soak["rss_kib"]
     assert rss["max"] - rss["first"] < 64 * 1024, rss
-    assert rss["slope_kib_per_min"] < 4096, rss
+    # Two minutes under ASan (its allocator caches and quarantine grow with
+    # the deposits' buffers, and each certificate swap keeps the old TLS
+    # context while connections use it) catch only a gross leak here; a
+    # leak of anything unreachable fails the server's exit status (LSan),
+    # and the 30-minute release soak measures the slope (performance.md).
+    assert rss["slope_kib_per_min"] < 8192, rss
 
 
-@pytest.mark.xfail(strict=True, reason="the deposit flow (greeting, beep, recording) is not on "
-                   "main yet: calls record nothing, so there are no messages to check")
 def test_soak_every_call_left_its_message(soak):
     m = soak["messages"]
     assert m["expected"] == soak["generator"]["answered"]

@@ -8,6 +8,7 @@
 #include "media/media.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -358,12 +359,67 @@ static int setup_once(void *arg)
 	return err;
 }
 
+/* Plain RTP with RTCP on its own socket (two descriptors), a recording,
+ * a playlist, a re-INVITE to a new address, a digit from INFO. */
+static int setup_plain_once(void *arg)
+{
+	(void)arg;
+	struct om_media_params p;
+	struct om_media_session *s;
+	uint16_t port;
+	params(&p);
+	p.rtcp_mux = false;
+	int err = om_media_session_new(eng, &p, NULL, &s, &port);
+	if (err)
+		return err;
+	struct om_media_record_opts o = { -45, 0, 0 };
+	char id[32];
+	static int k;
+	snprintf(id, sizeof(id), "oomp-%d", k++);
+	err = om_media_session_record_start(s, id, "{}", &o);
+	struct om_media_play it[2] = {
+		{ .kind = OM_MEDIA_PLAY_PROMPT, .name = "goodbye" },
+		{ .kind = OM_MEDIA_PLAY_TONE, .ms = 40, .freq_hz = 1000 },
+	};
+	if (!err)
+		err = om_media_session_play(s, it, 2, 9);
+	if (!err) {
+		((struct sockaddr_in *)&p.remote)->sin_port = htons(11);
+		err = om_media_session_modify(s, &p);
+	}
+	if (!err)
+		err = om_media_session_dtmf_in(s, '5', 100);
+	int want = closed + 1;
+	om_media_session_free(s);
+	run_until(&closed, want);
+	return err;
+}
+
+static int open_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
 UT_TEST(oom_sweep_over_session_setup)
 {
 	engine_up(31300, 31399);
 	closed = 0;
+	int fds = open_fds();
 	UT_TRUE(ut_oom_sweep(setup_once, NULL) >= 8);
 	UT_EQ_INT(0, setup_once(NULL));
+	UT_TRUE(ut_oom_sweep(setup_plain_once, NULL) >= 8);
+	UT_EQ_INT(0, setup_plain_once(NULL));
+	/* Whatever failed, no socket and no spool file stays open. */
+	for (int i = 0; i < 200 && open_fds() != fds; i++)
+		usleep(10000);
+	UT_EQ_INT(fds, open_fds());
 	engine_down();
 }
 
