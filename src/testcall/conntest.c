@@ -40,7 +40,8 @@
 #include <samplerate.h>
 #include <sndfile.h>
 
-#define GREETING_GAP_MS 700 /* the server's audio stopped: its prompt is over */
+#define GREETING_GAP_MS 700    /* the server's audio stopped: its prompt is over */
+#define GREETING_MAX_MS 180000 /* the longest greeting waited for */
 #define VOICED_DBOV     -45.0
 #define TONE_MS         1500
 
@@ -903,12 +904,16 @@ static int do_media(struct ct *t)
 	struct om_conntest_step *s = st(t, OM_CT_MEDIA);
 	int64_t t0 = now_ms(), first = -1;
 	t->next_frame = t0;
-	/* The greeting: until the server's audio stops (or the wait ends). */
+	/* The greeting: until the server's audio stops. The first packet is
+	 * awaited for --timeout; then the greeting lasts what the server
+	 * plays (a mailbox's own may be long), up to GREETING_MAX_MS. */
 	int64_t end = t0 + o->timeout_ms;
 	while (now_ms() < end) {
 		media_run(t, end - now_ms() < 100 ? end - now_ms() : 100, greeting_over);
-		if (first < 0 && t->audio_packets)
+		if (first < 0 && t->audio_packets) {
 			first = now_ms() - t0;
+			end = now_ms() + GREETING_MAX_MS;
+		}
 		struct om_uac_call_info i;
 		om_uac_call_info(t->call, &i);
 		if (greeting_over(t) || i.state != OM_UAC_CONFIRMED)
@@ -923,6 +928,7 @@ static int do_media(struct ct *t)
 	kv_str(s, "media", "%s", t->rx.srtp ? "SRTP" : "RTP");
 	kv_num(s, "packets_received", (int64_t)t->rx.packets);
 	kv_num(s, "audio_ms", (int64_t)(t->rx.samples / 8));
+	kv_num(s, "greeting_ms", first >= 0 ? t->last_audio_ms - (t0 + first) : 0);
 	kv_num(s, "voiced_ms", voiced);
 	kv_num(s, "peak_dbov", (int64_t)lround(peak));
 	kv_num(s, "srtp_auth_failures", (int64_t)t->rx.srtp_fail);

@@ -182,6 +182,40 @@ def test_baresip_leaves_a_message_over_mutual_tls_and_srtp(tmp_path, pki):
     assert o.stop(o.proc) == 0, o.log()[-3000:]
 
 
+@pytest.mark.skipif(not shutil.which("baresip"), reason="baresip missing")
+def test_baresip_hears_the_default_greeting(tmp_path, pki):
+    """No greeting uploaded: the caller hears the spoken default ("the
+    person at extension 2 0 0 1 is not available, please leave a message
+    after the tone": speech, not silence) and the beep, then leaves a
+    message."""
+    dns = DnsServer()
+    dns.records = {FQDN: ("127.0.0.1", 60)}
+    o = secured_store(tmp_path, pki)
+    o.proc = o.serve()
+    said = 14.0
+    wav = sox_tone(tmp_path / "say.wav", TONE, said, rate=48000, channels=2, pad_after=5)
+    p, d = baresip(tmp_path, pki.gw["x"], pki.root, dns,
+                   f"sip:2001@127.0.0.1:{o.tls};transport=tls", wav)
+    try:
+        c = wait_for(lambda: [c for c in calls(o) if c["state"] == "confirmed"], timeout=20)
+        assert c, o.log()[-2000:]
+        time.sleep(said + 0.5)
+        stop(p)
+    finally:
+        dns.running = False
+        if p.poll() is None:
+            p.kill()
+    dec = [f for f in os.listdir(d) if f.startswith("dump-") and f.endswith("-dec.wav")]
+    assert len(dec) == 1, os.listdir(d)
+    heard = read_wav(d / dec[0], tmp_path)
+    assert voiced_seconds(heard) >= 3.0, voiced_seconds(heard)  # the spoken greeting
+    assert tone_seconds(heard, BEEP) >= 0.2
+    m = the_message(o, mailbox_uid(o, "2001", "sec"), tmp_path)
+    assert abs(dominant(m.pcm) - TONE) < 10, m.describe()
+    assert tone_seconds(m.pcm, TONE) >= 2.0, m.describe()
+    assert o.stop(o.proc) == 0, o.log()[-3000:]
+
+
 # ------------------------------------------------------------ linphone
 
 @pytest.mark.skipif(not shutil.which("linphonec"), reason="linphone-cli missing")

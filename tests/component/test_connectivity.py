@@ -25,6 +25,7 @@ STEPS = ["resolve", "connect", "tls", "options", "invite", "media", "dtmf", "bye
 # The gateways: (address, TLS name, plan).
 GW = {"u": ("127.0.0.31", "gwu.test.example", "unsec"),
       "x": ("127.0.0.33", "gwx.test.example", "sec")}
+TCP_GW = "127.0.0.32"  # a gateway of the Unsecured plan over TCP
 
 
 class W:
@@ -67,6 +68,7 @@ def srv(tmp_path_factory, pki):
     for k, (addr, name, plan) in GW.items():
         o.ok("gateway", "new", "gw" + k, "--address", addr, "--tls-name", name, "--transport",
              "tls", "--dialplan", plan)
+    o.ok("gateway", "new", "gwt", "--address", TCP_GW, "--dialplan", "unsec")
     o.ok("server", "set", "--dialplans", "unsec,sec")
     o.module_scoped = True
     o.proc = o.serve()
@@ -133,13 +135,17 @@ def test_secured_openum_passes(srv, pki, suite):
     facts are the server's own, and the server heard what we said."""
     before = rtp_in(srv)
     args = ["--suite", suite] if suite else []
-    rc, doc, out = tc(*secured_args(srv, pki, "x"), "--media-secured", *args)
+    rc, doc, out = tc(*secured_args(srv, pki, "x"), "--media-secured", "--dtmf", "19*#",
+                      *args)
     assert rc == 0 and doc["result"] == "passed" and doc["failed_step"] is None, doc
     assert doc["secured"] is True and doc["media_secured"] is True, doc
     assert doc["extension"] == "openum-test" and doc["deliver"] is False, doc
     for s in doc["steps"]:
-        want = "skipped" if s["name"] == "dtmf" else "ok"
-        assert s["result"] == want and not s["action"], s
+        assert s["result"] == "ok" and not s["reason"] and not s["action"], s
+    # Each digit was acknowledged by the server's diagnostic extension.
+    d = step(doc, "dtmf")["detail"]
+    assert d["digits"] == "19*#" and d["acknowledged"] == "19*#", d
+    assert d["method"] == "rfc4733", d
     tls = step(doc, "tls")["detail"]
     assert tls["name_ok"] is True and tls["protocol"] in ("TLSv1.2", "TLSv1.3"), tls
     assert tls["server_sha1"] == server_sha1(pki.server), tls
@@ -147,7 +153,8 @@ def test_secured_openum_passes(srv, pki, suite):
     assert "openum Test Root CA" in tls["server_issuer"], tls
     inv = step(doc, "invite")["detail"]
     assert inv["status"] == 200 and inv["signalling"] == "tls" and inv["media"] == "SRTP", inv
-    assert inv["security_mode"] == "Secured", inv
+    # The mode the server applied, from its 200 (not inferred).
+    assert inv["security_mode"] == "Secured" and "security_mode_source" not in inv, inv
     if suite:
         assert inv["suite"] == suite, inv
     m = step(doc, "media")["detail"]
@@ -163,16 +170,17 @@ def test_secured_openum_passes(srv, pki, suite):
 def test_unsecured_plan_passes_over_tcp(srv, pki):
     """A gateway of an Unsecured plan: --secured:false, plain TCP and RTP."""
     rc, doc, out = tc("--server", f"127.0.0.1:{srv.tcp}", "--secured:false", "--bind",
-                      GW["u"][0], "--timeout", 5)
+                      TCP_GW, "--timeout", 5, "--dtmf", "42")
     assert rc == 0 and doc["result"] == "passed", doc
     assert doc["secured"] is False and doc["media_secured"] is False, doc
     assert step(doc, "tls")["result"] == "skipped"
-    for name in ("resolve", "connect", "options", "invite", "media", "bye"):
+    assert step(doc, "dtmf")["detail"]["acknowledged"] == "42"
+    for name in ("resolve", "connect", "options", "invite", "media", "dtmf", "bye"):
         assert step(doc, name)["result"] == "ok", doc
     assert step(doc, "connect")["detail"]["transport"] == "tcp"
     inv = step(doc, "invite")["detail"]
     assert inv["media"] == "RTP" and inv["signalling"] == "tcp", inv
-    assert inv["security_mode"] == "Unsecured", inv
+    assert inv["security_mode"] == "Unsecured" and "security_mode_source" not in inv, inv
     m = step(doc, "media")["detail"]
     assert m["media"] == "RTP" and m["voiced_ms"] >= 100, m
 
@@ -186,6 +194,68 @@ def test_people_output_names_every_step(srv, pki):
     for name in STEPS:
         assert any(l.split()[1:2] == [name] for l in lines[1:]), (name, p.stdout)
     assert lines[-1] == "passed: every step", p.stdout
+
+
+def messages(o, ext):
+    return o.json("mailbox", "messages", ext)
+
+
+def test_a_test_call_to_a_mailbox_is_delivered_only_with_deliver(srv, pki, tmp_path):
+    """--extension records a message that never reaches the mailbox;
+    with --deliver it does, and its audio is what the test said."""
+    import wave
+    import numpy as np
+    n0 = len(messages(srv, "3001"))
+    rc, doc, out = tc(*secured_args(srv, pki, "x"), "--media-secured", "--extension", "3001")
+    assert rc == 0, doc
+    assert step(doc, "media")["detail"]["said_ms"] >= 1400
+    rc, doc, out = tc(*secured_args(srv, pki, "x"), "--media-secured", "--extension", "3001",
+                      "--deliver")
+    assert rc == 0 and doc["deliver"] is True, doc
+    got = wait_for(lambda: len(messages(srv, "3001")) > n0 and messages(srv, "3001"))
+    assert got and len(got) == n0 + 1, got  # the first call left nothing
+    new = max(got, key=lambda m: m["time_ms"])
+    f = tmp_path / "m.wav"
+    srv.ok("mailbox", "messages", "3001", "--export", new["id"], "--out", str(f))
+    with wave.open(str(f)) as w:
+        x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
+        rate = w.getframerate()
+    # The 1.5 s 440 Hz tone the test says by default.
+    spec = np.abs(np.fft.rfft(x))
+    assert abs(np.argmax(spec) * rate / len(x) - 440) < 10, np.argmax(spec) * rate / len(x)
+    assert 1.2 <= len(x) / rate <= 4, len(x) / rate
+
+
+def test_a_greeting_longer_than_timeout_is_heard_out(srv, pki, tmp_path):
+    """--timeout bounds the wait for the first packet, not the greeting: a
+    mailbox's own 4 s greeting with --timeout 2 is heard to its end, and
+    what the test says after it is the message."""
+    import wave
+    import numpy as np
+    g = tmp_path / "greeting.wav"
+    t = np.arange(4 * 8000) / 8000.0
+    with wave.open(str(g), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes((8000 * np.sin(2 * np.pi * 300 * t)).astype("<i2").tobytes())
+    srv.ok("mailbox", "new", "3002", "--dialplan", "sec", "--name", "Long Greeting")
+    srv.ok("mailbox", "set", "3002", "--greeting", f"unavailable={g}")
+    rc, doc, out = tc(*secured_args(srv, pki, "x"), "--media-secured", "--extension", "3002",
+                      "--deliver", "--timeout", 2)
+    assert rc == 0, doc
+    m = step(doc, "media")["detail"]
+    assert m["greeting_ms"] >= 3800, m
+    got = wait_for(lambda: messages(srv, "3002"))
+    assert got and len(got) == 1, got
+    f = tmp_path / "m.wav"
+    srv.ok("mailbox", "messages", "3002", "--export", got[0]["id"], "--out", str(f))
+    with wave.open(str(f)) as w:
+        x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
+    spec = np.abs(np.fft.rfft(x))
+    # The test's 440 Hz tone, none of the 300 Hz greeting.
+    assert abs(np.argmax(spec) * 8000 / len(x) - 440) < 10
+    assert spec[int(300 * len(x) / 8000)] < spec.max() / 20
 
 
 # ------------------------------------------------------------ failures, each at its step
