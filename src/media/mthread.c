@@ -85,6 +85,20 @@ static bool sock_read(struct mthread *t, struct om_media_session *s, bool rtcp)
 	return n == MS_RX_BATCH;
 }
 
+/* Before a recording ends (BYE, the flow's stop, the session's end): what
+ * the RTP socket already holds arrived before the stop was decided — the
+ * SIP that decided it came after — so it goes into the recording first.
+ * Never blocks (MSG_DONTWAIT) and is bounded: MS_DRAIN_BATCHES reads of
+ * MS_RX_BATCH datagrams at most. */
+#define MS_DRAIN_BATCHES 64
+static void sess_drain(struct mthread *t, struct om_media_session *s)
+{
+	if (s->closing || s->fd_rtp < 0)
+		return;
+	for (int i = 0; i < MS_DRAIN_BATCHES && sock_read(t, s, false); i++)
+		;
+}
+
 /* The `again` list: sockets whose last read filled a batch. */
 static void again_push(struct mthread *t, struct msock *k)
 {
@@ -297,8 +311,10 @@ void om_media_sess_close(struct om_media_session *s)
 		return;
 	struct mthread *t = s->t;
 	int64_t now = om_media_now(t);
-	if (s->rec)
+	if (s->rec) {
+		sess_drain(t, s);
 		om_media_rec_stop(s);
+	}
 	om_media_tx_stop(s, true);
 	if (s->cfg.remote_known && s->handles_open > 0)
 		om_media_tx_rtcp(s, now, true);
@@ -484,8 +500,10 @@ static void on_cmds(uv_async_t *h)
 			om_media_rec_start(s, c->u.rec);
 			break;
 		case CMD_REC_STOP:
-			if (s->rec)
+			if (s->rec) {
+				sess_drain(t, s);
 				om_media_rec_stop(s);
+			}
 			break;
 		case CMD_DTMF:
 			om_media_dtmf_info(s, c->u.dtmf.digit, c->u.dtmf.ms, now, c->u.dtmf.ev);
