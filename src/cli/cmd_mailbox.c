@@ -257,7 +257,8 @@ static int cmd_messages(struct om_cli *cli, int argc, char **argv)
 	} else if (!n) {
 		printf("no messages in mailbox %s (dial plan %s)\n", mb.extension, mb.dialplan);
 	} else {
-		printf("%-12s  %-5s  %-19s  %8s  %s\n", "ID", "STATE", "TIME", "DURATION", "CALLER");
+		printf("%-12s  %-5s  %-19s  %8s  %s\n", "ID", "STATE", "TIME", "DURATION",
+		       "CALLER");
 		for (size_t i = 0; i < n; i++) {
 			char t[40], who[300];
 			time_str(v[i].time_ms, t, sizeof(t));
