@@ -246,7 +246,9 @@ def check_messages(data, calls, payload):
     res = {"expected": 0, "found": 0, "missing": 0, "duplicated": 0, "broken": 0,
            "length_off": 0, "frames_lost": 0, "examples": []}
     for c in calls:
-        if c["status"] != 200 or c["end"] != "bye":
+        # bye-cut: the BYE was in flight on a connection the soak dropped;
+        # all the audio was sent, so its message must be whole all the same
+        if c["status"] != 200 or c["end"] not in ("bye", "bye-cut"):
             continue
         res["expected"] += 1
         key = hashlib.sha256((c["call_id"] + "\0" + c["from_tag"] + "\0" + c["to_tag"])

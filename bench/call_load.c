@@ -14,7 +14,10 @@
  * gateways keep), or --conn-per-call (a new connection, and for TLS a new
  * handshake, for every call); SIGUSR1 drops one persistent connection at
  * once (round robin) and opens it again, its calls going on over the new
- * one (a gateway's network failing). Media: a few UDP sockets shared by the calls
+ * one (a gateway's network failing); a call whose INVITE or BYE was in
+ * flight on it loses that answer with the connection (RFC 3261 §18.2.2)
+ * and ends when the transaction times out, as "invite-cut" / "bye-cut"
+ * (cut_by_drop), not as failed. Media: a few UDP sockets shared by the calls
  * (an SBC's media ports), sending with sendmmsg; everything runs on one
  * epoll loop with 2 ms slots for the packet clock — no thread per call.
  *
@@ -83,6 +86,7 @@ struct gcall {
 	uint32_t sent, to_send;
 	uint64_t rx, rx_beep_run;
 	bool beep_seen, beep_ended;
+	bool cut; /* its INVITE or BYE was in flight when we dropped the connection */
 	int status;
 	struct om_tc_tx tx;
 	struct om_srtp *rx_srtp;
@@ -154,7 +158,7 @@ static struct {
 	unsigned started, answered, refused, failed, late_answers, ended_early, bye_failed, done,
 	    active, max_active, beeps, no_prompt, no_beep, reconnects, reconnect_failures,
 	    conn_lost, reopened, reopen_failures, setup_timeouts, prompt_timeouts, bye_timeouts,
-	    remote_bye_early, deadline, sip_queued;
+	    remote_bye_early, deadline, sip_queued, cut_by_drop;
 	uint64_t packets, send_errors, rx;
 	int64_t max_tick_late_ms, setup_ms_sum, setup_ms_max;
 	unsigned status_count[700];
@@ -658,6 +662,9 @@ static bool sip_check(struct conn *k, int64_t now)
 				if (i.status > 0 && i.status < 700)
 					st.status_count[i.status]++;
 				call_done(c, "refused");
+			} else if (i.state == OM_UAC_FAILED && c->cut) {
+				st.cut_by_drop++;
+				call_done(c, "invite-cut");
 			} else if (i.state == OM_UAC_FAILED) {
 				st.failed++;
 				call_done(c, "failed");
@@ -666,9 +673,14 @@ static bool sip_check(struct conn *k, int64_t now)
 				call_done(c, "ended-before-answer");
 			}
 		} else if (c->st == C_BYE && i.state != OM_UAC_CONFIRMED) {
-			if (i.bye_status != 200 && !i.remote_bye)
+			bool cut = i.bye_status != 200 && !i.remote_bye && c->cut;
+			if (i.bye_status != 200 && !i.remote_bye && !cut)
 				st.bye_failed++;
-			call_done(c, c->why[0] ? c->why : i.remote_bye ? "remote-bye" : "bye");
+			st.cut_by_drop += cut;
+			call_done(c, cut            ? "bye-cut"
+			             : c->why[0]    ? c->why
+			             : i.remote_bye ? "remote-bye"
+			                            : "bye");
 		}
 	}
 	return per_call && st.done != done0;
@@ -896,13 +908,23 @@ static void sweep(int64_t now)
 			next = c->next;
 			bool per_call = k->per_call;
 			if (c->st == C_INVITING && now - c->t_invite >= o.setup_timeout_ms) {
-				st.failed++;
-				st.setup_timeouts++;
-				call_done(c, "setup-timeout");
+				if (c->cut) {
+					st.cut_by_drop++;
+					call_done(c, "invite-cut");
+				} else {
+					st.failed++;
+					st.setup_timeouts++;
+					call_done(c, "setup-timeout");
+				}
 			} else if (c->st == C_BYE && now - c->t_bye >= o.bye_timeout_ms) {
-				st.bye_failed++;
-				st.bye_timeouts++;
-				call_done(c, c->why[0] ? c->why : "bye-timeout");
+				if (c->cut) {
+					st.cut_by_drop++;
+					call_done(c, "bye-cut");
+				} else {
+					st.bye_failed++;
+					st.bye_timeouts++;
+					call_done(c, c->why[0] ? c->why : "bye-timeout");
+				}
 			} else {
 				continue;
 			}
@@ -1161,6 +1183,12 @@ int main(int argc, char **argv)
 				char err[512];
 				if (k->fd >= 0)
 					epoll_ctl(epfd, EPOLL_CTL_DEL, k->fd, NULL);
+				/* an answer to what is in flight on it is lost with it (RFC
+				 * 3261 §18.2.2: it goes back over that connection): those
+				 * calls end when their transaction times out, counted as
+				 * cut by the drop, not as failed */
+				for (struct gcall *c = k->sip.head; c; c = c->next)
+					c->cut = true;
 				if (om_uac_reconnect(k->u, 10000, err, sizeof(err)) == 0) {
 					k->fd = om_uac_fd(k->u);
 					k->out_armed = false;
@@ -1231,10 +1259,10 @@ int main(int argc, char **argv)
 	printf("\"no_beep\":%u,\"conn_lost\":%u,\"reopened\":%u,\"reopen_failures\":%u,"
 	       "\"setup_timeouts\":%u,\"prompt_timeouts\":%u,\"bye_timeouts\":%u,"
 	       "\"remote_bye_early\":%u,\"deadline\":%u,\"deadline_hit\":%s,\"max_seconds\":%u,"
-	       "\"sip_queued\":%u,",
+	       "\"sip_queued\":%u,\"cut_by_drop\":%u,",
 	       st.no_beep, st.conn_lost, st.reopened, st.reopen_failures, st.setup_timeouts,
 	       st.prompt_timeouts, st.bye_timeouts, st.remote_bye_early, st.deadline,
-	       deadline_hit ? "true" : "false", o.max_s, st.sip_queued);
+	       deadline_hit ? "true" : "false", o.max_s, st.sip_queued, st.cut_by_drop);
 	bool first = true;
 	printf("\"refused_by_status\":{");
 	for (int s = 0; s < 700; s++)

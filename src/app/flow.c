@@ -155,12 +155,21 @@ static void goodbye(struct om_call *c, const char *first)
 /* ------------------------------------------------------------------ */
 /* Deposit                                                             */
 
+static void record_start(struct om_call *c);
+
+/* The beep, and the recording armed behind it: the media thread starts it
+ * the moment the beep's last frame is sent (after_play), so what the caller
+ * says right after the beep is kept however late this loop handles the
+ * beep's PLAY_DONE (a reload, a burst of calls). */
 static void beep(struct om_call *c)
 {
 	c->flow->st = F_BEEP;
 	struct om_media_play it = { .kind = OM_MEDIA_PLAY_PROMPT, .name = "beep" };
-	if (play(c, &it, 1) != 0)
+	if (play(c, &it, 1) != 0) {
 		call_hangup(c, "no-media");
+		return;
+	}
+	record_start(c);
 }
 
 static void greeting_play(struct om_call *c)
@@ -348,6 +357,7 @@ static void record_start(struct om_call *c)
 		.silence_dbov = cs->cfg->silence_threshold,
 		.silence_timeout_ms = cs->cfg->silence_timeout * 1000,
 		.max_ms = (unsigned)(c->max_message_s > 0 ? c->max_message_s : 300) * 1000,
+		.after_play = true,
 	};
 	int rc = om_buf_err(&meta)
 	             ? ENOMEM
@@ -361,8 +371,7 @@ static void record_start(struct om_call *c)
 		return;
 	}
 	f->recording = true;
-	f->end_reason = NULL;
-	f->st = F_RECORDING;
+	f->end_reason = NULL; /* F_BEEP until the beep's PLAY_DONE, then F_RECORDING */
 	om_log(OM_LOG_INFO, "recording a message", "call", c->call_id, "mailbox", f->ext,
 	       "dialplan", c->dialplan, "spool", f->spool_id, "test",
 	       c->test && !c->test_deliver ? "yes" : "no", NULL);
@@ -437,7 +446,10 @@ static void record_stopped(struct om_call *c, const struct om_media_event *ev)
 	                  : c->state >= CALL_ENDING ? om_flow_end_reason_of_call(c->end_reason)
 	                  : ev->u.record.error      ? "error"
 	                                            : "hangup";
-	bool keep = om_flow_message_keep(ev->u.record.voiced_ms, cs->cfg->min_message_seconds);
+	/* no audio at all (a hang-up during the beep) is no message, whatever
+	 * min_message_seconds says */
+	bool keep = ev->u.record.audio_ms > 0 &&
+	            om_flow_message_keep(ev->u.record.voiced_ms, cs->cfg->min_message_seconds);
 	char ms[24], voiced[24];
 	snprintf(ms, sizeof(ms), "%" PRIu64, ev->u.record.audio_ms);
 	snprintf(voiced, sizeof(voiced), "%" PRIu64, ev->u.record.voiced_ms);
@@ -631,8 +643,8 @@ static void on_play_done(struct om_call *c, const struct om_media_event *ev)
 			beep(c);
 		break;
 	case F_BEEP:
-		if (!ev->u.play.stopped)
-			record_start(c);
+		if (!ev->u.play.stopped && f->recording)
+			f->st = F_RECORDING; /* the media thread records since the beep ended */
 		break;
 	case F_ASK:
 		f->st = F_COLLECT;

@@ -328,6 +328,13 @@ struct om_media_record_opts {
 	int silence_dbov;            /* below this level (dBov, e.g. -45) is silence */
 	unsigned silence_timeout_ms; /* RECORD_SILENCE after this much; 0: never */
 	unsigned max_ms;             /* RECORD_LIMIT and stop at this length; 0: none */
+	/* Takes audio only from the end of what plays when the media thread
+	 * gets this command (a beep queued just before, om_media_session_play):
+	 * the recording starts the moment its last frame is sent, not when the
+	 * caller's loop has handled PLAY_DONE, so words said right after the
+	 * beep are kept however busy that loop is. The silence timeout runs
+	 * from then. Nothing playing: at once. */
+	bool after_play;
 };
 
 /* Starts recording what the peer sends: the spool writer first writes

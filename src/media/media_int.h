@@ -174,7 +174,8 @@ struct recorder {
 	uint64_t voiced_samples;
 	int64_t last_voice_ms;
 	bool silence_reported, limit_hit, nomem;
-	int fail; /* ENOMEM or ENOBUFS: the recording must stop */
+	bool wait_play; /* after_play: no audio until the playlist ends */
+	int fail;       /* ENOMEM or ENOBUFS: the recording must stop */
 };
 
 /* ---- DTMF (media thread) ------------------------------------------------- */

@@ -47,6 +47,7 @@ void om_media_rec_start(struct om_media_session *s, struct recorder *r)
 	int64_t now = om_media_now(s->t);
 	s->rec = r;
 	r->last_voice_ms = now;
+	r->wait_play = r->o.after_play && s->pl;
 	r->chunk->pos = 0;
 	r->chunk->n = 0;
 	r->chunk_t0 = 0;
@@ -134,11 +135,24 @@ static void limit_reached(struct om_media_session *s)
 	om_media_rec_stop(s);
 }
 
+/* After_play: the recording goes live once nothing plays (the beep's last
+ * frame sent, or the playback stopped). */
+static bool rec_live(struct om_media_session *s, struct recorder *r, int64_t now)
+{
+	if (!r->wait_play)
+		return true;
+	if (s->pl)
+		return false;
+	r->wait_play = false;
+	r->last_voice_ms = now;
+	return true;
+}
+
 void om_media_rec_audio(struct om_media_session *s, uint32_t ssrc, uint32_t ts, const int16_t *pcm,
                         size_t n, int64_t now)
 {
 	struct recorder *r = s->rec;
-	if (r->limit_hit || r->nomem || n == 0)
+	if (r->limit_hit || r->nomem || n == 0 || !rec_live(s, r, now))
 		return;
 	if (om_media_energy(pcm, n) > r->silence_rms2 * (double)n) {
 		r->voiced_samples += n;
@@ -211,6 +225,8 @@ void om_media_rec_tick(struct om_media_session *s, int64_t now)
 	}
 	if (r->chunk->n && now - r->chunk_t0 >= (int64_t)s->e->flush_ms)
 		(void)handoff(r);
+	if (!rec_live(s, r, now))
+		return;
 	if (r->o.silence_timeout_ms && !r->silence_reported &&
 	    now - r->last_voice_ms >= (int64_t)r->o.silence_timeout_ms) {
 		r->silence_reported = true;

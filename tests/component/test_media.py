@@ -286,6 +286,36 @@ def test_prompt_played_decodes_with_the_expected_length(host, tmp_path):
     host.free("pl")
 
 
+def test_recording_armed_behind_the_beep_starts_when_its_last_frame_is_sent(host, tmp_path):
+    """A recording started with after_play while a beep plays takes nothing
+    said during the beep and everything from its end — without waiting for
+    its controller to handle PLAY_DONE (this host never acts on it): the
+    call flow's words right after the beep are kept however busy the
+    control loop is."""
+    g = g711(2.0, seed=11)
+    f = write_file(tmp_path / "talk.g711", g)
+    sport = src_port(host)
+    port = host.new("ap", remote=f"127.0.0.1:{sport}")
+    # the beep and the armed recording in one write: both reach the media
+    # thread at once, then the caller talks from the first millisecond
+    host.send("play ap 7 tone:1000:600\nrec ap ap after_play=1")
+    host.wait("ok", cmd="rec")
+    sent = rtp_send(port, "--from", f"127.0.0.1:{sport}", "--payload", f, "--rate", "1")
+    assert sent["sent"] == 100
+    time.sleep(0.3)
+    stopped = host.stop_rec("ap")
+    host.free("ap")
+    raw = host.raw("ap")
+    pcm = decode(g)
+    # a whole suffix of what was sent, from the frame after the beep
+    assert raw and len(raw) % 320 == 0 and stopped["error"] == 0
+    skipped = (len(pcm) - len(raw)) // 320
+    assert raw == pcm[skipped * 320:], "the recording is not one unbroken end of what was sent"
+    # the beep lasted 600 ms = 30 frames; the sender started with it
+    assert 20 <= skipped <= 40, f"{skipped} frames of 20 ms were not recorded"
+    assert stopped["audio_ms"] == len(raw) // 16
+
+
 def audioop_roundtrip(pcm):
     import warnings
     with warnings.catch_warnings():

@@ -37,7 +37,7 @@ def soak(tmp_path_factory):
     env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=4").lstrip(":")
     # its own session: on a timeout the script, openum serve and the
     # generator are killed together
-    p = subprocess.Popen([sys.executable, SOAK, "--minutes", "2", "--concurrency", "8", "--talk",
+    p = subprocess.Popen([sys.executable, SOAK, "--minutes", "2", "--concurrency", "16", "--talk",
                           "4", "--reload-every", "20", "--swap-every", "60", "--drop-every",
                           "30", "--sample-every", "5", "--no-pin", "--bin", BIN, "--load", LOAD,
                           "--margin", "45", "--deliveries-wait", "45", "--stop-wait", "45",
@@ -65,7 +65,10 @@ def test_soak_no_call_lost(soak):
     g = soak["generator"]
     assert not g["deadline_hit"], soak
     assert g["calls"] >= 150, soak
-    assert g["answered"] == g["calls"], soak
+    # an INVITE in flight on a connection the soak drops loses its answer
+    # with it (RFC 3261 §18.2.2): such a call is counted apart, every other
+    # one is answered
+    assert g["answered"] + soak["cut_by_drop"]["invites"] == g["calls"], soak
     assert (g["failed"], g["refused"], g["ended_early"], g["bye_failed"]) == (0, 0, 0, 0), soak
     assert g["reconnects"] == soak["actions"]["drops"] >= 3, soak
     assert g["reconnect_failures"] == 0

@@ -19,7 +19,7 @@
  *   modify NAME ...           (the same words)
  *   play NAME TOKEN ITEM...   prompt:NAME silence:MS tone:HZ:MS digits:DDD file:PATH
  *   playstop NAME
- *   rec NAME ID [silence=DBOV] [silence_ms=MS] [max_ms=MS]
+ *   rec NAME ID [silence=DBOV] [silence_ms=MS] [max_ms=MS] [after_play=1]
  *   recstop NAME
  *   dtmf NAME DIGIT [MS]
  *   free NAME
@@ -287,7 +287,7 @@ static void command(char *l)
 	} else if (strcmp(c, "playstop") == 0) {
 		om_media_session_play_stop(s);
 	} else if (strcmp(c, "rec") == 0 && n > 2) {
-		struct om_media_record_opts o = { -45, 0, 0 };
+		struct om_media_record_opts o = { -45, 0, 0, false };
 		const char *v;
 		if ((v = arg(w + 3, n - 3, "silence")))
 			o.silence_dbov = atoi(v);
@@ -295,6 +295,8 @@ static void command(char *l)
 			o.silence_timeout_ms = (unsigned)atoi(v);
 		if ((v = arg(w + 3, n - 3, "max_ms")))
 			o.max_ms = (unsigned)atoi(v);
+		if ((v = arg(w + 3, n - 3, "after_play")))
+			o.after_play = atoi(v) != 0;
 		char meta[256];
 		snprintf(meta, sizeof(meta), "{\"version\":1,\"id\":\"%s\"}\n", w[2]);
 		err = om_media_session_record_start(s, w[2], meta, &o);

@@ -129,7 +129,7 @@ UT_TEST(bad_parameters_refused)
 	it.ms = 100;
 	it.freq_hz = 5000;
 	UT_EQ_INT(EINVAL, om_media_session_play(s, &it, 1, 1));
-	struct om_media_record_opts o = { -45, 0, 0 };
+	struct om_media_record_opts o = { -45, 0, 0, false };
 	UT_EQ_INT(EINVAL, om_media_session_record_start(s, "../x", "{}", &o));
 	UT_EQ_INT(EINVAL, om_media_session_record_start(s, ".hidden", "{}", &o));
 	UT_EQ_INT(0, om_media_session_record_start(s, "one", "{}", &o));
@@ -339,7 +339,7 @@ static int setup_once(void *arg)
 	int err = om_media_session_new(eng, &p, NULL, &s, &port);
 	if (err)
 		return err;
-	struct om_media_record_opts o = { -45, 5000, 0 };
+	struct om_media_record_opts o = { -45, 5000, 0, false };
 	char id[32];
 	static int k;
 	snprintf(id, sizeof(id), "oom-%d", k++);
@@ -372,7 +372,7 @@ static int setup_plain_once(void *arg)
 	int err = om_media_session_new(eng, &p, NULL, &s, &port);
 	if (err)
 		return err;
-	struct om_media_record_opts o = { -45, 0, 0 };
+	struct om_media_record_opts o = { -45, 0, 0, false };
 	char id[32];
 	static int k;
 	snprintf(id, sizeof(id), "oomp-%d", k++);
@@ -432,7 +432,7 @@ UT_TEST(engine_close_ends_open_sessions)
 	struct om_media_session *s[3];
 	uint16_t port;
 	params(&p);
-	struct om_media_record_opts o = { -45, 0, 0 };
+	struct om_media_record_opts o = { -45, 0, 0, false };
 	for (int i = 0; i < 3; i++) {
 		UT_EQ_INT(0, om_media_session_new(eng, &p, NULL, &s[i], &port));
 		char id[16];
