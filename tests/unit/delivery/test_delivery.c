@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <sndfile.h>
 #include <stdio.h>
@@ -1119,10 +1120,136 @@ UT_TEST(deliver_golden_bytes)
 	free(old_tz);
 }
 
+/* The WAV a delivery sends without libsndfile (header + the spool's
+ * samples) is the file libsndfile writes. */
+UT_TEST(audio_wav_header_is_libsndfiles)
+{
+	static const size_t ns[] = { 0, 1, 2, 3, 8000, 8001 };
+	int16_t *src = tone(8001, 440);
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+		struct om_buf b;
+		char err[256];
+		unsigned char h[OM_AUDIO_WAV_HEADER];
+		om_buf_init(&b);
+		UT_EQ_INT(0, om_audio_encode(OM_AUDIO_WAV, src, ns[i], &b, err, sizeof(err)));
+		UT_EQ_INT(0, om_audio_wav_header(ns[i], h));
+		UT_EQ_INT((long long)(sizeof(h) + 2 * ns[i]), (long long)b.len);
+		UT_EQ_MEM(h, b.p, sizeof(h));
+		UT_EQ_MEM(src, b.p + sizeof(h), 2 * ns[i]);
+		om_buf_free(&b);
+	}
+	unsigned char h[OM_AUDIO_WAV_HEADER];
+	UT_EQ_INT(EFBIG, om_audio_wav_header(OM_AUDIO_WAV_SAMPLES_MAX + 1, h));
+	free(src);
+}
+
+/* base64 fed in pieces of any size is base64 of the whole, in lines of 76
+ * characters: the length announced, every line full but the last, and it
+ * decodes back (OpenSSL's decoder, not ours). */
+UT_TEST(message_b64_pieces)
+{
+	enum { N = 5000 };
+	unsigned char *data = malloc(N);
+	char *whole = malloc(N * 2), *pieces = malloc(N * 2);
+	uint32_t r = 99;
+	for (size_t i = 0; i < N; i++) {
+		r = r * 1103515245u + 12345u;
+		data[i] = (unsigned char)(r >> 16);
+	}
+	static const size_t lens[] = { 1, 2, 3, 56, 57, 58, 114, 1000, 4999, N };
+	for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+		size_t n = lens[l], w = 0, pz = 0;
+		struct om_message_b64 a = { .ncarry = 0 }, b = { .ncarry = 0 };
+		w += om_message_b64_feed(&a, data, n, whole);
+		w += om_message_b64_end(&a, whole + w);
+		UT_EQ_INT((long long)om_message_b64_len(n), (long long)w);
+		for (size_t off = 0, k = 0; off < n; k++) {
+			size_t take = 1 + (k * 37) % 131;
+			if (take > n - off)
+				take = n - off;
+			pz += om_message_b64_feed(&b, data + off, take, pieces + pz);
+			off += take;
+		}
+		pz += om_message_b64_end(&b, pieces + pz);
+		UT_EQ_INT((long long)w, (long long)pz);
+		UT_EQ_MEM(whole, pieces, w);
+		/* lines: 76 characters each, the last at most */
+		size_t col = 0, lines = 0;
+		for (size_t i = 0; i < w; i++) {
+			if (whole[i] == '\n') {
+				UT_TRUE(col > 0 && col <= 76 && col % 4 == 0);
+				if (i + 1 < w)
+					UT_EQ_INT(76, (long long)col);
+				col = 0;
+				lines++;
+				continue;
+			}
+			col++;
+		}
+		UT_EQ_INT(0, (long long)col);
+		UT_EQ_INT((long long)((n + 56) / 57), (long long)lines);
+		/* decodes back */
+		char *flat = malloc(w + 1);
+		size_t fl = 0;
+		for (size_t i = 0; i < w; i++)
+			if (whole[i] != '\n')
+				flat[fl++] = whole[i];
+		unsigned char *dec = malloc(fl);
+		int dl = EVP_DecodeBlock(dec, (const unsigned char *)flat, (int)fl);
+		size_t pad = (fl && flat[fl - 1] == '=') + (fl > 1 && flat[fl - 2] == '=');
+		UT_EQ_INT((long long)n, (long long)(dl - (int)pad));
+		UT_EQ_MEM(data, dec, n);
+		free(flat);
+		free(dec);
+	}
+	free(data);
+	free(whole);
+	free(pieces);
+}
+
+static int short_writer_h(int fd, void *arg)
+{
+	(void)arg;
+	return write(fd, "short", 5) == 5 ? 0 : errno;
+}
+
+static int failing_writer_h(int fd, void *arg)
+{
+	(void)fd;
+	(void)arg;
+	return ENOSPC;
+}
+
+/* A message whose writer fails, or writes another size than the name
+ * announces, leaves nothing in tmp/ or new/: a later try starts clean. */
+UT_TEST(maildir_writer_fails_nothing_left)
+{
+	char md[256];
+	fresh_dir();
+	UT_EQ_INT(0, om_maildir_open(dir, UID, md, sizeof(md)));
+	UT_EQ_INT(EIO, om_maildir_deliver_with(md, "k1", 1767225600000, "um.example.com", 6,
+	                                       short_writer_h, NULL));
+	UT_EQ_INT(0, count_files("tmp"));
+	UT_EQ_INT(0, count_files("new"));
+	UT_EQ_INT(ENOSPC, om_maildir_deliver_with(md, "k1", 1767225600000, "um.example.com", 6,
+	                                          failing_writer_h, NULL));
+	UT_EQ_INT(0, count_files("tmp"));
+	UT_EQ_INT(0, count_files("new"));
+	UT_EQ_INT(0, om_maildir_deliver_with(md, "k1", 1767225600000, "um.example.com", 5,
+	                                     short_writer_h, NULL));
+	UT_EQ_INT(1, count_files("new"));
+	UT_EQ_INT(EEXIST, om_maildir_deliver_with(md, "k1", 1767225600000, "um.example.com", 5,
+	                                          short_writer_h, NULL));
+	UT_EQ_INT(0, count_files("tmp"));
+	UT_EQ_INT(1, count_files("new"));
+}
+
 UT_MAIN(UT_CASE(meta_parse), UT_CASE(meta_oom_sweep), UT_CASE(message_headers),
         UT_CASE(message_header_injection), UT_CASE(message_header_lines_within_78),
         UT_CASE(message_non_ascii), UT_CASE(audio_formats_decode_back),
         UT_CASE(deliver_once_and_never_twice), UT_CASE(deliver_interrupted_empty_test_unusable),
         UT_CASE(deliver_same_call_twice_at_once), UT_CASE(deliver_fails_then_succeeds),
         UT_CASE(maildir_list_and_audio), UT_CASE(greeting_conversion),
-        UT_CASE(engine_recovers_retries_delivers), UT_CASE(deliver_golden_bytes))
+        UT_CASE(engine_recovers_retries_delivers), UT_CASE(deliver_golden_bytes),
+        UT_CASE(audio_wav_header_is_libsndfiles), UT_CASE(message_b64_pieces),
+        UT_CASE(maildir_writer_fails_nothing_left))
