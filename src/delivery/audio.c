@@ -3,8 +3,9 @@
  * Never on the live media path: the delivery runs on a worker thread and
  * greetings are converted by the CLI.
  *
- * Files are produced in memory through libsndfile's virtual I/O, so a
- * message is written to the Maildir in one piece (tmp, fsync, rename). */
+ * MP3 and Opus files are produced in memory through libsndfile's virtual
+ * I/O; a WAV message needs only the header libsndfile would write
+ * (om_audio_wav_header): its samples are the spool's, as they are. */
 #include "delivery/delivery.h"
 
 #include "core/file.h"
