@@ -83,3 +83,77 @@ def test_mailbox_help_states_the_pin_rules(openum):
     text = openum.ok("mailbox", "--help").stdout
     for words in ("easy to guess", "pilot number", "1122", "1234", "2580", "4-24 digits"):
         assert words in text, (words, text)
+
+
+GLOBAL_OPTIONS = {"--data", "--config", "--json", "--as-owner", "--help", "--version"}
+OPTION = re.compile(r"--[a-z][a-z0-9-]*")
+
+
+def usage_and_text(text):
+    """(usage lines, the rest): the usage block ends at the first empty line."""
+    head, _, rest = text.partition("\n\n")
+    assert head.startswith("usage: openum"), text
+    return head, rest
+
+
+def test_every_option_the_help_mentions_is_on_a_usage_line(openum):
+    """An option the text speaks of (e.g. cert's --no-reload) must be on the
+    usage line of the command that takes it; a command whose usage says
+    [options] lists them in its option table ("  --opt ...")."""
+    bad = {}
+    for key, text in all_help(openum).items():
+        if key == ("--help",):
+            continue
+        head, rest = usage_and_text(text)
+        known = set(OPTION.findall(head)) | GLOBAL_OPTIONS
+        if "[options]" in head:
+            for m in re.finditer(r"^ {2,4}(--\S.*?)(?: {2,}|$)", rest, re.M):
+                known |= set(OPTION.findall(m.group(1)))  # "  --cert F --key F   ..."
+        missing = sorted(set(OPTION.findall(rest)) - known)
+        if missing:
+            bad[" ".join(key)] = missing
+    assert not bad, bad
+
+
+def test_cert_usage_names_no_reload_for_the_sub_commands_that_take_it(openum):
+    head, _ = usage_and_text(openum.ok("cert", "--help").stdout)
+    lines = {}
+    sub = None
+    for line in head.splitlines():
+        m = re.match(r"^(?:usage:| {6}) openum cert ([a-z-]+)", line)
+        sub = m.group(1) if m else sub
+        lines[sub] = lines.get(sub, "") + line
+    for sub in ("new-selfsigned", "import", "remove"):
+        assert "[--no-reload]" in lines[sub], (sub, head)
+    # and the usage is true: a sub-command not listed with it refuses it
+    r = openum.run("cert", "request", "--fqdn", "um1.example.com", "--out", "x.csr",
+                   "--no-reload")
+    assert r.returncode == 2 and "does not take --no-reload" in r.stderr, r.stderr
+    assert "[--no-reload]" not in lines["request"] and "[--no-reload]" not in lines["export"]
+
+
+def test_a_sub_command_help_shows_that_sub_command(openum):
+    """`openum mailbox messages --help` is about messages, not the whole
+    mailbox command: its usage lines only, and what concerns it."""
+    text = openum.ok("mailbox", "messages", "--help").stdout
+    head, rest = usage_and_text(text)
+    assert all("openum mailbox messages EXT" in l for l in head.splitlines()), head
+    assert "--export ID --out FILE" in head, head
+    assert "--export" in rest and "voice messages" in rest, rest
+    for other in ("--pin-file", "--greeting", "mailbox new", "PIN", "scrypt"):
+        assert other not in text, (other, text)
+    for sub in ("new", "set", "show", "list", "remove", "messages"):
+        text = openum.ok("mailbox", sub, "--help").stdout
+        head, rest = usage_and_text(text)
+        subs = set(re.findall(r"openum mailbox ([a-z]+)", head))
+        assert subs == {sub}, (sub, head)
+        assert rest.strip(), (sub, text)
+    assert "--greeting" in openum.ok("mailbox", "set", "--help").stdout
+    assert "--greeting" not in openum.ok("mailbox", "new", "--help").stdout
+    # the command's own --help still shows every sub-command
+    whole = openum.ok("mailbox", "--help").stdout
+    assert set(re.findall(r"openum mailbox ([a-z]+)", usage_and_text(whole)[0])) == {
+        "new", "set", "show", "list", "remove", "messages"}
+    # with an argument before --help, the same
+    assert openum.ok("mailbox", "messages", "1001", "--help").stdout == \
+        openum.ok("mailbox", "messages", "--help").stdout
