@@ -281,6 +281,22 @@ def test_control_socket_rejects_garbage_and_unknown(server):
     assert server.json("status")["state"] == "running"
 
 
+def test_events_with_nothing_to_show_say_so(server):
+    """An empty result is a line for people (exit 0), and no line in JSON."""
+    assert server.events("--level", "error") == []
+    p = server.run("events", "--level", "error")
+    assert p.returncode == 0 and p.stdout == "no events at level error or above\n", p
+    p = server.run("events", "--id", "1181", "--since", "2999-01-01")
+    assert p.returncode == 0, p
+    assert p.stdout == "no events with id 1181 since 2999-01-01T00:00:00.000Z\n", p.stdout
+    p = server.run("--json", "events", "--level", "error")
+    assert p.returncode == 0 and p.stdout == "", p
+    # events that exist are listed, without the note
+    p = server.run("events", "--level", "info")
+    assert p.returncode == 0 and "1113 start-unsecured" in p.stdout, p
+    assert "no events" not in p.stdout
+
+
 def test_events_filters_and_follow(server):
     server.run("reload", check=0)
     evs = server.events()
