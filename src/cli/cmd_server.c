@@ -1,6 +1,7 @@
 /* cmd_server.c — `openum server set|show`: this server's dial plans (R9:
  * any SIPSecured/Secured plan means a secured start), its pinned
  * certificate (R7) and its status (nonewcalls drains). */
+#include "core/config.h"
 #include "core/fqdn.h"
 #include "cert/cert.h"
 #include "cli/commands.h"
@@ -39,9 +40,34 @@ static void srv_json(struct om_buf *b, const struct om_dir_server *s, size_t npl
 	om_buf_printf(b, "],\"secured_start\":%s}", nplans ? (sec ? "true" : "false") : "null");
 }
 
-static void srv_text(const struct om_dir_server *s, size_t nplans, bool sec)
+/* The fqdn in effect when the directory sets none: openum.conf's, else the
+ * host name (what `openum serve` uses, core/config.c). */
+static void fqdn_text(const struct om_cli *cli, const struct om_dir_server *s)
 {
-	printf("fqdn:         %s\n", s->fqdn[0] ? s->fqdn : "(from openum.conf)");
+	struct om_config *cfg = NULL;
+	char why[512];
+	if (s->fqdn[0]) {
+		printf("fqdn:         %s\n", s->fqdn);
+		return;
+	}
+	if (om_config_load(cli->config_path, !cli->config_explicit, &cfg, why, sizeof(why))) {
+		printf("fqdn:         (no --fqdn set; %s cannot be read: %s)\n", cli->config_path,
+		       why);
+		return;
+	}
+	if (cfg->fqdn_set)
+		printf("fqdn:         (no --fqdn set: fqdn = %s from %s)\n", cfg->fqdn,
+		       cli->config_path);
+	else
+		printf("fqdn:         (no --fqdn set, and no fqdn in %s: the host name, %s)\n",
+		       cli->config_path, cfg->fqdn);
+	om_config_free(cfg);
+}
+
+static void srv_text(const struct om_cli *cli, const struct om_dir_server *s, size_t nplans,
+                     bool sec)
+{
+	fqdn_text(cli, s);
 	printf("certificate:  %s\n", s->pinned_certificate[0] ? s->pinned_certificate : "auto");
 	printf("status:       %s\n", om_dir_srv_status_name(s->status));
 	printf("dial plans:   ");
@@ -214,13 +240,13 @@ int om_cmd_server(struct om_cli *cli, int argc, char **argv)
 		if (cli->json)
 			printf("%s\n", om_buf_cstr(&b) ? om_buf_cstr(&b) : "null");
 		else
-			srv_text(&out, nplans, sec);
+			srv_text(cli, &out, nplans, sec);
 		om_buf_free(&b);
 		goto out;
 	}
 	if (!cli->json) {
 		printf("server settings %s\n", dry ? "would be changed" : "changed");
-		srv_text(&out, nplans, sec);
+		srv_text(cli, &out, nplans, sec);
 	}
 	om_db_free(db);
 	db = NULL;

@@ -454,7 +454,10 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 			snprintf(why, wl, "fqdn must be a host name like um1.example.com: %s", r);
 			return EINVAL;
 		}
-		return om_fqdn_norm(v, strlen(v), c->fqdn, sizeof(c->fqdn)) ? EINVAL : 0;
+		if (om_fqdn_norm(v, strlen(v), c->fqdn, sizeof(c->fqdn)))
+			return EINVAL;
+		c->fqdn_set = true;
+		return 0;
 	}
 	case K_SIP_TCP:
 		return parse_listen_list(v, c->sip_tcp, &c->n_sip_tcp, why, wl);

@@ -30,6 +30,7 @@ enum om_srtp_backend_cfg { OM_CFG_SRTP_OPENSSL = 0, OM_CFG_SRTP_LIBSRTP2 };
 struct om_config {
 	char *path; /* where it was read from ("(defaults)" when none) */
 	char fqdn[254];
+	bool fqdn_set; /* fqdn came from the file (else: the host name) */
 	struct om_listen sip_tcp[OM_CONFIG_MAX_LISTEN];
 	size_t n_sip_tcp;
 	struct om_listen sip_tls[OM_CONFIG_MAX_LISTEN];
