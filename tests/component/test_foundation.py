@@ -499,3 +499,22 @@ def test_sd_notify_watchdog_pings_at_half_the_period(store, tmp_path):
             s.close()
         assert not any("WATCHDOG=1" in m for m in msgs), (env, msgs)
         assert "systemd watchdog" not in o.log()
+
+
+def test_test_servers_leave_the_metrics_port_alone(server, tmp_path):
+    """The stores the fixtures make turn the metrics listener off (its
+    default port is one for the host, and tests run servers at once): two
+    servers side by side, one of them on `openum init`'s own openum.conf,
+    log nothing about metrics_listen and serve no metrics."""
+    other = Openum(tmp_path / "other")
+    try:
+        other.ok("init")
+        with open(os.path.join(other.data, "openum.conf"), "a") as f:
+            f.write(f"sip_tcp = 127.0.0.1:{free_port()}\nsip_tls = off\n")
+        other.serve()
+        for o in (server, other):
+            m = o.json("status")["metrics"]
+            assert m["listen"] in ("", "off") and m["serving"] is False, m
+            assert "metrics_listen" not in o.log(), o.log()
+    finally:
+        other.close()
