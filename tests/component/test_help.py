@@ -3,6 +3,7 @@
 requirement numbers (R1 ... R22) of a document the repository does not
 hold; `openum cert --help` says what each sub-command does, what the two
 stores are and what --yes confirms; `serve --help` says where it listens."""
+import os
 import re
 
 from conftest import BIN
@@ -157,3 +158,43 @@ def test_a_sub_command_help_shows_that_sub_command(openum):
     # with an argument before --help, the same
     assert openum.ok("mailbox", "messages", "1001", "--help").stdout == \
         openum.ok("mailbox", "messages", "--help").stdout
+
+
+def restart_keys_of_conf(text):
+    """The keys the header of `openum init`'s openum.conf says need a restart."""
+    head = text.split("\n[server]", 1)[0]
+    part = head.split("restart openum after changing", 1)[1]
+    return set(re.findall(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b|\bsip_t1\b", part))
+
+
+def test_keys_that_need_a_restart_agree_in_conf_guide_and_readme(openum):
+    """openum.conf's header names the keys a reload cannot change; the
+    guide lists the same keys, the README points to both; and a reload
+    changing one of them says it takes effect at restart."""
+    openum.ok("init")
+    with open(f"{openum.data}/openum.conf") as f:
+        conf = f.read()
+    keys = restart_keys_of_conf(conf)
+    assert {"sip_tcp", "sip_tls", "max_connections", "rtp_ports", "media_threads",
+            "sip_t1"} <= keys, keys
+    assert "metrics_listen" not in keys and "max_calls" not in keys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    guide = open(os.path.join(root, "docs", "guide.md")).read()
+    para = guide.split("A reload applies every openum.conf key but these", 1)[1]
+    para = para.split("\n- ", 1)[0]
+    listed = set(re.findall(r"`([a-z0-9_]+)`", para)) - {"metrics_listen"}
+    assert listed == keys, (sorted(listed ^ keys), para)
+    readme = open(os.path.join(root, "README.md")).read()
+    assert "header" in readme and "section 8" in readme and "takes effect at restart" in readme
+    for k in ("sip_tcp", "sip_tls"):
+        assert f"`{k}`" in readme.split("read only at start", 1)[0].rsplit("\n\n", 1)[-1]
+
+
+def test_a_reload_says_which_changes_wait_for_a_restart(server):
+    conf = os.path.join(server.data, "openum.conf")
+    with open(conf, "a") as f:
+        f.write("max_connections = 77\nmax_calls = 9\n")
+    ch = server.json("reload")["changes"]
+    assert "max_connections 1024 -> 77 (takes effect at restart)" in ch, ch
+    assert "max_calls 100 -> 9" in ch and "max_calls 100 -> 9 (" not in ch, ch
+    assert server.json("status")["max_calls"] == 9
