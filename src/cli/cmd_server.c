@@ -11,18 +11,30 @@
 #include <stdio.h>
 #include <string.h>
 
+#define SRV_OPTS                                                                                 \
+	"--dialplans  the dial plans this server answers for; any SIPSecured or Secured\n"       \
+	"             one makes it start secured (TLS on 5061)\n"                                \
+	"--certificate pin the certificate to use (SHA-1 or SHA-256 thumbprint, see\n"           \
+	"             `openum cert list`), or auto: the automatic order (CA-issued before\n"     \
+	"             self-signed, the longest validity first; `openum cert select` shows it)\n" \
+	"--status     nonewcalls drains: no new calls, calls in progress finish\n"               \
+	"--fqdn       this server's name (in its certificate and Contact headers); empty:\n"     \
+	"             fqdn in openum.conf, else the host name\n"
+
 static const char usage[] =
     "usage: openum server set [--dialplans A,B|none] [--certificate THUMBPRINT|auto]\n"
     "                         [--status enabled|nonewcalls] [--fqdn NAME]\n"
     "                         [--dry-run] [--no-reload]\n"
     "       openum server show\n"
-    "\n"
-    "--dialplans  the dial plans this server answers for; any SIPSecured or Secured\n"
-    "             one makes it start secured (TLS on 5061)\n"
-    "--certificate pin the certificate to use (SHA-1 or SHA-256 thumbprint, see\n"
-    "             `openum cert list`), or auto: the automatic order (CA-issued before\n"
-    "             self-signed, the longest validity first; `openum cert select` shows it)\n"
-    "--status     nonewcalls drains: no new calls, calls in progress finish\n";
+    "\n" SRV_OPTS;
+
+static const struct om_cli_sub_help sub_help[] = {
+	{ "set", "Changes this server's settings (only the options given); a running\n"
+	         "server reloads unless --no-reload.\n\n" SRV_OPTS },
+	{ "show", "Shows this server's settings: the fqdn in effect and where it comes from,\n"
+	          "the pinned certificate (or auto), the status, the dial plans and the start\n"
+	          "mode they give.\n" },
+};
 
 static void srv_json(struct om_buf *b, const struct om_dir_server *s, size_t nplans, bool sec)
 {
@@ -158,7 +170,9 @@ int om_cmd_server(struct om_cli *cli, int argc, char **argv)
 	unsigned fields = 0;
 	int rc;
 
-	if (om_cli_wants_help(argc, argv, usage))
+	if (om_cli_wants_sub_help(argc, argv, "server", usage, sub_help,
+	                          sizeof(sub_help) / sizeof(sub_help[0])) ||
+	    om_cli_wants_help(argc, argv, usage))
 		return OM_EXIT_OK;
 	if (argc < 2 || (strcmp(argv[1], "set") && strcmp(argv[1], "show"))) {
 		om_cli_error("use `openum server set ...` or `openum server show`\n%s", usage);

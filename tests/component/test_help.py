@@ -6,6 +6,8 @@ stores are and what --yes confirms; `serve --help` says where it listens."""
 import os
 import re
 
+import pytest
+
 from conftest import BIN
 
 CITATION = re.compile(r"\bR[0-9]{1,2}\b")
@@ -100,7 +102,8 @@ def usage_and_text(text):
 def test_every_option_the_help_mentions_is_on_a_usage_line(openum):
     """An option the text speaks of (e.g. cert's --no-reload) must be on the
     usage line of the command that takes it; a command whose usage says
-    [options] lists them in its option table ("  --opt ...")."""
+    [options] lists them in its option table ("  --opt ..."). Another
+    command quoted whole in backquotes is no option of this one."""
     bad = {}
     for key, text in all_help(openum).items():
         if key == ("--help",):
@@ -110,6 +113,8 @@ def test_every_option_the_help_mentions_is_on_a_usage_line(openum):
         if "[options]" in head:
             for m in re.finditer(r"^ {2,4}(--\S.*?)(?: {2,}|$)", rest, re.M):
                 known |= set(OPTION.findall(m.group(1)))  # "  --cert F --key F   ..."
+        # another command quoted whole (`openum cert list --store requests`)
+        rest = re.sub(r"`openum [^`]*`", "", rest)
         missing = sorted(set(OPTION.findall(rest)) - known)
         if missing:
             bad[" ".join(key)] = missing
@@ -160,6 +165,26 @@ def test_a_sub_command_help_shows_that_sub_command(openum):
         openum.ok("mailbox", "messages", "--help").stdout
 
 
+def test_every_sub_command_help_is_about_that_sub_command(openum):
+    """dialplan, gateway, server, mailbox and cert: each `CMD SUB --help`
+    shows the usage lines of SUB only, and a text; `CMD --help` all of them."""
+    texts = all_help(openum)
+    seen = 0
+    for key, text in texts.items():
+        if len(key) != 2:
+            continue
+        cmd, sub = key
+        head, rest = usage_and_text(text)
+        assert set(re.findall(rf"openum {re.escape(cmd)} ([a-z][a-z-]*)", head)) == {sub}, \
+            (key, head)
+        assert rest.strip(), (key, text)
+        whole = usage_and_text(texts[(cmd,)])[0]
+        for line in head.splitlines():  # the same lines as in the command's help
+            assert line[7:] in whole, (key, line)
+        seen += 1
+    assert seen >= 2 + 5 + 5 + 6 + 8, seen
+
+
 def restart_keys_of_conf(text):
     """The keys the header of `openum init`'s openum.conf says need a restart."""
     head = text.split("\n[server]", 1)[0]
@@ -198,3 +223,45 @@ def test_a_reload_says_which_changes_wait_for_a_restart(server):
     assert "max_connections 1024 -> 77 (takes effect at restart)" in ch, ch
     assert "max_calls 100 -> 9" in ch and "max_calls 100 -> 9 (" not in ch, ch
     assert server.json("status")["max_calls"] == 9
+
+
+def usage_lines_by_sub(head, cmd):
+    """{sub: [its usage lines, continuation lines joined]} of a usage block."""
+    out, cur = {}, None
+    for line in head.splitlines():
+        m = re.match(rf"^(?:usage:| {{6}}) openum {re.escape(cmd)} ([a-z][a-z-]*)(.*)$", line)
+        if m:
+            cur = m.group(1)
+            out.setdefault(cur, []).append(m.group(2))
+        elif cur and line.strip():
+            out[cur][-1] += " " + line.strip()
+    return out
+
+
+REFUSED = re.compile(r"unknown option|does not take|takes no value|needs a value")
+
+
+@pytest.mark.parametrize("cmd", ["dialplan", "gateway", "server", "mailbox", "cert"])
+def test_every_option_on_a_usage_line_is_taken_by_that_sub_command(store, tmp_path, monkeypatch,
+                                                                   cmd):
+    """The reverse of the check above: what a usage line shows, the
+    sub-command accepts (its value may still be refused: only "unknown
+    option" / "does not take" count here)."""
+    head, _ = usage_and_text(store.ok(cmd, "--help").stdout)
+    monkeypatch.chdir(tmp_path)  # files the commands may write stay here
+    tried = 0
+    for sub, lines in usage_lines_by_sub(head, cmd).items():
+        for line in lines:
+            positional = re.match(r"^((?: [A-Z]+)*)", line).group(1).split()
+            for m in re.finditer(r"(--[a-z][a-z0-9-]*)(?:[ =]([A-Z][A-Z0-9]*|[a-z0-9,]+\|\S+))?",
+                                 line):
+                opt, value = m.group(1), m.group(2)
+                argv = [cmd, sub, *(["1001"] * len(positional)), opt]
+                if value:
+                    argv.append("1")
+                if opt != "--no-reload" and "--no-reload" in line:
+                    argv.append("--no-reload")  # never a running server's business
+                r = store.run(*argv, input="")
+                assert not REFUSED.search(r.stderr), (argv, r.stderr)
+                tried += 1
+    assert tried >= 5, head
