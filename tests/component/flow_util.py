@@ -23,6 +23,7 @@ with warnings.catch_warnings():
 import numpy
 
 from calls_util import FQDN, TESTCALL
+from sip_util import wait_for
 
 TE_PT = 101
 
@@ -162,6 +163,14 @@ class Rtp:
         if self.t_tx:
             self.t_tx.join(2)
         self.s.close()
+
+
+def skip_greeting(rtp, timeout=30):
+    """`*` as soon as the server's greeting is heard: straight to the beep
+    (for tests about what follows it; the greeting's own tests hear it
+    whole)."""
+    assert wait_for(lambda: rtp.rx, timeout=timeout), "no greeting from the server"
+    rtp.say(("dtmf", "*"))
 
 
 def offer(port, addr="127.0.0.1"):

@@ -26,7 +26,7 @@ import calls_util
 
 from calls_util import FQDN, make_store
 from flow_util import (Call, Rtp, dominant_hz, messages, offer, read_message, silence,
-                       spool_files, tone, voiced_ms, wait_messages)
+                       skip_greeting, spool_files, tone, voiced_ms, wait_messages)
 from sip_util import wait_for
 
 DIVERT = "Diversion: <sip:{ext}@pbx.example.com>;reason={reason};counter=1"
@@ -133,6 +133,7 @@ def test_silence_ends_the_recording(tmp_path):
     o.proc = o.serve()
     c, rtp = place(o, tmp_path)
     try:
+        skip_greeting(rtp)
         wait_recording(o)
         rtp.say(("audio", tone(500, 1500)))
         r = c.finish()
@@ -159,6 +160,7 @@ def test_length_limit_ends_the_recording(tmp_path):
     o.proc = o.serve()
     c, rtp = place(o, tmp_path)
     try:
+        skip_greeting(rtp)
         wait_recording(o)
         rtp.say(("audio", tone(900, 6000)))
         r = c.finish()
@@ -181,6 +183,7 @@ def test_too_short_message_is_discarded(tmp_path):
     o.proc = o.serve()
     c, rtp = place(o, tmp_path)
     try:
+        skip_greeting(rtp)
         wait_recording(o)
         rtp.say(("audio", tone(800, 500)), ("dtmf", "#"))
         r = c.finish()
@@ -342,6 +345,7 @@ def test_503_below_min_free_mb_and_calls_in_progress_go_on(tmp_path):
     o.proc = o.serve()
     c, rtp = place(o, tmp_path)
     try:
+        skip_greeting(rtp)
         wait_recording(o)
         rtp.say(("audio", tone(750, 1500)))
         # the spool's file system is now "below min_free_mb"
@@ -371,6 +375,7 @@ def test_drain_on_sigterm_delivers_the_message_then_exits(tmp_path):
     o.proc = o.serve()
     c, rtp = place(o, tmp_path)
     try:
+        skip_greeting(rtp)
         wait_recording(o)
         rtp.say(("audio", tone(550, 8000)))
         time.sleep(1.0)
@@ -496,6 +501,7 @@ def test_server_nonewcalls_refuses_new_calls_and_the_call_in_progress_is_deliver
     o.proc = o.serve()
     c, rtp = place(o, tmp_path)
     try:
+        skip_greeting(rtp)
         wait_recording(o)
         rtp.say(("audio", tone(850, 1500)))
         o.ok("server", "set", "--status", "nonewcalls")
