@@ -101,6 +101,7 @@ struct conn {
 	int fd; /* in the epoll set; -1: closed (not watched) */
 	bool per_call;
 	int64_t reopen_at; /* a persistent connection the server closed: when to open it again */
+	bool out_armed;    /* watched for EPOLLOUT: its agent holds unsent SIP bytes */
 	struct list sip;   /* calls waiting for SIP (INVITING, BYE) */
 	struct conn *prev, *next;
 };
@@ -153,7 +154,7 @@ static struct {
 	unsigned started, answered, refused, failed, late_answers, ended_early, bye_failed, done,
 	    active, max_active, beeps, no_prompt, no_beep, reconnects, reconnect_failures,
 	    conn_lost, reopened, reopen_failures, setup_timeouts, prompt_timeouts, bye_timeouts,
-	    remote_bye_early, deadline;
+	    remote_bye_early, deadline, sip_queued;
 	uint64_t packets, send_errors, rx;
 	int64_t max_tick_late_ms, setup_ms_sum, setup_ms_max;
 	unsigned status_count[700];
@@ -484,6 +485,30 @@ static struct conn *conn_new(unsigned gi, char *err, size_t errlen)
 	return k;
 }
 
+/* While k's agent holds SIP bytes the socket did not take (a send never
+ * waits: the packet clock must not stall), k is watched for writable too;
+ * om_uac_run then sends them. */
+static void conn_arm(struct conn *k)
+{
+	if (k->fd < 0)
+		return;
+	bool want = om_uac_want_write(k->u);
+	if (want == k->out_armed)
+		return;
+	struct epoll_event ev = { .events = EPOLLIN | (want ? EPOLLOUT : 0u), .data.ptr = k };
+	if (epoll_ctl(epfd, EPOLL_CTL_MOD, k->fd, &ev) == 0)
+		k->out_armed = want;
+	if (want)
+		st.sip_queued++;
+}
+
+static int call_bye(struct gcall *c)
+{
+	int rc = om_uac_call_bye(c->uc);
+	conn_arm(c->conn);
+	return rc;
+}
+
 static void conn_free(struct conn *k)
 {
 	if (k->fd >= 0)
@@ -511,40 +536,10 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-/* Agent calls whose BYE is still in flight when the call ended here
- * (its answer late, its connection gone): freed once the BYE transaction
- * ends (an answer, or Timer F after 64*T1), as its callback holds the
- * call. */
-struct zombie {
-	struct om_uac_call *uc;
-	struct zombie *next;
-};
-static struct zombie *zombies;
-
-static void zombies_reap(bool all)
-{
-	struct zombie **pz = &zombies;
-	while (*pz) {
-		struct zombie *z = *pz;
-		struct om_uac_call_info i;
-		if (!all)
-			om_uac_call_info(z->uc, &i);
-		if (all || i.state != OM_UAC_CONFIRMED) {
-			if (!all)
-				om_uac_call_free(z->uc);
-			*pz = z->next;
-			om_free(z);
-		} else {
-			pz = &z->next;
-		}
-	}
-}
-
 static void call_done(struct gcall *c, const char *why)
 {
 	struct om_uac_call_info i;
 	om_uac_call_info(c->uc, &i);
-	bool bye_in_flight = c->st == C_BYE && i.state == OM_UAC_CONFIRMED;
 	set_state(c, C_DONE);
 	snprintf(c->why, sizeof(c->why), "%s", why);
 	fprintf(out, "{\"id\":%u,\"call_id\":", c->id);
@@ -566,16 +561,10 @@ static void call_done(struct gcall *c, const char *why)
 	om_tc_tx_free(&c->tx);
 	om_srtp_free(c->rx_srtp);
 	struct conn *k = c->conn;
-	struct zombie *z = NULL;
 	if (k->per_call)
 		conn_free(k); /* the agent, its calls and transactions */
-	else if (!bye_in_flight)
-		om_uac_call_free(c->uc);
-	else if ((z = om_malloc(sizeof(*z)))) {
-		z->uc = c->uc;
-		z->next = zombies;
-		zombies = z;
-	} /* else: left with its agent (freed at exit) */
+	else
+		om_uac_call_free(c->uc); /* a BYE still waiting is released with it */
 	om_free(c);
 	st.done++;
 	st.active--;
@@ -607,7 +596,7 @@ static void answered(struct gcall *c, const struct om_uac_call_info *i, int64_t 
 	if (!cl || !ml || sscanf(cl, "c=IN IP4 %63[0-9.]", ip) != 1 ||
 	    sscanf(ml, "m=audio %u", &port) != 1 || port == 0 || port > 65535 ||
 	    inet_pton(AF_INET, ip, &c->dst.sin_addr) != 1) {
-		om_uac_call_bye(c->uc);
+		call_bye(c);
 		c->t_bye = now;
 		set_state(c, C_BYE);
 		snprintf(c->why, sizeof(c->why), "bad-answer");
@@ -639,7 +628,7 @@ static void answered(struct gcall *c, const struct om_uac_call_info *i, int64_t 
 	c->tx.ts = (uint32_t)random();
 	c->tx.talkspurt = true;
 	if (om_tc_tx_init(&c->tx, &tx) != 0) {
-		om_uac_call_bye(c->uc);
+		call_bye(c);
 		c->t_bye = now;
 		set_state(c, C_BYE);
 		snprintf(c->why, sizeof(c->why), "srtp-setup");
@@ -698,6 +687,7 @@ static bool conn_check(struct conn *k, int64_t now)
 		return false;
 	epoll_ctl(epfd, EPOLL_CTL_DEL, k->fd, NULL);
 	k->fd = -1;
+	k->out_armed = false;
 	bool per_call = k->per_call;
 	if (!per_call) {
 		st.conn_lost++;
@@ -730,6 +720,7 @@ static void conns_reopen(int64_t now)
 		char err[512];
 		if (om_uac_reconnect(k->u, 5000, err, sizeof(err)) == 0) {
 			k->fd = om_uac_fd(k->u);
+			k->out_armed = false;
 			struct epoll_event ev = { .events = EPOLLIN, .data.ptr = k };
 			epoll_ctl(epfd, EPOLL_CTL_ADD, k->fd, &ev);
 			k->reopen_at = 0;
@@ -812,6 +803,7 @@ static void call_start(int64_t now, unsigned n)
 		call_start_failed();
 		return;
 	}
+	conn_arm(c->conn);
 	c->st = C_INVITING;
 	l_add(&c->conn->sip, c);
 }
@@ -851,7 +843,7 @@ static void prompt_check(int64_t now)
 			/* still playing, and never a beep: the call is hung up */
 			st.prompt_timeouts++;
 			st.failed++;
-			om_uac_call_bye(c->uc);
+			call_bye(c);
 			c->t_bye = now;
 			set_state(c, C_BYE);
 			snprintf(c->why, sizeof(c->why), "prompt-timeout");
@@ -881,7 +873,7 @@ static void hang_check(int64_t now)
 			}
 			continue;
 		}
-		if (om_uac_call_bye(c->uc) != 0) {
+		if (call_bye(c) != 0) {
 			call_done(c, "ended-early");
 			st.ended_early++;
 			continue;
@@ -925,13 +917,11 @@ static void sweep(int64_t now)
 			ended_by_server(c);
 		}
 	}
-	zombies_reap(false);
 }
 
 /* The run's deadline passed: every call still open ends, as failed. */
 static void end_all(void)
 {
-	zombies_reap(true); /* their agents free them */
 	struct list *lists[NSLOTS + 2] = { &l_prompt, &l_hang };
 	for (unsigned s = 0; s < NSLOTS; s++)
 		lists[2 + s] = &slots[s];
@@ -1173,6 +1163,7 @@ int main(int argc, char **argv)
 					epoll_ctl(epfd, EPOLL_CTL_DEL, k->fd, NULL);
 				if (om_uac_reconnect(k->u, 10000, err, sizeof(err)) == 0) {
 					k->fd = om_uac_fd(k->u);
+					k->out_armed = false;
 					struct epoll_event ev = { .events = EPOLLIN,
 						                  .data.ptr = k };
 					epoll_ctl(epfd, EPOLL_CTL_ADD, k->fd, &ev);
@@ -1192,6 +1183,7 @@ int main(int argc, char **argv)
 			for (struct conn *k = conns; k; k = kn) {
 				kn = k->next;
 				om_uac_run(k->u, 0);
+				conn_arm(k);
 				if (!sip_check(k, now))
 					conn_check(k, now);
 			}
@@ -1216,6 +1208,7 @@ int main(int argc, char **argv)
 			}
 			struct conn *k = evs[e].data.ptr;
 			om_uac_run(k->u, 0);
+			conn_arm(k);
 			/* a connection of its own call is freed with it (one event per
 			 * descriptor per turn: evs holds no other pointer to it) */
 			if (!sip_check(k, now))
@@ -1237,10 +1230,11 @@ int main(int argc, char **argv)
 	       st.reconnects, st.reconnect_failures);
 	printf("\"no_beep\":%u,\"conn_lost\":%u,\"reopened\":%u,\"reopen_failures\":%u,"
 	       "\"setup_timeouts\":%u,\"prompt_timeouts\":%u,\"bye_timeouts\":%u,"
-	       "\"remote_bye_early\":%u,\"deadline\":%u,\"deadline_hit\":%s,\"max_seconds\":%u,",
+	       "\"remote_bye_early\":%u,\"deadline\":%u,\"deadline_hit\":%s,\"max_seconds\":%u,"
+	       "\"sip_queued\":%u,",
 	       st.no_beep, st.conn_lost, st.reopened, st.reopen_failures, st.setup_timeouts,
 	       st.prompt_timeouts, st.bye_timeouts, st.remote_bye_early, st.deadline,
-	       deadline_hit ? "true" : "false", o.max_s);
+	       deadline_hit ? "true" : "false", o.max_s, st.sip_queued);
 	bool first = true;
 	printf("\"refused_by_status\":{");
 	for (int s = 0; s < 700; s++)

@@ -18,6 +18,10 @@
 
 #include <openssl/crypto.h>
 
+/* In-dialog requests (BYE, re-INVITE, INFO) a call may have waiting for
+ * their final response at once. */
+#define UAC_PEND_MAX 8
+
 struct om_uac_call {
 	struct om_uac_call *next, *prev;
 	struct om_uac *u;
@@ -28,6 +32,9 @@ struct om_uac_call {
 	bool remote_bye;
 	unsigned reinvites_in, twoxx;
 	struct om_sip_ctx *invite_ctx;
+	/* client transactions of in-dialog requests still waiting: their
+	 * callbacks hold this call, so freeing it releases them first */
+	struct om_sip_ctx *pend[UAC_PEND_MAX];
 	struct om_sip_dialog *dlg;
 	char call_id[64], local_tag[32];
 	uint32_t invite_cseq;
@@ -339,6 +346,16 @@ static void on_invite_resp(struct om_sip_ctx *ctx, int err, const struct om_sip_
 		c->state = OM_UAC_REFUSED;
 }
 
+/* An in-dialog transaction of c has its final response (or timed out): it
+ * is released, and no longer c's to release when c is freed. */
+static void pend_end(struct om_uac_call *c, struct om_sip_ctx *ctx)
+{
+	for (size_t i = 0; i < UAC_PEND_MAX; i++)
+		if (c->pend[i] == ctx)
+			c->pend[i] = NULL;
+	om_sip_ctx_release(ctx);
+}
+
 static void on_bye_resp(struct om_sip_ctx *ctx, int err, const struct om_sip_msg *resp, void *arg)
 {
 	struct om_uac_call *c = arg;
@@ -346,7 +363,7 @@ static void on_bye_resp(struct om_sip_ctx *ctx, int err, const struct om_sip_msg
 		return;
 	c->bye_status = resp ? resp->status : 408;
 	c->state = OM_UAC_ENDED;
-	om_sip_ctx_release(ctx);
+	pend_end(c, ctx);
 }
 
 static void on_reinvite_resp(struct om_sip_ctx *ctx, int err, const struct om_sip_msg *resp,
@@ -366,7 +383,7 @@ static void on_reinvite_resp(struct om_sip_ctx *ctx, int err, const struct om_si
 			send_ack(c, cseq, NULL);
 	}
 	om_sip_dialog_offer_out_done(c->dlg);
-	om_sip_ctx_release(ctx);
+	pend_end(c, ctx);
 }
 
 static void on_info_resp(struct om_sip_ctx *ctx, int err, const struct om_sip_msg *resp, void *arg)
@@ -375,7 +392,7 @@ static void on_info_resp(struct om_sip_ctx *ctx, int err, const struct om_sip_ms
 	if (resp && resp->status < 200)
 		return;
 	c->info_status = resp ? resp->status : 408;
-	om_sip_ctx_release(ctx);
+	pend_end(c, ctx);
 }
 
 /* ------------------------------------------------------------------ */
@@ -620,6 +637,8 @@ static void call_free(struct om_uac_call *c)
 		om_sip_dialog_free(c->dlg);
 	}
 	om_sip_ctx_release(c->invite_ctx);
+	for (size_t i = 0; i < UAC_PEND_MAX; i++)
+		om_sip_ctx_release(c->pend[i]);
 	om_sdp_result_clear(&c->sdp);
 	om_free(c->offer);
 	om_free(c->answer);
@@ -674,11 +693,15 @@ static int in_dialog(struct om_uac_call *c, enum om_sip_method m, const char *ct
 		                       .via_sent_by = c->u->sent_by,
 		                       .content_type = ctype,
 		                       .body = om_str_c(body ? body : "") };
+	size_t slot = 0;
+	while (slot < UAC_PEND_MAX && c->pend[slot])
+		slot++;
+	if (slot == UAC_PEND_MAX)
+		return EBUSY;
 	om_buf_init(&b);
 	int rc = om_sip_dialog_request(c->dlg, m, &o, &b);
-	struct om_sip_ctx *ctx;
 	if (!rc)
-		rc = om_sip_ctx_send(c->u->stack, &c->dlg->dest, b.p, b.len, h, c, &ctx);
+		rc = om_sip_ctx_send(c->u->stack, &c->dlg->dest, b.p, b.len, h, c, &c->pend[slot]);
 	om_buf_free(&b);
 	return rc;
 }

@@ -98,6 +98,10 @@ bool om_uac_connected(const struct om_uac *u);
  * next timer is due (ms, -1: none); om_uac_run(u, 0) then handles what is
  * ready without waiting. */
 int om_uac_fd(const struct om_uac *u);
+/* True while the connection to the server holds bytes the socket did not
+ * take (a send never waits; om_uac_run sends them when the descriptor is
+ * writable): the caller's loop then also waits for it to be writable. */
+bool om_uac_want_write(const struct om_uac *u);
 /* Drops the connection to the server at once (no TLS close_notify, as a
  * failing network would) and opens a new one (and for TLS a new
  * handshake) within timeout_ms. Calls stay: their requests go over the new

@@ -6,6 +6,9 @@
 #include "tls/tls.h"
 
 #define UAC_MAX_CONNS 8
+/* Bytes a connection may hold unsent (the server not reading): past it a
+ * send fails with ENOBUFS instead of waiting. */
+#define UAC_WQ_MAX    (4u << 20)
 
 struct uac_conn {
 	int fd;
@@ -13,6 +16,8 @@ struct uac_conn {
 	struct om_tls_sess *tls;
 	char *rbuf;
 	size_t rlen, rcap;
+	char *wq; /* bytes the socket did not take yet: [woff, wlen) */
+	size_t woff, wlen, wcap;
 	bool closed;
 	bool accepted; /* the server connected to our listener */
 };
@@ -38,6 +43,9 @@ int uac_tls_ctx(const struct om_uac_cfg *cfg, bool server, struct om_tls_ctx **o
                 size_t errlen);
 int uac_conn_open(struct om_uac *u, struct uac_conn *c, int timeout_ms, char *err, size_t errlen);
 int uac_conn_send(struct uac_conn *c, const char *buf, size_t len);
+/* Sends what the connection holds unsent, without waiting. 0, or the
+ * socket's errno (the connection is then closed). */
+int uac_conn_flush(struct uac_conn *c);
 void uac_conn_close(struct uac_conn *c);
 int uac_listen(struct om_uac *u, char *err, size_t errlen);
 /* One framed message from connection c. */

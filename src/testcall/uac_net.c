@@ -1,7 +1,10 @@
 /* uac_net.c — the test UAC's connections: TCP or mutual TLS (openum's own
  * tls/ client and server sessions over memory buffers), stream framing
- * (RFC 3261 §18.3), and a listener the server may connect back to. Plain
- * blocking connect, then non-blocking I/O driven by poll(2). */
+ * (RFC 3261 §18.3), and a listener the server may connect back to. A
+ * connect and TLS handshake bounded in time, then non-blocking I/O driven
+ * by poll(2): what the socket does not take at once is queued (at most
+ * UAC_WQ_MAX bytes per connection) and sent when it is writable — a send
+ * never waits. */
 #include "testcall/uac_int.h"
 #include "core/alloc.h"
 
@@ -117,16 +120,62 @@ static int set_nonblock(int fd)
 	return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? errno : 0;
 }
 
+/* Queues what the socket does not take now (never waits: a load
+ * generator's loop must keep its packet clock). Bounded by UAC_WQ_MAX. */
+static int wq_add(struct uac_conn *c, const char *p, size_t len)
+{
+	if (c->woff && c->woff == c->wlen)
+		c->woff = c->wlen = 0;
+	if (c->wlen - c->woff + len > UAC_WQ_MAX)
+		return ENOBUFS;
+	if (c->wlen + len > c->wcap) {
+		if (c->woff) {
+			memmove(c->wq, c->wq + c->woff, c->wlen - c->woff);
+			c->wlen -= c->woff;
+			c->woff = 0;
+		}
+		size_t cap = c->wcap ? c->wcap : 16384;
+		while (cap < c->wlen + len)
+			cap *= 2;
+		if (cap != c->wcap) {
+			char *q = om_realloc(c->wq, cap);
+			if (!q)
+				return ENOMEM;
+			c->wq = q;
+			c->wcap = cap;
+		}
+	}
+	memcpy(c->wq + c->wlen, p, len);
+	c->wlen += len;
+	return 0;
+}
+
+int uac_conn_flush(struct uac_conn *c)
+{
+	while (c->woff < c->wlen) {
+		ssize_t n = send(c->fd, c->wq + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			c->closed = true;
+			return errno;
+		}
+		c->woff += (size_t)n;
+	}
+	c->woff = c->wlen = 0;
+	return 0;
+}
+
 static int raw_write(struct uac_conn *c, const char *p, size_t len)
 {
+	if (c->woff < c->wlen) /* keep the order: behind what waits */
+		return wq_add(c, p, len);
 	while (len) {
 		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			struct pollfd pf = { .fd = c->fd, .events = POLLOUT };
-			if (poll(&pf, 1, 5000) <= 0)
-				return ETIMEDOUT;
-			continue;
-		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return wq_add(c, p, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -170,6 +219,8 @@ static int tls_handshake(struct uac_conn *c, int timeout_ms, char *err, size_t e
 	for (;;) {
 		enum om_tls_res r = om_tls_sess_handshake(c->tls);
 		int frc = tls_flush(c);
+		if (!frc && c->woff < c->wlen) /* the socket blocks here: SO_SNDTIMEO */
+			frc = uac_conn_flush(c);
 		if (r == OM_TLS_OK)
 			return frc;
 		if (r == OM_TLS_FAIL || frc) {
@@ -344,6 +395,9 @@ void uac_conn_close(struct uac_conn *c)
 	om_free(c->rbuf);
 	c->rbuf = NULL;
 	c->rlen = c->rcap = 0;
+	om_free(c->wq);
+	c->wq = NULL;
+	c->woff = c->wlen = c->wcap = 0;
 	c->closed = true;
 }
 
@@ -492,8 +546,11 @@ int om_uac_run(struct om_uac *u, int timeout_ms)
 		timeout_ms = (int)next;
 	size_t n = 0;
 	for (size_t i = 0; i < u->nconns; i++)
-		pf[n++] = (struct pollfd){ .fd = u->conns[i].closed ? -1 : u->conns[i].fd,
-			                   .events = POLLIN };
+		pf[n++] = (struct pollfd){
+			.fd = u->conns[i].closed ? -1 : u->conns[i].fd,
+			.events =
+			    (short)(POLLIN | (u->conns[i].woff < u->conns[i].wlen ? POLLOUT : 0))
+		};
 	if (u->lfd >= 0)
 		pf[n++] = (struct pollfd){ .fd = u->lfd, .events = POLLIN };
 	int rc = poll(pf, n, timeout_ms);
@@ -501,9 +558,11 @@ int om_uac_run(struct om_uac *u, int timeout_ms)
 	if (rc > 0) {
 		size_t nc = u->nconns;
 		for (size_t i = 0; i < nc; i++) {
+			struct uac_conn *c = &u->conns[i];
+			if ((pf[i].revents & POLLOUT) && uac_conn_flush(c) != 0 && i == 0)
+				ret = ECONNRESET;
 			if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
-			struct uac_conn *c = &u->conns[i];
 			if (conn_read(u, c) != 0 && i == 0)
 				ret = ECONNRESET;
 		}
@@ -519,6 +578,12 @@ int om_uac_run(struct om_uac *u, int timeout_ms)
 bool om_uac_connected(const struct om_uac *u)
 {
 	return !u->conns[0].closed;
+}
+
+bool om_uac_want_write(const struct om_uac *u)
+{
+	const struct uac_conn *c = &u->conns[0];
+	return !c->closed && c->woff < c->wlen;
 }
 
 int om_uac_fd(const struct om_uac *u)
