@@ -441,10 +441,17 @@ static void record_stopped(struct om_call *c, const struct om_media_event *ev)
 	char ms[24], voiced[24];
 	snprintf(ms, sizeof(ms), "%" PRIu64, ev->u.record.audio_ms);
 	snprintf(voiced, sizeof(voiced), "%" PRIu64, ev->u.record.voiced_ms);
-	if (keep)
+	if (ev->u.record.error)
+		om_log(OM_LOG_WARNING,
+		       keep ? "message cut: the spool could not be written (kept as interrupted)"
+		            : "message lost: the spool could not be written",
+		       "call", c->call_id, "mailbox", f->ext, "spool", f->spool_id, "end_reason",
+		       why, "audio_ms", ms, "voiced_ms", voiced, "error",
+		       strerror(ev->u.record.error), NULL);
+	else if (keep)
 		om_log(OM_LOG_INFO, "message recorded", "call", c->call_id, "mailbox", f->ext,
 		       "spool", f->spool_id, "end_reason", why, "audio_ms", ms, "voiced_ms", voiced,
-		       "error", ev->u.record.error ? strerror(ev->u.record.error) : "", NULL);
+		       NULL);
 	else
 		om_log(OM_LOG_INFO, "message discarded: shorter than min_message_seconds of voice",
 		       "call", c->call_id, "mailbox", f->ext, "spool", f->spool_id, "end_reason",
@@ -471,7 +478,7 @@ static void record_stopped(struct om_call *c, const struct om_media_event *ev)
 			om_free(j); /* the spool stays: delivered at the next start */
 	}
 	if (c->state == CALL_CONFIRMED && f->st != F_GOODBYE)
-		goodbye(c, keep ? "message-recorded" : NULL);
+		goodbye(c, om_flow_stopped_prompt(keep, ev->u.record.error));
 }
 
 /* ------------------------------------------------------------------ */

@@ -6,7 +6,8 @@
  *   - retry or give up after a failed entry (`input_failures`);
  *   - which greeting plays (the mailbox's own for the reason, else the
  *     built-in prompts);
- *   - whether a recording becomes a message (`min_message_seconds` of voice);
+ *   - whether a recording becomes a message (`min_message_seconds` of voice)
+ *     and what the caller hears after it;
  *   - the end reason written to the spool's .end marker;
  *   - the X-Openum-Test header of a test call (openum test-connectivity). */
 #ifndef OM_APP_FLOW_H
@@ -58,6 +59,14 @@ int om_flow_greeting_slot(bool busy, const bool have[3]);
 /* Whether a recording becomes a message: at least min_s seconds of voice
  * (voiced_ms, ms), or min_s == 0. */
 bool om_flow_message_keep(uint64_t voiced_ms, unsigned min_s);
+
+/* The prompt before "goodbye" when a recording has stopped and the call
+ * is still up: "service-unavailable" when the spool could not be written
+ * (record_error, an errno: the recording could not start or was cut; the
+ * prompt of every refusal for the spool, as below min_free_mb), else
+ * "message-recorded" when the message is kept, else NULL (only
+ * "goodbye": discarded as too short). */
+const char *om_flow_stopped_prompt(bool kept, int record_error);
 
 /* What ended a recording, for the .end marker (hangup, dtmf, silence,
  * limit, drain, timeout, error), when the call ended first, from the

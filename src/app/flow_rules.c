@@ -54,6 +54,13 @@ bool om_flow_message_keep(uint64_t voiced_ms, unsigned min_s)
 	return voiced_ms >= (uint64_t)min_s * 1000;
 }
 
+const char *om_flow_stopped_prompt(bool kept, int record_error)
+{
+	if (record_error)
+		return "service-unavailable";
+	return kept ? "message-recorded" : NULL;
+}
+
 const char *om_flow_end_reason_of_call(const char *r)
 {
 	if (!r)

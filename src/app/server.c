@@ -382,12 +382,7 @@ static int do_reload(struct server *s, char *err, size_t errlen, struct om_buf *
 		change(changes, "mode %s -> %s", s->secured ? "secured" : "unsecured",
 		       secured ? "secured" : "unsecured");
 	/* every openum.conf key, then every directory change */
-	om_config_diff(s->cfg, next, changes);
-	char lnew[256], lold[256];
-	om_config_listen_str(next->sip_tcp, next->n_sip_tcp, lnew, sizeof(lnew));
-	om_config_listen_str(s->cfg->sip_tcp, s->cfg->n_sip_tcp, lold, sizeof(lold));
-	if (strcmp(lnew, lold))
-		change(changes, "sip_tcp takes effect at restart");
+	om_config_diff(s->cfg, next, changes); /* says which take effect at restart */
 	om_dir_snapshot_diff(s->dir, dir, changes);
 	struct om_config *old = s->cfg;
 	struct om_dir_snapshot *old_dir = s->dir;

@@ -21,6 +21,7 @@
  * passwords come from files that only their owner can read. */
 #include "cert/cert.h"
 #include "cli/cli.h"
+#include "cli/commands.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -49,15 +50,32 @@ int om_cmd_cert(struct om_cli *cli, int argc, char **argv);
 
 #define DAY_MS (86400 * (int64_t)1000)
 
+#define CERT_TRUSTED                                                                       \
+	"import --trusted adds a root to the trusted store: openum shows the subject\n"    \
+	"and SHA-256 of each certificate and imports nothing unless --yes confirms\n"      \
+	"that these are the roots to trust. A file with a private key is refused there.\n" \
+	"A CRL is imported only when a trusted certificate signed it; a CA without a\n"    \
+	"CRL here is not checked for revocation.\n"
+#define CERT_ID                                                                                \
+	"ID is a unique prefix of the SHA-1 thumbprint, or the SHA-256, of a certificate or\n" \
+	"CRL; or of a pending request's id (`openum cert list --store requests`).\n"
+#define CERT_RELOAD                                                                           \
+	"Commands that change the certificate in use or the trusted store reload a running\n" \
+	"server unless --no-reload.\n"
+#define CERT_OUT                                                                               \
+	"--out never replaces an existing file without --force, and never a device, FIFO or\n" \
+	"symbolic link.\n"
+
 static const char usage[] =
     "usage: openum cert list [--store personal|trusted|crl|requests]\n"
     "       openum cert show ID\n"
     "       openum cert new-selfsigned [--fqdn NAME] [--key ec|rsa2048|rsa3072] [--days N]\n"
+    "                                  [--no-reload]\n"
     "       openum cert request --fqdn NAME --out FILE [--key ec|rsa2048|rsa3072] [--force]\n"
-    "       openum cert import FILE [--trusted --yes] [--password-file F|-]\n"
+    "       openum cert import FILE [--trusted --yes] [--password-file F|-] [--no-reload]\n"
     "       openum cert export ID --out FILE [--format pem|der|pfx] [--with-key]\n"
     "                          [--password-file F|-] [--legacy] [--force]\n"
-    "       openum cert remove ID [--force] [--yes]\n"
+    "       openum cert remove ID [--force] [--yes] [--no-reload]\n"
     "       openum cert select\n"
     "\n"
     "The personal store holds this server's own certificates with their private\n"
@@ -76,18 +94,28 @@ static const char usage[] =
     "                  only with --force; a CRL only with --yes: what it revokes is\n"
     "                  accepted again)\n"
     "  select          show which certificate a secured start uses, and why\n"
-    "\n"
-    "import --trusted adds a root to the trusted store: openum shows the subject\n"
-    "and SHA-256 of each certificate and imports nothing unless --yes confirms\n"
-    "that these are the roots to trust. A file with a private key is refused there.\n"
-    "A CRL is imported only when a trusted certificate signed it; a CA without a\n"
-    "CRL here is not checked for revocation.\n"
-    "ID is a unique prefix of the SHA-1 thumbprint, or the SHA-256, of a certificate or\n"
-    "CRL; or of a pending request's id (cert list --store requests).\n"
-    "Commands that change the certificate in use or the trusted store reload a running\n"
-    "server unless --no-reload.\n"
-    "--out never replaces an existing file without --force, and never a device, FIFO or\n"
-    "symbolic link.\n";
+    "\n" CERT_TRUSTED CERT_ID CERT_RELOAD CERT_OUT "\n"
+    "`openum cert SUB --help` shows one sub-command.\n";
+
+static const struct om_cli_sub_help sub_help[] = {
+	{ "list", "The stores (or one: personal, trusted, crl, requests): each certificate\n"
+	          "with its thumbprints, names, dates and whether it is in use.\n" },
+	{ "show", "One certificate, CRL or request: names, thumbprints, dates, why it is or\n"
+	          "is not used.\n\n" CERT_ID },
+	{ "new-selfsigned",
+	  "Makes a self-signed certificate (and key) in the personal store.\n\n" CERT_RELOAD },
+	{ "request", "Makes a key and a certificate request (CSR) to send to a CA; import the\n"
+	             "CA's answer with `openum cert import`.\n\n" CERT_OUT },
+	{ "import", "Adds a certificate with its key, or a CA's answer to `request` (PEM, DER,\n"
+	            "PKCS#12 .pfx/.p12, PKCS#7 .p7b chains).\n\n" CERT_TRUSTED CERT_RELOAD },
+	{ "export", "Writes a certificate and its chain for gateways (no key unless\n"
+	            "--with-key).\n\n" CERT_ID CERT_OUT },
+	{ "remove",
+	  "Deletes a certificate, CRL or pending request (the one in use only with\n"
+	  "--force; a CRL only with --yes: what it revokes is accepted again).\n\n" CERT_ID
+	      CERT_RELOAD },
+	{ "select", "Shows which certificate a secured start uses, and why.\n" },
+};
 
 /* ===================== options ===================== */
 
@@ -1920,6 +1948,9 @@ int om_cmd_cert(struct om_cli *cli, int argc, char **argv)
 		fputs(usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? OM_EXIT_USAGE : OM_EXIT_OK;
 	}
+	if (om_cli_wants_sub_help(argc, argv, "cert", usage, sub_help,
+	                          sizeof(sub_help) / sizeof(sub_help[0])))
+		return OM_EXIT_OK;
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			fputs(usage, stdout);

@@ -197,24 +197,40 @@ int dc_done(struct om_cli *cli, const char *what, bool dry, bool no_reload, stru
 
 /* -------------------------------------------------------------- dial plans */
 
+#define DP_TEXT                                                                           \
+	"A dial plan groups extensions of one length (1-20 digits) and sets the VoIP\n"   \
+	"security mode: unsecured (default), sipsecured (TLS signalling, RTP)\n"          \
+	"or secured (TLS and SRTP). Gateways of sipsecured and secured plans must use\n"  \
+	"TLS on port 5061 with a TLS name. A plan still used by gateways, mailboxes or\n" \
+	"this server cannot be removed. --rtp-symmetric yes lets the RTP port of a\n"     \
+	"gateway behind NAT move once during a call (plain RTP; the IP address never\n"   \
+	"moves, and SRTP moves only after a packet authenticated); no (default)\n"        \
+	"drops media from any port the SDP does not name. All commands take --json;\n"    \
+	"changes ask a running server to reload unless --no-reload.\n"
+
 static const char usage[] =
     "usage: openum dialplan new NAME --digits N [--security MODE] [--pilot NUMBER]\n"
     "                           [--max-message S] [--max-greeting S] [--rtp-symmetric yes|no]\n"
     "                           [--dry-run] [--no-reload]\n"
-    "       openum dialplan set NAME [--digits N] [--security MODE] [--pilot NUMBER|none] ...\n"
+    "       openum dialplan set NAME [--digits N] [--security MODE] [--pilot NUMBER|none]\n"
+    "                           [--max-message S] [--max-greeting S] [--rtp-symmetric yes|no]\n"
+    "                           [--dry-run] [--no-reload]\n"
     "       openum dialplan show NAME\n"
     "       openum dialplan list\n"
     "       openum dialplan remove NAME [--no-reload]\n"
-    "\n"
-    "A dial plan groups extensions of one length (1-20 digits) and sets the VoIP\n"
-    "security mode: unsecured (default), sipsecured (TLS signalling, RTP)\n"
-    "or secured (TLS and SRTP). Gateways of sipsecured and secured plans must use\n"
-    "TLS on port 5061 with a TLS name. A plan still used by gateways, mailboxes or\n"
-    "this server cannot be removed. --rtp-symmetric yes lets the RTP port of a\n"
-    "gateway behind NAT move once during a call (plain RTP; the IP address never\n"
-    "moves, and SRTP moves only after a packet authenticated); no (default)\n"
-    "drops media from any port the SDP does not name. All commands take --json;\n"
-    "changes ask a running server to reload unless --no-reload.\n";
+    "\n" DP_TEXT "\n"
+    "`openum dialplan SUB --help` shows one sub-command.\n";
+
+static const struct om_cli_sub_help sub_help[] = {
+	{ "new", "Adds a dial plan.\n\n" DP_TEXT },
+	{ "set", "Changes dial plan NAME: only the options given change; --pilot none\n"
+	         "removes the pilot number.\n\n" DP_TEXT },
+	{ "show", "Shows dial plan NAME: digits, security mode, pilot, message and greeting\n"
+	          "lengths, RTP symmetry.\n" },
+	{ "list", "Lists the dial plans.\n" },
+	{ "remove", "Removes dial plan NAME, unless gateways, mailboxes or this server use it;\n"
+	            "a running server reloads unless --no-reload.\n" },
+};
 
 static void plan_json(struct om_buf *b, const struct om_dir_dialplan *p)
 {
@@ -301,7 +317,9 @@ int om_cmd_dialplan(struct om_cli *cli, int argc, char **argv)
 	unsigned fields = 0;
 	int rc;
 
-	if (om_cli_wants_help(argc, argv, usage))
+	if (om_cli_wants_sub_help(argc, argv, "dialplan", usage, sub_help,
+	                          sizeof(sub_help) / sizeof(sub_help[0])) ||
+	    om_cli_wants_help(argc, argv, usage))
 		return OM_EXIT_OK;
 	struct dc_args a;
 	rc = dc_args_parse(argc, argv, "dialplan", "the dial plan's NAME", opts, nopts, 0, usage,

@@ -17,7 +17,8 @@ static const char events_usage[] =
     "usage: openum events [--since TIME|DURATION] [--id N] [--level L] [--limit N]\n"
     "                     [--follow] [--json] [--data DIR]\n"
     "\n"
-    "Shows stored events, oldest first.\n"
+    "Shows stored events, oldest first; when none matches, a line says so (with\n"
+    "--json: one JSON object per event, so no line).\n"
     "  --since    2026-11-27T10:00:00Z, '2026-11-27 10:00:00', 2026-11-27 (UTC),\n"
     "             or a duration back from now: 90s, 15m, 2h, 7d\n"
     "  --id N     only event N (e.g. 1130)\n"
@@ -71,6 +72,24 @@ static int print_row(const struct om_eventlog_row *r, void *arg)
 	return 0;
 }
 
+/* For people, when nothing matched: a line saying so and which filters
+ * applied (exit status stays 0; --json prints no line, as for any empty
+ * result). */
+static void empty_note(const struct om_eventlog_query *q, const char *level, bool follow)
+{
+	char ts[40];
+	printf("no events");
+	if (q->id)
+		printf(" with id %d", q->id);
+	if (level)
+		printf(" at level %s or above", level);
+	if (q->since_ms != INT64_MIN) {
+		om_time_format(q->since_ms, ts, sizeof(ts));
+		printf(" since %s", ts);
+	}
+	printf("%s\n", follow ? " yet; waiting for new ones" : "");
+}
+
 static volatile sig_atomic_t g_stop;
 
 static void on_sig(int s)
@@ -84,6 +103,7 @@ int om_cmd_events(struct om_cli *cli, int argc, char **argv)
 	struct om_eventlog_query q = { .since_ms = INT64_MIN };
 	struct out_ctx o = { .json = cli->json };
 	bool follow = false;
+	const char *level = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -128,6 +148,7 @@ int om_cmd_events(struct om_cli *cli, int argc, char **argv)
 					return OM_EXIT_USAGE;
 				}
 				q.min_level = (int)l;
+				level = v;
 			} else {
 				uint64_t n;
 				if (om_str_to_u64(om_str_c(v), 100000000, &n) || n == 0) {
@@ -151,6 +172,8 @@ int om_cmd_events(struct om_cli *cli, int argc, char **argv)
 		om_db_free(db);
 		return OM_EXIT_FAIL;
 	}
+	if (!o.json && o.printed == 0)
+		empty_note(&q, level, follow);
 	fflush(stdout);
 	if (follow) {
 		signal(SIGINT, on_sig);

@@ -10,25 +10,42 @@
 
 #include "core/alloc.h"
 
+#define GW_TEXT                                                                         \
+	"A gateway (IP gateway or IP PBX) is a trusted device: SIP from any other\n"    \
+	"peer is dropped. HOST is an IPv4/IPv6 address or an FQDN. Over TLS the\n"      \
+	"peer's certificate must carry the TLS name (default: the first address when\n" \
+	"it is an FQDN). Gateways of SIPSecured/Secured dial plans must use TLS on\n"   \
+	"port 5061. Defaults: transport tls for such plans (or --port 5061), else\n"    \
+	"tcp; port 5061 for tls, 5060 for tcp; max-calls 0 = no limit.\n"               \
+	"--diversion: which end of a Diversion chain names the mailbox: top (the\n"     \
+	"last diverting party, default) or bottom (the originally called party).\n"
+
 static const char usage[] =
     "usage: openum gateway new NAME --address HOST[,HOST...] --dialplan NAME\n"
     "                          [--tls-name FQDN] [--port N] [--transport tcp|tls]\n"
     "                          [--status enabled|disabled|nonewcalls] [--max-calls N]\n"
     "                          [--outcalls yes|no] [--mwi yes|no] [--diversion top|bottom]\n"
     "                          [--dry-run] [--no-reload]\n"
-    "       openum gateway set NAME [any of the options above]\n"
+    "       openum gateway set NAME [--address HOST[,HOST...]] [--dialplan NAME]\n"
+    "                          [--tls-name FQDN|none] [--port N] [--transport tcp|tls]\n"
+    "                          [--status enabled|disabled|nonewcalls] [--max-calls N]\n"
+    "                          [--outcalls yes|no] [--mwi yes|no] [--diversion top|bottom]\n"
+    "                          [--dry-run] [--no-reload]\n"
     "       openum gateway show NAME\n"
     "       openum gateway list\n"
     "       openum gateway remove NAME [--no-reload]\n"
-    "\n"
-    "A gateway (IP gateway or IP PBX) is a trusted device: SIP from any other\n"
-    "peer is dropped. HOST is an IPv4/IPv6 address or an FQDN. Over TLS the\n"
-    "peer's certificate must carry the TLS name (default: the first address when\n"
-    "it is an FQDN). Gateways of SIPSecured/Secured dial plans must use TLS on\n"
-    "port 5061. Defaults: transport tls for such plans (or --port 5061), else\n"
-    "tcp; port 5061 for tls, 5060 for tcp; max-calls 0 = no limit.\n"
-    "--diversion: which end of a Diversion chain names the mailbox: top (the\n"
-    "last diverting party, default) or bottom (the originally called party).\n";
+    "\n" GW_TEXT "\n"
+    "`openum gateway SUB --help` shows one sub-command.\n";
+
+static const struct om_cli_sub_help sub_help[] = {
+	{ "new", "Adds a gateway.\n\n" GW_TEXT },
+	{ "set", "Changes gateway NAME: only the options given change; --tls-name none\n"
+	         "goes back to the default TLS name.\n\n" GW_TEXT },
+	{ "show", "Shows gateway NAME: addresses, TLS name, port, transport, dial plan,\n"
+	          "status and limits.\n" },
+	{ "list", "Lists the gateways.\n" },
+	{ "remove", "Removes gateway NAME: SIP from its addresses is dropped from then on.\n" },
+};
 
 static void gw_json(struct om_buf *b, const struct om_dir_gateway *g)
 {
@@ -274,7 +291,9 @@ int om_cmd_gateway(struct om_cli *cli, int argc, char **argv)
 	unsigned fields = 0;
 	int rc;
 
-	if (om_cli_wants_help(argc, argv, usage))
+	if (om_cli_wants_sub_help(argc, argv, "gateway", usage, sub_help,
+	                          sizeof(sub_help) / sizeof(sub_help[0])) ||
+	    om_cli_wants_help(argc, argv, usage))
 		return OM_EXIT_OK;
 	struct dc_args a;
 	rc = dc_args_parse(argc, argv, "gateway", "the gateway's NAME", opts, O_N, 0, usage, &a);

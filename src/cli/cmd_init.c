@@ -31,6 +31,57 @@ int om_cli_wants_help(int argc, char **argv, const char *usage)
 	return 0;
 }
 
+/* Lines of the usage block that belong to `openum CMD SUB` (see commands.h). */
+static void sub_usage(const char *usage, const char *cmd, const char *sub)
+{
+	char head[96];
+	int hl = snprintf(head, sizeof(head), "openum %s %s", cmd, sub);
+	const char *end = strstr(usage, "\n\n");
+	bool mine = false, first = true;
+	if (hl <= 0 || (size_t)hl >= sizeof(head))
+		return;
+	if (!end)
+		end = usage + strlen(usage);
+	for (const char *l = usage; l < end;) {
+		const char *nl = memchr(l, '\n', (size_t)(end - l));
+		size_t len = nl ? (size_t)(nl - l) : (size_t)(end - l);
+		/* a usage line has "openum" at column 7 ("usage: " or 7 blanks) */
+		if (len >= 7 + 6 && !strncmp(l + 7, "openum", 6)) {
+			const char *o = l + 7;
+			size_t rest = len - 7;
+			mine = rest >= (size_t)hl && !strncmp(o, head, (size_t)hl) &&
+			       (rest == (size_t)hl || o[hl] == ' ');
+		}
+		if (mine && len > 7) {
+			printf("%s%.*s\n", first ? "usage: " : "       ", (int)len - 7, l + 7);
+			first = false;
+		}
+		l += len + 1;
+	}
+}
+
+int om_cli_wants_sub_help(int argc, char **argv, const char *cmd, const char *usage,
+                          const struct om_cli_sub_help *subs, size_t nsubs)
+{
+	if (argc < 3)
+		return 0;
+	for (size_t k = 0; k < nsubs; k++) {
+		if (strcmp(argv[1], subs[k].sub))
+			continue;
+		for (int i = 2; i < argc; i++) {
+			if (!strcmp(argv[i], "--"))
+				break;
+			if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+				sub_usage(usage, cmd, subs[k].sub);
+				if (subs[k].text[0])
+					printf("\n%s", subs[k].text);
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
 static const char *const subdirs[] = { "certs",     "certs/personal", "certs/trusted",
 	                               "certs/crl", "spool",          "mail" };
 

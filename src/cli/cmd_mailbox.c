@@ -48,11 +48,47 @@ static const char usage[] =
     "--greeting KIND=FILE takes any WAV, FLAC, Ogg or MP3 file, converts it to\n"
     "8 kHz mono 16-bit WAV and keeps it in the store: busy and unavailable are\n"
     "played for that reason instead of the default greeting; name is the owner's\n"
-    "recorded name. It may last as long as the dial plan's --max-greeting.\n"
+    "recorded name. It may last as long as the dial plan's max-greeting allows\n"
+    "(`openum dialplan show`).\n"
     "\n"
     "messages lists the voice messages in the mailbox (new or saved, caller, time,\n"
     "duration); --export writes the audio of message ID (or a unique prefix of\n"
-    "it) to FILE, which must not exist yet.\n";
+    "it) to FILE, which must not exist yet.\n"
+    "\n"
+    "`openum mailbox SUB --help` shows one sub-command.\n";
+
+#define EXT_TEXT                                                                          \
+	"EXT has as many digits as its dial plan says. --dialplan may be left out when\n" \
+	"only one plan has that extension.\n"
+#define PIN_TEXT                                                                          \
+	"The PIN (4-24 digits) comes from a file readable by its owner only\n"            \
+	"(--pin-file F), or from stdin with --pin-file -; it is stored as a salted\n"     \
+	"scrypt hash with a pepper kept in DATA/pepper, outside the database. A PIN\n"    \
+	"easy to guess is refused, naming the rule: the extension or the dial plan's\n"   \
+	"pilot number (or a part of it), a digit or group repeated (1111, 1212, 1122),\n" \
+	"digits in sequence (1234, 4321, 2468), lines on the keypad (2580).\n"
+#define NEW_TEXT                                                                          \
+	"--name and --email: the owner's name and the address voice messages are sent\n"  \
+	"to. --dry-run checks and shows the change without making it; a running server\n" \
+	"reloads unless --no-reload.\n"
+
+static const struct om_cli_sub_help sub_help[] = {
+	{ "new", "Creates a mailbox.\n" EXT_TEXT "\n" PIN_TEXT "\n" NEW_TEXT },
+	{ "set", "Changes a mailbox.\n" EXT_TEXT "\n" PIN_TEXT "\n" NEW_TEXT "\n"
+	         "--greeting KIND=FILE takes any WAV, FLAC, Ogg or MP3 file, converts it to\n"
+	         "8 kHz mono 16-bit WAV and keeps it in the store: busy and unavailable are\n"
+	         "played for that reason instead of the default greeting; name is the owner's\n"
+	         "recorded name. It may last as long as the dial plan's max-greeting allows\n"
+	         "(`openum dialplan show`). --remove-greeting KIND goes back to the default.\n" },
+	{ "show", "Shows a mailbox and its settings.\n" EXT_TEXT },
+	{ "list", "Lists the mailboxes (of one dial plan with --dialplan).\n" },
+	{ "remove", "Removes a mailbox; a running server reloads unless --no-reload.\n" EXT_TEXT },
+	{ "messages",
+	  "Lists the voice messages in the mailbox: id, new or saved, caller, time and\n"
+	  "duration (--json: one JSON array).\n" EXT_TEXT "\n"
+	  "--export ID --out FILE writes the audio of message ID (or a unique prefix of\n"
+	  "it) to FILE, which must not exist yet.\n" },
+};
 
 static void mb_json(struct om_buf *b, const struct om_dir_mailbox *m)
 {
@@ -328,6 +364,9 @@ int om_cmd_mailbox(struct om_cli *cli, int argc, char **argv)
 	unsigned fields = 0;
 	int rc;
 
+	if (om_cli_wants_sub_help(argc, argv, "mailbox", usage, sub_help,
+	                          sizeof(sub_help) / sizeof(sub_help[0])))
+		return OM_EXIT_OK;
 	if (om_cli_wants_help(argc, argv, usage))
 		return OM_EXIT_OK;
 	if (argc > 1 && !strcmp(argv[1], "messages"))

@@ -1,6 +1,7 @@
 /* cmd_server.c — `openum server set|show`: this server's dial plans (R9:
  * any SIPSecured/Secured plan means a secured start), its pinned
  * certificate (R7) and its status (nonewcalls drains). */
+#include "core/config.h"
 #include "core/fqdn.h"
 #include "cert/cert.h"
 #include "cli/commands.h"
@@ -10,18 +11,30 @@
 #include <stdio.h>
 #include <string.h>
 
+#define SRV_OPTS                                                                                 \
+	"--dialplans  the dial plans this server answers for; any SIPSecured or Secured\n"       \
+	"             one makes it start secured (TLS on 5061)\n"                                \
+	"--certificate pin the certificate to use (SHA-1 or SHA-256 thumbprint, see\n"           \
+	"             `openum cert list`), or auto: the automatic order (CA-issued before\n"     \
+	"             self-signed, the longest validity first; `openum cert select` shows it)\n" \
+	"--status     nonewcalls drains: no new calls, calls in progress finish\n"               \
+	"--fqdn       this server's name (in its certificate and Contact headers); empty:\n"     \
+	"             fqdn in openum.conf, else the host name\n"
+
 static const char usage[] =
     "usage: openum server set [--dialplans A,B|none] [--certificate THUMBPRINT|auto]\n"
     "                         [--status enabled|nonewcalls] [--fqdn NAME]\n"
     "                         [--dry-run] [--no-reload]\n"
     "       openum server show\n"
-    "\n"
-    "--dialplans  the dial plans this server answers for; any SIPSecured or Secured\n"
-    "             one makes it start secured (TLS on 5061)\n"
-    "--certificate pin the certificate to use (SHA-1 or SHA-256 thumbprint, see\n"
-    "             `openum cert list`), or auto: the automatic order (CA-issued before\n"
-    "             self-signed, the longest validity first; `openum cert select` shows it)\n"
-    "--status     nonewcalls drains: no new calls, calls in progress finish\n";
+    "\n" SRV_OPTS;
+
+static const struct om_cli_sub_help sub_help[] = {
+	{ "set", "Changes this server's settings (only the options given); a running\n"
+	         "server reloads unless --no-reload.\n\n" SRV_OPTS },
+	{ "show", "Shows this server's settings: the fqdn in effect and where it comes from,\n"
+	          "the pinned certificate (or auto), the status, the dial plans and the start\n"
+	          "mode they give.\n" },
+};
 
 static void srv_json(struct om_buf *b, const struct om_dir_server *s, size_t nplans, bool sec)
 {
@@ -39,9 +52,34 @@ static void srv_json(struct om_buf *b, const struct om_dir_server *s, size_t npl
 	om_buf_printf(b, "],\"secured_start\":%s}", nplans ? (sec ? "true" : "false") : "null");
 }
 
-static void srv_text(const struct om_dir_server *s, size_t nplans, bool sec)
+/* The fqdn in effect when the directory sets none: openum.conf's, else the
+ * host name (what `openum serve` uses, core/config.c). */
+static void fqdn_text(const struct om_cli *cli, const struct om_dir_server *s)
 {
-	printf("fqdn:         %s\n", s->fqdn[0] ? s->fqdn : "(from openum.conf)");
+	struct om_config *cfg = NULL;
+	char why[512];
+	if (s->fqdn[0]) {
+		printf("fqdn:         %s\n", s->fqdn);
+		return;
+	}
+	if (om_config_load(cli->config_path, !cli->config_explicit, &cfg, why, sizeof(why))) {
+		printf("fqdn:         (no --fqdn set; %s cannot be read: %s)\n", cli->config_path,
+		       why);
+		return;
+	}
+	if (cfg->fqdn_set)
+		printf("fqdn:         (no --fqdn set: fqdn = %s from %s)\n", cfg->fqdn,
+		       cli->config_path);
+	else
+		printf("fqdn:         (no --fqdn set, and no fqdn in %s: the host name, %s)\n",
+		       cli->config_path, cfg->fqdn);
+	om_config_free(cfg);
+}
+
+static void srv_text(const struct om_cli *cli, const struct om_dir_server *s, size_t nplans,
+                     bool sec)
+{
+	fqdn_text(cli, s);
 	printf("certificate:  %s\n", s->pinned_certificate[0] ? s->pinned_certificate : "auto");
 	printf("status:       %s\n", om_dir_srv_status_name(s->status));
 	printf("dial plans:   ");
@@ -132,7 +170,9 @@ int om_cmd_server(struct om_cli *cli, int argc, char **argv)
 	unsigned fields = 0;
 	int rc;
 
-	if (om_cli_wants_help(argc, argv, usage))
+	if (om_cli_wants_sub_help(argc, argv, "server", usage, sub_help,
+	                          sizeof(sub_help) / sizeof(sub_help[0])) ||
+	    om_cli_wants_help(argc, argv, usage))
 		return OM_EXIT_OK;
 	if (argc < 2 || (strcmp(argv[1], "set") && strcmp(argv[1], "show"))) {
 		om_cli_error("use `openum server set ...` or `openum server show`\n%s", usage);
@@ -214,13 +254,13 @@ int om_cmd_server(struct om_cli *cli, int argc, char **argv)
 		if (cli->json)
 			printf("%s\n", om_buf_cstr(&b) ? om_buf_cstr(&b) : "null");
 		else
-			srv_text(&out, nplans, sec);
+			srv_text(cli, &out, nplans, sec);
 		om_buf_free(&b);
 		goto out;
 	}
 	if (!cli->json) {
 		printf("server settings %s\n", dry ? "would be changed" : "changed");
-		srv_text(&out, nplans, sec);
+		srv_text(cli, &out, nplans, sec);
 	}
 	om_db_free(db);
 	db = NULL;

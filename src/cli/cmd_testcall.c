@@ -432,8 +432,9 @@ static void summary(const struct om_conntest_step *s, char *b, size_t n)
 		break;
 	case OM_CT_MEDIA:
 		snprintf(b, n,
-		         "%lld %s packets (%lld failed authentication): %.1f s of audio, %.1f s "
-		         "voiced, peak %lld dBov; sent %.1f s",
+		         "received %lld %s packets (%lld failed authentication): %.1f s of the "
+		         "server's audio (its greeting and prompts), %.1f s of it voiced (not "
+		         "silence), peak %lld dBov; sent %.1f s of the caller's audio",
 		         knum(s, "packets_received"), kstr(s, "media"),
 		         knum(s, "srtp_auth_failures"), knum(s, "audio_ms") / 1000.0,
 		         knum(s, "voiced_ms") / 1000.0, knum(s, "peak_dbov"),

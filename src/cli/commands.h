@@ -26,4 +26,19 @@ int om_cli_ctl_request(struct om_cli *cli, const char *cmd, char **reply);
  * has --help/-h (usage printed to stdout). */
 int om_cli_wants_help(int argc, char **argv, const char *usage);
 
+/* One sub-command's own help: its name and what follows its usage lines
+ * (the paragraphs that concern it, "" for none). */
+struct om_cli_sub_help {
+	const char *sub;
+	const char *text;
+};
+
+/* `openum CMD SUB --help`: when argv[1] is a sub-command of `subs` and argv
+ * has --help/-h, prints the lines of `usage` (the block before its first
+ * empty line) that begin "openum CMD SUB", with their continuation lines,
+ * then an empty line and the sub-command's text, and returns 1. Returns 0
+ * otherwise (the command prints its whole usage as before). */
+int om_cli_wants_sub_help(int argc, char **argv, const char *cmd, const char *usage,
+                          const struct om_cli_sub_help *subs, size_t nsubs);
+
 #endif

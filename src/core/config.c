@@ -15,7 +15,13 @@
 #include <unistd.h>
 
 static const char default_text[] =
-    "# openum.conf — every key with its default. Edit, then `openum reload`.\n"
+    "# openum.conf — every key with its default. Edit, then `openum reload`\n"
+    "# (it names each change). A reload cannot change the listeners, the\n"
+    "# connection limits or the media engine: restart openum after changing\n"
+    "# sip_tcp, sip_tls, tcp_idle_timeout, sip_message_timeout, max_connections,\n"
+    "# max_connections_per_peer, peer_ipv6_prefix, max_handshakes,\n"
+    "# max_handshakes_per_peer, tls_handshake_timeout, rtp_ports, media_threads,\n"
+    "# srtp_backend, rtp_timeout, spool_flush_ms, spool_sync_ms or sip_t1.\n"
     "[server]\n"
     "# This server's fully qualified domain name: the name in its certificate and\n"
     "# in Contact headers. Default: the host name.\n"
@@ -454,7 +460,10 @@ static int apply(struct om_config *c, enum key_id k, const char *v, char *why, s
 			snprintf(why, wl, "fqdn must be a host name like um1.example.com: %s", r);
 			return EINVAL;
 		}
-		return om_fqdn_norm(v, strlen(v), c->fqdn, sizeof(c->fqdn)) ? EINVAL : 0;
+		if (om_fqdn_norm(v, strlen(v), c->fqdn, sizeof(c->fqdn)))
+			return EINVAL;
+		c->fqdn_set = true;
+		return 0;
 	}
 	case K_SIP_TCP:
 		return parse_listen_list(v, c->sip_tcp, &c->n_sip_tcp, why, wl);
@@ -820,6 +829,34 @@ const char *om_config_key_name(size_t i)
 	return i < K_COUNT ? key_names[i] : NULL;
 }
 
+/* Read once at start: the listeners and connection limits (app/sipd.c), the
+ * media engine (app/call_media.c) and the SIP stack's T1 (app/calls.c). */
+bool om_config_key_needs_restart(size_t i)
+{
+	switch (i) {
+	case K_SIP_TCP:
+	case K_SIP_TLS:
+	case K_TCP_IDLE_TIMEOUT:
+	case K_SIP_MESSAGE_TIMEOUT:
+	case K_MAX_CONNECTIONS:
+	case K_MAX_CONNECTIONS_PER_PEER:
+	case K_PEER_IPV6_PREFIX:
+	case K_MAX_HANDSHAKES:
+	case K_MAX_HANDSHAKES_PER_PEER:
+	case K_TLS_HANDSHAKE_TIMEOUT:
+	case K_RTP_PORTS:
+	case K_MEDIA_THREADS:
+	case K_SRTP_BACKEND:
+	case K_RTP_TIMEOUT:
+	case K_SPOOL_FLUSH_MS:
+	case K_SPOOL_SYNC_MS:
+	case K_SIP_T1:
+		return true;
+	default:
+		return false;
+	}
+}
+
 int om_config_value_str(const struct om_config *c, size_t i, char *out, size_t outlen)
 {
 	const char *s = NULL;
@@ -988,8 +1025,9 @@ size_t om_config_diff(const struct om_config *a, const struct om_config *b, stru
 		if (om_config_value_str(a, i, va, sizeof(va)) ||
 		    om_config_value_str(b, i, vb, sizeof(vb)) || !strcmp(va, vb))
 			continue;
-		om_buf_printf(out, "%s%s %s -> %s", out->len ? "; " : "", key_names[i],
-		              va[0] ? va : "(none)", vb[0] ? vb : "(none)");
+		om_buf_printf(out, "%s%s %s -> %s%s", out->len ? "; " : "", key_names[i],
+		              va[0] ? va : "(none)", vb[0] ? vb : "(none)",
+		              om_config_key_needs_restart(i) ? " (takes effect at restart)" : "");
 		n++;
 	}
 	return n;

@@ -30,6 +30,7 @@ enum om_srtp_backend_cfg { OM_CFG_SRTP_OPENSSL = 0, OM_CFG_SRTP_LIBSRTP2 };
 struct om_config {
 	char *path; /* where it was read from ("(defaults)" when none) */
 	char fqdn[254];
+	bool fqdn_set; /* fqdn came from the file (else: the host name) */
 	struct om_listen sip_tcp[OM_CONFIG_MAX_LISTEN];
 	size_t n_sip_tcp;
 	struct om_listen sip_tls[OM_CONFIG_MAX_LISTEN];
@@ -104,11 +105,16 @@ const char *om_config_default_text(void);
 /* Every key of openum.conf, in the order of the default text. */
 size_t om_config_key_count(void);
 const char *om_config_key_name(size_t i); /* NULL past the end */
+/* Whether key i is read only at start (a reload cannot change it: the
+ * listeners, connection limits, media engine, SIP T1). The default text's
+ * header names these keys. */
+bool om_config_key_needs_restart(size_t i);
 /* Key i's value in c, written as openum.conf spells it ("0.0.0.0:5060",
  * "1", "info", "" for an empty value). 0, or ENOENT for an unknown key. */
 int om_config_value_str(const struct om_config *c, size_t i, char *out, size_t outlen);
 /* Appends "key OLD -> NEW" for every key whose value differs between a and
- * b, each item preceded by "; " unless the buffer was empty (no separator
+ * b (followed by " (takes effect at restart)" for a key a reload cannot
+ * change), each item preceded by "; " unless the buffer was empty (no separator
  * after the last). An empty value shows as "(none)". Returns how many keys
  * differ. */
 struct om_buf;

@@ -3,6 +3,7 @@
 #include "core/alloc.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -95,6 +96,8 @@ void om_buf_free(struct om_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
+static int resize(struct om_buf *b, size_t cap);
+
 static int grow(struct om_buf *b, size_t need)
 {
 	if (b->err)
@@ -104,6 +107,28 @@ static int grow(struct om_buf *b, size_t need)
 	size_t cap = b->cap ? b->cap : 256;
 	while (cap < b->len + need + 1)
 		cap *= 2;
+	return resize(b, cap);
+}
+
+int om_buf_reserve(struct om_buf *b, size_t n)
+{
+	if (b->err)
+		return b->err;
+	if (n > SIZE_MAX / 2 - b->len) {
+		b->err = ENOMEM;
+		return ENOMEM;
+	}
+	if (b->len + n + 1 <= b->cap)
+		return 0;
+	int rc = resize(b, b->len + n + 1);
+	if (!rc && !b->len)
+		b->p[0] = '\0';
+	return rc;
+}
+
+/* Moves the contents to a block of cap bytes. */
+static int resize(struct om_buf *b, size_t cap)
+{
 	char *p;
 	if (b->secret) {
 		/* realloc would free the old block with the secret in it. */

@@ -47,6 +47,12 @@ void om_buf_free(struct om_buf *b);
 /* From now on, growing or freeing b first zeroes the old block
  * (explicit_bzero); a buffer that is copied elsewhere must be marked too. */
 void om_buf_secret(struct om_buf *b);
+/* Makes room for n more bytes (and the NUL) in one allocation, so that a
+ * caller who knows the final size grows the buffer once, not by doubling
+ * and copying. The bytes may then be written at p + len directly (len
+ * moved by the caller, p[len] = NUL kept). 0 or ENOMEM (also set as the
+ * buffer's error). */
+int om_buf_reserve(struct om_buf *b, size_t n);
 void om_buf_add(struct om_buf *b, const void *data, size_t n);
 void om_buf_adds(struct om_buf *b, const char *s);
 void om_buf_addstr(struct om_buf *b, struct om_str s);

@@ -3,8 +3,9 @@
  * Never on the live media path: the delivery runs on a worker thread and
  * greetings are converted by the CLI.
  *
- * Files are produced in memory through libsndfile's virtual I/O, so a
- * message is written to the Maildir in one piece (tmp, fsync, rename). */
+ * MP3 and Opus files are produced in memory through libsndfile's virtual
+ * I/O; a WAV message needs only the header libsndfile would write
+ * (om_audio_wav_header): its samples are the spool's, as they are. */
 #include "delivery/delivery.h"
 
 #include "core/file.h"
@@ -72,6 +73,30 @@ int om_audio_format_check(enum om_audio_format f, char *err, size_t errlen)
 		         formats[f].name, sf_version_string());
 		return ENOTSUP;
 	}
+	return 0;
+}
+
+static void le32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+int om_audio_wav_header(size_t n, unsigned char out[OM_AUDIO_WAV_HEADER])
+{
+	/* RIFF, WAVE, fmt (16 bytes: PCM, 1 channel, 8000 Hz, 16000 bytes/s,
+	 * block 2, 16 bits), data */
+	static const char h[] = "RIFF\0\0\0\0WAVE"
+	                        "fmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0"
+	                        "data\0\0\0\0";
+	_Static_assert(sizeof(h) == OM_AUDIO_WAV_HEADER + 1, "a 44-byte header");
+	if (n > OM_AUDIO_WAV_SAMPLES_MAX)
+		return EFBIG;
+	memcpy(out, h, OM_AUDIO_WAV_HEADER);
+	le32(out + 4, (uint32_t)(36 + 2 * n));
+	le32(out + 40, (uint32_t)(2 * n));
 	return 0;
 }
 

@@ -7,7 +7,14 @@
  *
  * Each step can fail and leave the spool as it was, to be retried: the
  * Maildir holds a message or not (rename is atomic), and the key check
- * makes the step after a crash idempotent. */
+ * makes the step after a crash idempotent.
+ *
+ * A WAV message is never held whole in memory: its size is known from the
+ * spool's (the WAV file is a 44-byte header and the spool's samples), so
+ * the head of the message is built, and the spool's audio is read, turned
+ * into base64 and written to tmp/ a chunk at a time. MP3 and Opus are
+ * encoded in memory first (a tenth of the size), then written the same
+ * way. */
 #include "delivery/delivery.h"
 #include "delivery/delivery_int.h"
 
@@ -20,6 +27,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum {
@@ -27,7 +35,57 @@ enum {
 	END_MAX = 4 << 10,
 	/* a day of 8 kHz PCM16: far beyond any max_message_seconds */
 	RAW_MAX = 86400 * 16000,
+	/* a chunk of audio read and written at a time: whole base64 lines */
+	CHUNK_LINES = 512,
+	CHUNK_IN = CHUNK_LINES * OM_MESSAGE_B64_LINE_IN,
+	CHUNK_OUT = (CHUNK_LINES + 1) * OM_MESSAGE_B64_LINE_OUT,
 };
+
+/* What write_h writes into the Maildir's tmp/ file: head, then the audio
+ * in base64 (pre, then raw_len bytes read from raw_fd), then tail. */
+struct stream {
+	const char *head;
+	size_t head_len;
+	const unsigned char *pre; /* the WAV header, or the whole encoded audio */
+	size_t pre_len;
+	int raw_fd; /* the spool's samples (WAV), or -1 */
+	size_t raw_len;
+	const char *tail;
+	unsigned char *in;
+	char *out;
+	int read_err; /* reading the spool failed (not the Maildir) */
+};
+
+static int stream_h(int fd, void *arg)
+{
+	struct stream *s = arg;
+	struct om_message_b64 b = { .ncarry = 0 };
+	size_t n;
+	int rc = dlv_write_all(fd, s->head, s->head_len);
+	for (size_t off = 0; !rc && off < s->pre_len; off += n) {
+		n = s->pre_len - off > CHUNK_IN ? CHUNK_IN : s->pre_len - off;
+		rc = dlv_write_all(fd, s->out, om_message_b64_feed(&b, s->pre + off, n, s->out));
+	}
+	for (size_t off = 0; !rc && off < s->raw_len; off += n) {
+		size_t want = s->raw_len - off > CHUNK_IN ? CHUNK_IN : s->raw_len - off;
+		ssize_t got = read(s->raw_fd, s->in, want);
+		if (got < 0 && errno == EINTR) {
+			n = 0;
+			continue;
+		}
+		if (got <= 0) { /* the spool shrank: not what was measured */
+			s->read_err = got < 0 ? errno : EIO;
+			return s->read_err;
+		}
+		n = (size_t)got;
+		rc = dlv_write_all(fd, s->out, om_message_b64_feed(&b, s->in, n, s->out));
+	}
+	if (!rc)
+		rc = dlv_write_all(fd, s->out, om_message_b64_end(&b, s->out));
+	if (!rc)
+		rc = dlv_write_all(fd, s->tail, strlen(s->tail));
+	return rc;
+}
 
 static void path_of(char *out, size_t len, const char *data_dir, const char *id, const char *ext)
 {
@@ -92,11 +150,13 @@ static int finish(const struct om_delivery_opts *o, const char *id, struct om_de
 int om_delivery_deliver(const struct om_delivery_opts *o, const char *id,
                         struct om_delivery_result *r)
 {
-	char path[PATH_MAX], dir[PATH_MAX], why[256] = "";
+	char path[PATH_MAX], dir[PATH_MAX], why[256] = "", tail[OM_MESSAGE_TAIL_MAX];
 	char *json = NULL, *end = NULL, *raw = NULL;
 	size_t jlen = 0, elen = 0, rlen = 0;
+	unsigned char wav[OM_AUDIO_WAV_HEADER];
 	struct om_buf audio, msg;
-	int rc;
+	struct stream sw = { .raw_fd = -1 };
+	int raw_fd = -1, rc;
 	memset(r, 0, sizeof(*r));
 	om_buf_init(&audio);
 	om_buf_init(&msg);
@@ -151,7 +211,17 @@ int om_delivery_deliver(const struct om_delivery_opts *o, const char *id,
 	}
 	/* the audio: what was recorded, even if the call was cut off */
 	path_of(path, sizeof(path), o->data_dir, id, "raw");
-	rc = om_file_read(path, RAW_MAX, &raw, &rlen);
+	if (o->format == OM_AUDIO_WAV) { /* read a chunk at a time, later */
+		struct stat st;
+		rc = om_file_open_input(path, &raw_fd, &st);
+		if (rc)
+			raw_fd = -1;
+		else if ((size_t)st.st_size > RAW_MAX)
+			rc = EFBIG;
+		rlen = rc ? 0 : (size_t)st.st_size;
+	} else {
+		rc = om_file_read(path, RAW_MAX, &raw, &rlen);
+	}
 	if (rc == ENOENT) {
 		rlen = 0;
 	} else if (rc) {
@@ -162,7 +232,14 @@ int om_delivery_deliver(const struct om_delivery_opts *o, const char *id,
 		goto out;
 	}
 	r->samples = rlen / 2; /* a trailing odd byte is half a sample */
-	if (r->samples) {
+	if (r->samples && o->format == OM_AUDIO_WAV) {
+		/* the spool's samples are little-endian, as WAV's are */
+		if ((rc = om_audio_wav_header(r->samples, wav)))
+			goto out;
+		sw.pre = wav;
+		sw.pre_len = sizeof(wav);
+		sw.raw_len = r->samples * 2;
+	} else if (r->samples) {
 		int16_t *pcm = (int16_t *)(void *)raw;
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 		for (size_t i = 0; i < r->samples; i++)
@@ -172,6 +249,8 @@ int om_delivery_deliver(const struct om_delivery_opts *o, const char *id,
 		    om_audio_encode(o->format, pcm, r->samples, &audio, r->error, sizeof(r->error));
 		if (rc)
 			goto out;
+		sw.pre = (const unsigned char *)audio.p;
+		sw.pre_len = audio.len;
 	}
 	om_free(raw);
 	raw = NULL;
@@ -179,27 +258,46 @@ int om_delivery_deliver(const struct om_delivery_opts *o, const char *id,
 		                      .format = o->format,
 		                      .recovered = r->recovered,
 		                      .samples = r->samples };
-	if ((rc = om_message_build(&r->meta, &mo, audio.p, audio.len, &msg))) {
+	if ((rc = om_message_head(&r->meta, &mo, sw.pre_len + sw.raw_len, &msg, tail))) {
 		dlv_fmt(r->error, sizeof(r->error), "out of memory building the message");
 		goto out;
 	}
-	om_buf_free(&audio);
+	sw.head = msg.p;
+	sw.head_len = msg.len;
+	sw.raw_fd = raw_fd;
+	sw.tail = tail;
+	sw.in = om_malloc(CHUNK_IN);
+	sw.out = om_malloc(CHUNK_OUT);
+	if (!sw.in || !sw.out) {
+		rc = ENOMEM;
+		goto out;
+	}
 	rc = om_maildir_open(o->data_dir, r->meta.mailbox_uid, dir, sizeof(dir));
 	if (rc) {
 		dlv_fmt(r->error, sizeof(r->error), "mailbox folder %s/mail/%s: %s", o->data_dir,
 		        r->meta.mailbox_uid, strerror(rc));
 		goto out;
 	}
-	rc = om_maildir_deliver(dir, r->key, r->meta.start_ms, o->fqdn, msg.p, msg.len);
+	size_t len = msg.len + om_message_b64_len(sw.pre_len + sw.raw_len) + strlen(tail);
+	rc = om_maildir_deliver_with(dir, r->key, r->meta.start_ms, o->fqdn, len, stream_h, &sw);
 	if (rc == EEXIST) {
 		r->duplicate = true;
 		rc = 0;
+	} else if (rc && sw.read_err) {
+		path_of(path, sizeof(path), o->data_dir, id, "raw");
+		dlv_fmt(r->error, sizeof(r->error), "cannot read %s: %s", path,
+		        sw.read_err == EIO ? "shorter than it was a moment ago" : strerror(rc));
+		goto out;
 	} else if (rc) {
 		dlv_fmt(r->error, sizeof(r->error), "writing into %s: %s", dir, strerror(rc));
 		goto out;
 	}
 	rc = finish(o, id, r);
 out:
+	if (raw_fd >= 0)
+		close(raw_fd);
+	om_free(sw.in);
+	om_free(sw.out);
 	om_free(json);
 	om_free(end);
 	om_free(raw);

@@ -38,6 +38,15 @@ const char *om_audio_format_ext(enum om_audio_format f);
  * (sf_format_check). 0, or ENOTSUP with err saying what to configure. */
 int om_audio_format_check(enum om_audio_format f, char *err, size_t errlen);
 
+/* The 44-byte header libsndfile writes for a WAV file (RIFF, PCM 16-bit,
+ * 8 kHz mono) of n samples: om_audio_encode(OM_AUDIO_WAV) gives this
+ * header followed by the samples (16-bit little-endian), so a delivery can
+ * send the spool's audio without copying it. n at most
+ * OM_AUDIO_WAV_SAMPLES_MAX (the RIFF sizes are 32 bits): 0 or EFBIG. */
+#define OM_AUDIO_WAV_HEADER      44
+#define OM_AUDIO_WAV_SAMPLES_MAX ((size_t)0x7ffffff0)
+int om_audio_wav_header(size_t n, unsigned char out[OM_AUDIO_WAV_HEADER]);
+
 /* Encodes n samples of 8 kHz mono PCM into `out` (appended) in format f.
  * n may be 0 (a valid file without audio). 0, ENOMEM, or EIO with err. */
 int om_audio_encode(enum om_audio_format f, const int16_t *pcm, size_t n, struct om_buf *out,
@@ -119,6 +128,35 @@ struct om_message_opts {
 int om_message_build(const struct om_spool_meta *m, const struct om_message_opts *o,
                      const void *audio, size_t audio_len, struct om_buf *out);
 
+/* The message in three parts, so that it can be written to a file
+ * without being held whole in memory: the head (header fields, the text
+ * part and, when audio_len > 0, the attachment's MIME header) appended to
+ * `head`; then the audio_len bytes of audio in base64
+ * (om_message_b64_feed/_end, om_message_b64_len bytes); then `tail`, the
+ * closing boundary (NUL-terminated). om_message_build gives head + base64
+ * + tail in one buffer. 0 or ENOMEM. */
+#define OM_MESSAGE_TAIL_MAX 40
+int om_message_head(const struct om_spool_meta *m, const struct om_message_opts *o,
+                    size_t audio_len, struct om_buf *head, char tail[OM_MESSAGE_TAIL_MAX]);
+
+/* The attachment's base64 (RFC 2045 §6.8), fed in pieces of any size:
+ * lines of 76 characters (57 bytes of input) each ending in LF, the last
+ * one shorter and padded. feed writes whole lines only, at most
+ * OM_MESSAGE_B64_LINE_OUT bytes for every OM_MESSAGE_B64_LINE_IN bytes of
+ * (carried + new) input, and returns the bytes written to out; end writes
+ * the last line (at most OM_MESSAGE_B64_LINE_OUT bytes). Start with
+ * ncarry = 0. */
+#define OM_MESSAGE_B64_LINE_IN  57
+#define OM_MESSAGE_B64_LINE_OUT 77
+struct om_message_b64 {
+	unsigned char carry[OM_MESSAGE_B64_LINE_IN];
+	size_t ncarry;
+};
+size_t om_message_b64_feed(struct om_message_b64 *s, const void *data, size_t n, char *out);
+size_t om_message_b64_end(struct om_message_b64 *s, char *out);
+/* Bytes of base64 text (line ends included) for n bytes of audio. */
+size_t om_message_b64_len(size_t n);
+
 /* ------------------------------------------------------------- Maildir */
 
 /* mail/<uid>/{tmp,new,cur}, 0700 (created when missing). 0 or errno. */
@@ -131,6 +169,14 @@ bool om_maildir_has(const char *dir, const char *key);
  * rename are one step for the threads of the process. 0 or errno. */
 int om_maildir_deliver(const char *dir, const char *key, int64_t time_ms, const char *host,
                        const void *msg, size_t len);
+/* The same for a message written by write_h into fd (open on tmp/NAME):
+ * exactly len bytes (the size NAME carries; anything else fails with
+ * EIO), returning 0 or an errno (the file is then removed). write_h runs
+ * while the key's lock is held; messages with other keys are written at
+ * the same time on other threads. */
+typedef int (*om_maildir_write_h)(int fd, void *arg);
+int om_maildir_deliver_with(const char *dir, const char *key, int64_t time_ms, const char *host,
+                            size_t len, om_maildir_write_h write_h, void *arg);
 
 /* One message of a Maildir, as `openum mailbox messages` shows it. */
 struct om_maildir_msg {

@@ -20,4 +20,7 @@ static inline int dlv_fmt(char *out, size_t len, const char *fmt, ...)
 	return n < 0 || (size_t)n >= len ? ENAMETOOLONG : 0;
 }
 
+/* write(2) until all of data is written (EINTR retried). 0 or errno. */
+int dlv_write_all(int fd, const void *data, size_t len);
+
 #endif

@@ -108,7 +108,7 @@ static void host_part(const char *host, char *out, size_t len)
 	out[o] = '\0';
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int dlv_write_all(int fd, const void *data, size_t len)
 {
 	for (size_t off = 0; off < len;) {
 		ssize_t n = write(fd, (const char *)data + off, len - off);
@@ -123,25 +123,56 @@ static int write_all(int fd, const void *data, size_t len)
 
 /* The key check and the rename into new/ are one step for the workers of
  * this process (one `openum serve` per store): two spools of one call
- * delivered at the same moment give one message. */
-static pthread_mutex_t deliver_lock = PTHREAD_MUTEX_INITIALIZER;
+ * delivered at the same moment give one message. One lock per stripe of
+ * keys, so that messages of different calls are written (and synced) side
+ * by side while two deliveries of one call still take turns. */
+enum { LOCKS = 64 };
+static pthread_mutex_t deliver_locks[LOCKS] = { [0 ... LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER };
+
+static pthread_mutex_t *lock_of(const char *key)
+{
+	unsigned h = 2166136261u;
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return &deliver_locks[h % LOCKS];
+}
 
 static int deliver_locked(const char *dir, const char *key, int64_t time_ms, const char *host,
-                          const void *msg, size_t len);
+                          size_t len, om_maildir_write_h write_h, void *arg);
+
+struct mem_msg {
+	const void *p;
+	size_t len;
+};
+
+static int write_mem_h(int fd, void *arg)
+{
+	struct mem_msg *m = arg;
+	return dlv_write_all(fd, m->p, m->len);
+}
 
 int om_maildir_deliver(const char *dir, const char *key, int64_t time_ms, const char *host,
                        const void *msg, size_t len)
 {
-	pthread_mutex_lock(&deliver_lock);
-	int rc = deliver_locked(dir, key, time_ms, host, msg, len);
-	pthread_mutex_unlock(&deliver_lock);
+	struct mem_msg m = { msg, len };
+	return om_maildir_deliver_with(dir, key, time_ms, host, len, write_mem_h, &m);
+}
+
+int om_maildir_deliver_with(const char *dir, const char *key, int64_t time_ms, const char *host,
+                            size_t len, om_maildir_write_h write_h, void *arg)
+{
+	pthread_mutex_t *lock = lock_of(key);
+	pthread_mutex_lock(lock);
+	int rc = deliver_locked(dir, key, time_ms, host, len, write_h, arg);
+	pthread_mutex_unlock(lock);
 	return rc;
 }
 
 static int deliver_locked(const char *dir, const char *key, int64_t time_ms, const char *host,
-                          const void *msg, size_t len)
+                          size_t len, om_maildir_write_h write_h, void *arg)
 {
 	char name[256], hp[128], tmp[PATH_MAX], dst[PATH_MAX], sub[PATH_MAX];
+	struct stat st;
 	int fd, rc;
 	if (om_maildir_has(dir, key))
 		return EEXIST;
@@ -154,8 +185,12 @@ static int deliver_locked(const char *dir, const char *key, int64_t time_ms, con
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return errno;
-	if ((rc = write_all(fd, msg, len)) == 0 && fsync(fd) != 0)
+	rc = write_h(fd, arg);
+	if (!rc && fsync(fd) != 0)
 		rc = errno;
+	/* the writer must have written the size the name announces */
+	if (!rc && (fstat(fd, &st) != 0 || (uint64_t)st.st_size != (uint64_t)len))
+		rc = EIO;
 	if (close(fd) != 0 && !rc)
 		rc = errno;
 	if (!rc && rename(tmp, dst) != 0)

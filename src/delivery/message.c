@@ -15,6 +15,8 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -87,10 +89,10 @@ static bool ascii(const char *s)
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static void base64(struct om_buf *b, const unsigned char *p, size_t n, size_t line)
+/* RFC 4648 §4 base64 of a short text, on one line (encoded-words). */
+static void base64(struct om_buf *b, const unsigned char *p, size_t n)
 {
 	char q[4];
-	size_t col = 0;
 	for (size_t i = 0; i < n; i += 3) {
 		unsigned v = (unsigned)p[i] << 16;
 		if (i + 1 < n)
@@ -102,14 +104,95 @@ static void base64(struct om_buf *b, const unsigned char *p, size_t n, size_t li
 		q[2] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
 		q[3] = i + 2 < n ? b64[v & 63] : '=';
 		om_buf_add(b, q, 4);
-		col += 4;
-		if (line && col >= line) {
-			om_buf_add(b, "\n", 1);
-			col = 0;
-		}
 	}
-	if (line && col)
-		om_buf_add(b, "\n", 1);
+}
+
+/* ---------------------------------------------------- the attachment */
+
+/* RFC 2045 §6.8: lines of 76 characters (57 bytes, 19 groups of 3) and a
+ * LF; the last line shorter, padded with '=', also ending in LF. */
+enum { LINE_IN = OM_MESSAGE_B64_LINE_IN, LINE_OUT = OM_MESSAGE_B64_LINE_OUT };
+
+size_t om_message_b64_len(size_t n)
+{
+	size_t lines = n / LINE_IN, rest = n % LINE_IN;
+	return lines * LINE_OUT + (rest ? (rest + 2) / 3 * 4 + 1 : 0);
+}
+
+/* Two base64 characters for every 12 bits: one look-up per half group. */
+static uint16_t b64_pairs[4096];
+static pthread_once_t b64_pairs_once = PTHREAD_ONCE_INIT;
+
+static void b64_pairs_init(void)
+{
+	for (unsigned i = 0; i < 4096; i++) {
+		char two[2] = { b64[i >> 6], b64[i & 63] };
+		memcpy(&b64_pairs[i], two, 2);
+	}
+}
+
+/* One whole line: 57 bytes in, 77 characters out. */
+static char *b64_line(const unsigned char *in, char *o)
+{
+	for (int g = 0; g < LINE_IN / 3; g++, in += 3, o += 4) {
+		uint32_t v = (uint32_t)in[0] << 16 | (uint32_t)in[1] << 8 | in[2];
+		memcpy(o, &b64_pairs[v >> 12], 2);
+		memcpy(o + 2, &b64_pairs[v & 4095], 2);
+	}
+	*o++ = '\n';
+	return o;
+}
+
+size_t om_message_b64_feed(struct om_message_b64 *s, const void *data, size_t n, char *out)
+{
+	const unsigned char *p = data;
+	char *o = out;
+	pthread_once(&b64_pairs_once, b64_pairs_init);
+	if (s->ncarry) { /* complete the line begun by the previous piece */
+		size_t take = LINE_IN - s->ncarry < n ? LINE_IN - s->ncarry : n;
+		memcpy(s->carry + s->ncarry, p, take);
+		s->ncarry += take;
+		p += take;
+		n -= take;
+		if (s->ncarry < LINE_IN)
+			return 0;
+		o = b64_line(s->carry, o);
+		s->ncarry = 0;
+	}
+	for (; n >= LINE_IN; p += LINE_IN, n -= LINE_IN)
+		o = b64_line(p, o);
+	memcpy(s->carry, p, n);
+	s->ncarry = n;
+	return (size_t)(o - out);
+}
+
+size_t om_message_b64_end(struct om_message_b64 *s, char *out)
+{
+	size_t n = s->ncarry, i = 0;
+	char *o = out;
+	if (!n)
+		return 0;
+	for (; i + 3 <= n; i += 3, o += 4) {
+		const unsigned char *in = s->carry + i;
+		uint32_t v = (uint32_t)in[0] << 16 | (uint32_t)in[1] << 8 | in[2];
+		o[0] = b64[v >> 18];
+		o[1] = b64[(v >> 12) & 63];
+		o[2] = b64[(v >> 6) & 63];
+		o[3] = b64[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)s->carry[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)s->carry[i + 1] << 8;
+		o[0] = b64[v >> 18];
+		o[1] = b64[(v >> 12) & 63];
+		o[2] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+		o[3] = '=';
+		o += 4;
+	}
+	*o++ = '\n';
+	s->ncarry = 0;
+	return (size_t)(o - out);
 }
 
 /* RFC 2047 §4.1 B-encoded words, folded one per line; 30 bytes of text
@@ -126,7 +209,7 @@ static void encoded_words(struct om_buf *b, const char *s)
 		if (take == 0)
 			take = 1;
 		om_buf_adds(b, first ? "=?UTF-8?B?" : "\n =?UTF-8?B?");
-		base64(b, (const unsigned char *)s + i, take, 0);
+		base64(b, (const unsigned char *)s + i, take);
 		om_buf_adds(b, "?=");
 		i += take;
 		first = false;
@@ -268,8 +351,8 @@ static void caller_str(const struct om_spool_meta *m, char *out, size_t len)
 		snprintf(out, len, "%s", m->caller_name[0] ? m->caller_name : m->caller);
 }
 
-int om_message_build(const struct om_spool_meta *m, const struct om_message_opts *o,
-                     const void *audio, size_t audio_len, struct om_buf *out)
+int om_message_head(const struct om_spool_meta *m, const struct om_message_opts *o,
+                    size_t audio_len, struct om_buf *out, char tail[OM_MESSAGE_TAIL_MAX])
 {
 	char key[33], who[300], dur[32], date[64], local[64], utc[64], zone[16], fname[64];
 	time_t t = (time_t)(m->start_ms / 1000);
@@ -418,8 +501,26 @@ int om_message_build(const struct om_spool_meta *m, const struct om_message_opts
 		              "Content-Transfer-Encoding: base64\n"
 		              "\n",
 		              key, om_audio_format_mime(o->format), fname, ext, fname, ext);
-		base64(out, audio, audio_len, 76);
 	}
-	om_buf_printf(out, "--=_openum_%.16s--\n", key);
+	snprintf(tail, OM_MESSAGE_TAIL_MAX, "--=_openum_%.16s--\n", key);
 	return om_buf_err(out) ? ENOMEM : 0;
+}
+
+int om_message_build(const struct om_spool_meta *m, const struct om_message_opts *o,
+                     const void *audio, size_t audio_len, struct om_buf *out)
+{
+	char tail[OM_MESSAGE_TAIL_MAX];
+	struct om_message_b64 st = { .ncarry = 0 };
+	int rc = om_message_head(m, o, audio_len, out, tail);
+	size_t tlen = strlen(tail);
+	/* one allocation for the rest: its size is known */
+	if (rc || (rc = om_buf_reserve(out, om_message_b64_len(audio_len) + tlen)))
+		return rc;
+	if (audio_len) {
+		out->len += om_message_b64_feed(&st, audio, audio_len, out->p + out->len);
+		out->len += om_message_b64_end(&st, out->p + out->len);
+	}
+	memcpy(out->p + out->len, tail, tlen + 1);
+	out->len += tlen;
+	return 0;
 }

@@ -5,6 +5,7 @@ The binary comes from $OPENUM_BIN (scripts/test sets it to the sanitizer
 build); the shared third-party corpora from $OPENUM_SHARED (../shared)."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,6 +16,10 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("OPENUM_BIN", os.path.join(ROOT, "build-asan", "src", "cli", "openum"))
 SHARED = os.environ.get("OPENUM_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
+
+
+# an uncommented metrics_listen line of openum.conf
+METRICS_KEY = re.compile(r"^\s*metrics_listen\s*=", re.M)
 
 
 def free_port(host="127.0.0.1", kind=socket.SOCK_STREAM):
@@ -59,12 +64,33 @@ class Openum:
         return json.loads(p.stdout)
 
     def conf(self, text):
-        """Replace openum.conf (the [server] section body)."""
+        """Replace openum.conf (the [server] section body). The metrics
+        listener is off unless the text sets metrics_listen: its default
+        port (127.0.0.1:9474) is one for the whole host, and servers of
+        several tests run at once."""
         path = os.path.join(self.data, "openum.conf")
+        if not METRICS_KEY.search(text):
+            text += "metrics_listen = off\n"
         with open(path, "w") as f:
             f.write("[server]\n" + text)
         os.chmod(path, 0o600)
         return path
+
+    def metrics_off(self):
+        """For a server started on an openum.conf written without conf()
+        (the one of `openum init`, or one a test wrote itself): the metrics
+        listener off unless the file sets metrics_listen."""
+        path = os.path.join(self.data, "openum.conf")
+        try:
+            with open(path) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return
+        if os.path.islink(path) or METRICS_KEY.search(text):
+            return
+        with open(path, "a") as f:
+            f.write(("" if text.endswith("\n") or not text else "\n") +
+                    "metrics_listen = off\n")
 
     def serve(self, *extra, env=None, wait=True, prefix=()):
         """prefix: a command to run openum serve under (e.g. `ip netns exec NS`)."""
@@ -73,6 +99,8 @@ class Openum:
         e.pop("NOTIFY_SOCKET", None)
         if env:
             e.update(env)
+        if "--config" not in extra:
+            self.metrics_off()
         log = open(os.path.join(os.path.dirname(self.data), "serve.log"), "ab")
         p = subprocess.Popen([*prefix, BIN, "serve", "--data", self.data, *extra], stdout=log,
                              stderr=subprocess.STDOUT, env=e)

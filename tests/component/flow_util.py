@@ -279,3 +279,29 @@ def read_message(path):
 
 def spool_files(o):
     return sorted(os.listdir(os.path.join(o.data, "spool")))
+
+
+PROMPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "data", "prompts")
+
+
+def prompt_heard(pcm, name, ms=400):
+    """Whether the caller heard the built-in prompt `name`
+    (data/prompts/NAME.wav): a stretch of `ms` from its loudest part, as
+    G.711 µ-law carries it, is found sample for sample in what the caller
+    received (`pcm`, Rtp.received()). Distinguishes prompts of the same
+    length and level, which voiced_ms cannot."""
+    with wave.open(os.path.join(PROMPTS, name + ".wav")) as w:
+        assert w.getframerate() == 8000 and w.getsampwidth() == 2, name
+        p = numpy.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    n = ms * 8
+    assert len(p) > n, (name, len(p))
+    # the window of n samples with the most energy (speech, not its pauses)
+    e = numpy.convolve(p.astype(numpy.float64) ** 2, numpy.ones(n), mode="valid")
+    at = int(numpy.argmax(e))
+    want = audioop.ulaw2lin(audioop.lin2ulaw(p[at:at + n].tobytes(), 2), 2)
+    have = numpy.asarray(pcm, dtype="<i2").tobytes()
+    i = have.find(want)
+    while i >= 0 and i % 2:  # sample-aligned only
+        i = have.find(want, i + 1)
+    return i >= 0

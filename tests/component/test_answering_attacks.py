@@ -17,8 +17,8 @@ import calls_util
 
 from calls_util import (FQDN, RawSip, in_dialog_text, invite_text, make_store, status_of,
                         to_tag_of)
-from flow_util import (Call, Rtp, dominant_hz, messages, offer, read_message, silence,
-                       skip_greeting, spool_files, tone, voiced_ms, wait_messages)
+from flow_util import (Call, Rtp, dominant_hz, messages, offer, prompt_heard, read_message,
+                       silence, skip_greeting, spool_files, tone, voiced_ms, wait_messages)
 from sip_util import wait_for
 
 DIVERT = "Diversion: <sip:{ext}@pbx.example.com>;reason={reason};counter=1"
@@ -506,11 +506,22 @@ def test_spool_unusable_the_caller_is_told_and_nothing_crashes(tmp_path):
         f.write("not a directory\n")
     c = RawCall(o)
     try:
-        if c.status == 200:
-            m = c.sip.read_until(lambda h: h.startswith("BYE "), timeout=40)
-            assert m, o.log()[-3000:]
+        assert c.status == 200, c.status
+        m = c.sip.read_until(lambda h: h.startswith("BYE "), timeout=40)
+        assert m, o.log()[-3000:]
+        time.sleep(0.3)  # the last packets before the BYE
     finally:
         c.close()
+    # what the caller heard last: "this service is not available", then
+    # "goodbye" — the prompt of every refusal for the spool (min_free_mb),
+    # never a bare "goodbye" as if the message had been taken
+    heard = c.rtp.received()
+    assert prompt_heard(heard, "service-unavailable"), o.log()[-3000:]
+    assert prompt_heard(heard, "goodbye")
+    assert not prompt_heard(heard, "message-recorded")
+    # the call ends with the spool failure's event (1141), naming the call
+    ev = o.events("--id", "1141")
+    assert ev and any(e["source"] == c.call_id for e in ev), (ev, o.log()[-3000:])
     assert messages(o) == []
     alive(o)
     os.unlink(sp)

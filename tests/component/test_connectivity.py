@@ -3,6 +3,7 @@ openum cannot be made to misbehave, against a fake server written here):
 each failure is named at the right step, with its reason, and the JSON
 carries every step."""
 import json
+import re
 import os
 import shutil
 import socket
@@ -183,6 +184,13 @@ def test_people_output_names_every_step(srv, pki):
     for name in STEPS:
         assert any(l.split()[1:2] == [name] for l in lines[1:]), (name, p.stdout)
     assert lines[-1] == "passed: every step", p.stdout
+    # the media line says whose audio each figure is: what was heard from the
+    # server (greeting) and what the caller sent, not a bare "N s of audio"
+    media = next(l for l in lines[1:] if l.split()[1:2] == ["media"])
+    assert re.search(r"received \d+ SRTP packets", media), media
+    assert re.search(r"[0-9.]+ s of the server's audio \(its greeting", media), media
+    assert re.search(r"[0-9.]+ s of it voiced \(not silence\)", media), media
+    assert re.search(r"sent [0-9.]+ s of the caller's audio", media), media
 
 
 def messages(o, ext):

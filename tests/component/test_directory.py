@@ -7,6 +7,7 @@ import json
 import os
 import pwd
 import shutil
+import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -244,6 +245,31 @@ def test_removed_mailbox_takes_its_greetings_not_its_messages(store, tmp_path):
     assert [f for f in os.listdir(gdir) if f.startswith(uid)] == []
     assert len([f for f in os.listdir(gdir) if f.startswith(other)]) == 2
     assert os.listdir(mail) == ["1.K0.host:2,S"]
+
+
+def test_server_show_names_the_fqdn_in_effect(store):
+    """Without `server set --fqdn`, what the server really uses: openum.conf's
+    fqdn when the file sets one, else the host name; never a vague "from
+    openum.conf" for a key that is commented out."""
+    conf = os.path.join(store.data, "openum.conf")
+    assert "\n#fqdn = " in open(conf).read()  # init's file: commented out
+    out = store.ok("server", "show").stdout
+    line = next(l for l in out.splitlines() if l.startswith("fqdn:"))
+    assert "from openum.conf" not in line, line
+    assert "no fqdn in " + conf in line and "the host name" in line, line
+    hostname = socket.gethostname()
+    assert line.rstrip().endswith(f"{hostname})"), (line, hostname)
+    # the same in what `server set` prints after a change
+    out = store.ok("server", "set", "--status", "enabled", "--no-reload").stdout
+    assert line in out.splitlines(), out
+    # set in the file: that value, and where it comes from
+    with open(conf, "a") as f:
+        f.write("fqdn = UM7.Example.NET\n")
+    out = store.ok("server", "show").stdout
+    assert f"fqdn:         (no --fqdn set: fqdn = um7.example.net from {conf})" in out, out
+    # set in the directory: it wins, shown as is
+    store.ok("server", "set", "--fqdn", "um8.example.org", "--no-reload")
+    assert "fqdn:         um8.example.org\n" in store.ok("server", "show").stdout
 
 
 def test_dry_run_changes_nothing(directory):

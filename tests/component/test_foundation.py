@@ -281,6 +281,22 @@ def test_control_socket_rejects_garbage_and_unknown(server):
     assert server.json("status")["state"] == "running"
 
 
+def test_events_with_nothing_to_show_say_so(server):
+    """An empty result is a line for people (exit 0), and no line in JSON."""
+    assert server.events("--level", "error") == []
+    p = server.run("events", "--level", "error")
+    assert p.returncode == 0 and p.stdout == "no events at level error or above\n", p
+    p = server.run("events", "--id", "1181", "--since", "2999-01-01")
+    assert p.returncode == 0, p
+    assert p.stdout == "no events with id 1181 since 2999-01-01T00:00:00.000Z\n", p.stdout
+    p = server.run("--json", "events", "--level", "error")
+    assert p.returncode == 0 and p.stdout == "", p
+    # events that exist are listed, without the note
+    p = server.run("events", "--level", "info")
+    assert p.returncode == 0 and "1113 start-unsecured" in p.stdout, p
+    assert "no events" not in p.stdout
+
+
 def test_events_filters_and_follow(server):
     server.run("reload", check=0)
     evs = server.events()
@@ -483,3 +499,22 @@ def test_sd_notify_watchdog_pings_at_half_the_period(store, tmp_path):
             s.close()
         assert not any("WATCHDOG=1" in m for m in msgs), (env, msgs)
         assert "systemd watchdog" not in o.log()
+
+
+def test_test_servers_leave_the_metrics_port_alone(server, tmp_path):
+    """The stores the fixtures make turn the metrics listener off (its
+    default port is one for the host, and tests run servers at once): two
+    servers side by side, one of them on `openum init`'s own openum.conf,
+    log nothing about metrics_listen and serve no metrics."""
+    other = Openum(tmp_path / "other")
+    try:
+        other.ok("init")
+        with open(os.path.join(other.data, "openum.conf"), "a") as f:
+            f.write(f"sip_tcp = 127.0.0.1:{free_port()}\nsip_tls = off\n")
+        other.serve()
+        for o in (server, other):
+            m = o.json("status")["metrics"]
+            assert m["listen"] in ("", "off") and m["serving"] is False, m
+            assert "metrics_listen" not in o.log(), o.log()
+    finally:
+        other.close()

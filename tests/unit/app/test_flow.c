@@ -92,6 +92,16 @@ UT_TEST(short_messages_discarded)
 	UT_TRUE(om_flow_message_keep(60000, 60));
 }
 
+UT_TEST(prompt_after_the_recording_stopped)
+{
+	UT_EQ_STR("message-recorded", om_flow_stopped_prompt(true, 0));
+	UT_TRUE(om_flow_stopped_prompt(false, 0) == NULL); /* too short: "goodbye" only */
+	/* the spool could not be written: never "recorded", never a bare goodbye */
+	UT_EQ_STR("service-unavailable", om_flow_stopped_prompt(false, ENOTDIR));
+	UT_EQ_STR("service-unavailable", om_flow_stopped_prompt(true, ENOSPC));
+	UT_EQ_STR("service-unavailable", om_flow_stopped_prompt(false, EACCES));
+}
+
 UT_TEST(end_reason_when_the_call_ended_first)
 {
 	UT_EQ_STR("hangup", om_flow_end_reason_of_call("gateway-bye"));
@@ -133,4 +143,5 @@ UT_TEST(test_header)
 
 UT_MAIN(UT_CASE(digits_of_an_extension), UT_CASE(retries_against_input_failures),
         UT_CASE(which_greeting), UT_CASE(short_messages_discarded),
-        UT_CASE(end_reason_when_the_call_ended_first), UT_CASE(test_header))
+        UT_CASE(prompt_after_the_recording_stopped), UT_CASE(end_reason_when_the_call_ended_first),
+        UT_CASE(test_header))

@@ -302,8 +302,9 @@ UT_TEST(diff_names_every_key)
 		struct om_buf b;
 		om_buf_init(&b);
 		UT_EQ_INT(1, om_config_diff(def, c, &b));
-		snprintf(want, sizeof(want), "%s %s -> %s", k, v[0] ? v : "(none)",
-		         other_values[j].shown);
+		snprintf(want, sizeof(want), "%s %s -> %s%s", k, v[0] ? v : "(none)",
+		         other_values[j].shown,
+		         om_config_key_needs_restart(i) ? " (takes effect at restart)" : "");
 		UT_EQ_STR(want, om_buf_cstr(&b));
 		om_buf_free(&b);
 		om_config_free(c);
@@ -362,7 +363,45 @@ UT_TEST(metrics_listen)
 	UT_EQ_INT(EINVAL, om_config_parse(t, strlen(t), "x.conf", &bad, err, sizeof(err)));
 }
 
+/* The default text's header names exactly the keys a reload cannot change. */
+UT_TEST(header_names_the_keys_that_need_a_restart)
+{
+	const char *t = om_config_default_text();
+	const char *end = strstr(t, "\n[server]");
+	UT_TRUE(end != NULL);
+	UT_TRUE(strstr(t, "restart openum after changing") != NULL);
+	size_t n = 0;
+	for (size_t i = 0; i < om_config_key_count(); i++) {
+		const char *k = om_config_key_name(i);
+		size_t kl = strlen(k);
+		bool named = false;
+		for (const char *p = t; (p = strstr(p, k)) && p < end; p += kl)
+			if ((p == t || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z'))) &&
+			    !(p[kl] == '_' || (p[kl] >= 'a' && p[kl] <= 'z')))
+				named = true;
+		if (named != om_config_key_needs_restart(i))
+			UT_FAIL("key %s: %s in the header, but %s a restart", k,
+			        named ? "named" : "not named",
+			        om_config_key_needs_restart(i) ? "needs" : "does not need");
+		n += named;
+	}
+	UT_TRUE(n >= 10);
+	/* a reload's report says so too */
+	struct om_config *a = parse_ok("[server]\nfqdn = um1.example.com\n");
+	struct om_config *b = parse_ok("[server]\nfqdn = um1.example.com\nmax_connections = 9\n"
+	                               "max_calls = 7\n");
+	struct om_buf d;
+	om_buf_init(&d);
+	UT_EQ_INT(2, om_config_diff(a, b, &d));
+	UT_EQ_STR("max_calls 100 -> 7; max_connections 1024 -> 9 (takes effect at restart)",
+	          om_buf_cstr(&d));
+	om_buf_free(&d);
+	om_config_free(a);
+	om_config_free(b);
+}
+
 UT_MAIN(UT_CASE(defaults), UT_CASE(every_key), UT_CASE(diff_names_every_key),
+        UT_CASE(header_names_the_keys_that_need_a_restart),
         UT_CASE(default_text_is_valid_and_complete), UT_CASE(errors_name_line),
         UT_CASE(nul_and_size_bounds), UT_CASE(front_door_keys), UT_CASE(oom_sweep),
         UT_CASE(metrics_listen))

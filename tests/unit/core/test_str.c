@@ -50,5 +50,37 @@ UT_TEST(buf_enomem_sticks)
 	om_buf_free(&b);
 }
 
+/* One allocation for a known size: adding up to it moves nothing. */
+UT_TEST(buf_reserve)
+{
+	struct om_buf b;
+	om_buf_init(&b);
+	UT_EQ_INT(0, om_buf_reserve(&b, 100000));
+	UT_TRUE(b.cap >= 100001);
+	UT_EQ_STR("", om_buf_cstr(&b));
+	char *p = b.p;
+	unsigned long before = om_alloc_count();
+	for (int i = 0; i < 10000; i++)
+		om_buf_add(&b, "0123456789", 10);
+	UT_EQ_INT(0, (long long)(om_alloc_count() - before));
+	UT_TRUE(b.p == p);
+	UT_EQ_INT(100000, (long long)b.len);
+	om_buf_add(&b, "x", 1); /* beyond it: grows as before */
+	UT_EQ_INT(100001, (long long)b.len);
+	UT_EQ_INT('x', b.p[100000]);
+	om_buf_free(&b);
+	/* a failed reservation is the buffer's error, like a failed add */
+	om_buf_init(&b);
+	om_buf_adds(&b, "keep");
+	om_alloc_fail_at(1, 0);
+	UT_EQ_INT(ENOMEM, om_buf_reserve(&b, 1 << 20));
+	om_alloc_fail_at(0, 0);
+	UT_EQ_INT(ENOMEM, om_buf_err(&b));
+	om_buf_free(&b);
+	om_buf_init(&b);
+	UT_EQ_INT(ENOMEM, om_buf_reserve(&b, SIZE_MAX - 1));
+	om_buf_free(&b);
+}
+
 UT_MAIN(UT_CASE(compare), UT_CASE(to_u64_bounds), UT_CASE(buf_json_and_printf),
-        UT_CASE(buf_enomem_sticks))
+        UT_CASE(buf_enomem_sticks), UT_CASE(buf_reserve))

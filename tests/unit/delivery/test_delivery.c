@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <sndfile.h>
 #include <stdio.h>
@@ -1008,10 +1009,247 @@ UT_TEST(engine_recovers_retries_delivers)
 	UT_EQ_INT(0, uv_loop_close(&loop));
 }
 
+/* ---------------------------------------------------- golden bytes */
+
+/* FNV-1a, 64 bits: a fingerprint of a whole message, to pin its bytes */
+static uint64_t fnv1a(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/* Integer-only audio (no libm), the same on every machine. */
+static void put_golden_audio(const char *id, size_t bytes)
+{
+	char name[160];
+	unsigned char *p = malloc(bytes + 1);
+	uint32_t r = 7;
+	for (size_t i = 0; i < bytes; i++) {
+		r = r * 1103515245u + 12345u;
+		p[i] = (unsigned char)(r >> 16);
+	}
+	snprintf(name, sizeof(name), "%s.raw", id);
+	put(name, p, bytes);
+	free(p);
+}
+
+/* The delivered message, byte for byte, for audio of every length modulo
+ * the base64 group (3) and line (57 bytes): the way a message is built
+ * and written may change, what is delivered may not. The fingerprints
+ * were taken from the first implementation (message built whole in
+ * memory, audio through libsndfile). The in-memory builder with the audio
+ * encoded by libsndfile must give the same bytes as the delivery. */
+UT_TEST(deliver_golden_bytes)
+{
+	static const struct {
+		long raw; /* spool bytes; -1: no .raw file */
+		bool end;
+		uint64_t fnv;
+		size_t len;
+	} cases[] = {
+		{ -1, true, 0x4d33dcbc4b136969ULL, 1109 },
+		{ 1, true, 0x4d33dcbc4b136969ULL, 1109 },
+		{ 2, true, 0x2cfa42f5edbf5c7bULL, 1355 },
+		{ 4, false, 0xeb738a7828e7fe34ULL, 1530 },
+		{ 6, true, 0xada7c3d7aa27be34ULL, 1359 },
+		{ 14, true, 0x26f68a919024238fULL, 1372 },
+		{ 16, true, 0xeed1a51784b80b1bULL, 1372 },
+		{ 18, true, 0x52419703402da551ULL, 1376 },
+		{ 16011, true, 0xfde21eb6407a75ccULL, 22980 },
+		{ 16012, true, 0x1a8b39a5f3573412ULL, 22980 },
+		{ 16014, false, 0x3d11a68f2f592da8ULL, 23159 },
+		{ 960000, true, 0xbfacc885617b7085ULL, 1298194 }, /* 60 s */
+	};
+	char *old_tz = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+	setenv("TZ", "UTC", 1);
+	tzset();
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct om_delivery_opts o = opts(true);
+		struct om_delivery_result r;
+		char path[256];
+		fresh_dir();
+		put_meta("g1", NULL);
+		if (cases[c].raw >= 0)
+			put_golden_audio("g1", (size_t)cases[c].raw);
+		if (cases[c].end) {
+			const char *e = "{\"end_ms\":1767225605000,\"end_reason\":\"hangup\","
+			                "\"bytes\":1,\"voiced_ms\":1}";
+			put("g1.end", e, strlen(e));
+		}
+		UT_EQ_INT(0, om_delivery_deliver(&o, "g1", &r));
+		char *text = read_message(path, sizeof(path));
+		UT_TRUE(text != NULL);
+		size_t len = strlen(text);
+		/* the in-memory builder, audio from libsndfile, gives the same */
+		{
+			struct om_buf a, b;
+			char err[256];
+			struct om_message_opts mo = { "um.example.com", OM_AUDIO_WAV, r.recovered,
+				                      r.samples };
+			om_buf_init(&a);
+			om_buf_init(&b);
+			if (r.samples) {
+				char rp[256];
+				snprintf(rp, sizeof(rp), "%s/spool/g1.raw", dir);
+				FILE *f = fopen(rp, "rb");
+				int16_t *pcm = malloc(r.samples * 2 + 1);
+				UT_TRUE(f && fread(pcm, 2, r.samples, f) == r.samples);
+				fclose(f);
+				UT_EQ_INT(0, om_audio_encode(OM_AUDIO_WAV, pcm, r.samples, &a, err,
+				                             sizeof(err)));
+				free(pcm);
+			}
+			UT_EQ_INT(0, om_message_build(&r.meta, &mo, a.p, a.len, &b));
+			UT_EQ_INT((long long)len, (long long)b.len);
+			UT_TRUE(b.len == len && memcmp(b.p, text, len) == 0);
+			om_buf_free(&a);
+			om_buf_free(&b);
+		}
+		UT_EQ_INT((long long)cases[c].len, (long long)len);
+		UT_TRUE(fnv1a(text, len) == cases[c].fnv);
+		free(text);
+	}
+	if (old_tz)
+		setenv("TZ", old_tz, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	free(old_tz);
+}
+
+/* The WAV a delivery sends without libsndfile (header + the spool's
+ * samples) is the file libsndfile writes. */
+UT_TEST(audio_wav_header_is_libsndfiles)
+{
+	static const size_t ns[] = { 0, 1, 2, 3, 8000, 8001 };
+	int16_t *src = tone(8001, 440);
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+		struct om_buf b;
+		char err[256];
+		unsigned char h[OM_AUDIO_WAV_HEADER];
+		om_buf_init(&b);
+		UT_EQ_INT(0, om_audio_encode(OM_AUDIO_WAV, src, ns[i], &b, err, sizeof(err)));
+		UT_EQ_INT(0, om_audio_wav_header(ns[i], h));
+		UT_EQ_INT((long long)(sizeof(h) + 2 * ns[i]), (long long)b.len);
+		UT_EQ_MEM(h, b.p, sizeof(h));
+		UT_EQ_MEM(src, b.p + sizeof(h), 2 * ns[i]);
+		om_buf_free(&b);
+	}
+	unsigned char h[OM_AUDIO_WAV_HEADER];
+	UT_EQ_INT(EFBIG, om_audio_wav_header(OM_AUDIO_WAV_SAMPLES_MAX + 1, h));
+	free(src);
+}
+
+/* base64 fed in pieces of any size is base64 of the whole, in lines of 76
+ * characters: the length announced, every line full but the last, and it
+ * decodes back (OpenSSL's decoder, not ours). */
+UT_TEST(message_b64_pieces)
+{
+	enum { N = 5000 };
+	unsigned char *data = malloc(N);
+	char *whole = malloc(N * 2), *pieces = malloc(N * 2);
+	uint32_t r = 99;
+	for (size_t i = 0; i < N; i++) {
+		r = r * 1103515245u + 12345u;
+		data[i] = (unsigned char)(r >> 16);
+	}
+	static const size_t lens[] = { 1, 2, 3, 56, 57, 58, 114, 1000, 4999, N };
+	for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+		size_t n = lens[l], w = 0, pz = 0;
+		struct om_message_b64 a = { .ncarry = 0 }, b = { .ncarry = 0 };
+		w += om_message_b64_feed(&a, data, n, whole);
+		w += om_message_b64_end(&a, whole + w);
+		UT_EQ_INT((long long)om_message_b64_len(n), (long long)w);
+		for (size_t off = 0, k = 0; off < n; k++) {
+			size_t take = 1 + (k * 37) % 131;
+			if (take > n - off)
+				take = n - off;
+			pz += om_message_b64_feed(&b, data + off, take, pieces + pz);
+			off += take;
+		}
+		pz += om_message_b64_end(&b, pieces + pz);
+		UT_EQ_INT((long long)w, (long long)pz);
+		UT_EQ_MEM(whole, pieces, w);
+		/* lines: 76 characters each, the last at most */
+		size_t col = 0, lines = 0;
+		for (size_t i = 0; i < w; i++) {
+			if (whole[i] == '\n') {
+				UT_TRUE(col > 0 && col <= 76 && col % 4 == 0);
+				if (i + 1 < w)
+					UT_EQ_INT(76, (long long)col);
+				col = 0;
+				lines++;
+				continue;
+			}
+			col++;
+		}
+		UT_EQ_INT(0, (long long)col);
+		UT_EQ_INT((long long)((n + 56) / 57), (long long)lines);
+		/* decodes back */
+		char *flat = malloc(w + 1);
+		size_t fl = 0;
+		for (size_t i = 0; i < w; i++)
+			if (whole[i] != '\n')
+				flat[fl++] = whole[i];
+		unsigned char *dec = malloc(fl);
+		int dl = EVP_DecodeBlock(dec, (const unsigned char *)flat, (int)fl);
+		size_t pad = (fl && flat[fl - 1] == '=') + (fl > 1 && flat[fl - 2] == '=');
+		UT_EQ_INT((long long)n, (long long)(dl - (int)pad));
+		UT_EQ_MEM(data, dec, n);
+		free(flat);
+		free(dec);
+	}
+	free(data);
+	free(whole);
+	free(pieces);
+}
+
+static int short_writer_h(int fd, void *arg)
+{
+	(void)arg;
+	return write(fd, "short", 5) == 5 ? 0 : errno;
+}
+
+static int failing_writer_h(int fd, void *arg)
+{
+	(void)fd;
+	(void)arg;
+	return ENOSPC;
+}
+
+/* A message whose writer fails, or writes another size than the name
+ * announces, leaves nothing in tmp/ or new/: a later try starts clean. */
+UT_TEST(maildir_writer_fails_nothing_left)
+{
+	char md[256];
+	fresh_dir();
+	UT_EQ_INT(0, om_maildir_open(dir, UID, md, sizeof(md)));
+	UT_EQ_INT(EIO, om_maildir_deliver_with(md, "k1", 1767225600000, "um.example.com", 6,
+	                                       short_writer_h, NULL));
+	UT_EQ_INT(0, count_files("tmp"));
+	UT_EQ_INT(0, count_files("new"));
+	UT_EQ_INT(ENOSPC, om_maildir_deliver_with(md, "k1", 1767225600000, "um.example.com", 6,
+	                                          failing_writer_h, NULL));
+	UT_EQ_INT(0, count_files("tmp"));
+	UT_EQ_INT(0, count_files("new"));
+	UT_EQ_INT(0, om_maildir_deliver_with(md, "k1", 1767225600000, "um.example.com", 5,
+	                                     short_writer_h, NULL));
+	UT_EQ_INT(1, count_files("new"));
+	UT_EQ_INT(EEXIST, om_maildir_deliver_with(md, "k1", 1767225600000, "um.example.com", 5,
+	                                          short_writer_h, NULL));
+	UT_EQ_INT(0, count_files("tmp"));
+	UT_EQ_INT(1, count_files("new"));
+}
+
 UT_MAIN(UT_CASE(meta_parse), UT_CASE(meta_oom_sweep), UT_CASE(message_headers),
         UT_CASE(message_header_injection), UT_CASE(message_header_lines_within_78),
         UT_CASE(message_non_ascii), UT_CASE(audio_formats_decode_back),
         UT_CASE(deliver_once_and_never_twice), UT_CASE(deliver_interrupted_empty_test_unusable),
         UT_CASE(deliver_same_call_twice_at_once), UT_CASE(deliver_fails_then_succeeds),
         UT_CASE(maildir_list_and_audio), UT_CASE(greeting_conversion),
-        UT_CASE(engine_recovers_retries_delivers))
+        UT_CASE(engine_recovers_retries_delivers), UT_CASE(deliver_golden_bytes),
+        UT_CASE(audio_wav_header_is_libsndfiles), UT_CASE(message_b64_pieces),
+        UT_CASE(maildir_writer_fails_nothing_left))
