@@ -170,3 +170,17 @@ def server(store):
                f"sip_tls = 127.0.0.1:{free_port()}\nevents_interval = 1\n")
     store.proc = store.serve()
     return store
+
+
+@pytest.fixture(autouse=True)
+def _no_server_left():
+    """A failing test must not leave a server running (ports, CPU): every
+    store made by calls_util.make_store during the test is closed after it
+    (those of module-scoped fixtures, marked module_scoped, by theirs)."""
+    import calls_util
+    n = len(calls_util.STORES)
+    yield
+    for o in calls_util.STORES[n:]:
+        if not getattr(o, "module_scoped", False):
+            o.close()
+    del calls_util.STORES[n:]

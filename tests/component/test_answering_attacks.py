@@ -13,8 +13,6 @@ import os
 import re
 import time
 
-import pytest
-
 import calls_util
 
 from calls_util import (FQDN, RawSip, in_dialog_text, invite_text, make_store, status_of,
@@ -25,14 +23,6 @@ from sip_util import wait_for
 
 DIVERT = "Diversion: <sip:{ext}@pbx.example.com>;reason={reason};counter=1"
 
-
-@pytest.fixture(autouse=True)
-def _no_server_left():
-    n = len(calls_util.STORES)
-    yield
-    for o in calls_util.STORES[n:]:
-        o.close()
-    del calls_util.STORES[n:]
 
 
 def store(tmp, conf="", **kw):

@@ -18,7 +18,6 @@ import subprocess
 
 import pytest
 
-import calls_util
 from audio_check import (Message, all_messages, dominant, mailbox_uid, tone_seconds,
                          wait_messages)
 from calls_util import FQDN
@@ -26,14 +25,6 @@ from sip_util import wait_for
 from test_answering_peers import TONE, say_wav, sipp_store
 from test_calls_sipp import finish_sipp, sipp
 
-
-@pytest.fixture(autouse=True)
-def _no_server_left():
-    n = len(calls_util.STORES)
-    yield
-    for o in calls_util.STORES[n:]:
-        o.close()
-    del calls_util.STORES[n:]
 
 
 def raw_bytes(o):

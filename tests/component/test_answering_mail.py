@@ -27,14 +27,6 @@ FORMATS = (("wav", "audio/wav", "wav"), ("mp3", "audio/mpeg", "mp3"),
            ("opus", "audio/ogg", "opus"))
 
 
-@pytest.fixture(autouse=True)
-def _no_server_left():
-    n = len(calls_util.STORES)
-    yield
-    for o in calls_util.STORES[n:]:
-        o.close()
-    del calls_util.STORES[n:]
-
 
 def set_format(o, fmt):
     path = os.path.join(o.data, "openum.conf")

@@ -24,7 +24,6 @@ import time
 
 import pytest
 
-import calls_util
 from audio_check import (Message, RtpPhone, all_messages, dominant, mailbox_uid, read_wav,
                          sox_tone, spools, tone_seconds, upload_greeting, voiced_seconds,
                          wait_messages)
@@ -34,9 +33,9 @@ from dns_server import DnsServer
 from pki import PKI
 from sip_util import wait_for
 import test_calls_kamailio as KAM
-from test_calls_peers import linphone, say, serve_in_netns
+from test_calls_peers import linphone, pki, say, serve_in_netns  # noqa: F401 (fixture)
 from test_calls_sipp import SIPP_IP, finish_sipp, sipp
-from test_calls_tls import GW, W, secured_store
+from test_calls_tls import secured_store
 
 TONE = 697          # what callers say
 UNAVAILABLE = 1250  # the mailbox's "unavailable" greeting
@@ -48,24 +47,6 @@ GREETING_S = 1.5
 # machine adds (the greeting is decoded off the control loop)
 HEAD_MIN, HEAD_MAX = GREETING_S, GREETING_S + 3.5
 
-
-@pytest.fixture(autouse=True)
-def _no_server_left():
-    n = len(calls_util.STORES)
-    yield
-    for o in calls_util.STORES[n:]:
-        o.close()
-    del calls_util.STORES[n:]
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    w = W()
-    p = PKI(tmp_path_factory.mktemp("pki"))
-    w.root = p.ca("root", "openum Test Root CA")
-    w.server = p.leaf("server", w.root, cn=FQDN, dns=[FQDN])
-    w.gw = {k: p.leaf("gw" + k, w.root, cn=v[1], dns=[v[1]]) for k, v in GW.items()}
-    return w
 
 
 def the_message(o, uid, tmp, timeout=30):

@@ -20,7 +20,6 @@ import stat
 import time
 
 import numpy
-import pytest
 
 import calls_util
 
@@ -28,18 +27,10 @@ from calls_util import FQDN, make_store
 from flow_util import (Call, Rtp, dominant_hz, messages, offer, read_message, silence,
                        skip_greeting, spool_files, tone, voiced_ms, wait_messages)
 from sip_util import wait_for
+from test_media_serve import pki  # noqa: F401 (fixture)
 
 DIVERT = "Diversion: <sip:{ext}@pbx.example.com>;reason={reason};counter=1"
 
-
-@pytest.fixture(autouse=True)
-def _no_server_left():
-    n = len(calls_util.STORES)
-    yield
-    for o in calls_util.STORES[n:]:
-        if not getattr(o, "module_scoped", False):
-            o.close()
-    del calls_util.STORES[n:]
 
 
 def store(tmp, conf="", **kw):
@@ -401,17 +392,6 @@ def test_drain_on_sigterm_delivers_the_message_then_exits(tmp_path):
     if end:
         assert json.load(open(os.path.join(o.data, "spool", end[0])))["end_reason"] == "drain"
     assert "end_reason=drain" in o.log()
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    from pki import PKI
-    p = PKI(tmp_path_factory.mktemp("pki"))
-    w = type("W", (), {})()
-    w.root = p.ca("root", "openum Test Root CA")
-    w.server = p.leaf("server", w.root, cn=FQDN, dns=[FQDN])
-    w.gw = p.leaf("gwx", w.root, cn="gwx.test.example", dns=["gwx.test.example"])
-    return w
 
 
 def test_deposit_over_mutual_tls_and_srtp_on_a_secured_plan(tmp_path, pki):

@@ -14,8 +14,6 @@ import uuid
 
 import pytest
 
-import calls_util
-
 from calls_util import (FQDN, SDP_AVP, RawSip, answer_request, call_bg, calls, finish,
                         in_dialog_text, invite_text, make_store, media_port, place_call, sdp_lines,
                         status_of, to_tag_of, wait_calls)
@@ -23,16 +21,6 @@ from sip_util import connect, header, read_response, wait_for
 
 MAILBOXES = [("2001", "dp1"), ("2002", "dp1"), ("2003", "dp1")]
 
-
-@pytest.fixture(autouse=True)
-def _no_server_left():
-    """A failing test must not leave a server running (ports, CPU)."""
-    n = len(calls_util.STORES)
-    yield
-    for o in calls_util.STORES[n:]:
-        if not getattr(o, "module_scoped", False):
-            o.close()
-    del calls_util.STORES[n:]
 
 
 @pytest.fixture(scope="module")

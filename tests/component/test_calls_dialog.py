@@ -15,9 +15,6 @@ import time
 import traceback
 import uuid
 
-import pytest
-
-import calls_util
 from calls_util import (FQDN, SDP_AVP, RawSip, calls, in_dialog_text, invite_text, make_store,
                         status_of, to_tag_of, wait_calls)
 from conftest import free_port
@@ -31,14 +28,6 @@ from test_calls_tls import GW, pki, secured_store, tls_raw  # noqa: F401 (fixtur
 # caller (an extension asked for, a greeting, a goodbye and our BYE).
 QUIET = f"sip:openum-test@{FQDN}"
 
-
-@pytest.fixture(autouse=True)
-def _no_server_left():
-    n = len(calls_util.STORES)
-    yield
-    for o in calls_util.STORES[n:]:
-        o.close()
-    del calls_util.STORES[n:]
 
 
 def counters(o):

@@ -4,6 +4,7 @@ and relays to openum over mutual TLS. The ACK and the phone's BYE reach
 openum through Kamailio's route set; openum's own BYE (rtp_timeout) goes
 back over Kamailio's connection with both Route entries, and Kamailio
 delivers it to the phone."""
+import contextlib
 import glob
 import os
 import shutil
@@ -12,7 +13,6 @@ import subprocess
 
 import pytest
 
-import calls_util
 from calls_util import FQDN, calls, make_store
 from conftest import free_port
 from pki import PKI
@@ -27,16 +27,6 @@ pytestmark = pytest.mark.skipif(
     not shutil.which("kamailio") or not shutil.which("sipp")
     or not os.path.exists(os.path.join(KAM_MODULES, "tls.so")),
     reason="kamailio (with tls) or sipp missing")
-
-
-@pytest.fixture(autouse=True)
-def _no_server_left():
-    n = len(calls_util.STORES)
-    yield
-    for o in calls_util.STORES[n:]:
-        if not getattr(o, "module_scoped", False):
-            o.close()
-    del calls_util.STORES[n:]
 
 
 def kamailio_cfg(d, pki, ports, openum_tls):
@@ -109,27 +99,13 @@ request_route {{
 """)
 
 
-@pytest.fixture
-def world(tmp_path):
-    w = type("World", (), {})()
-    p = PKI(tmp_path / "pki")
-    w.root = p.ca("root", "openum Test Root CA")
-    w.server = p.leaf("server", w.root, cn=FQDN, dns=[FQDN])
-    w.pbx = p.leaf("pbx", w.root, cn="pbx.test.example", dns=["pbx.test.example"])
-    w.ports = {"udp": free_port(kind=socket.SOCK_DGRAM), "tcp": free_port(), "tls": free_port()}
-    # a Secured plan makes the service secured (TLS listener); the phones
-    # behind Kamailio are in the Unsecured one (RTP/AVP over mutual TLS)
-    o = make_store(tmp_path, conf="rtp_timeout = 5\n", mailboxes=[("2001", "dp1")],
-                   plans=(("dp1", "unsecured"), ("sec", "secured")))
-    o.ok("cert", "import", w.server.both_path, "--no-reload")
-    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
-    o.ok("gateway", "new", "kamailio", "--address", "127.0.0.1", "--tls-name",
-         "pbx.test.example", "--transport", "tls", "--port", str(w.ports["tls"]),
-         "--dialplan", "dp1")
-    o.ok("server", "set", "--dialplans", "dp1,sec")
-    o.proc = o.serve()
-    w.o = o
-    d = tmp_path / "kamailio"
+@contextlib.contextmanager
+def kamailio_running(w, tmp):
+    """Kamailio (kamailio_cfg with w.ports, w.pbx, w.root) in front of the
+    running openum w.o, ready once it listens on its TLS port; on leaving,
+    Kamailio is stopped, then openum, which must exit 0."""
+    o = w.o
+    d = tmp / "kamailio"
     d.mkdir()
     kamailio_cfg(d, w, w.ports, o.tls)
     w.klog = d / "kamailio.log"
@@ -152,6 +128,30 @@ def world(tmp_path):
         log.close()
     assert o.stop(o.proc) == 0, o.log()[-3000:]
     o.close()
+
+
+@pytest.fixture
+def world(tmp_path):
+    w = type("World", (), {})()
+    p = PKI(tmp_path / "pki")
+    w.root = p.ca("root", "openum Test Root CA")
+    w.server = p.leaf("server", w.root, cn=FQDN, dns=[FQDN])
+    w.pbx = p.leaf("pbx", w.root, cn="pbx.test.example", dns=["pbx.test.example"])
+    w.ports = {"udp": free_port(kind=socket.SOCK_DGRAM), "tcp": free_port(), "tls": free_port()}
+    # a Secured plan makes the service secured (TLS listener); the phones
+    # behind Kamailio are in the Unsecured one (RTP/AVP over mutual TLS)
+    o = make_store(tmp_path, conf="rtp_timeout = 5\n", mailboxes=[("2001", "dp1")],
+                   plans=(("dp1", "unsecured"), ("sec", "secured")))
+    o.ok("cert", "import", w.server.both_path, "--no-reload")
+    o.ok("cert", "import", w.root.cert_path, "--trusted", "--yes", "--no-reload")
+    o.ok("gateway", "new", "kamailio", "--address", "127.0.0.1", "--tls-name",
+         "pbx.test.example", "--transport", "tls", "--port", str(w.ports["tls"]),
+         "--dialplan", "dp1")
+    o.ok("server", "set", "--dialplans", "dp1,sec")
+    o.proc = o.serve()
+    w.o = o
+    with kamailio_running(w, tmp_path):
+        yield w
 
 
 def phone(w, tmp, transport, bye_after_ms):

@@ -18,7 +18,6 @@ import time
 
 import pytest
 
-import calls_util
 from calls_util import FQDN, calls, wait_calls
 from conftest import BIN, free_port
 from dns_server import DnsServer
@@ -26,14 +25,6 @@ from pki import PKI
 from sip_util import wait_for
 from test_calls_tls import GW, W, secured_store
 
-
-@pytest.fixture(autouse=True)
-def _no_server_left():
-    n = len(calls_util.STORES)
-    yield
-    for o in calls_util.STORES[n:]:
-        o.close()
-    del calls_util.STORES[n:]
 
 
 @pytest.fixture(scope="module")

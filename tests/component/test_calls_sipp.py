@@ -11,7 +11,6 @@ import time
 
 import pytest
 
-import calls_util
 from calls_util import FQDN, calls, make_store, wait_calls
 from conftest import free_port
 from sip_util import wait_for
@@ -20,15 +19,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SIPP_IP = "127.0.0.41"
 SIPP_IP2 = "127.0.0.42"  # a gateway whose Diversion chain names the mailbox at the bottom
 
-
-@pytest.fixture(autouse=True)
-def _no_server_left():
-    n = len(calls_util.STORES)
-    yield
-    for o in calls_util.STORES[n:]:
-        if not getattr(o, "module_scoped", False):
-            o.close()
-    del calls_util.STORES[n:]
 
 
 def tone_wav(d):

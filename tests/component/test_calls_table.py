@@ -11,7 +11,6 @@ import time
 
 import pytest
 
-import calls_util
 from calls_util import FQDN, SDP_AVP, place_call
 from sip_util import wait_for
 from test_calls_tls import AVP_CRYPTO, GW, SAVP, pki, secured_store  # noqa: F401 (fixture)
@@ -63,15 +62,6 @@ TABLE = [
     ("x", "tls", "none", 200, "RTP/SAVP", True, None),
 ]
 
-
-@pytest.fixture(autouse=True)
-def _no_server_left():
-    n = len(calls_util.STORES)
-    yield
-    for o in calls_util.STORES[n:]:
-        if not getattr(o, "module_scoped", False):
-            o.close()
-    del calls_util.STORES[n:]
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,6 @@ import uuid
 
 import pytest
 
-import calls_util
-
 from calls_util import (BUILD, FQDN, SDP_AVP, RawSip, answer_request, call_bg, calls, finish,
                         in_dialog_text, invite_text, make_store, place_call, status_of,
                         to_tag_of, wait_calls)
@@ -40,16 +38,6 @@ GW = {"u": ("127.0.0.21", "gwu.test.example", "unsec"),
 class W:
     pass
 
-
-@pytest.fixture(autouse=True)
-def _no_server_left():
-    """A failing test must not leave a server running (ports, CPU)."""
-    n = len(calls_util.STORES)
-    yield
-    for o in calls_util.STORES[n:]:
-        if not getattr(o, "module_scoped", False):
-            o.close()
-    del calls_util.STORES[n:]
 
 
 @pytest.fixture(scope="module")

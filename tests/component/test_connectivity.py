@@ -14,8 +14,6 @@ import time
 
 import pytest
 
-import calls_util
-
 from calls_util import FQDN, make_store
 from conftest import BIN, free_port
 from pki import DAY, NOW, PKI
@@ -32,15 +30,6 @@ TCP_GW = "127.0.0.32"  # a gateway of the Unsecured plan over TCP
 class W:
     pass
 
-
-@pytest.fixture(autouse=True)
-def _no_server_left():
-    n = len(calls_util.STORES)
-    yield
-    for o in calls_util.STORES[n:]:
-        if not getattr(o, "module_scoped", False):
-            o.close()
-    del calls_util.STORES[n:]
 
 
 @pytest.fixture(scope="module")
@@ -646,29 +635,8 @@ def kamailio(tmp_path):
     o.ok("server", "set", "--dialplans", "sec")
     o.proc = o.serve()
     w.o = o
-    d = tmp_path / "kamailio"
-    d.mkdir()
-    tk.kamailio_cfg(d, w, w.ports, o.tls)
-    w.klog = d / "kamailio.log"
-    log = open(w.klog, "wb")
-    w.k = subprocess.Popen(["kamailio", "-f", str(d / "kamailio.cfg"), "-DD", "-E"],
-                           stdout=log, stderr=subprocess.STDOUT)
-    try:
-        assert wait_for(lambda: w.k.poll() is not None or subprocess.run(
-            ["ss", "-ltn", f"sport = :{w.ports['tls']}"], capture_output=True,
-            text=True).stdout.count("\n") > 1, timeout=20)
-        assert w.k.poll() is None, w.klog.read_text()[-3000:]
+    with tk.kamailio_running(w, tmp_path):
         yield w
-    finally:
-        w.k.terminate()
-        try:
-            w.k.wait(20)
-        except subprocess.TimeoutExpired:
-            w.k.kill()
-            w.k.wait()
-        log.close()
-    assert o.stop(o.proc) == 0, o.log()[-3000:]
-    o.close()
 
 
 @pytest.mark.parametrize("transport", ["tls", "tcp"])

@@ -4,29 +4,16 @@ om-testrtp to the port openum's answer names — plain RTP on an Unsecured
 plan, SRTP with an MKI on a Secured plan (RFC 3711, RFC 4568) — and what the
 running server counts and reports: packets taken, strangers dropped
 (event 1143, R10), SRTP tampering refused (event 1140)."""
-import os
 import re
 import subprocess
-import threading
-import time
 
 import pytest
 
-import calls_util
-
-from calls_util import FQDN, TESTCALL, make_store
+from calls_util import FQDN, make_store
 from conftest import free_port
+from flow_util import TracedCall
 from media_util import TESTRTP, key_b64
 from pki import PKI
-
-
-@pytest.fixture(autouse=True)
-def _no_server_left():
-    n = len(calls_util.STORES)
-    yield
-    for o in calls_util.STORES[n:]:
-        o.close()
-    del calls_util.STORES[n:]
 
 
 def udp_port():
@@ -34,39 +21,9 @@ def udp_port():
     return free_port(kind=socket.SOCK_DGRAM)
 
 
-class Call:
+class Call(TracedCall):
     """om-testcall in the background with --trace: the answer's media port
     and crypto come from the trace as soon as the 200 arrives."""
-
-    def __init__(self, args):
-        # om-testcall keeps the --sdp file's buffer to its exit (a test
-        # tool's leak, not the server's): no leak report for it here.
-        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
-        self.p = subprocess.Popen([TESTCALL, *map(str, args), "--trace"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env)
-        self.trace = []
-        self.answer = None
-        self.got = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        block = []
-        for line in self.p.stderr:
-            self.trace.append(line)
-            if line.startswith("<<<") or line.startswith(">>>"):
-                self._block(block)
-                block = [line]
-            else:
-                block.append(line)
-        self._block(block)
-        self.got.set()
-
-    def _block(self, block):
-        text = "".join(block)
-        if self.answer is None and text.startswith("<<<") and "SIP/2.0 200" in text and \
-                "m=audio" in text:
-            self.answer = text
-            self.got.set()
 
     def media(self, timeout=15):
         if not (self.got.wait(timeout) and self.answer):

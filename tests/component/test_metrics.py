@@ -40,14 +40,6 @@ class W:
     pass
 
 
-@pytest.fixture(autouse=True)
-def _no_server_left():
-    n = len(calls_util.STORES)
-    yield
-    for o in calls_util.STORES[n:]:
-        o.close()
-    del calls_util.STORES[n:]
-
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
